@@ -1,0 +1,197 @@
+/**
+ * CPU model presets: the PMU each real part exposes (CPUID 0xA on Intel,
+ * CPUID 0x80000001 / 0x80000022 on AMD, IA32_PERF_CAPABILITIES), as Linux
+ * enumerates it. Counts are per logical CPU with SMT on, as perf sees them.
+ */
+
+export type Vendor = 'intel' | 'amd';
+
+export interface CpuModel {
+  readonly name: string;
+  readonly vendor: Vendor;
+  /** Intel architectural perfmon version (CPUID 0xA EAX[7:0]); AMD: 2 with PerfMonV2, else 1. */
+  readonly pmuVersion: number;
+  readonly gpCounters: number;
+  readonly fixedCounters: number;
+  readonly gpWidth: number;
+  readonly fixedWidth: number;
+  /** Intel: PERF_CAPABILITIES bit 13, writes to IA32_PMCx load all counter bits. */
+  readonly fullWidthWrites: boolean;
+  /** AMD: global control/status MSRs (CPUID 0x80000022 EAX[0]). */
+  readonly perfMonV2: boolean;
+  /** AMD: six F15H PERF_CTL/CTR pairs (CPUID 0x80000001 ECX[23]). */
+  readonly perfCtrExtCore: boolean;
+  /** CPUID 0xA EBX: a set bit means that architectural event is NOT available. */
+  readonly unavailableEvents: number;
+  /** CPUID 0xA EAX[31:24]: length of the EBX bit vector. */
+  readonly eventsLength: number;
+  /** CPUID 0xA ECX (v5+): supported fixed counters bitmap. */
+  readonly fixedCounterMask: number;
+  /** IA32_PERF_CAPABILITIES (Intel; 0n on AMD). */
+  readonly perfCapabilities: bigint;
+  /** Topdown slots per core cycle (fixed counter 3), where present. */
+  readonly topdownSlotsPerCycle: number;
+  /** Nominal (TSC) frequency in Hz: converts cycles to nanoseconds. */
+  readonly tscHz: number;
+}
+
+export type CpuModelName =
+  | 'intel-sapphire-rapids'
+  | 'intel-emerald-rapids'
+  | 'intel-icelake'
+  | 'intel-skylake'
+  | 'intel-haswell'
+  | 'amd-zen4'
+  | 'amd-zen3';
+
+/**
+ * IA32_PERF_CAPABILITIES from its fields (SDM vol. 4, MSR 0x345):
+ * [5:0] LBR format, 6 PEBS trap, 7 PEBS arch regs, [11:8] PEBS record format,
+ * 12 freeze-while-SMM, 13 full-width writes, 14 PEBS baseline, 15 perf metrics,
+ * 16 PEBS output to PT.
+ */
+function perfCapabilities(f: {
+  lbrFormat: number;
+  pebsFormat: number;
+  baseline?: boolean;
+  perfMetrics?: boolean;
+  pebsOutputPt?: boolean;
+}): bigint {
+  let v = BigInt(f.lbrFormat) | (1n << 6n) | (1n << 7n) | (BigInt(f.pebsFormat) << 8n);
+  v |= 1n << 12n; // freeze while SMM
+  v |= 1n << 13n; // full-width writes
+  if (f.baseline) v |= 1n << 14n;
+  if (f.perfMetrics) v |= 1n << 15n;
+  if (f.pebsOutputPt) v |= 1n << 16n;
+  return v;
+}
+
+const intelBase = {
+  vendor: 'intel' as const,
+  gpWidth: 48,
+  fixedWidth: 48,
+  fullWidthWrites: true,
+  perfMonV2: false,
+  perfCtrExtCore: false,
+  unavailableEvents: 0,
+};
+
+const amdBase = {
+  vendor: 'amd' as const,
+  gpCounters: 6,
+  fixedCounters: 0,
+  gpWidth: 48,
+  fixedWidth: 0,
+  fullWidthWrites: false,
+  perfCtrExtCore: true,
+  unavailableEvents: 0,
+  eventsLength: 0,
+  fixedCounterMask: 0,
+  perfCapabilities: 0n,
+  topdownSlotsPerCycle: 0,
+};
+
+export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = Object.freeze({
+  // Haswell-EP (Xeon E5 v3): arch perfmon v3, 4 GP per thread with HT, 3 fixed.
+  'intel-haswell': {
+    ...intelBase,
+    name: 'intel-haswell',
+    pmuVersion: 3,
+    gpCounters: 4,
+    fixedCounters: 3,
+    eventsLength: 7,
+    fixedCounterMask: 0,
+    perfCapabilities: perfCapabilities({ lbrFormat: 4, pebsFormat: 2 }),
+    topdownSlotsPerCycle: 0,
+    tscHz: 2_300_000_000,
+  },
+  // Skylake-SP: v4, 4 GP per thread with HT, 3 fixed, full-width writes.
+  'intel-skylake': {
+    ...intelBase,
+    name: 'intel-skylake',
+    pmuVersion: 4,
+    gpCounters: 4,
+    fixedCounters: 3,
+    eventsLength: 7,
+    fixedCounterMask: 0,
+    perfCapabilities: perfCapabilities({ lbrFormat: 5, pebsFormat: 3 }),
+    topdownSlotsPerCycle: 0,
+    tscHz: 2_100_000_000,
+  },
+  // Ice Lake-SP: v5, 8 GP, 4 fixed (fixed 3 = topdown slots), perf metrics.
+  'intel-icelake': {
+    ...intelBase,
+    name: 'intel-icelake',
+    pmuVersion: 5,
+    gpCounters: 8,
+    fixedCounters: 4,
+    eventsLength: 8,
+    fixedCounterMask: 0xf,
+    perfCapabilities: perfCapabilities({ lbrFormat: 5, pebsFormat: 4, baseline: true, perfMetrics: true }),
+    topdownSlotsPerCycle: 5,
+    tscHz: 2_000_000_000,
+  },
+  // Sapphire Rapids: v5, 8 GP, 4 fixed, architectural LBR (format 0x3f), PEBS format 5.
+  'intel-sapphire-rapids': {
+    ...intelBase,
+    name: 'intel-sapphire-rapids',
+    pmuVersion: 5,
+    gpCounters: 8,
+    fixedCounters: 4,
+    eventsLength: 8,
+    fixedCounterMask: 0xf,
+    perfCapabilities: perfCapabilities({
+      lbrFormat: 0x3f,
+      pebsFormat: 5,
+      baseline: true,
+      perfMetrics: true,
+      pebsOutputPt: true,
+    }),
+    topdownSlotsPerCycle: 6,
+    tscHz: 2_000_000_000,
+  },
+  // Emerald Rapids: the same core PMU as Sapphire Rapids.
+  'intel-emerald-rapids': {
+    ...intelBase,
+    name: 'intel-emerald-rapids',
+    pmuVersion: 5,
+    gpCounters: 8,
+    fixedCounters: 4,
+    eventsLength: 8,
+    fixedCounterMask: 0xf,
+    perfCapabilities: perfCapabilities({
+      lbrFormat: 0x3f,
+      pebsFormat: 5,
+      baseline: true,
+      perfMetrics: true,
+      pebsOutputPt: true,
+    }),
+    topdownSlotsPerCycle: 6,
+    tscHz: 1_900_000_000,
+  },
+  // Zen 3: six core counters (PerfCtrExtCore), no PerfMonV2.
+  'amd-zen3': { ...amdBase, name: 'amd-zen3', pmuVersion: 1, perfMonV2: false, tscHz: 2_450_000_000 },
+  // Zen 4: PerfMonV2 global control/status MSRs, six core counters.
+  'amd-zen4': { ...amdBase, name: 'amd-zen4', pmuVersion: 2, perfMonV2: true, tscHz: 2_400_000_000 },
+});
+
+export const CPU_MODEL_NAMES = Object.keys(CPU_MODELS) as CpuModelName[];
+
+/** Resolve a preset name or a custom model; throws RangeError on an unknown name. */
+export function resolveCpuModel(model: CpuModelName | CpuModel | undefined): CpuModel {
+  if (model === undefined) return CPU_MODELS['intel-sapphire-rapids'];
+  if (typeof model === 'string') {
+    const found = (CPU_MODELS as Record<string, CpuModel>)[model];
+    if (!found) {
+      throw new RangeError(`unknown CPU model '${model}' (expected one of: ${CPU_MODEL_NAMES.join(', ')})`);
+    }
+    return found;
+  }
+  return model;
+}
+
+/** Whether the hardware qualifies for the mediated vPMU (docs/mediated-vpmu.md 4.1). */
+export function qualifiesForMediatedVpmu(model: CpuModel): boolean {
+  if (model.vendor === 'intel') return model.pmuVersion >= 4 && model.fullWidthWrites;
+  return model.perfMonV2;
+}
