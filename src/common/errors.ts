@@ -12,8 +12,10 @@
 export const ERRNO = {
   EPERM: 1,
   ENOENT: 2,
+  ESRCH: 3,
   ENXIO: 6,
   E2BIG: 7,
+  EBADF: 9,
   ENOMEM: 12,
   EACCES: 13,
   EFAULT: 14,

@@ -135,3 +135,44 @@ export const NAMED_EVENTS: Readonly<Record<string, { intel: number | null; amd: 
   'branch-misses': { intel: 0x00c5, amd: 0x00c3, fixed: null },
   'topdown-slots': { intel: 0x01a4, amd: null, fixed: 3 },
 };
+
+const WORK_KEYS = [
+  'instructions',
+  'branches',
+  'cycles',
+  'refCycles',
+  'llcReferences',
+  'llcMisses',
+  'branchMisses',
+  'loads',
+  'stores',
+] as const;
+
+/**
+ * Split a block of work at `fraction` of the way through (e.g. where a timer
+ * fires), in whole events: head + tail = the block, each quantity exactly.
+ */
+export function splitWork(work: Work, fraction: number): [Work, Work] {
+  const f = Math.min(1, Math.max(0, fraction));
+  const cycles = work.cycles ?? work.instructions;
+  const full: Record<(typeof WORK_KEYS)[number], number> = {
+    instructions: work.instructions,
+    branches: work.branches ?? 0,
+    cycles,
+    refCycles: work.refCycles ?? cycles,
+    llcReferences: work.llcReferences ?? 0,
+    llcMisses: work.llcMisses ?? 0,
+    branchMisses: work.branchMisses ?? 0,
+    loads: work.loads ?? 0,
+    stores: work.stores ?? 0,
+  };
+  const head: Work = { instructions: 0 };
+  const tail: Work = { instructions: 0 };
+  if (work.cpl !== undefined) head.cpl = tail.cpl = work.cpl;
+  for (const k of WORK_KEYS) {
+    const h = Math.floor(full[k] * f);
+    head[k] = h;
+    tail[k] = full[k] - h;
+  }
+  return [head, tail];
+}

@@ -1,0 +1,136 @@
+/**
+ * The AMD core PMU (APM vol. 2 ch. 13.2): legacy K7 counters (four), the F15H
+ * PERF_CTL/PERF_CTR pairs with PerfCtrExtCore (six; the K7 MSRs alias the
+ * first four), and PerfMonV2's global control / status MSRs. No fixed
+ * counters. Host/GuestOnly bits select the mode a counter counts in.
+ */
+import { COUNT_CPL0, COUNT_CPL3, COUNT_GUEST, COUNT_HOST, CounterBank } from './counter-bank.ts';
+import type { CpuModel } from './cpu-models.ts';
+import { amdEventQuantity } from './events.ts';
+import { gp } from './fault.ts';
+import { EVTSEL, MSR } from './msr.ts';
+import { mask, type HardwarePmu } from './pmu.ts';
+
+/** PERF_CTL bits the part implements; others are reserved (dropped on write). */
+const PERF_CTL_VALID =
+  0xffffffffn | EVTSEL.AMD_EVENT_HI | EVTSEL.AMD_GUEST_ONLY | EVTSEL.AMD_HOST_ONLY;
+
+export class AmdPmu implements HardwarePmu {
+  readonly bank: CounterBank;
+  readonly nrCounters: number;
+  private readonly perfCtl: bigint[];
+  private globalCtl: bigint;
+  private status = 0n;
+  private readonly countersMask: bigint;
+
+  constructor(
+    private readonly model: CpuModel,
+    private readonly raisePmi: () => void,
+  ) {
+    this.nrCounters = model.perfCtrExtCore ? model.gpCounters : Math.min(4, model.gpCounters);
+    this.bank = new CounterBank(this.nrCounters);
+    this.perfCtl = new Array<bigint>(this.nrCounters).fill(0n);
+    for (let i = 0; i < this.nrCounters; i++) this.bank.limit[i] = 2 ** model.gpWidth;
+    this.countersMask = mask(this.nrCounters);
+    // PerfMonV2 resets GLOBAL_CTL to all counters enabled, so legacy drivers keep working.
+    this.globalCtl = this.countersMask;
+  }
+
+  get globalStatus(): bigint {
+    return this.status;
+  }
+
+  handlesMsr(msr: number): boolean {
+    return this.decode(msr) !== null;
+  }
+
+  private decode(msr: number): { kind: 'ctl' | 'ctr' | 'status' | 'globalctl' | 'clr' | 'set'; index: number } | null {
+    if (msr >= MSR.MSR_K7_EVNTSEL0 && msr < MSR.MSR_K7_EVNTSEL0 + 4) return { kind: 'ctl', index: msr - MSR.MSR_K7_EVNTSEL0 };
+    if (msr >= MSR.MSR_K7_PERFCTR0 && msr < MSR.MSR_K7_PERFCTR0 + 4) return { kind: 'ctr', index: msr - MSR.MSR_K7_PERFCTR0 };
+    if (this.model.perfCtrExtCore && msr >= MSR.MSR_F15H_PERF_CTL0 && msr < MSR.MSR_F15H_PERF_CTL0 + 2 * this.nrCounters) {
+      const offset = msr - MSR.MSR_F15H_PERF_CTL0;
+      return { kind: offset % 2 === 0 ? 'ctl' : 'ctr', index: offset >> 1 };
+    }
+    if (this.model.perfMonV2) {
+      if (msr === MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS) return { kind: 'status', index: 0 };
+      if (msr === MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL) return { kind: 'globalctl', index: 0 };
+      if (msr === MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR) return { kind: 'clr', index: 0 };
+      if (msr === MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET) return { kind: 'set', index: 0 };
+    }
+    return null;
+  }
+
+  rdmsr(msr: number): bigint {
+    const reg = this.decode(msr);
+    if (!reg) throw gp(`rdmsr 0x${msr.toString(16)}: no such MSR`);
+    switch (reg.kind) {
+      case 'ctl':
+        return this.perfCtl[reg.index]!;
+      case 'ctr':
+        return BigInt(this.bank.value[reg.index]!);
+      case 'status':
+        return this.status;
+      case 'globalctl':
+        return this.globalCtl;
+      default:
+        return 0n;
+    }
+  }
+
+  wrmsr(msr: number, value: bigint): void {
+    const reg = this.decode(msr);
+    if (!reg) throw gp(`wrmsr 0x${msr.toString(16)}: no such MSR`);
+    switch (reg.kind) {
+      case 'ctl':
+        this.perfCtl[reg.index] = value & PERF_CTL_VALID;
+        this.recompute(reg.index);
+        return;
+      case 'ctr':
+        this.bank.value[reg.index] = Number(value & mask(this.model.gpWidth));
+        return;
+      case 'status':
+        throw gp(`wrmsr 0x${msr.toString(16)}: PerfCntrGlobalStatus is read-only`);
+      case 'globalctl':
+        this.globalCtl = value & this.countersMask;
+        for (let i = 0; i < this.nrCounters; i++) this.recompute(i);
+        return;
+      case 'clr':
+        this.status &= ~(value & this.countersMask);
+        return;
+      case 'set':
+        this.status |= value & this.countersMask;
+        return;
+    }
+  }
+
+  rdpmc(ecx: number): bigint {
+    if (ecx >= 0 && ecx < this.nrCounters) return BigInt(this.bank.value[ecx]!);
+    throw gp(`rdpmc 0x${ecx.toString(16)}: no such counter`);
+  }
+
+  retire(quantities: Float64Array, cpl: number, guest: boolean): void {
+    this.bank.retire(quantities, cpl, guest, this);
+  }
+
+  overflow(wrapped: number, interrupt: boolean): void {
+    if (this.model.perfMonV2) this.status |= BigInt(wrapped);
+    if (interrupt) this.raisePmi();
+  }
+
+  private recompute(i: number): void {
+    const ctl = this.perfCtl[i]!;
+    const bank = this.bank;
+    const select = Number((ctl & EVTSEL.EVENT) | ((ctl & EVTSEL.AMD_EVENT_HI) >> 24n));
+    bank.quantity[i] = amdEventQuantity(select, Number((ctl & EVTSEL.UMASK) >> 8n));
+    bank.cplMask[i] = (ctl & EVTSEL.OS ? COUNT_CPL0 : 0) | (ctl & EVTSEL.USR ? COUNT_CPL3 : 0);
+    const hostOnly = (ctl & EVTSEL.AMD_HOST_ONLY) !== 0n;
+    const guestOnly = (ctl & EVTSEL.AMD_GUEST_ONLY) !== 0n;
+    // Neither or both: count in both modes.
+    bank.modeMask[i] = hostOnly === guestOnly ? COUNT_HOST | COUNT_GUEST : hostOnly ? COUNT_HOST : COUNT_GUEST;
+    bank.cmask[i] = Number((ctl & EVTSEL.CMASK) >> 24n);
+    bank.invert[i] = ctl & EVTSEL.INV ? 1 : 0;
+    bank.interrupt[i] = ctl & EVTSEL.INT ? 1 : 0;
+    const globallyOn = !this.model.perfMonV2 || (this.globalCtl & (1n << BigInt(i))) !== 0n;
+    bank.active[i] = (ctl & EVTSEL.EN) !== 0n && globallyOn ? 1 : 0;
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * One logical CPU: its PMU (Intel or AMD), local APIC, CPUID, a cycle clock,
+ * and the interrupt path from a counter overflow to a handler.
+ *
+ * Interrupts go where the real silicon sends them: in host mode to the host
+ * kernel's handler (the IDT, installed by the kernel); in guest mode the CPU
+ * first exits to the hypervisor (an NMI or external-interrupt VM-exit), which
+ * KVM models by installing `guestModeExit` while a vCPU runs.
+ */
+import { AmdPmu } from './amd-pmu.ts';
+import type { CpuModel } from './cpu-models.ts';
+import { QUANTITY_COUNT, Quantity, workQuantities, type Work } from './events.ts';
+import { gp, type MsrPort } from './fault.ts';
+import { IntelPmu } from './intel-pmu.ts';
+import { LocalApic, type InterruptDelivery } from './lapic.ts';
+import { MSR } from './msr.ts';
+import type { HardwarePmu } from './pmu.ts';
+
+export type InterruptHandler = (delivery: InterruptDelivery) => void;
+
+export interface CpuidResult {
+  eax: number;
+  ebx: number;
+  ecx: number;
+  edx: number;
+}
+
+export class PhysicalCpu implements MsrPort {
+  readonly pmu: HardwarePmu;
+  readonly lapic = new LocalApic();
+  /** In VMX non-root / SVM guest mode. */
+  guestMode = false;
+  /** The host kernel's interrupt entry (NMI handler chain and vectored handlers). */
+  hostInterrupt: InterruptHandler = () => {};
+  /** Installed by KVM while a vCPU runs: an interrupt in guest mode exits to it. */
+  guestModeExit: InterruptHandler | null = null;
+  /** The cycle clock (TSC ticks), advanced by retired reference cycles and by charged costs. */
+  tsc = 0;
+  /** The uncore's free-running memory-read counter: every LLC miss, host or guest. */
+  uncoreDataReads = 0;
+  /** Interrupts delivered, by kind, for statistics. */
+  readonly interruptsDelivered = { nmi: 0, vectored: 0, masked: 0 };
+
+  private readonly quantities = new Float64Array(QUANTITY_COUNT);
+
+  constructor(
+    readonly id: number,
+    readonly model: CpuModel,
+  ) {
+    const raisePmi = () => this.raisePmi();
+    this.pmu = model.vendor === 'intel' ? new IntelPmu(model, raisePmi) : new AmdPmu(model, raisePmi);
+  }
+
+  /** Nanoseconds since reset on this CPU's clock. */
+  get nowNs(): number {
+    return (this.tsc / this.model.tscHz) * 1e9;
+  }
+
+  /** Charge `cycles` of time that retires no counted work (a modelled cost). */
+  stall(cycles: number): void {
+    this.tsc += cycles;
+  }
+
+  /** Retire a block of work at its CPL (default 0) in the current mode. */
+  retire(work: Work): void {
+    workQuantities(work, this.model.topdownSlotsPerCycle, this.quantities);
+    this.tsc += this.quantities[Quantity.RefCycles]!;
+    this.uncoreDataReads += this.quantities[Quantity.LlcMisses]!;
+    this.pmu.retire(this.quantities, work.cpl ?? 0, this.guestMode);
+  }
+
+  rdmsr(msr: number): bigint {
+    if (msr === MSR.X2APIC_LVTPC) return BigInt(this.lapic.lvtpc);
+    if (this.pmu.handlesMsr(msr)) return this.pmu.rdmsr(msr);
+    throw gp(`rdmsr 0x${msr.toString(16)}: no such MSR on ${this.model.name}`);
+  }
+
+  wrmsr(msr: number, value: bigint): void {
+    if (msr === MSR.X2APIC_LVTPC) {
+      if (value >> 32n) throw gp(`wrmsr LVTPC <- 0x${value.toString(16)}: reserved bits`);
+      this.lapic.writeLvtpc(Number(value));
+      return;
+    }
+    if (msr === MSR.X2APIC_EOI) {
+      if (value !== 0n) throw gp('wrmsr x2APIC EOI: non-zero value');
+      this.lapic.eoi();
+      return;
+    }
+    if (this.pmu.handlesMsr(msr)) return this.pmu.wrmsr(msr, value);
+    throw gp(`wrmsr 0x${msr.toString(16)}: no such MSR on ${this.model.name}`);
+  }
+
+  rdpmc(ecx: number): bigint {
+    return this.pmu.rdpmc(ecx);
+  }
+
+  cpuid(leaf: number, subleaf = 0): CpuidResult {
+    return cpuidOf(this.model, leaf, subleaf);
+  }
+
+  /** A counter overflow with its interrupt enabled: through LVTPC to whoever owns the CPU now. */
+  private raisePmi(): void {
+    const delivery = this.lapic.deliverPmi(this.model.vendor === 'intel');
+    if (!delivery) {
+      this.interruptsDelivered.masked++;
+      return;
+    }
+    if (delivery.nmi) this.interruptsDelivered.nmi++;
+    else this.interruptsDelivered.vectored++;
+    if (this.guestMode && this.guestModeExit) this.guestModeExit(delivery);
+    else this.hostInterrupt(delivery);
+  }
+}
+
+function vendorString(vendor: 'intel' | 'amd'): CpuidResult {
+  // CPUID.0: EBX, EDX, ECX spell the vendor in that order.
+  const s = vendor === 'intel' ? 'GenuineIntel' : 'AuthenticAMD';
+  const word = (o: number) =>
+    s.charCodeAt(o) | (s.charCodeAt(o + 1) << 8) | (s.charCodeAt(o + 2) << 16) | (s.charCodeAt(o + 3) << 24);
+  return { eax: vendor === 'intel' ? 0x20 : 0x10, ebx: word(0) >>> 0, edx: word(4) >>> 0, ecx: word(8) >>> 0 };
+}
+
+/** The PMU-related CPUID leaves of a CPU model (docs/x86-pmu.md section 1). */
+export function cpuidOf(model: CpuModel, leaf: number, _subleaf = 0): CpuidResult {
+  const zero = { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+  if (leaf === 0) return vendorString(model.vendor);
+  if (model.vendor === 'intel') {
+    if (leaf === 1) return { ...zero, ecx: 1 << 15 }; // PDCM: PERF_CAPABILITIES exists
+    if (leaf === 0xa) {
+      return {
+        eax: (model.pmuVersion | (model.gpCounters << 8) | (model.gpWidth << 16) | (model.eventsLength << 24)) >>> 0,
+        ebx: model.unavailableEvents,
+        ecx: model.pmuVersion >= 5 ? model.fixedCounterMask : 0,
+        edx: model.pmuVersion >= 2 ? model.fixedCounters | (model.fixedWidth << 5) : 0,
+      };
+    }
+    return zero;
+  }
+  if (leaf === 0x80000000) return { ...zero, eax: 0x80000022 };
+  if (leaf === 0x80000001) return { ...zero, ecx: model.perfCtrExtCore ? 1 << 23 : 0 };
+  if (leaf === 0x80000022) {
+    return model.perfMonV2 ? { ...zero, eax: 1, ebx: model.gpCounters & 0xf } : zero;
+  }
+  return zero;
+}

@@ -1,0 +1,59 @@
+/**
+ * perf_event_attr as the model takes it (API.md PerfEventAttr), and the
+ * generic validation perf_event_open does before a PMU sees the event.
+ */
+import { PerfError } from '../common/errors.ts';
+
+export interface PerfEventAttr {
+  /** PMU name; default 'cpu'. */
+  pmu?: string;
+  /** A named event ('instructions', 'cycles', ...; software: 'cpu-clock', 'task-clock') or raw (umask << 8 | event select). */
+  config: string | number;
+  excludeGuest?: boolean;
+  excludeHost?: boolean;
+  excludeUser?: boolean;
+  excludeKernel?: boolean;
+  pinned?: boolean;
+  disabled?: boolean;
+  /** Sampling: overflow every this many events. */
+  samplePeriod?: number;
+  /** Frequency mode (perf record -F): aim for this many samples per second; the period adapts at each tick. */
+  sampleFreq?: number;
+}
+
+/** Where an event counts: a CPU (all tasks on it), a task (on any CPU), or a task on one CPU. */
+export interface PerfTarget {
+  cpu?: number;
+  pid?: number;
+}
+
+/** Validate what perf_event_open checks before any PMU (kernel/events/core.c). */
+export function validateAttr(attr: PerfEventAttr): void {
+  if (attr === null || typeof attr !== 'object') throw new PerfError('EFAULT', 'attr is not an object');
+  const { config } = attr;
+  if (typeof config === 'number') {
+    if (!Number.isSafeInteger(config) || config < 0) throw new PerfError('EINVAL', `raw config ${config} is not a non-negative integer`);
+  } else if (typeof config !== 'string') {
+    throw new PerfError('EINVAL', 'config must be an event name or a raw number');
+  }
+  if (attr.samplePeriod !== undefined && attr.sampleFreq !== undefined) {
+    throw new PerfError('EINVAL', 'samplePeriod and sampleFreq are exclusive (attr.freq selects one)');
+  }
+  if (attr.samplePeriod !== undefined && (!Number.isSafeInteger(attr.samplePeriod) || attr.samplePeriod <= 0)) {
+    throw new PerfError('EINVAL', `samplePeriod must be a positive integer, got ${attr.samplePeriod}`);
+  }
+  if (attr.sampleFreq !== undefined) {
+    if (!Number.isSafeInteger(attr.sampleFreq) || attr.sampleFreq <= 0) {
+      throw new PerfError('EINVAL', `sampleFreq must be a positive integer, got ${attr.sampleFreq}`);
+    }
+    // perf_event_max_sample_rate (default 100000): higher frequencies are refused.
+    if (attr.sampleFreq > MAX_SAMPLE_RATE) throw new PerfError('EINVAL', `sampleFreq ${attr.sampleFreq} exceeds perf_event_max_sample_rate (${MAX_SAMPLE_RATE})`);
+  }
+}
+
+/** /proc/sys/kernel/perf_event_max_sample_rate default. */
+export const MAX_SAMPLE_RATE = 100_000;
+
+export function isSampling(attr: PerfEventAttr): boolean {
+  return attr.samplePeriod !== undefined || attr.sampleFreq !== undefined;
+}

@@ -1,0 +1,609 @@
+/**
+ * The generic perf core (kernel/events/core.c): perf_event_open, contexts,
+ * group scheduling (pinned before flexible, groups as a unit), multiplexing
+ * by rotation on the per-CPU multiplexing timer, the tick (frequency
+ * adjustment, unthrottling), reading with enabled/running times, the
+ * mediated-PMU accounting, and the guest context switch for mediated guests.
+ *
+ * It is the same code for the host and for a guest kernel: a guest builds it
+ * over its vCPUs' ports (ARCHITECTURE.md principle 2).
+ */
+import { PerfError } from '../common/errors.ts';
+import { validateAttr, type PerfEventAttr, type PerfTarget } from './attr.ts';
+import { EventContext } from './context.ts';
+import { EventState, KernelEvent, type OverflowHandler } from './event.ts';
+import { MediatedAccounting } from './mediated.ts';
+import type { AccountingProtocol } from './mediated-protocol.ts';
+import type { PerfPmu } from './pmu.ts';
+import { SoftwarePmu } from './software-pmu.ts';
+import { UncorePmu } from './uncore-pmu.ts';
+import { enumerateX86Pmu, X86Pmu, type X86CpuPort } from './x86-pmu.ts';
+
+/** What perf needs of a CPU: the PMU port, CPUID, and its clock. */
+export interface PerfCpu extends X86CpuPort {
+  readonly id: number;
+  /** This CPU's clock in ns. */
+  readonly nowNs: number;
+  /** The uncore's free-running memory-read count, where the CPU has an uncore. */
+  readonly uncoreDataReads?: number;
+}
+
+export interface PerfCoreOptions {
+  cpus: readonly PerfCpu[];
+  /** CONFIG_PERF_GUEST_MEDIATED_PMU: the accounting and the mediated APIs exist. */
+  mediatedKconfig: boolean;
+  /** Whether the hardware qualifies for PERF_PMU_CAP_MEDIATED_VPMU (decided by the vendor driver). */
+  hardwareMediatedCapable: boolean;
+  accounting: AccountingProtocol;
+  /** The kernel log. */
+  log: (line: string) => void;
+  /** Uncore PMU to register: name and its one event, or null (a guest has none). */
+  uncore: { name: string; event: string } | null;
+  /** CONFIG_HZ: the tick rate. 250 upstream default. */
+  hz?: number;
+  /** perf_event_mux_interval_ms; default 1000/HZ. */
+  muxIntervalMs?: number;
+  /** perf_event_max_sample_rate; default 100000. */
+  maxSampleRate?: number;
+}
+
+/** The task the host runs when none is named (pid 0 in perf_event_open means "me": this one). */
+export const DEFAULT_TASK_PID = 1;
+
+export class PerfCore {
+  readonly pmus: PerfPmu[] = [];
+  readonly x86: X86Pmu | null;
+  readonly software = new SoftwarePmu();
+  readonly accounting: MediatedAccounting | null;
+  readonly hz: number;
+  readonly tickNs: number;
+  readonly muxIntervalNs: number;
+  readonly maxSamplesPerTick: number;
+
+  private readonly cpus: readonly PerfCpu[];
+  private readonly cpuContexts: EventContext[];
+  private readonly taskContexts = new Map<number, EventContext>();
+  /** The task running on each CPU (-1: idle). */
+  private readonly currentTask: number[];
+  /** A mediated guest's PMU context is loaded on the CPU (EVENT_GUEST). */
+  private readonly guestLoaded: boolean[];
+  private readonly muxDeadlineNs: number[];
+  private readonly tickDeadlineNs: number[];
+  private readonly events = new Map<number, KernelEvent>();
+  private nextId = 1;
+  private readonly log: (line: string) => void;
+
+  constructor(options: PerfCoreOptions) {
+    this.cpus = options.cpus;
+    this.log = options.log;
+    this.hz = options.hz ?? 250;
+    this.tickNs = 1e9 / this.hz;
+    this.muxIntervalNs = (options.muxIntervalMs ?? 1000 / this.hz) * 1e6;
+    this.maxSamplesPerTick = Math.ceil((options.maxSampleRate ?? 100_000) / this.hz);
+    const n = this.cpus.length;
+    this.cpuContexts = this.cpus.map((_, i) => new EventContext('cpu', i));
+    this.currentTask = new Array<number>(n).fill(-1);
+    this.guestLoaded = new Array<boolean>(n).fill(false);
+    this.muxDeadlineNs = new Array<number>(n).fill(Infinity);
+    this.tickDeadlineNs = this.cpus.map((c) => c.nowNs + this.tickNs);
+    this.accounting = options.mediatedKconfig
+      ? new MediatedAccounting(options.accounting, this.log, () => 0)
+      : null;
+
+    const desc = n > 0 ? enumerateX86Pmu(this.cpus[0]!) : null;
+    this.x86 = desc
+      ? new X86Pmu(desc, this.cpus, options.mediatedKconfig && options.hardwareMediatedCapable, (cpu, e) =>
+          this.overflow(cpu, e),
+        )
+      : null;
+    if (this.x86) this.pmus.push(this.x86);
+    this.pmus.push(this.software);
+    if (options.uncore) this.pmus.push(new UncorePmu(options.uncore.name, options.uncore.event, this.cpus));
+
+    for (let cpu = 0; cpu < n; cpu++) {
+      this.cpuContexts[cpu]!.activate(cpu, this.cpus[cpu]!.nowNs);
+      // perf_events_lapic_init: PMIs arrive as NMIs.
+      if (this.x86) this.cpus[cpu]!.wrmsr(0x834, 0x400n);
+    }
+  }
+
+  // ================================================================ perf_event_open
+
+  /**
+   * perf_event_open(2) (and perf_event_create_kernel_counter when
+   * `overflowHandler` is given). Throws PerfError with the kernel's errno.
+   */
+  open(attr: PerfEventAttr, target: PerfTarget = {}, group?: KernelEvent, overflowHandler?: OverflowHandler): KernelEvent {
+    validateAttr(attr);
+    const resolved = this.resolveTarget(target);
+    const pmu = this.findPmu(attr.pmu ?? 'cpu');
+    if (group !== undefined) this.checkGroup(attr, resolved, pmu, group);
+    const hw = pmu.eventInit(attr, resolved);
+
+    const ctx = resolved.pid >= 0 ? this.taskContext(resolved.pid) : this.cpuContexts[resolved.cpu]!;
+    const period = attr.samplePeriod ?? (attr.sampleFreq !== undefined ? 1 : 0);
+    const event = new KernelEvent(this.nextId++, attr, pmu, hw, resolved.cpu, ctx, group ?? null, overflowHandler ?? null, period);
+
+    // perf_event_alloc -> account_event -> mediated_pmu_account_event.
+    if (this.accounting && event.isIncludeGuestOnCapablePmu) {
+      if (this.accounting.run('account') !== 0) {
+        throw new PerfError('EOPNOTSUPP', 'an event that counts in guests cannot coexist with a mediated vPMU VM (set exclude_guest)');
+      }
+      event.accountedIncludeGuest = true;
+    }
+
+    this.events.set(event.id, event);
+    event.tstamp = event.clock();
+    this.install(event);
+    return event;
+  }
+
+  private resolveTarget(target: PerfTarget): Required<PerfTarget> {
+    if (target === null || typeof target !== 'object') throw new PerfError('EFAULT', 'target is not an object');
+    const cpu = target.cpu ?? -1;
+    let pid = target.pid ?? (target.cpu === undefined ? 0 : -1);
+    if (!Number.isInteger(cpu) || cpu < -1 || cpu >= this.cpus.length) {
+      throw new PerfError('EINVAL', `cpu ${cpu} does not exist (this machine has ${this.cpus.length})`);
+    }
+    if (!Number.isInteger(pid) || pid < -1) throw new PerfError('EINVAL', `pid ${pid} is not valid`);
+    if (pid === -1 && cpu === -1) throw new PerfError('EINVAL', 'pid -1 needs a cpu (a system-wide event is per CPU)');
+    if (pid === 0) pid = DEFAULT_TASK_PID;
+    return { cpu, pid };
+  }
+
+  private findPmu(name: string): PerfPmu {
+    const pmu = this.pmus.find((p) => p.name === name);
+    if (!pmu) throw new PerfError('ENOENT', `no PMU named '${name}' (have: ${this.pmus.map((p) => p.name).join(', ')})`);
+    return pmu;
+  }
+
+  private checkGroup(attr: PerfEventAttr, target: Required<PerfTarget>, pmu: PerfPmu, group: KernelEvent): void {
+    if (group.state === EventState.Dead) throw new PerfError('EBADF', 'group leader is closed');
+    const leader = group.groupLeader;
+    if (leader !== group) throw new PerfError('EINVAL', 'group must name the group leader');
+    if (attr.pinned) throw new PerfError('EINVAL', 'only a group leader can be pinned');
+    if (leader.cpu !== target.cpu) throw new PerfError('EINVAL', 'a group lives on one CPU: the leader is on another');
+    const leaderOwner = leader.ctx.kind === 'task' ? leader.ctx.owner : -1;
+    if (leaderOwner !== target.pid) throw new PerfError('EINVAL', 'a group lives in one context: the leader follows another target');
+    const groupPmu = this.groupPmu(leader);
+    if (pmu.hasCounters && groupPmu.hasCounters && pmu !== groupPmu) {
+      throw new PerfError('EINVAL', `a group cannot mix hardware PMUs (${groupPmu.name} and ${pmu.name})`);
+    }
+  }
+
+  /** The PMU a group is scheduled on: its hardware PMU if any member has one. */
+  private groupPmu(leader: KernelEvent): PerfPmu {
+    for (const e of leader.members()) if (e.pmu.hasCounters) return e.pmu;
+    return leader.pmu;
+  }
+
+  private taskContext(pid: number): EventContext {
+    let ctx = this.taskContexts.get(pid);
+    if (!ctx) {
+      ctx = new EventContext('task', pid);
+      this.taskContexts.set(pid, ctx);
+      const cpu = this.currentTask.indexOf(pid);
+      if (cpu >= 0) ctx.activate(cpu, this.cpus[cpu]!.nowNs);
+      ctx.guestLoaded = cpu >= 0 && this.guestLoaded[cpu]!;
+    }
+    return ctx;
+  }
+
+  /** perf_install_in_context: link the event, then reschedule its CPU if the context runs. */
+  private install(event: KernelEvent): void {
+    if (event.leader) {
+      event.leader.siblings.push(event);
+    } else {
+      (event.attr.pinned ? event.ctx.pinned : event.ctx.flexible).push(event);
+    }
+    const cpu = event.ctx.activeCpu;
+    if (cpu >= 0 && event.state !== EventState.Off) this.reschedule(cpu, !!event.groupLeader.attr.pinned);
+  }
+
+  // ================================================================ scheduling
+
+  /** Contexts live on a CPU: its CPU context and its current task's. */
+  private contextsOn(cpu: number): EventContext[] {
+    const list = [this.cpuContexts[cpu]!];
+    const pid = this.currentTask[cpu]!;
+    const task = pid >= 0 ? this.taskContexts.get(pid) : undefined;
+    if (task) list.push(task);
+    return list;
+  }
+
+  private updateContextTimes(cpu: number): void {
+    const now = this.cpus[cpu]!.nowNs;
+    for (const ctx of this.contextsOn(cpu)) ctx.updateTime(now);
+  }
+
+  private disablePmus(cpu: number): void {
+    for (const pmu of this.pmus) pmu.disable(cpu);
+  }
+
+  private enablePmus(cpu: number): void {
+    for (const pmu of this.pmus) pmu.enable(cpu);
+  }
+
+  /** ctx_resched: out flexible (all if a pinned group came), then in pinned then flexible. */
+  private reschedule(cpu: number, all: boolean): void {
+    this.updateContextTimes(cpu);
+    this.disablePmus(cpu);
+    const contexts = this.contextsOn(cpu);
+    for (const ctx of contexts) this.schedOut(ctx, cpu, all ? 'all' : 'flexible');
+    this.schedIn(contexts, cpu);
+    this.enablePmus(cpu);
+  }
+
+  /** Schedule out groups of a context (all PMUs, or those matching `only`). */
+  private schedOut(ctx: EventContext, cpu: number, which: 'all' | 'flexible' | 'pinned', only?: (pmu: PerfPmu) => boolean): void {
+    const lists = which === 'all' ? [ctx.pinned, ctx.flexible] : which === 'pinned' ? [ctx.pinned] : [ctx.flexible];
+    for (const list of lists) {
+      for (const leader of list) {
+        if (only && !only(this.groupPmu(leader))) continue;
+        this.groupSchedOut(leader, cpu);
+      }
+    }
+  }
+
+  private groupSchedOut(leader: KernelEvent, cpu: number): void {
+    for (const e of leader.members()) {
+      if (e.state !== EventState.Active) continue;
+      e.pmu.del(cpu, e);
+      e.setState(EventState.Inactive);
+    }
+  }
+
+  /** perf_event_sched_in: pinned groups of every context, then flexible ones. */
+  private schedIn(contexts: readonly EventContext[], cpu: number, only?: (pmu: PerfPmu) => boolean): void {
+    for (const ctx of contexts) this.schedInList(ctx, ctx.pinned, cpu, true, only);
+    let canAddHw = true;
+    for (const ctx of contexts) canAddHw = this.schedInList(ctx, ctx.flexible, cpu, canAddHw, only);
+  }
+
+  /** Returns whether hardware groups may still be added (the first flexible failure stops the rest). */
+  private schedInList(ctx: EventContext, list: readonly KernelEvent[], cpu: number, canAddHw: boolean, only?: (pmu: PerfPmu) => boolean): boolean {
+    for (const leader of list) {
+      if (leader.state !== EventState.Inactive) continue;
+      if (leader.cpu >= 0 && leader.cpu !== cpu) continue;
+      const pmu = this.groupPmu(leader);
+      if (only && !only(pmu)) continue;
+      // While a mediated guest owns the PMU, no host event goes onto a capable PMU.
+      if (this.guestLoaded[cpu] && pmu.mediatedCapable) continue;
+      const pinned = !!leader.attr.pinned;
+      if (!pinned && !canAddHw && pmu.hasCounters) {
+        ctx.rotateNecessary = true;
+        continue;
+      }
+      if (this.groupSchedIn(leader, pmu, cpu)) continue;
+      if (pinned) {
+        // A pinned group that cannot get its counters goes to the error state.
+        for (const e of leader.members()) e.setState(EventState.Error);
+      } else {
+        canAddHw = false;
+        ctx.rotateNecessary = true;
+        this.armMuxTimer(cpu);
+      }
+    }
+    return canAddHw;
+  }
+
+  /** group_sched_in: every member gets a counter, or none does. */
+  private groupSchedIn(leader: KernelEvent, pmu: PerfPmu, cpu: number): boolean {
+    pmu.startTxn(cpu);
+    const added: KernelEvent[] = [];
+    let ok = true;
+    for (const e of leader.members()) {
+      if (e.state !== EventState.Inactive) continue;
+      if (!e.pmu.add(cpu, e)) {
+        ok = false;
+        break;
+      }
+      added.push(e);
+    }
+    if (ok && pmu.commitTxn(cpu)) {
+      for (const e of added) e.setState(EventState.Active);
+      return true;
+    }
+    for (const e of added) e.pmu.del(cpu, e);
+    pmu.cancelTxn(cpu);
+    return false;
+  }
+
+  // ================================================================ timers
+
+  private armMuxTimer(cpu: number): void {
+    if (this.muxDeadlineNs[cpu] === Infinity) this.muxDeadlineNs[cpu] = this.cpus[cpu]!.nowNs + this.muxIntervalNs;
+  }
+
+  /** The next time (ns on this CPU's clock) perf needs the CPU: the tick or the multiplexing timer. */
+  nextTimerNs(cpu: number): number {
+    return Math.min(this.tickDeadlineNs[cpu]!, this.muxDeadlineNs[cpu]!);
+  }
+
+  /** Run the timers due on a CPU (hrtimer interrupts, in host context). */
+  runTimers(cpu: number): void {
+    const now = this.cpus[cpu]!.nowNs;
+    if (now >= this.muxDeadlineNs[cpu]!) {
+      this.muxDeadlineNs[cpu] = Infinity;
+      this.rotate(cpu);
+    }
+    if (now >= this.tickDeadlineNs[cpu]!) {
+      while (this.tickDeadlineNs[cpu]! <= now) this.tickDeadlineNs[cpu] = this.tickDeadlineNs[cpu]! + this.tickNs;
+      this.tick(cpu);
+    }
+  }
+
+  /** perf_rotate_context: the multiplexing timer moved the first flexible group last. */
+  private rotate(cpu: number): void {
+    const contexts = this.contextsOn(cpu).filter((c) => c.rotateNecessary);
+    if (contexts.length === 0) return;
+    this.updateContextTimes(cpu);
+    this.disablePmus(cpu);
+    const hardware = (pmu: PerfPmu) => pmu.hasCounters;
+    for (const ctx of contexts) this.schedOut(ctx, cpu, 'flexible', hardware);
+    for (const ctx of contexts) {
+      ctx.rotateFlexible();
+      ctx.rotateNecessary = false;
+    }
+    let canAddHw = true;
+    for (const ctx of this.contextsOn(cpu)) canAddHw = this.schedInList(ctx, ctx.flexible, cpu, canAddHw, hardware);
+    this.enablePmus(cpu);
+    if (this.contextsOn(cpu).some((c) => c.rotateNecessary)) this.armMuxTimer(cpu);
+    this.rotations++;
+  }
+
+  /** Multiplexing rotations performed (all CPUs). */
+  rotations = 0;
+
+  /** perf_event_task_tick: unthrottle, and adjust frequency-mode periods. */
+  private tick(cpu: number): void {
+    const active: KernelEvent[] = [];
+    for (const ctx of this.contextsOn(cpu)) {
+      for (const e of ctx.events()) {
+        if (e.state === EventState.Active && e.pmu.hasCounters) active.push(e);
+        e.interrupts = 0;
+      }
+    }
+    const work = active.filter((e) => e.throttled || e.attr.sampleFreq !== undefined);
+    if (work.length === 0) return;
+    this.updateContextTimes(cpu);
+    this.disablePmus(cpu);
+    for (const e of work) {
+      if (e.throttled) {
+        e.throttled = false;
+        e.pmu.start(cpu, e);
+      }
+      if (e.attr.sampleFreq === undefined) continue;
+      e.pmu.stop(cpu, e);
+      const delta = e.count - e.freqCountStamp;
+      e.freqCountStamp = e.count;
+      if (delta > 0) this.adjustPeriod(cpu, e, this.tickNs, delta, false);
+      e.pmu.start(cpu, e);
+    }
+    this.enablePmus(cpu);
+  }
+
+  /** perf_adjust_period: steer the sample period toward sample_freq, through a low-pass filter. */
+  private adjustPeriod(cpu: number, e: KernelEvent, nsec: number, count: number, restart: boolean): void {
+    const freq = e.attr.sampleFreq!;
+    const period = Math.floor((count * 1e9) / (nsec * freq));
+    let delta = period - e.samplePeriod;
+    delta = delta >= 0 ? delta + 7 : delta - 7;
+    delta = Math.trunc(delta / 8);
+    e.samplePeriod = Math.max(1, e.samplePeriod + delta);
+    if (e.periodLeft > 8 * e.samplePeriod) {
+      if (restart) e.pmu.stop(cpu, e);
+      e.periodLeft = 0;
+      if (restart) e.pmu.start(cpu, e);
+    }
+  }
+
+  /** perf_event_overflow, called by the driver's PMI handler for each overflowed event. */
+  private overflow(cpu: number, e: KernelEvent): void {
+    // __perf_event_account_interrupt: throttle past max_samples_per_tick.
+    e.interrupts++;
+    if (e.interrupts > this.maxSamplesPerTick) {
+      e.throttled = true;
+      e.throttledOverflows++;
+      e.pmu.stop(cpu, e);
+      return;
+    }
+    if (e.attr.sampleFreq !== undefined) {
+      const now = this.cpus[cpu]!.nowNs;
+      const delta = now - e.freqTimeStamp;
+      e.freqTimeStamp = now;
+      if (delta > 0 && delta < 2 * this.tickNs) this.adjustPeriod(cpu, e, delta, e.lastPeriod, true);
+    }
+    if (e.isSampling) e.samples++;
+    e.overflowHandler?.(e);
+  }
+
+  /** The NMI handler for PMIs (perf_event_nmi_handler). */
+  handleNmi(cpu: number): boolean {
+    return this.x86?.handleIrq(cpu) ?? false;
+  }
+
+  // ================================================================ tasks
+
+  /** The scheduler switched `cpu` to task `pid` (-1: idle): perf_event_task_sched_out / in. */
+  switchTask(cpu: number, pid: number): void {
+    const old = this.currentTask[cpu]!;
+    if (old === pid) return;
+    if (pid >= 0) {
+      const elsewhere = this.currentTask.indexOf(pid);
+      if (elsewhere >= 0) this.switchTask(elsewhere, -1);
+    }
+    const now = this.cpus[cpu]!.nowNs;
+    const oldCtx = old >= 0 ? this.taskContexts.get(old) : undefined;
+    if (oldCtx && !oldCtx.isEmpty) {
+      this.updateContextTimes(cpu);
+      this.disablePmus(cpu);
+      this.schedOut(oldCtx, cpu, 'all');
+      this.enablePmus(cpu);
+    }
+    if (oldCtx) {
+      oldCtx.deactivate(now);
+      oldCtx.guestLoaded = false;
+    }
+    this.currentTask[cpu] = pid;
+    const newCtx = pid >= 0 ? this.taskContexts.get(pid) : undefined;
+    if (newCtx) {
+      newCtx.activate(cpu, now);
+      newCtx.guestLoaded = this.guestLoaded[cpu]!;
+      if (!newCtx.isEmpty) this.reschedule(cpu, true);
+    }
+  }
+
+  taskOn(cpu: number): number {
+    return this.currentTask[cpu]!;
+  }
+
+  // ================================================================ event operations
+
+  /** perf_event_read with times: the count, enabled and running ns. */
+  read(event: KernelEvent): { value: number; enabled: number; running: number } {
+    if (event.state === EventState.Dead) throw new PerfError('EBADF', 'event is closed');
+    const cpu = event.ctx.activeCpu;
+    if (cpu >= 0) {
+      event.ctx.updateTime(this.cpus[cpu]!.nowNs);
+      if (event.state === EventState.Active) event.pmu.read(cpu, event);
+    }
+    event.updateTimes();
+    if (event.state === EventState.Error) return { value: 0, enabled: 0, running: 0 };
+    return { value: event.count, enabled: event.totalTimeEnabled, running: event.totalTimeRunning };
+  }
+
+  /** PERF_EVENT_IOC_ENABLE: off or error -> inactive, and try to schedule it. */
+  enable(event: KernelEvent): void {
+    if (event.state === EventState.Dead) throw new PerfError('EBADF', 'event is closed');
+    if (event.state >= EventState.Inactive) return;
+    const cpu = event.ctx.activeCpu;
+    if (cpu >= 0) event.ctx.updateTime(this.cpus[cpu]!.nowNs);
+    for (const e of event.isGroupLeader ? event.members() : [event]) {
+      if (e.state < EventState.Inactive) {
+        e.updateTimes();
+        e.state = EventState.Inactive;
+        e.tstamp = e.clock();
+      }
+    }
+    if (cpu >= 0) this.reschedule(cpu, !!event.groupLeader.attr.pinned);
+  }
+
+  /** PERF_EVENT_IOC_DISABLE. */
+  disable(event: KernelEvent): void {
+    if (event.state === EventState.Dead) throw new PerfError('EBADF', 'event is closed');
+    if (event.state < EventState.Inactive) return;
+    const cpu = event.ctx.activeCpu;
+    if (cpu >= 0) {
+      this.updateContextTimes(cpu);
+      this.disablePmus(cpu);
+      for (const e of event.isGroupLeader ? [...event.members()] : [event]) {
+        if (e.state === EventState.Active) e.pmu.del(cpu, e);
+        e.setState(EventState.Off);
+      }
+      this.enablePmus(cpu);
+    } else {
+      for (const e of event.isGroupLeader ? [...event.members()] : [event]) e.setState(EventState.Off);
+    }
+  }
+
+  /** close(fd): schedule out, unlink (siblings become singletons), unaccount. */
+  close(event: KernelEvent): void {
+    if (event.state === EventState.Dead) return;
+    const cpu = event.ctx.activeCpu;
+    if (cpu >= 0) {
+      this.updateContextTimes(cpu);
+      this.disablePmus(cpu);
+      if (event.state === EventState.Active) event.pmu.del(cpu, event);
+      this.enablePmus(cpu);
+    }
+    event.setState(EventState.Dead);
+    const ctx = event.ctx;
+    if (event.leader) {
+      const i = event.leader.siblings.indexOf(event);
+      if (i >= 0) event.leader.siblings.splice(i, 1);
+    } else {
+      for (const list of [ctx.pinned, ctx.flexible]) {
+        const i = list.indexOf(event);
+        if (i >= 0) list.splice(i, 1);
+      }
+      // perf_group_detach: siblings are promoted to singleton groups.
+      for (const sibling of event.siblings.splice(0)) {
+        sibling.leader = null;
+        ctx.flexible.push(sibling);
+      }
+    }
+    this.events.delete(event.id);
+    // _free_event -> unaccount_event -> mediated_pmu_unaccount_event.
+    if (this.accounting && event.accountedIncludeGuest) {
+      this.accounting.run('unaccount');
+      event.accountedIncludeGuest = false;
+    }
+    if (cpu >= 0) this.reschedule(cpu, false);
+  }
+
+  /** perf_event_period (KVM): a new sample period, effective at the next (re)programming. */
+  setPeriod(event: KernelEvent, period: number): void {
+    if (!Number.isSafeInteger(period) || period <= 0) throw new PerfError('EINVAL', `period ${period}`);
+    const cpu = event.ctx.activeCpu;
+    const active = cpu >= 0 && event.state === EventState.Active;
+    if (active) event.pmu.stop(cpu, event);
+    event.samplePeriod = period;
+    event.periodLeft = period;
+    if (active) event.pmu.start(cpu, event);
+  }
+
+  get openEvents(): number {
+    return this.events.size;
+  }
+
+  // ================================================================ mediated PMU
+
+  /** perf_create_mediated_pmu: 0 or -EBUSY. */
+  createMediatedPmu(): number {
+    if (!this.accounting) throw new Error('CONFIG_PERF_GUEST_MEDIATED_PMU is off: there is no perf_create_mediated_pmu');
+    return this.accounting.run('create');
+  }
+
+  releaseMediatedPmu(): void {
+    if (!this.accounting) throw new Error('CONFIG_PERF_GUEST_MEDIATED_PMU is off: there is no perf_release_mediated_pmu');
+    this.accounting.run('release');
+  }
+
+  /**
+   * perf_load_guest_context (IRQs off, just before VM-entry): schedule out
+   * every event of a capable PMU in the CPU and task contexts, and start
+   * guest time. Non-capable PMUs (uncore, software) keep counting.
+   */
+  loadGuestContext(cpu: number): void {
+    if (this.guestLoaded[cpu]) throw new Error(`perf_load_guest_context: a guest is already loaded on CPU ${cpu}`);
+    this.updateContextTimes(cpu);
+    const capable = (pmu: PerfPmu) => pmu.mediatedCapable;
+    this.disablePmus(cpu);
+    for (const ctx of this.contextsOn(cpu)) this.schedOut(ctx, cpu, 'all', capable);
+    for (const ctx of this.contextsOn(cpu)) ctx.guestLoaded = true;
+    this.guestLoaded[cpu] = true;
+    this.enablePmus(cpu);
+  }
+
+  /** perf_put_guest_context (after the run loop): stop guest time, schedule the host events back in. */
+  putGuestContext(cpu: number): void {
+    if (!this.guestLoaded[cpu]) throw new Error(`perf_put_guest_context: no guest loaded on CPU ${cpu}`);
+    this.updateContextTimes(cpu);
+    for (const ctx of this.contextsOn(cpu)) ctx.guestLoaded = false;
+    this.guestLoaded[cpu] = false;
+    this.disablePmus(cpu);
+    this.schedIn(this.contextsOn(cpu), cpu, (pmu) => pmu.mediatedCapable);
+    this.enablePmus(cpu);
+  }
+
+  isGuestContextLoaded(cpu: number): boolean {
+    return this.guestLoaded[cpu]!;
+  }
+
+  // ================================================================ introspection
+
+  eventState(event: KernelEvent): EventState {
+    return event.state;
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * The perf entry points only KVM may call: the counterpart of
+ * EXPORT_SYMBOL_FOR_KVM in kernel/events/core.c and arch/x86/events/core.c.
+ * kvm/ imports this module and nothing else of perf's internals.
+ */
+import { LVT, MSR } from '../hw/msr.ts';
+import type { PerfEventAttr } from './attr.ts';
+import type { PerfCore, PerfCpu } from './core.ts';
+import type { KernelEvent, OverflowHandler } from './event.ts';
+
+/** PERF_GUEST_MEDIATED_PMI_VECTOR ("VPMI" in /proc/interrupts). */
+export const PERF_GUEST_MEDIATED_PMI_VECTOR = 0xf5;
+
+export type MediatedPmiHandler = (cpu: number) => void;
+
+export class PerfKvmExports {
+  private mediatedPmiHandler: MediatedPmiHandler | null = null;
+  /** 0xF5 interrupts handled, per CPU. */
+  readonly mediatedPmis: number[];
+
+  constructor(
+    private readonly core: PerfCore,
+    private readonly cpus: readonly PerfCpu[],
+  ) {
+    this.mediatedPmis = cpus.map(() => 0);
+  }
+
+  /** Whether the mediated APIs exist (CONFIG_PERF_GUEST_MEDIATED_PMU). */
+  get mediatedKconfig(): boolean {
+    return this.core.accounting !== null;
+  }
+
+  /** Whether the core PMU advertises PERF_PMU_CAP_MEDIATED_VPMU. */
+  get coreMediatedCapable(): boolean {
+    return this.core.x86?.mediatedCapable ?? false;
+  }
+
+  createMediatedPmu(): number {
+    return this.core.createMediatedPmu();
+  }
+
+  releaseMediatedPmu(): void {
+    this.core.releaseMediatedPmu();
+  }
+
+  loadGuestContext(cpu: number): void {
+    this.core.loadGuestContext(cpu);
+  }
+
+  putGuestContext(cpu: number): void {
+    this.core.putGuestContext(cpu);
+  }
+
+  /**
+   * perf_load_guest_lvtpc: PMIs become fixed-mode interrupts on 0xF5, keeping
+   * only the guest's mask bit; perf's NMI handler ignores NMIs meanwhile.
+   */
+  loadGuestLvtpc(cpu: number, guestLvtpc: number): void {
+    const value = LVT.DM_FIXED | PERF_GUEST_MEDIATED_PMI_VECTOR | (guestLvtpc & LVT.MASKED);
+    this.cpus[cpu]!.wrmsr(MSR.X2APIC_LVTPC, BigInt(value));
+    this.core.x86?.setGuestLvtpcLoaded(cpu, true);
+  }
+
+  /** perf_put_guest_lvtpc: back to NMI delivery for the host's PMIs. */
+  putGuestLvtpc(cpu: number): void {
+    this.core.x86?.setGuestLvtpcLoaded(cpu, false);
+    this.cpus[cpu]!.wrmsr(MSR.X2APIC_LVTPC, BigInt(LVT.DM_NMI));
+  }
+
+  /** KVM registers kvm_handle_mediated_pmi (perf_register_guest_info_callbacks). */
+  registerMediatedPmiHandler(handler: MediatedPmiHandler | null): void {
+    this.mediatedPmiHandler = handler;
+  }
+
+  /** The 0xF5 interrupt handler: acknowledge, then hand the PMI to KVM. */
+  handleMediatedPmi(cpu: number): void {
+    this.mediatedPmis[cpu]!++;
+    this.cpus[cpu]!.wrmsr(MSR.X2APIC_EOI, 0n);
+    this.mediatedPmiHandler?.(cpu);
+  }
+
+  // ---- the legacy (perf-emulated) vPMU's use of perf: kernel counters
+
+  /** perf_event_create_kernel_counter. Throws PerfError. */
+  createKernelCounter(attr: PerfEventAttr, cpu: number, pid: number, overflow: OverflowHandler): KernelEvent {
+    return this.core.open(attr, pid >= 0 ? { pid, cpu } : { cpu }, undefined, overflow);
+  }
+
+  releaseKernelCounter(event: KernelEvent): void {
+    this.core.close(event);
+  }
+
+  /** perf_event_read_value: the event's count now. */
+  readCounter(event: KernelEvent): number {
+    return this.core.read(event).value;
+  }
+
+  /** perf_event_period. */
+  setPeriod(event: KernelEvent, period: number): void {
+    this.core.setPeriod(event, period);
+  }
+
+  /** perf_guest_get_msrs (Intel): GLOBAL_CTRL values for the VM-entry/exit switch. */
+  guestSwitchGlobalCtrl(cpu: number): { host: bigint; guest: bigint } | null {
+    const x86 = this.core.x86;
+    return x86 && x86.desc.vendor === 'intel' && x86.desc.version >= 2 ? x86.guestSwitchGlobalCtrl(cpu) : null;
+  }
+}

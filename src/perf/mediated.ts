@@ -1,0 +1,48 @@
+/**
+ * The mediated-PMU accounting as the perf core runs it: the protocol of
+ * mediated-protocol.ts executed sequentially on the perf core's counters,
+ * with WARN_ON_ONCE splats going to the kernel log once per call site.
+ */
+import { createProtocolMemory, runOperation, type ProtocolMemory } from '../common/protocol.ts';
+import {
+  NR_INCLUDE_GUEST_EVENTS,
+  NR_MEDIATED_PMU_VMS,
+  WARN_SITES,
+  type AccountingOperation,
+  type AccountingProtocol,
+} from './mediated-protocol.ts';
+
+export class MediatedAccounting {
+  private readonly memory: ProtocolMemory;
+  private readonly warned = new Set<number>();
+
+  constructor(
+    readonly protocol: AccountingProtocol,
+    private readonly log: (line: string) => void,
+    private readonly cpuForLog: () => number,
+  ) {
+    this.memory = createProtocolMemory(protocol, (site) => this.warnOnce(site));
+  }
+
+  get nrMediatedPmuVms(): number {
+    return this.memory.cells[NR_MEDIATED_PMU_VMS]!;
+  }
+
+  get nrIncludeGuestEvents(): number {
+    return this.memory.cells[NR_INCLUDE_GUEST_EVENTS]!;
+  }
+
+  /** Run one operation; 0 or -errno. */
+  run(op: AccountingOperation): number {
+    return runOperation(this.protocol.operations[op], this.memory);
+  }
+
+  /** WARN_ON_ONCE: the first time a site fires, a splat in dmesg; never again. */
+  private warnOnce(site: number): void {
+    if (this.warned.has(site)) return;
+    this.warned.add(site);
+    const fn = WARN_SITES[site]!;
+    this.log(`WARNING: CPU: ${this.cpuForLog()} PID: 1 at kernel/events/core.c ${fn}+0x5a/0x70`);
+    this.log(`Call Trace: ${fn} (counter already zero: underflow refused)`);
+  }
+}

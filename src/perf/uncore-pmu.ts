@@ -1,0 +1,75 @@
+/**
+ * An uncore PMU (Intel 'uncore_imc' memory controller, AMD 'amd_df' data
+ * fabric): counts memory traffic of the whole CPU, host and guest alike, so it
+ * has no exclude bits, no sampling, no task events and no mediated capability.
+ * It keeps counting while a mediated guest runs (docs/mediated-vpmu.md 3.2).
+ * Its counters are free-running hardware (modelled as the CPU's
+ * `uncoreDataReads`); a box has four.
+ */
+import { PerfError } from '../common/errors.ts';
+import type { PerfEventAttr, PerfTarget } from './attr.ts';
+import type { HwConfig, KernelEvent } from './event.ts';
+import { CounterlessPmu } from './pmu.ts';
+
+export const UNCORE_COUNTERS = 4;
+
+export class UncorePmu extends CounterlessPmu {
+  override readonly hasCounters = true;
+  private readonly active: Set<KernelEvent>[];
+  /** Events added by the open transaction, removed again if it is cancelled. */
+  private readonly txn: KernelEvent[][];
+
+  constructor(
+    readonly name: string,
+    private readonly eventName: string,
+    private readonly cpus: readonly { readonly uncoreDataReads?: number }[],
+  ) {
+    super();
+    this.active = cpus.map(() => new Set());
+    this.txn = cpus.map(() => []);
+  }
+
+  eventInit(attr: PerfEventAttr, target: Required<PerfTarget>): HwConfig {
+    if (attr.config !== this.eventName && attr.config !== 0) {
+      throw new PerfError('ENOENT', `${this.name} has no event '${attr.config}' (expected '${this.eventName}')`);
+    }
+    if (target.cpu < 0) throw new PerfError('EINVAL', `${this.name} events count per CPU: a CPU is required`);
+    if (target.pid >= 0) throw new PerfError('EINVAL', `${this.name} events cannot follow a task`);
+    if (attr.excludeUser || attr.excludeKernel) {
+      throw new PerfError('EINVAL', `${this.name} counts at every privilege level: exclude_user/exclude_kernel are refused`);
+    }
+    if (attr.samplePeriod !== undefined || attr.sampleFreq !== undefined) {
+      throw new PerfError('EINVAL', `${this.name} cannot sample`);
+    }
+    return { config: 0n, fixedIndex: -1, gpAllowed: false, fixedBits: 0, name: this.eventName };
+  }
+
+  override startTxn(cpu: number): void {
+    this.txn[cpu]!.length = 0;
+  }
+
+  override add(cpu: number, event: KernelEvent): boolean {
+    if (this.active[cpu]!.size >= UNCORE_COUNTERS) return false;
+    this.active[cpu]!.add(event);
+    this.txn[cpu]!.push(event);
+    event.prevCount = this.cpus[cpu]!.uncoreDataReads ?? 0;
+    return true;
+  }
+
+  override cancelTxn(cpu: number): void {
+    for (const event of this.txn[cpu]!) this.active[cpu]!.delete(event);
+    this.txn[cpu]!.length = 0;
+  }
+
+  override del(cpu: number, event: KernelEvent): void {
+    this.read(cpu, event);
+    this.active[cpu]!.delete(event);
+  }
+
+  read(cpu: number, event: KernelEvent): void {
+    if (!this.active[cpu]!.has(event)) return;
+    const now = this.cpus[cpu]!.uncoreDataReads ?? 0;
+    event.count += now - event.prevCount;
+    event.prevCount = now;
+  }
+}

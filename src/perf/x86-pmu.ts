@@ -1,0 +1,574 @@
+/**
+ * The x86 core PMU driver ('cpu'): arch/x86/events/core.c with the Intel
+ * (intel/core.c) and AMD (amd/core.c) parts it needs.
+ *
+ * It programs the PMU only through an MsrPort (ARCHITECTURE.md principle 2)
+ * and learns the PMU from CPUID and PERF_CAPABILITIES as Linux does, so the
+ * same driver runs on the host CPU and, inside a guest, on the vCPU, where
+ * every access it makes meets KVM's intercept policy. The access sequences
+ * follow docs/costs-and-rates.md section 3 (the simulator prices them).
+ */
+import { PerfError } from '../common/errors.ts';
+import type { CpuidResult } from '../hw/cpu.ts';
+import { NAMED_EVENTS } from '../hw/events.ts';
+import type { MsrPort } from '../hw/fault.ts';
+import { EVTSEL, FIXED_CTRL, LVT, MSR, PERF_CAP, RDPMC } from '../hw/msr.ts';
+import type { PerfEventAttr } from './attr.ts';
+import { EventState, type HwConfig, type KernelEvent } from './event.ts';
+import { CAP_MEDIATED_VPMU, type PerfPmu } from './pmu.ts';
+
+/** What the driver needs of a CPU: the MSR port and CPUID. */
+export interface X86CpuPort extends MsrPort {
+  cpuid(leaf: number, subleaf?: number): CpuidResult;
+}
+
+/** The PMU as the driver enumerated it (x86_pmu after intel_pmu_init / amd_pmu_init). */
+export interface X86PmuDescription {
+  vendor: 'intel' | 'amd';
+  version: number;
+  nrGp: number;
+  nrFixed: number;
+  /** Fixed counters present (v5 CPUID 0xA ECX, else the first nrFixed). */
+  fixedMask: number;
+  gpWidth: number;
+  fixedWidth: number;
+  fullWidthWrites: boolean;
+  /** CPUID 0xA EBX: architectural events not available. */
+  unavailableEvents: number;
+  /** AMD: six F15H counters. */
+  perfCtrExtCore: boolean;
+  perfMonV2: boolean;
+  /** Largest sampling period: half the counter range (2^31-1 through the 32-bit legacy alias). */
+  maxPeriod: number;
+}
+
+/** INTEL_PMC_IDX_FIXED: fixed counter j is counter index 32 + j. */
+export const FIXED_IDX = 32;
+
+/** The architectural event bit in CPUID 0xA EBX for each generic event. */
+const ARCH_EVENT_BIT: Readonly<Record<string, number>> = {
+  cycles: 0,
+  instructions: 1,
+  'ref-cycles': 2,
+  'cache-references': 3,
+  'cache-misses': 4,
+  branches: 5,
+  'branch-misses': 6,
+  'topdown-slots': 7,
+};
+
+/** Raw config bits a user may set (X86_RAW_EVENT_MASK / AMD64_RAW_EVENT_MASK). */
+const RAW_MASK_INTEL = EVTSEL.EVENT | EVTSEL.UMASK | EVTSEL.EDGE | EVTSEL.INV | EVTSEL.CMASK;
+const RAW_MASK_AMD = RAW_MASK_INTEL | EVTSEL.AMD_EVENT_HI;
+
+/** Enumerate the core PMU from CPUID, as intel_pmu_init / amd_pmu_init do. Null: no PMU. */
+export function enumerateX86Pmu(port: X86CpuPort): X86PmuDescription | null {
+  const vendorLeaf = port.cpuid(0);
+  const intel = vendorLeaf.ebx === 0x756e6547; // "Genu"
+  if (intel) {
+    const a = port.cpuid(0xa);
+    const version = a.eax & 0xff;
+    if (version === 0) return null;
+    const nrGp = (a.eax >> 8) & 0xff;
+    const gpWidth = (a.eax >> 16) & 0xff;
+    const nrFixedEnum = version >= 2 ? a.edx & 0x1f : 0;
+    const fixedWidth = version >= 2 ? (a.edx >> 5) & 0xff : 0;
+    let fixedMask = (1 << nrFixedEnum) - 1;
+    if (version >= 5 && a.ecx) fixedMask |= a.ecx;
+    const nrFixed = fixedMask ? 32 - Math.clz32(fixedMask) : 0;
+    let fullWidthWrites = false;
+    if (port.cpuid(1).ecx & (1 << 15)) {
+      fullWidthWrites = (port.rdmsr(MSR.IA32_PERF_CAPABILITIES) & PERF_CAP.FW_WRITES) !== 0n;
+    }
+    return {
+      vendor: 'intel',
+      version,
+      nrGp,
+      nrFixed,
+      fixedMask,
+      gpWidth,
+      fixedWidth,
+      fullWidthWrites,
+      unavailableEvents: a.ebx,
+      perfCtrExtCore: false,
+      perfMonV2: false,
+      maxPeriod: fullWidthWrites ? 2 ** (gpWidth - 1) - 1 : 2 ** 31 - 1,
+    };
+  }
+  const ext = port.cpuid(0x80000001);
+  const perfCtrExtCore = (ext.ecx & (1 << 23)) !== 0;
+  const v2 = port.cpuid(0x80000022);
+  const perfMonV2 = (v2.eax & 1) !== 0;
+  const nrGp = perfMonV2 ? v2.ebx & 0xf : perfCtrExtCore ? 6 : 4;
+  return {
+    vendor: 'amd',
+    version: perfMonV2 ? 2 : 1,
+    nrGp,
+    nrFixed: 0,
+    fixedMask: 0,
+    gpWidth: 48,
+    fixedWidth: 0,
+    fullWidthWrites: true,
+    unavailableEvents: 0,
+    perfCtrExtCore,
+    perfMonV2,
+    maxPeriod: 2 ** 47 - 1,
+  };
+}
+
+/** Per-CPU driver state: struct cpu_hw_events. */
+class CpuHwEvents {
+  /** Events collected on the PMU (cpuc->event_list), in add order. */
+  readonly events: KernelEvent[] = [];
+  /** Counter chosen for each collected event (cpuc->assign). */
+  assign: number[] = [];
+  /** Events added since the last enable (cpuc->n_added). */
+  added = 0;
+  /** Collected count when the open transaction began, or -1. */
+  txnStart = -1;
+  disableDepth = 0;
+  /** FIXED_CTR_CTRL as the driver wants it, and as last written. */
+  fixedCtrl = 0n;
+  fixedCtrlWritten = 0n;
+  /** Counters of exclude_host (guest-only) and exclude_guest (host-only) events. */
+  guestOnlyMask = 0n;
+  hostOnlyMask = 0n;
+  /** The guest's LVTPC is loaded (mediated PMU): perf leaves LVTPC alone and ignores NMIs. */
+  guestLvtpcLoaded = false;
+}
+
+export type OverflowCallback = (cpu: number, event: KernelEvent) => void;
+
+export class X86Pmu implements PerfPmu {
+  readonly name = 'cpu';
+  readonly capabilities: readonly string[];
+  readonly mediatedCapable: boolean;
+  readonly hasCounters = true;
+  private readonly hw: CpuHwEvents[];
+  /** GLOBAL_CTRL with every counter enabled (x86_pmu.intel_ctrl). */
+  private readonly allCountersMask: bigint;
+
+  constructor(
+    readonly desc: X86PmuDescription,
+    private readonly ports: readonly X86CpuPort[],
+    /** Whether the kernel offers PERF_PMU_CAP_MEDIATED_VPMU (hardware qualifies and Kconfig on). */
+    mediatedCapable: boolean,
+    private readonly overflowed: OverflowCallback,
+  ) {
+    this.mediatedCapable = mediatedCapable;
+    this.capabilities = mediatedCapable ? [CAP_MEDIATED_VPMU] : [];
+    this.hw = ports.map(() => new CpuHwEvents());
+    let mask = (1n << BigInt(desc.nrGp)) - 1n;
+    for (let j = 0; j < desc.nrFixed; j++) if (desc.fixedMask & (1 << j)) mask |= 1n << BigInt(FIXED_IDX + j);
+    this.allCountersMask = mask;
+  }
+
+  // ---------------------------------------------------------------- event_init
+
+  eventInit(attr: PerfEventAttr): HwConfig {
+    const { desc } = this;
+    let raw: bigint;
+    let name: string;
+    let fixedIndex = -1;
+    if (typeof attr.config === 'string') {
+      const named = NAMED_EVENTS[attr.config];
+      if (!named) throw new PerfError('ENOENT', `unknown hardware event '${attr.config}'`);
+      const encoding = desc.vendor === 'intel' ? named.intel : named.amd;
+      const bit = ARCH_EVENT_BIT[attr.config]!;
+      if (encoding === null || (desc.vendor === 'intel' && (desc.unavailableEvents >> bit) & 1)) {
+        throw new PerfError('ENOENT', `'${attr.config}' is not supported by this PMU`);
+      }
+      raw = BigInt(encoding);
+      name = attr.config;
+      if (desc.vendor === 'intel' && named.fixed !== null && desc.fixedMask & (1 << named.fixed)) fixedIndex = named.fixed;
+    } else {
+      raw = BigInt(attr.config);
+      const allowed = desc.vendor === 'intel' ? RAW_MASK_INTEL : RAW_MASK_AMD;
+      if (raw & ~allowed) throw new PerfError('EINVAL', `raw config 0x${raw.toString(16)} sets bits outside the event encoding`);
+      name = `r${raw.toString(16)}`;
+      if (desc.vendor === 'intel' && (raw & (EVTSEL.EDGE | EVTSEL.INV | EVTSEL.CMASK)) === 0n) {
+        for (const named of Object.values(NAMED_EVENTS)) {
+          if (named.fixed !== null && BigInt(named.intel ?? -1) === raw && desc.fixedMask & (1 << named.fixed)) fixedIndex = named.fixed;
+        }
+      }
+    }
+
+    // x86_pmu_hw_config: every event interrupts on overflow (counting events fold the count).
+    let config = raw | EVTSEL.INT;
+    if (!attr.excludeUser) config |= EVTSEL.USR;
+    if (!attr.excludeKernel) config |= EVTSEL.OS;
+    if (desc.vendor === 'amd') {
+      // amd_core_hw_config: exclude_host -> GuestOnly, exclude_guest -> HostOnly; both -> count nothing.
+      if (attr.excludeHost && attr.excludeGuest) config &= ~(EVTSEL.USR | EVTSEL.OS);
+      else if (attr.excludeHost) config |= EVTSEL.AMD_GUEST_ONLY;
+      else if (attr.excludeGuest) config |= EVTSEL.AMD_HOST_ONLY;
+    }
+    let fixedBits = FIXED_CTRL.PMI;
+    if (config & EVTSEL.OS) fixedBits |= FIXED_CTRL.OS;
+    if (config & EVTSEL.USR) fixedBits |= FIXED_CTRL.USR;
+    return { config, fixedIndex, gpAllowed: desc.nrGp > 0, fixedBits, name };
+  }
+
+  // ---------------------------------------------------------------- scheduling
+
+  startTxn(cpu: number): void {
+    this.hw[cpu]!.txnStart = this.hw[cpu]!.events.length;
+  }
+
+  /** x86_pmu_add: collect; outside a transaction, check right away that everything fits. */
+  add(cpu: number, event: KernelEvent): boolean {
+    const hw = this.hw[cpu]!;
+    if (hw.events.length >= this.desc.nrGp + this.desc.nrFixed) return false;
+    hw.events.push(event);
+    if (hw.txnStart >= 0) return true;
+    const assign = this.scheduleEvents(hw.events);
+    if (!assign) {
+      hw.events.pop();
+      return false;
+    }
+    hw.assign = assign;
+    hw.added++;
+    return true;
+  }
+
+  commitTxn(cpu: number): boolean {
+    const hw = this.hw[cpu]!;
+    const assign = this.scheduleEvents(hw.events);
+    if (!assign) return false; // the core cancels
+    hw.added += hw.events.length - hw.txnStart;
+    hw.txnStart = -1;
+    hw.assign = assign;
+    return true;
+  }
+
+  cancelTxn(cpu: number): void {
+    const hw = this.hw[cpu]!;
+    if (hw.txnStart >= 0) hw.events.length = hw.txnStart;
+    hw.txnStart = -1;
+  }
+
+  /**
+   * x86_schedule_events: keep every event on the counter it had if possible
+   * (fast path); else assign by constraint weight, lightest first, each taking
+   * a free fixed counter if it can, else the lowest free GP counter.
+   */
+  private scheduleEvents(events: readonly KernelEvent[]): number[] | null {
+    const { nrGp } = this.desc;
+    const assign = new Array<number>(events.length);
+    let used = 0n;
+    let fast = true;
+    for (let i = 0; i < events.length && fast; i++) {
+      const e = events[i]!;
+      const prev = e.idx >= 0 ? e.idx : -1;
+      if (prev < 0 || !this.counterFits(e, prev) || used & (1n << BigInt(prev))) fast = false;
+      else {
+        assign[i] = prev;
+        used |= 1n << BigInt(prev);
+      }
+    }
+    if (fast) return assign;
+
+    used = 0n;
+    const weight = (e: KernelEvent) => (e.hw.gpAllowed ? nrGp : 0) + (e.hw.fixedIndex >= 0 ? 1 : 0);
+    const order = events.map((_, i) => i).sort((a, b) => weight(events[a]!) - weight(events[b]!) || a - b);
+    for (const i of order) {
+      const e = events[i]!;
+      let chosen = -1;
+      if (e.hw.fixedIndex >= 0 && !(used & (1n << BigInt(FIXED_IDX + e.hw.fixedIndex)))) chosen = FIXED_IDX + e.hw.fixedIndex;
+      else if (e.hw.gpAllowed) {
+        for (let c = 0; c < nrGp; c++) {
+          if (!(used & (1n << BigInt(c)))) {
+            chosen = c;
+            break;
+          }
+        }
+      }
+      if (chosen < 0) return null;
+      assign[i] = chosen;
+      used |= 1n << BigInt(chosen);
+    }
+    return assign;
+  }
+
+  private counterFits(e: KernelEvent, idx: number): boolean {
+    if (idx >= FIXED_IDX) return idx - FIXED_IDX === e.hw.fixedIndex;
+    return e.hw.gpAllowed && idx < this.desc.nrGp;
+  }
+
+  /** x86_pmu_del: stop with update, and give the counter back. */
+  del(cpu: number, event: KernelEvent): void {
+    const hw = this.hw[cpu]!;
+    const i = hw.events.indexOf(event);
+    if (i < 0) return;
+    if (event.idx >= 0) this.stop(cpu, event);
+    hw.events.splice(i, 1);
+    hw.assign.splice(i, 1);
+    event.lastIdx = event.idx;
+    event.idx = -1;
+    this.updateMasks(hw);
+  }
+
+  // ---------------------------------------------------------------- enable / disable
+
+  disable(cpu: number): void {
+    const hw = this.hw[cpu]!;
+    if (hw.disableDepth++ === 0) this.disableAll(cpu);
+  }
+
+  /** x86_pmu_enable: program what was added or moved, then enable everything. */
+  enable(cpu: number): void {
+    const hw = this.hw[cpu]!;
+    if (hw.disableDepth === 0) throw new Error('x86 pmu: enable without disable');
+    if (--hw.disableDepth > 0) return;
+    if (hw.added > 0) {
+      // Events that keep running but must move: stop them on their old counter.
+      for (let i = 0; i < hw.events.length; i++) {
+        const e = hw.events[i]!;
+        if (e.idx >= 0 && e.idx !== hw.assign[i]) {
+          this.stop(cpu, e);
+          e.idx = -1;
+        }
+      }
+      for (let i = 0; i < hw.events.length; i++) {
+        const e = hw.events[i]!;
+        if (e.idx === hw.assign[i]) continue;
+        e.idx = hw.assign[i]!;
+        if (!e.throttled) this.start(cpu, e);
+      }
+      hw.added = 0;
+      this.updateMasks(hw);
+      if (!hw.guestLvtpcLoaded) this.port(cpu).wrmsr(MSR.X2APIC_LVTPC, BigInt(LVT.DM_NMI));
+    }
+    this.enableAll(cpu);
+  }
+
+  private disableAll(cpu: number): void {
+    const port = this.port(cpu);
+    if (this.desc.vendor === 'intel' && this.desc.version >= 2) port.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, 0n);
+    else if (this.desc.perfMonV2) port.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, 0n);
+    else {
+      // x86_pmu_disable_all: clear EN in every active selector.
+      for (const e of this.hw[cpu]!.events) {
+        if (e.idx < 0 || e.idx >= FIXED_IDX) continue;
+        const sel = port.rdmsr(this.evtselMsr(e.idx));
+        if (sel & EVTSEL.EN) port.wrmsr(this.evtselMsr(e.idx), sel & ~EVTSEL.EN);
+      }
+    }
+  }
+
+  private enableAll(cpu: number): void {
+    const hw = this.hw[cpu]!;
+    const port = this.port(cpu);
+    if (hw.fixedCtrl !== hw.fixedCtrlWritten) {
+      port.wrmsr(MSR.IA32_FIXED_CTR_CTRL, hw.fixedCtrl);
+      hw.fixedCtrlWritten = hw.fixedCtrl;
+    }
+    if (this.desc.vendor === 'intel' && this.desc.version >= 2) {
+      port.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, this.allCountersMask & ~hw.guestOnlyMask);
+    } else if (this.desc.perfMonV2) {
+      port.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, this.allCountersMask);
+    } else {
+      for (const e of hw.events) {
+        if (e.idx >= 0 && e.idx < FIXED_IDX && !e.throttled) port.wrmsr(this.evtselMsr(e.idx), e.hw.config | EVTSEL.EN);
+      }
+    }
+  }
+
+  private updateMasks(hw: CpuHwEvents): void {
+    hw.guestOnlyMask = 0n;
+    hw.hostOnlyMask = 0n;
+    for (const e of hw.events) {
+      if (e.idx < 0) continue;
+      if (e.attr.excludeHost) hw.guestOnlyMask |= 1n << BigInt(e.idx);
+      if (e.attr.excludeGuest) hw.hostOnlyMask |= 1n << BigInt(e.idx);
+    }
+  }
+
+  // ---------------------------------------------------------------- per-event ops
+
+  /** x86_pmu_stop: disable the counter and fold its count in. */
+  stop(cpu: number, event: KernelEvent): void {
+    if (event.idx < 0) return;
+    this.disableEvent(cpu, event);
+    this.read(cpu, event);
+  }
+
+  /** x86_pmu_start: program the period, then enable the counter. */
+  start(cpu: number, event: KernelEvent): void {
+    if (event.idx < 0) return;
+    this.setPeriod(cpu, event);
+    this.enableEvent(cpu, event);
+  }
+
+  /** x86_perf_event_update: one RDPMC, the delta since the last read, masked to the width. */
+  read(cpu: number, event: KernelEvent): void {
+    if (event.idx < 0) return;
+    const width = event.idx >= FIXED_IDX ? this.desc.fixedWidth : this.desc.gpWidth;
+    const now = Number(this.port(cpu).rdpmc(this.rdpmcIndex(event.idx)));
+    const range = 2 ** width;
+    let delta = now - event.prevCount;
+    if (delta < 0) delta += range;
+    event.prevCount = now;
+    event.count += delta;
+    event.periodLeft -= delta;
+  }
+
+  /** x86_perf_event_set_period: program -left so the counter overflows after `left` events. */
+  private setPeriod(cpu: number, event: KernelEvent): void {
+    const period = event.isSampling ? event.samplePeriod : this.desc.maxPeriod;
+    if (!event.isSampling) event.samplePeriod = period;
+    let left = event.periodLeft;
+    if (left <= -period) left = period;
+    else if (left <= 0) left += period;
+    if (left > this.desc.maxPeriod) left = this.desc.maxPeriod;
+    if (left < 1) left = 1;
+    event.periodLeft = left;
+    event.lastPeriod = period;
+    const width = event.idx >= FIXED_IDX ? this.desc.fixedWidth : this.desc.gpWidth;
+    const value = 2 ** width - left;
+    event.prevCount = value;
+    this.port(cpu).wrmsr(this.counterMsr(event.idx), BigInt(value));
+  }
+
+  private enableEvent(cpu: number, event: KernelEvent): void {
+    const hw = this.hw[cpu]!;
+    if (event.idx >= FIXED_IDX) {
+      const shift = BigInt(FIXED_CTRL.bits * (event.idx - FIXED_IDX));
+      hw.fixedCtrl = (hw.fixedCtrl & ~(0xfn << shift)) | (BigInt(event.hw.fixedBits) << shift);
+      if (hw.disableDepth === 0) this.enableAll(cpu);
+      return;
+    }
+    this.port(cpu).wrmsr(this.evtselMsr(event.idx), event.hw.config | EVTSEL.EN);
+  }
+
+  private disableEvent(cpu: number, event: KernelEvent): void {
+    const hw = this.hw[cpu]!;
+    if (event.idx >= FIXED_IDX) {
+      const shift = BigInt(FIXED_CTRL.bits * (event.idx - FIXED_IDX));
+      hw.fixedCtrl &= ~(0xfn << shift);
+      if (hw.disableDepth === 0) this.enableAll(cpu);
+      return;
+    }
+    this.port(cpu).wrmsr(this.evtselMsr(event.idx), event.hw.config);
+  }
+
+  // ---------------------------------------------------------------- the PMI
+
+  /**
+   * The PMI handler (perf_event_nmi_handler -> x86_pmu.handle_irq). Returns
+   * whether the PMU had something to handle (NMI_HANDLED).
+   */
+  handleIrq(cpu: number): boolean {
+    const hw = this.hw[cpu]!;
+    if (hw.guestLvtpcLoaded) return false; // the guest's PMU owns the hardware now
+    if (this.desc.vendor === 'intel' && this.desc.version >= 2) return this.intelHandleIrq(cpu);
+    if (this.desc.perfMonV2) return this.amdV2HandleIrq(cpu);
+    return this.legacyHandleIrq(cpu);
+  }
+
+  /** intel_pmu_handle_irq: 5 + 2k accesses plus the late LVTPC ack. */
+  private intelHandleIrq(cpu: number): boolean {
+    const port = this.port(cpu);
+    port.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, 0n);
+    let status = port.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS);
+    const handled = status !== 0n;
+    for (let loops = 0; status !== 0n && loops < 100; loops++) {
+      port.wrmsr(MSR.IA32_PERF_GLOBAL_OVF_CTRL, status);
+      this.handleOverflowedCounters(cpu, status);
+      status = port.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS);
+    }
+    this.enableAll(cpu);
+    port.wrmsr(MSR.X2APIC_LVTPC, BigInt(LVT.DM_NMI));
+    return handled;
+  }
+
+  /** amd_pmu_v2_handle_irq. */
+  private amdV2HandleIrq(cpu: number): boolean {
+    const port = this.port(cpu);
+    port.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, 0n);
+    const status = port.rdmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS);
+    if (status !== 0n) {
+      this.handleOverflowedCounters(cpu, status);
+      port.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, status);
+    }
+    this.enableAll(cpu);
+    port.wrmsr(MSR.X2APIC_LVTPC, BigInt(LVT.DM_NMI));
+    return status !== 0n;
+  }
+
+  /** x86_pmu_handle_irq (no status register): an active counter whose top bit cleared has overflowed. */
+  private legacyHandleIrq(cpu: number): boolean {
+    const port = this.port(cpu);
+    port.wrmsr(MSR.X2APIC_LVTPC, BigInt(LVT.DM_NMI));
+    let handled = false;
+    for (const e of [...this.hw[cpu]!.events]) {
+      if (e.idx < 0 || e.throttled) continue;
+      this.read(cpu, e);
+      if (e.prevCount >= 2 ** (this.desc.gpWidth - 1)) continue;
+      handled = true;
+      this.setPeriod(cpu, e);
+      this.overflowed(cpu, e);
+    }
+    return handled;
+  }
+
+  private handleOverflowedCounters(cpu: number, status: bigint): void {
+    for (const e of [...this.hw[cpu]!.events]) {
+      if (e.idx < 0 || !(status & (1n << BigInt(e.idx)))) continue;
+      this.read(cpu, e);
+      this.setPeriod(cpu, e);
+      this.overflowed(cpu, e);
+    }
+  }
+
+  // ---------------------------------------------------------------- guest support
+
+  /**
+   * perf_guest_get_msrs (legacy vPMU, Intel): the GLOBAL_CTRL to load at
+   * VM-entry (no exclude_guest counters) and at VM-exit (no exclude_host).
+   */
+  guestSwitchGlobalCtrl(cpu: number): { host: bigint; guest: bigint } {
+    const hw = this.hw[cpu]!;
+    return {
+      host: this.allCountersMask & ~hw.guestOnlyMask,
+      guest: this.allCountersMask & ~hw.hostOnlyMask,
+    };
+  }
+
+  setGuestLvtpcLoaded(cpu: number, loaded: boolean): void {
+    this.hw[cpu]!.guestLvtpcLoaded = loaded;
+  }
+
+  isGuestLvtpcLoaded(cpu: number): boolean {
+    return this.hw[cpu]!.guestLvtpcLoaded;
+  }
+
+  /** Events currently on hardware counters of a CPU (for tests and reports). */
+  activeEvents(cpu: number): readonly KernelEvent[] {
+    return this.hw[cpu]!.events.filter((e) => e.idx >= 0 && e.state === EventState.Active);
+  }
+
+  // ---------------------------------------------------------------- addresses
+
+  private port(cpu: number): X86CpuPort {
+    return this.ports[cpu]!;
+  }
+
+  evtselMsr(idx: number): number {
+    if (this.desc.vendor === 'intel') return MSR.IA32_PERFEVTSEL0 + idx;
+    return this.desc.perfCtrExtCore ? MSR.MSR_F15H_PERF_CTL0 + 2 * idx : MSR.MSR_K7_EVNTSEL0 + idx;
+  }
+
+  counterMsr(idx: number): number {
+    if (this.desc.vendor === 'intel') {
+      if (idx >= FIXED_IDX) return MSR.IA32_FIXED_CTR0 + idx - FIXED_IDX;
+      return (this.desc.fullWidthWrites ? MSR.IA32_PMC0 : MSR.IA32_PERFCTR0) + idx;
+    }
+    return this.desc.perfCtrExtCore ? MSR.MSR_F15H_PERF_CTR0 + 2 * idx : MSR.MSR_K7_PERFCTR0 + idx;
+  }
+
+  rdpmcIndex(idx: number): number {
+    return idx >= FIXED_IDX ? RDPMC.FIXED | (idx - FIXED_IDX) : idx;
+  }
+}
+

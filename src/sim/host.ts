@@ -1,0 +1,153 @@
+/**
+ * The machine: CPUs of one model, the host kernel's perf and KVM, the kernel
+ * log, and host tasks retiring work (API.md "Host").
+ *
+ * Work runs through the CPU's clock; perf's timers (the tick and the
+ * multiplexing timer) fire at their deadlines inside a block of work, which is
+ * split there.
+ */
+import { qualifiesForMediatedVpmu, resolveCpuModel, type CpuModel, type CpuModelName } from '../hw/cpu-models.ts';
+import { PhysicalCpu } from '../hw/cpu.ts';
+import { splitWork, type Work } from '../hw/events.ts';
+import { KvmModule, type Kvm } from '../kvm/kvm.ts';
+import { resolveKvmParams } from '../kvm/params.ts';
+import { PerfCore, DEFAULT_TASK_PID } from '../perf/core.ts';
+import { PERF_GUEST_MEDIATED_PMI_VECTOR, PerfKvmExports } from '../perf/kvm-exports.ts';
+import { ACCOUNTING_VARIANTS } from '../perf/mediated-protocol.ts';
+import { createPerf, type Perf, type PerfEvent } from '../perf/perf.ts';
+import { validateWork } from './work.ts';
+
+export interface HostOptions {
+  /** CPU model preset or a custom model; default 'intel-sapphire-rapids'. */
+  cpu?: CpuModelName | CpuModel;
+  /** Logical CPUs; default 1. */
+  cpus?: number;
+  kvm?: { enablePmu?: boolean; enableMediatedPmu?: boolean };
+  kconfig?: { PERF_GUEST_MEDIATED_PMU?: boolean };
+  /** Linux's hardlockup detector: a pinned include-guest cycles event per CPU. Default false. */
+  nmiWatchdog?: boolean;
+  /** Which accounting protocol perf runs: 'upstream' (merged) or 'v6' (as posted). Default 'upstream'. */
+  accountingVariant?: 'upstream' | 'v6';
+  /** CONFIG_HZ; default 250. */
+  hz?: number;
+}
+
+export interface Host {
+  readonly model: CpuModel;
+  readonly perf: Perf;
+  readonly kvm: Kvm;
+  readonly dmesg: readonly string[];
+  /** A host task retires work (default CPL 3, task pid 1, CPU 0). */
+  exec(work: Work & { cpu?: number; pid?: number }): void;
+}
+
+/** The hardlockup detector's period: watchdog_thresh (10 s) of cycles. */
+export const WATCHDOG_THRESH_S = 10;
+
+export class HostMachine implements Host {
+  readonly model: CpuModel;
+  readonly cpus: PhysicalCpu[];
+  readonly perfCore: PerfCore;
+  readonly perfExports: PerfKvmExports;
+  readonly perf: Perf;
+  readonly kvm: KvmModule;
+  readonly dmesg: string[] = [];
+  readonly watchdogEvents: PerfEvent[] = [];
+
+  constructor(options: HostOptions = {}) {
+    checkHostOptions(options);
+    this.model = resolveCpuModel(options.cpu);
+    const n = options.cpus ?? 1;
+    this.cpus = Array.from({ length: n }, (_, i) => new PhysicalCpu(i, this.model));
+    const log = (line: string) => this.log(line);
+    this.perfCore = new PerfCore({
+      cpus: this.cpus,
+      mediatedKconfig: options.kconfig?.PERF_GUEST_MEDIATED_PMU ?? true,
+      hardwareMediatedCapable: qualifiesForMediatedVpmu(this.model),
+      accounting: ACCOUNTING_VARIANTS[options.accountingVariant ?? 'upstream'],
+      log,
+      uncore: { name: this.model.vendor === 'intel' ? 'uncore_imc' : 'amd_df', event: 'data_reads' },
+      hz: options.hz,
+    });
+    this.perfExports = new PerfKvmExports(this.perfCore, this.cpus);
+    this.perf = createPerf(this.perfCore);
+    for (const cpu of this.cpus) {
+      cpu.hostInterrupt = (d) => {
+        if (d.nmi) this.perfCore.handleNmi(cpu.id);
+        else if (d.vector === PERF_GUEST_MEDIATED_PMI_VECTOR) this.perfExports.handleMediatedPmi(cpu.id);
+        else this.log(`do_IRQ: ${cpu.id}.${d.vector} No irq handler for vector`);
+      };
+    }
+    this.perfCore.switchTask(0, DEFAULT_TASK_PID);
+    if (options.nmiWatchdog) {
+      for (const cpu of this.cpus) {
+        this.watchdogEvents.push(
+          this.perf.open({ config: 'cycles', pinned: true, samplePeriod: this.model.tscHz * WATCHDOG_THRESH_S }, { cpu: cpu.id }),
+        );
+      }
+      this.log('NMI watchdog: Enabled. Permanently consumes one hw-PMU counter.');
+    }
+    const params = resolveKvmParams(options.kvm, this.model, this.perfExports, log);
+    this.kvm = new KvmModule(params, { cpus: this.cpus, perf: this.perfExports, log });
+  }
+
+  log(line: string): void {
+    this.dmesg.push(line);
+  }
+
+  exec(work: Work & { cpu?: number; pid?: number }): void {
+    validateWork(work, 'host.exec');
+    const cpuId = work.cpu ?? 0;
+    if (!Number.isInteger(cpuId) || cpuId < 0 || cpuId >= this.cpus.length) {
+      throw new RangeError(`host.exec: cpu ${cpuId} does not exist (this host has ${this.cpus.length})`);
+    }
+    const pid = work.pid ?? DEFAULT_TASK_PID;
+    if (!Number.isInteger(pid) || pid < 1) throw new RangeError(`host.exec: pid ${pid} is not a task id (>= 1)`);
+    const cpu = this.cpus[cpuId]!;
+    this.perfCore.switchTask(cpuId, pid);
+    const block: Work = { ...work, cpl: work.cpl ?? 3 };
+    delete (block as { cpu?: number }).cpu;
+    delete (block as { pid?: number }).pid;
+    this.runUntilDone(cpu, block);
+  }
+
+  /** Retire a block on a CPU, stopping at each perf timer deadline inside it. */
+  runUntilDone(cpu: PhysicalCpu, block: Work): void {
+    let rest = block;
+    for (;;) {
+      const refCycles = rest.refCycles ?? rest.cycles ?? rest.instructions;
+      const deadlineNs = this.perfCore.nextTimerNs(cpu.id);
+      const cyclesToDeadline = Math.ceil(((deadlineNs - cpu.nowNs) * this.model.tscHz) / 1e9);
+      if (cyclesToDeadline >= refCycles || !Number.isFinite(deadlineNs)) {
+        cpu.retire(rest);
+        if (cpu.nowNs >= deadlineNs) this.perfCore.runTimers(cpu.id);
+        return;
+      }
+      if (cyclesToDeadline > 0) {
+        const [head, tail] = splitWork(rest, cyclesToDeadline / refCycles);
+        head.refCycles = cyclesToDeadline;
+        tail.refCycles = refCycles - cyclesToDeadline;
+        cpu.retire(head);
+        rest = tail;
+      }
+      this.perfCore.runTimers(cpu.id);
+    }
+  }
+}
+
+function checkHostOptions(options: HostOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError('createHost: options must be an object');
+  if (options.cpus !== undefined && (!Number.isInteger(options.cpus) || options.cpus < 1 || options.cpus > 1024)) {
+    throw new RangeError(`createHost: cpus must be an integer from 1 to 1024, got ${String(options.cpus)}`);
+  }
+  if (options.accountingVariant !== undefined && !(options.accountingVariant in ACCOUNTING_VARIANTS)) {
+    throw new RangeError(`createHost: accountingVariant must be 'upstream' or 'v6', got '${String(options.accountingVariant)}'`);
+  }
+  if (options.hz !== undefined && (!Number.isInteger(options.hz) || options.hz < 1 || options.hz > 10_000)) {
+    throw new RangeError(`createHost: hz must be an integer from 1 to 10000, got ${String(options.hz)}`);
+  }
+}
+
+export function createHost(options?: HostOptions): Host {
+  return new HostMachine(options);
+}
