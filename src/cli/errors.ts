@@ -1,0 +1,37 @@
+/**
+ * Bad input (a CLI argument, a scenario file) is one clear line naming the
+ * flag or file and what was expected, exit code 2, no stack trace unless
+ * --debug (ARCHITECTURE.md principle 5).
+ */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** Parse a whole number option, or throw a UsageError naming the flag. */
+export function parseInteger(flag: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(value);
+  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`${flag}: expected a whole number from ${min} to ${max}, got '${value}'`);
+  }
+  return n;
+}
+
+/** Run a command body: usage errors exit 2 with one line; anything else is a bug (exit 1). */
+export async function runCommand(debug: boolean, body: () => Promise<number> | number): Promise<never> {
+  try {
+    process.exit(await body());
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`vpmu: ${error.message}\n`);
+      if (debug) process.stderr.write(`${error.stack}\n`);
+      process.exit(2);
+    }
+    process.stderr.write(`vpmu: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (debug && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    else process.stderr.write('(run with --debug for the stack trace)\n');
+    process.exit(1);
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * The `vpmu` command: one line per subcommand, each registered from its own
+ * file. Exit codes: 0 ok, 1 a check failed, 2 bad input.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { registerDemo } from './demo.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const program = new Command('vpmu')
+  .description('see, measure and verify how Linux shares the x86 PMU between the host and KVM guests')
+  .version(pkg.version)
+  .option('--debug', 'print stack traces on errors')
+  .showHelpAfterError('(run vpmu --help for usage)')
+  .exitOverride();
+
+registerDemo(program, { isDefault: true });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    // --help and --version exit 0; usage errors were already printed in one line.
+    process.exit(error.exitCode === 0 ? 0 : 2);
+  }
+  throw error;
+}
