@@ -1,0 +1,1043 @@
+/**
+ * The guest-visible PMU of one vCPU: upstream `struct kvm_pmu` / `struct
+ * kvm_pmc` and the vendor-neutral half of arch/x86/kvm/pmu.c (plus the PMU
+ * cases of x86.c's kvm_{get,set}_msr_common), for Linux 7.0 with the mediated
+ * vPMU. Vendor specifics (vmx/pmu_intel.c, svm/pmu.c) are KvmPmuOps objects in
+ * intel-pmu.ts and amd-pmu.ts, called through `this.ops` as KVM calls
+ * kvm_pmu_ops.
+ *
+ * Everything here is design-independent: the mediated and the perf-emulated
+ * (legacy) vPMU share it and differ only in the GuestPmuBackend they plug in
+ * (see that interface). No hardware, no perf: MSR accesses, RDPMC and emulated
+ * instructions are answered from this state alone.
+ *
+ * Faults are data: getMsr/setMsr/rdpmc return a `Fault` ({ fault: '#GP' })
+ * where KVM would inject #GP (a kvm_pmu_*_msr "return 1"); nothing here throws
+ * on a guest action. `orGuestFault` turns a Fault into the GuestFault the
+ * guest program sees.
+ *
+ * Numbers vs bigints: MSR values are bigint at the edge; counter values are
+ * plain numbers (widths are at most 52 bits, real parts 48), masked with
+ * modular arithmetic, so counting never allocates.
+ */
+import { GuestFault, KvmError } from '../common/errors.ts';
+import type { CpuModel, Vendor } from '../hw/cpu-models.ts';
+import { qualifiesForMediatedVpmu } from '../hw/cpu-models.ts';
+import { EVTSEL, FIXED_CTRL, MSR, PERF_CAP, msrName } from '../hw/msr.ts';
+import { amdPmuCpuid, amdPmuOps } from './amd-pmu.ts';
+import {
+  isFixedCounterAllowed,
+  isGpEventAllowed,
+  type CompiledEventFilter,
+} from './event-filter.ts';
+import { intelPmuCpuidLeafA, intelPmuOps } from './intel-pmu.ts';
+
+// ---------------------------------------------------------------------------
+// Vocabulary
+// ---------------------------------------------------------------------------
+
+/** KVM_FIXED_PMC_BASE_IDX: fixed counter i has global index 32 + i, its GLOBAL_CTRL bit. */
+export const KVM_FIXED_PMC_BASE_IDX = 32;
+
+/** Widest counter the model holds in a plain number without losing precision. */
+export const MAX_COUNTER_WIDTH = 52;
+
+/** All 64 bits set: KVM's "~0ull" (every bit reserved). */
+export const U64_MAX = 0xffff_ffff_ffff_ffffn;
+
+/** X86_RAW_EVENT_MASK: select, umask, edge, inv, cmask (what legacy KVM hands perf). */
+export const X86_RAW_EVENT_MASK = 0xff84_ffffn;
+
+/** AMD64_RAW_EVENT_MASK_NB: the bits kvm_pmu's pmc_is_event_match compares (12-bit select + umask). */
+export const AMD64_RAW_EVENT_MASK_NB = EVTSEL.EVENT | EVTSEL.AMD_EVENT_HI | EVTSEL.UMASK;
+
+/** What KVM injects where this model returns a Fault. `reason` is for traces and messages. */
+export interface Fault {
+  readonly fault: '#GP';
+  readonly reason: string;
+}
+
+/** A #GP with a reason (allocates: faults are rare, the success paths do not). */
+export function gpFault(reason: string): Fault {
+  return { fault: '#GP', reason };
+}
+
+/** Whether an MSR/RDPMC result is a fault. */
+export function isFault(value: unknown): value is Fault {
+  return typeof value === 'object' && value !== null && (value as Fault).fault === '#GP';
+}
+
+/** Unwrap a result for the guest: a Fault becomes GuestFault('#GP'), thrown inside the guest program. */
+export function orGuestFault<T>(result: T | Fault): T {
+  if (isFault(result)) throw new GuestFault(result.fault, result.reason);
+  return result;
+}
+
+/**
+ * The guest's PMU as userspace configures it: CPUID 0xA (Intel) or
+ * 0x80000001/0x80000022 (AMD) and IA32_PERF_CAPABILITIES (API.md).
+ */
+export interface GuestPmuConfig {
+  version: number;
+  gpCounters: number;
+  fixedCounters: number;
+  gpWidth: number;
+  fixedWidth: number;
+  /** CPUID 0xA EBX: a set bit marks an architectural event as unavailable. */
+  unavailableEvents: number;
+  /** CPUID 0xA ECX: supported fixed counters bitmap (v5+). */
+  fixedCounterMask: number;
+  /** IA32_PERF_CAPABILITIES (Intel; 0n on AMD). */
+  perfCapabilities: bigint;
+}
+
+/**
+ * kvm_host_pmu: perf's x86_pmu_capability as perf_get_x86_pmu_capability()
+ * reports it, unadulterated by KVM. The mediated vPMU compares the guest
+ * against *this* (not KVM's capped view) to decide what to pass through.
+ */
+export interface HostPmuCapability {
+  readonly version: number;
+  readonly numCountersGp: number;
+  readonly numCountersFixed: number;
+  /** 0 when there are no GP counters (perf reports no width for absent counters). */
+  readonly bitWidthGp: number;
+  /** 0 when there are no fixed counters ("perf/x86/core: Do not set bit width for unavailable counters"). */
+  readonly bitWidthFixed: number;
+  readonly eventsMask: number;
+  readonly eventsMaskLen: number;
+  /** PERF_PMU_CAP_MEDIATED_VPMU on the core PMU. */
+  readonly mediated: boolean;
+}
+
+/**
+ * What KVM supports on this host (kvm_pmu_cap, kvm_caps.supported_perf_cap,
+ * the PMU bits of kvm_cpu_caps) plus the module parameters that shaped it.
+ */
+export interface KvmPmuCapability {
+  readonly vendor: Vendor;
+  /** enable_pmu after kvm_init_pmu_capability (false: no vPMU at all). */
+  readonly enablePmu: boolean;
+  /** enable_mediated_pmu after kvm_init_pmu_capability (forced off when the host does not qualify). */
+  readonly mediated: boolean;
+  /**
+   * Intel: kvm_pmu_cap.version = min(host, 2), with or without the mediated
+   * vPMU. AMD: the highest guest version KVM can give (2 with PerfMonV2, else 1).
+   */
+  readonly version: number;
+  readonly numCountersGp: number;
+  readonly numCountersFixed: number;
+  readonly bitWidthGp: number;
+  readonly bitWidthFixed: number;
+  readonly eventsMask: number;
+  readonly eventsMaskLen: number;
+  /** kvm_caps.supported_perf_cap (vmx_get_perf_capabilities; 0n on AMD). */
+  readonly perfCapabilities: bigint;
+  /** AMD kvm_cpu_caps: PERFCTR_CORE (0x80000001 ECX[23]) and PERFMON_V2 (0x80000022 EAX[0]). */
+  readonly perfCtrExtCore: boolean;
+  readonly perfMonV2: boolean;
+  /** kvm_host_pmu, for the mediated intercept decisions (msr-intercepts.ts). */
+  readonly host: HostPmuCapability;
+}
+
+export type PmcType = 'gp' | 'fixed';
+
+/** One guest counter: upstream `struct kvm_pmc`. */
+export interface KvmPmc {
+  readonly type: PmcType;
+  /** Global index: GP i is i, fixed i is KVM_FIXED_PMC_BASE_IDX + i (its GLOBAL_CTRL/STATUS bit). */
+  readonly idx: number;
+  /** Index within its kind (the n of PERFEVTSELn / FIXED_CTRn). */
+  readonly index: number;
+  /** The guest's count, masked to the counter width (pmc->counter). */
+  counter: number;
+  /**
+   * GP: the selector the guest wrote. Fixed: the architectural event KVM maps
+   * the counter to (intel_get_fixed_pmc_eventsel), used to match emulated events.
+   */
+  eventsel: bigint;
+  /**
+   * GP: what KVM would program into hardware (pmc->eventsel_hw). Mediated: ENABLE
+   * cleared while the filter denies the event. AMD: GuestOnly=1, HostOnly=0.
+   * The legacy design does not use it. Fixed counters: unused (see fixedCtrCtrlHw).
+   */
+  eventselHw: bigint;
+  /**
+   * Emulation cache (kvm_pmu_recalc_pmc_emulation, AND global enable and the
+   * filter): bit 0 = counts emulated instructions, bit 1 = emulated branches.
+   */
+  emulatedEvents: number;
+  /** CPL filter of the counter: bit 0 = counts at CPL 0 (OS), bit 1 = at CPL > 0 (USR). */
+  cplMask: number;
+}
+
+/**
+ * The design-specific half of the vPMU, called by the common model where
+ * upstream's common code either talks to perf (legacy) or to the VMCS/VMCB and
+ * the loaded hardware state (mediated). The model has always updated its own
+ * state (counter, eventsel, eventselHw, fixedCtrCtrlHw, globalCtrl, ...)
+ * before it calls a hook, so a hook reads the new state from `pmc`/the pmu.
+ *
+ * - legacy (perf-emulated): reprogramCounter is reprogram_counter() (pause,
+ *   then re-period/resume or release+create the perf event, skipping
+ *   counters for which `pmu.pmcEventIsAllowed(pmc)` is false); readCounter
+ *   adds the perf event's count since the last write; writeCounter rebases the
+ *   event (pmc_write_counter: counts since now, new sample period).
+ * - mediated: reprogramCounter has nothing to do but note that eventselHw /
+ *   fixedCtrCtrlHw must be loaded at the next VM-entry; readCounter returns
+ *   the hardware counter while the guest's PMU state is loaded (pmc.counter
+ *   otherwise); writeCounter writes it if loaded; globalCtrlChanged is
+ *   kvm_pmu_ops.write_global_ctrl (VMCS GUEST_IA32_PERF_GLOBAL_CTRL).
+ */
+export interface GuestPmuBackend {
+  /**
+   * The counter must be (re)programmed: its selector / FIXED_CTR_CTRL field,
+   * its GLOBAL_CTRL bit or the event filter changed (upstream: its bit in
+   * reprogram_pmi plus KVM_REQ_PMU, handled synchronously here).
+   */
+  reprogramCounter(pmc: KvmPmc): void;
+  /**
+   * The counter was written (guest WRMSR, host KVM_SET_MSRS, or an emulated
+   * increment): `pmc.counter` already holds `value`, masked to the width.
+   * Afterwards readCounter(pmc) must return `value` until the counter counts.
+   */
+  writeCounter(pmc: KvmPmc, value: number): void;
+  /** The counter's current value (the model masks it to the width). */
+  readCounter(pmc: KvmPmc): number;
+  /**
+   * GLOBAL_CTRL was written (every accepted write, also when unchanged, as
+   * upstream forwards each one to the VMCS for mediated vCPUs) or set by
+   * refresh. Counters whose bit changed also get reprogramCounter.
+   */
+  globalCtrlChanged(oldValue: bigint, newValue: bigint): void;
+  /** kvm_pmu_reset -> pmc_stop_counter: drop what backs `pmc` (legacy: release its perf event). */
+  stopCounter?(pmc: KvmPmc): void;
+}
+
+/** A backend that only keeps pmc.counter: the state of a vCPU whose counters never run. */
+export const SOFTWARE_BACKEND: GuestPmuBackend = Object.freeze({
+  reprogramCounter(): void {},
+  writeCounter(): void {},
+  readCounter(pmc: KvmPmc): number {
+    return pmc.counter;
+  },
+  globalCtrlChanged(): void {},
+});
+
+/** CPUID output registers. */
+export interface CpuidRegs {
+  eax: number;
+  ebx: number;
+  ecx: number;
+  edx: number;
+}
+
+/**
+ * The vendor half (upstream struct kvm_pmu_ops). `getMsr` returns undefined and
+ * `setMsr` a Fault where the vendor's get_msr/set_msr return 1.
+ */
+export interface KvmPmuOps {
+  readonly vendor: Vendor;
+  /** kvm_pmu_ops.EVENTSEL_EVENT. */
+  readonly EVENTSEL_EVENT: bigint;
+  readonly MAX_NR_GP_COUNTERS: number;
+  /** Fewer GP counters than this on the host: KVM disables its vPMU. */
+  readonly MIN_NR_GP_COUNTERS: number;
+  readonly MAX_NR_FIXED_COUNTERS: number;
+  /** perf_get_hw_event_config(INSTRUCTIONS / BRANCH_INSTRUCTIONS): kvm_pmu_eventsel. */
+  readonly INSTRUCTIONS_RETIRED: bigint;
+  readonly BRANCH_INSTRUCTIONS_RETIRED: bigint;
+  isMediatedPmuSupported(host: HostPmuCapability, model: CpuModel): boolean;
+  /** kvm_caps.supported_perf_cap. */
+  supportedPerfCapabilities(model: CpuModel, mediated: boolean): bigint;
+  /** Vendor init: per-counter constants (e.g. the fixed counters' event selectors). */
+  init(pmu: GuestPmu): void;
+  /** Vendor refresh from the guest's CPUID/PERF_CAPABILITIES, after the common reset. */
+  refresh(pmu: GuestPmu, config: GuestPmuConfig): void;
+  msrIdxToPmc(pmu: GuestPmu, msr: number): KvmPmc | null;
+  isValidMsr(pmu: GuestPmu, msr: number): boolean;
+  getMsr(pmu: GuestPmu, msr: number): bigint | undefined;
+  setMsr(pmu: GuestPmu, msr: number, data: bigint, hostInitiated: boolean): Fault | undefined;
+  /** rdpmc_ecx_to_pmc: the counter and the value mask, or null (#GP). */
+  rdpmcEcxToPmc(pmu: GuestPmu, ecx: number): { pmc: KvmPmc; mask: bigint } | null;
+}
+
+/** kvm_pmu_ops for a vendor. */
+export function kvmPmuOps(vendor: Vendor): KvmPmuOps {
+  return vendor === 'amd' ? amdPmuOps : intelPmuOps;
+}
+
+// ---------------------------------------------------------------------------
+// Capability (kvm_init_pmu_capability) and the guest configuration
+// ---------------------------------------------------------------------------
+
+/** perf_get_x86_pmu_capability() on this host. */
+export function hostPmuCapability(model: CpuModel): HostPmuCapability {
+  return {
+    // Perf reports version 0 for AMD cores without PerfMonV2.
+    version: model.vendor === 'amd' ? (model.perfMonV2 ? 2 : 0) : model.pmuVersion,
+    numCountersGp: model.gpCounters,
+    numCountersFixed: model.fixedCounters,
+    bitWidthGp: model.gpCounters ? model.gpWidth : 0,
+    bitWidthFixed: model.fixedCounters ? model.fixedWidth : 0,
+    eventsMask: model.unavailableEvents,
+    eventsMaskLen: model.eventsLength,
+    mediated: qualifiesForMediatedVpmu(model),
+  };
+}
+
+const NO_PMU = {
+  version: 0,
+  numCountersGp: 0,
+  numCountersFixed: 0,
+  bitWidthGp: 0,
+  bitWidthFixed: 0,
+};
+
+/**
+ * kvm_init_pmu_capability (pmu.c) for a host: what KVM offers its guests.
+ * - enable_pmu is forced off with no GP counters, fewer than the vendor's
+ *   architectural minimum (Intel 1, AMD 4), or an Intel PMU of version 0.
+ * - enable_mediated_pmu is forced off unless enable_pmu, perf's
+ *   PERF_PMU_CAP_MEDIATED_VPMU and the vendor check (Intel: v4+ and full-width
+ *   writes; AMD: PerfMonV2) all hold.
+ * - Then: version = min(host, 2) (also with the mediated vPMU), GP counters
+ *   capped at KVM_MAX_NR_{INTEL,AMD}_GP_COUNTERS (8, 6), fixed counters at
+ *   KVM_MAX_NR_FIXED_COUNTERS (3: fixed counter 3, topdown slots, is not
+ *   offered in 7.0), widths and the event mask as perf reports them.
+ */
+export function kvmPmuCapability(
+  hostModel: CpuModel,
+  options: { mediated?: boolean; enablePmu?: boolean } = {},
+): KvmPmuCapability {
+  const ops = kvmPmuOps(hostModel.vendor);
+  const host = hostPmuCapability(hostModel);
+  if (Math.max(hostModel.gpWidth, hostModel.fixedWidth) > MAX_COUNTER_WIDTH) {
+    throw new RangeError(
+      `${hostModel.name}: counters wider than ${MAX_COUNTER_WIDTH} bits are not modelled`,
+    );
+  }
+  let enablePmu = options.enablePmu ?? true;
+  if (!host.numCountersGp || host.numCountersGp < ops.MIN_NR_GP_COUNTERS) enablePmu = false;
+  else if (hostModel.vendor === 'intel' && !host.version) enablePmu = false;
+  const mediated =
+    enablePmu &&
+    (options.mediated ?? false) &&
+    host.mediated &&
+    ops.isMediatedPmuSupported(host, hostModel);
+  const amd = hostModel.vendor === 'amd';
+  const common = {
+    vendor: hostModel.vendor,
+    enablePmu,
+    mediated,
+    eventsMask: enablePmu ? host.eventsMask : 0,
+    eventsMaskLen: enablePmu ? host.eventsMaskLen : 0,
+    perfCapabilities: enablePmu ? ops.supportedPerfCapabilities(hostModel, mediated) : 0n,
+    perfCtrExtCore: enablePmu && amd && hostModel.perfCtrExtCore,
+    perfMonV2: enablePmu && amd && hostModel.perfMonV2,
+    host,
+  };
+  if (!enablePmu) return Object.freeze({ ...common, ...NO_PMU });
+  return Object.freeze({
+    ...common,
+    version: amd ? (hostModel.perfMonV2 ? 2 : 1) : Math.min(host.version, 2),
+    numCountersGp: Math.min(host.numCountersGp, ops.MAX_NR_GP_COUNTERS),
+    numCountersFixed: Math.min(host.numCountersFixed, ops.MAX_NR_FIXED_COUNTERS),
+    bitWidthGp: host.bitWidthGp,
+    bitWidthFixed: host.bitWidthFixed,
+  });
+}
+
+function checkField(name: string, value: unknown, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    throw new KvmError(
+      'EINVAL',
+      `pmu.${name} must be an integer in 0..${max}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * The guest configuration a VMM asks for, clamped the way a VMM that builds
+ * its guest CPUID from KVM_GET_SUPPORTED_CPUID does, and then as KVM's refresh
+ * (intel_pmu_refresh / amd_pmu_refresh) clamps it: every missing field is
+ * KVM's default (what it supports), version = min(KVM's, requested), counts
+ * and widths = min(requested, KVM's). Intel version 1 has no fixed counters;
+ * version 0 (or a host without a vPMU) is "no PMU". CPUID 0xA ECX is a v5+
+ * field and so always 0 here (KVM reports 0 and ignores it). A requested
+ * unavailable-event mask can only add unavailable events.
+ *
+ * AMD: the count is what the CPUID bits can express: with PerfMonV2,
+ * 0x80000022 EBX[3:0]; without, 6 with PerfCtrExtCore (requested > 4) else 4.
+ * Widths are 48, there are no fixed counters and no PERF_CAPABILITIES.
+ *
+ * PERF_CAPABILITIES bits KVM does not support are rejected with EINVAL, as
+ * KVM rejects the host-initiated WRMSR that would set them.
+ */
+export function resolveGuestPmuConfig(
+  cap: KvmPmuCapability,
+  requested: Partial<GuestPmuConfig> = {},
+): GuestPmuConfig {
+  const version = checkField('version', requested.version, 255);
+  const gp = checkField('gpCounters', requested.gpCounters, 255);
+  const fixed = checkField('fixedCounters', requested.fixedCounters, 31);
+  const gpWidth = checkField('gpWidth', requested.gpWidth, 255);
+  const fixedWidth = checkField('fixedWidth', requested.fixedWidth, 255);
+  const unavailable = checkField('unavailableEvents', requested.unavailableEvents, 0xffffffff);
+  checkField('fixedCounterMask', requested.fixedCounterMask, 0xffffffff);
+  const perfCaps = requested.perfCapabilities;
+  if (
+    perfCaps !== undefined &&
+    (typeof perfCaps !== 'bigint' || perfCaps < 0n || perfCaps > U64_MAX)
+  ) {
+    throw new KvmError(
+      'EINVAL',
+      `pmu.perfCapabilities must be a u64 bigint, got ${String(perfCaps)}`,
+    );
+  }
+  if (perfCaps !== undefined && (perfCaps & ~cap.perfCapabilities) !== 0n) {
+    throw new KvmError(
+      'EINVAL',
+      `PERF_CAPABILITIES 0x${perfCaps.toString(16)} has bits KVM does not support (0x${cap.perfCapabilities.toString(16)})`,
+    );
+  }
+  const none: GuestPmuConfig = {
+    version: 0,
+    gpCounters: 0,
+    fixedCounters: 0,
+    gpWidth: 0,
+    fixedWidth: 0,
+    unavailableEvents: 0,
+    fixedCounterMask: 0,
+    perfCapabilities: 0n,
+  };
+  const v = Math.min(version ?? cap.version, cap.version);
+  if (!cap.enablePmu || v === 0) return none;
+
+  if (cap.vendor === 'amd') {
+    const want = gp ?? cap.numCountersGp;
+    const count = v >= 2 ? want : want > 4 && cap.perfCtrExtCore ? 6 : 4;
+    return { ...none, version: v, gpCounters: Math.min(count, cap.numCountersGp), gpWidth: 48 };
+  }
+  const lenMask = cap.eventsMaskLen >= 32 ? 0xffffffff : (1 << cap.eventsMaskLen) - 1;
+  return {
+    version: v,
+    gpCounters: Math.min(gp ?? cap.numCountersGp, cap.numCountersGp),
+    gpWidth: Math.min(gpWidth ?? cap.bitWidthGp, cap.bitWidthGp),
+    fixedCounters: v >= 2 ? Math.min(fixed ?? cap.numCountersFixed, cap.numCountersFixed) : 0,
+    fixedWidth: v >= 2 ? Math.min(fixedWidth ?? cap.bitWidthFixed, cap.bitWidthFixed) : 0,
+    unavailableEvents: (((unavailable ?? 0) | cap.eventsMask) & lenMask) >>> 0,
+    fixedCounterMask: 0,
+    perfCapabilities: perfCaps ?? cap.perfCapabilities,
+  };
+}
+
+/**
+ * The guest's CPUID for the PMU leaves, from its configuration: Intel leaf 0xA;
+ * AMD leaf 0x80000022 and, for 0x80000001, only ECX[23] (PerfCtrExtCore), to be
+ * ORed into the rest of that leaf. null for any other leaf.
+ */
+export function guestPmuCpuid(
+  cap: KvmPmuCapability,
+  config: GuestPmuConfig,
+  leaf: number,
+  subleaf = 0,
+): CpuidRegs | null {
+  if (cap.vendor === 'intel') return leaf === 0xa ? intelPmuCpuidLeafA(cap, config) : null;
+  return amdPmuCpuid(cap, config, leaf, subleaf);
+}
+
+// ---------------------------------------------------------------------------
+// Which MSRs are the PMU's
+// ---------------------------------------------------------------------------
+
+/**
+ * x86.c's kvm_{get,set}_msr_common handle these whether or not the vCPU's PMU
+ * claims them: if kvm_pmu_is_valid_msr() says no, reads return 0 and writes are
+ * dropped instead of #GP (commit 5753785fa977, "KVM: do not #GP on perf MSR
+ * writes when vPMU is disabled", kept for compatibility). Both vendors' ranges,
+ * on either vendor.
+ */
+export function isLegacyPerfMsr(msr: number): boolean {
+  return (
+    (msr >= MSR.MSR_K7_EVNTSEL0 && msr <= MSR.MSR_K7_EVNTSEL0 + 3) || // K7 EVNTSEL0-3
+    (msr >= MSR.MSR_K7_PERFCTR0 && msr <= MSR.MSR_K7_PERFCTR0 + 3) || // K7 PERFCTR0-3
+    msr === MSR.IA32_PERFCTR0 || // P6 PERFCTR0-1
+    msr === MSR.IA32_PERFCTR0 + 1 ||
+    msr === MSR.IA32_PERFEVTSEL0 || // P6 EVNTSEL0-1
+    msr === MSR.IA32_PERFEVTSEL0 + 1
+  );
+}
+
+const PMU_MSR_RANGES: readonly (readonly [number, number])[] = [
+  [MSR.IA32_PERFCTR0, MSR.IA32_PERFCTR0 + 7],
+  [MSR.IA32_PMC0, MSR.IA32_PMC0 + 7],
+  [MSR.IA32_PERFEVTSEL0, MSR.IA32_PERFEVTSEL0 + 7],
+  [MSR.IA32_FIXED_CTR0, MSR.IA32_FIXED_CTR0 + 3],
+  [MSR.IA32_PERF_CAPABILITIES, MSR.IA32_PERF_CAPABILITIES],
+  [MSR.IA32_FIXED_CTR_CTRL, MSR.IA32_PERF_GLOBAL_STATUS_SET],
+  [MSR.MSR_K7_EVNTSEL0, MSR.MSR_K7_PERFCTR0 + 3],
+  [MSR.MSR_F15H_PERF_CTL0, MSR.MSR_F15H_PERF_CTR0 + 10],
+  [MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS, MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET],
+];
+
+/**
+ * Whether `msr` is a PMU MSR of either vendor (architectural counters up to
+ * KVM's maxima and beyond the guest's count, controls, globals,
+ * PERF_CAPABILITIES): the indices whose guest accesses this model decides,
+ * with a value, a dropped access or a #GP. A vCPU's MSR dispatcher routes
+ * these to GuestPmu.getMsr/setMsr.
+ */
+export function isPmuMsr(msr: number): boolean {
+  for (const [lo, hi] of PMU_MSR_RANGES) if (msr >= lo && msr <= hi) return true;
+  return false;
+}
+
+// ---------------------------------------------------------------------------
+// The vCPU's PMU
+// ---------------------------------------------------------------------------
+
+/** GENMASK_ULL(n - 1, 0). */
+export function genmask(n: number): bigint {
+  return (1n << BigInt(n)) - 1n;
+}
+
+function emulationBit(kind: 'instructions' | 'branches'): number {
+  return kind === 'instructions' ? 1 : 2;
+}
+
+export interface GuestPmuOptions {
+  /** The design's hooks; SOFTWARE_BACKEND when absent. */
+  backend?: GuestPmuBackend;
+  /** kvm->arch.enable_pmu (false: KVM_CAP_PMU_CAPABILITY disabled it, or no in-kernel LAPIC with the mediated vPMU). */
+  enablePmu?: boolean;
+  /** The VM's event filter. */
+  filter?: CompiledEventFilter | null;
+}
+
+/**
+ * One vCPU's PMU (struct kvm_pmu) and KVM's emulation of it. Fields mirror
+ * upstream's in TypeScript casing; they are public for the backends and for
+ * tests, and only this module and the vendor ops change them.
+ */
+export class GuestPmu {
+  readonly ops: KvmPmuOps;
+  readonly cap: KvmPmuCapability;
+  readonly vendor: Vendor;
+  backend: GuestPmuBackend;
+  /** The guest CPUID/PERF_CAPABILITIES the PMU was last refreshed from. */
+  config: GuestPmuConfig;
+  /** kvm->arch.enable_pmu. */
+  enablePmu: boolean;
+  /** kvm_vcpu_has_run(): PERF_CAPABILITIES becomes immutable, refresh is a KVM bug. */
+  vcpuHasRun = false;
+
+  version = 0;
+  nrArchGpCounters = 0;
+  nrArchFixedCounters = 0;
+  /** counter_bitmask[KVM_PMC_GP] / [KVM_PMC_FIXED]. */
+  counterBitmaskGp = 0n;
+  counterBitmaskFixed = 0n;
+  availableEventTypes = 0;
+  fixedCtrCtrl = 0n;
+  fixedCtrCtrlHw = 0n;
+  fixedCtrCtrlRsvd = U64_MAX;
+  globalCtrl = 0n;
+  globalCtrlRsvd = U64_MAX;
+  globalStatus = 0n;
+  globalStatusRsvd = U64_MAX;
+  /** PERFEVTSEL reserved bits (pmu->reserved_bits). */
+  reservedBits = 0xffff_ffff_0020_0000n;
+  rawEventMask = X86_RAW_EVENT_MASK;
+  /** AMD: the guest has PERFCTR_CORE (F15H PERF_CTL/CTR MSRs). */
+  perfCtrCore = false;
+  readonly gpCounters: KvmPmc[];
+  readonly fixedCounters: KvmPmc[];
+
+  private filter: CompiledEventFilter | null;
+  private gpModulus = 1;
+  private fixedModulus = 1;
+
+  constructor(cap: KvmPmuCapability, config: GuestPmuConfig, options: GuestPmuOptions = {}) {
+    this.cap = cap;
+    this.vendor = cap.vendor;
+    this.ops = kvmPmuOps(cap.vendor);
+    this.backend = options.backend ?? SOFTWARE_BACKEND;
+    this.enablePmu = options.enablePmu ?? true;
+    this.filter = options.filter ?? null;
+    this.config = config;
+    const make = (type: PmcType, index: number): KvmPmc => ({
+      type,
+      idx: type === 'gp' ? index : KVM_FIXED_PMC_BASE_IDX + index,
+      index,
+      counter: 0,
+      eventsel: 0n,
+      eventselHw: 0n,
+      emulatedEvents: 0,
+      cplMask: 0,
+    });
+    this.gpCounters = Array.from({ length: this.ops.MAX_NR_GP_COUNTERS }, (_, i) => make('gp', i));
+    this.fixedCounters = Array.from({ length: this.ops.MAX_NR_FIXED_COUNTERS }, (_, i) =>
+      make('fixed', i),
+    );
+    // kvm_pmu_init: vendor init, then refresh.
+    this.ops.init(this);
+    this.refresh(config);
+  }
+
+  /** kvm_vcpu_has_mediated_pmu: enable_mediated_pmu && pmu->version. */
+  get mediated(): boolean {
+    return this.cap.mediated && this.version > 0;
+  }
+
+  /** The VM's event filter in force. */
+  get eventFilter(): CompiledEventFilter | null {
+    return this.filter;
+  }
+
+  /** IA32_PERF_CAPABILITIES as KVM holds it (vcpu->arch.perf_capabilities). */
+  get perfCapabilities(): bigint {
+    return this.config.perfCapabilities;
+  }
+
+  /** Model assumption: an Intel guest has CPUID.1:ECX.PDCM exactly when it has a PMU. */
+  get hasPdcm(): boolean {
+    return this.vendor === 'intel' && this.enablePmu && this.config.version > 0;
+  }
+
+  /** vcpu_get_perf_capabilities: 0 without PDCM. */
+  get guestPerfCapabilities(): bigint {
+    return this.hasPdcm ? this.config.perfCapabilities : 0n;
+  }
+
+  /** fw_writes_is_enabled: the IA32_PMCx full-width aliases exist. */
+  get fwWritesEnabled(): boolean {
+    return (this.guestPerfCapabilities & PERF_CAP.FW_WRITES) !== 0n;
+  }
+
+  /** kvm_pmu_has_perf_global_ctrl: KVM emulates GLOBAL_CTRL & co. only for v2+. */
+  get hasPerfGlobalCtrl(): boolean {
+    return this.version > 1;
+  }
+
+  // --- refresh / reset -----------------------------------------------------
+
+  /**
+   * kvm_pmu_refresh: reset, forget the old model, let the vendor derive the
+   * new one from the guest's CPUID and PERF_CAPABILITIES, then set the RESET
+   * value of GLOBAL_CTRL: all GP enable bits (GENMASK(nr_gp - 1, 0)) for v2+,
+   * and for every mediated vCPU (hardware loads GLOBAL_CTRL from it). This is
+   * the only place that value is applied: KVM does not touch PMU state at
+   * vCPU RESET/INIT (kvm_pmu_reset is static, called by refresh and destroy).
+   */
+  refresh(config: GuestPmuConfig): void {
+    if (this.vcpuHasRun) {
+      throw new KvmError('EINVAL', 'KVM_BUG_ON: PMU refresh after the vCPU has run');
+    }
+    this.kvmPmuReset();
+    this.config = config;
+    this.version = 0;
+    this.nrArchGpCounters = 0;
+    this.nrArchFixedCounters = 0;
+    this.counterBitmaskGp = 0n;
+    this.counterBitmaskFixed = 0n;
+    this.availableEventTypes = 0;
+    this.reservedBits = 0xffff_ffff_0020_0000n;
+    this.rawEventMask = X86_RAW_EVENT_MASK;
+    this.globalCtrlRsvd = U64_MAX;
+    this.globalStatusRsvd = U64_MAX;
+    this.fixedCtrCtrlRsvd = U64_MAX;
+    this.perfCtrCore = false;
+    if (this.enablePmu && this.cap.enablePmu) this.ops.refresh(this, config);
+    this.gpModulus = Number(this.counterBitmaskGp) + 1;
+    this.fixedModulus = Number(this.counterBitmaskFixed) + 1;
+
+    const old = this.globalCtrl;
+    if (this.nrArchGpCounters && (this.hasPerfGlobalCtrl || this.mediated)) {
+      this.globalCtrl = genmask(this.nrArchGpCounters);
+    }
+    this.forEachPmc((pmc) => this.recalcPmc(pmc));
+    if (this.mediated) this.backend.globalCtrlChanged(old, this.globalCtrl);
+  }
+
+  /** kvm_pmu_destroy: stop every counter (kvm_pmu_reset). */
+  destroy(): void {
+    this.kvmPmuReset();
+  }
+
+  /** kvm_pmu_reset: stop counters, zero counters, selectors, controls and status. */
+  private kvmPmuReset(): void {
+    this.forEachPmc((pmc) => {
+      this.backend.stopCounter?.(pmc);
+      pmc.counter = 0;
+      if (pmc.type === 'gp') {
+        pmc.eventsel = 0n;
+        pmc.eventselHw = 0n;
+      }
+      pmc.emulatedEvents = 0;
+      pmc.cplMask = 0;
+    });
+    this.fixedCtrCtrl = this.fixedCtrCtrlHw = 0n;
+    this.globalCtrl = this.globalStatus = 0n;
+  }
+
+  // --- counters -------------------------------------------------------------
+
+  /** Call `fn` for every counter the guest has (all_valid_pmc_idx). */
+  forEachPmc(fn: (pmc: KvmPmc) => void): void {
+    for (let i = 0; i < this.nrArchGpCounters; i++) fn(this.gpCounters[i]!);
+    for (let i = 0; i < this.nrArchFixedCounters; i++) fn(this.fixedCounters[i]!);
+  }
+
+  /** kvm_pmc_idx_to_pmc: GP i at i, fixed i at 32 + i; null if the guest has no such counter. */
+  kvmPmcIdxToPmc(idx: number): KvmPmc | null {
+    if (idx >= 0 && idx < this.nrArchGpCounters) return this.gpCounters[idx]!;
+    const fixed = idx - KVM_FIXED_PMC_BASE_IDX;
+    if (fixed >= 0 && fixed < this.nrArchFixedCounters) return this.fixedCounters[fixed]!;
+    return null;
+  }
+
+  /** get_gp_pmc: the GP counter whose MSR (from `base`) is `msr`, if the guest has it. */
+  getGpPmc(msr: number, base: number): KvmPmc | null {
+    const i = msr - base;
+    return i >= 0 && i < this.nrArchGpCounters ? this.gpCounters[i]! : null;
+  }
+
+  /** get_fixed_pmc. */
+  getFixedPmc(msr: number): KvmPmc | null {
+    const i = msr - MSR.IA32_FIXED_CTR0;
+    return i >= 0 && i < this.nrArchFixedCounters ? this.fixedCounters[i]! : null;
+  }
+
+  /** pmc_bitmask. */
+  pmcBitmask(pmc: KvmPmc): bigint {
+    return pmc.type === 'gp' ? this.counterBitmaskGp : this.counterBitmaskFixed;
+  }
+
+  /** 2^width of the counter: counter values live in [0, modulus). */
+  pmcModulus(pmc: KvmPmc): number {
+    return pmc.type === 'gp' ? this.gpModulus : this.fixedModulus;
+  }
+
+  /** pmc_read_counter: the backend's count, masked to the width. */
+  pmcReadCounter(pmc: KvmPmc): number {
+    const m = this.pmcModulus(pmc);
+    const v = this.backend.readCounter(pmc) % m;
+    return v < 0 ? v + m : v;
+  }
+
+  /** pmc_write_counter: the value masked to the width. */
+  pmcWriteCounter(pmc: KvmPmc, value: bigint): void {
+    pmc.counter = Number(value & this.pmcBitmask(pmc));
+    this.backend.writeCounter(pmc, pmc.counter);
+  }
+
+  /** The 4-bit FIXED_CTR_CTRL field of fixed counter `index` (fixed_ctrl_field). */
+  fixedCtrlField(index: number, ctrl = this.fixedCtrCtrl): number {
+    return Number((ctrl >> BigInt(index * FIXED_CTRL.bits)) & 0xfn);
+  }
+
+  /** pmc_is_globally_enabled: its GLOBAL_CTRL bit, or always without GLOBAL_CTRL (v1). */
+  isPmcGloballyEnabled(pmc: KvmPmc): boolean {
+    if (!this.hasPerfGlobalCtrl) return true;
+    return ((this.globalCtrl >> BigInt(pmc.idx)) & 1n) === 1n;
+  }
+
+  /** pmc_is_locally_enabled: EN for GP counters, OS or USR for fixed counters. */
+  isPmcLocallyEnabled(pmc: KvmPmc): boolean {
+    if (pmc.type === 'fixed')
+      return (this.fixedCtrlField(pmc.index) & (FIXED_CTRL.OS | FIXED_CTRL.USR)) !== 0;
+    return (pmc.eventsel & EVTSEL.EN) !== 0n;
+  }
+
+  /** pmc_is_event_allowed: what the VM's event filter says (no filter: allowed). */
+  isPmcAllowed(pmc: KvmPmc): boolean {
+    const f = this.filter;
+    if (!f) return true;
+    return pmc.type === 'gp'
+      ? isGpEventAllowed(f, pmc.eventsel)
+      : isFixedCounterAllowed(f, pmc.index);
+  }
+
+  /** pmc_event_is_allowed: globally and locally enabled and allowed by the filter (the legacy reprogram test). */
+  pmcEventIsAllowed(pmc: KvmPmc): boolean {
+    return (
+      this.isPmcGloballyEnabled(pmc) && this.isPmcLocallyEnabled(pmc) && this.isPmcAllowed(pmc)
+    );
+  }
+
+  /** Whether an overflow of `pmc` asks for a PMI: INT (GP) or PMI (fixed). */
+  pmcPmiEnabled(pmc: KvmPmc): boolean {
+    if (pmc.type === 'fixed') return (this.fixedCtrlField(pmc.index) & FIXED_CTRL.PMI) !== 0;
+    return (pmc.eventsel & EVTSEL.INT) !== 0n;
+  }
+
+  /**
+   * kvm_pmu_recalc_pmc_emulation, folded with the global enable and the
+   * filter so incrementEmulated is a few number tests. Recomputed whenever an
+   * input changes (selector, FIXED_CTR_CTRL, GLOBAL_CTRL, filter), which in
+   * this synchronous model is as fresh as upstream's check at emulation time.
+   */
+  private recalcPmc(pmc: KvmPmc): void {
+    let events = 0;
+    if (this.isPmcLocallyEnabled(pmc) && this.isPmcGloballyEnabled(pmc) && this.isPmcAllowed(pmc)) {
+      // pmc_is_event_match: select (12 bits) and umask equal; edge, pin, cmask, inv ignored.
+      if (((pmc.eventsel ^ this.ops.INSTRUCTIONS_RETIRED) & AMD64_RAW_EVENT_MASK_NB) === 0n)
+        events |= 1;
+      if (((pmc.eventsel ^ this.ops.BRANCH_INSTRUCTIONS_RETIRED) & AMD64_RAW_EVENT_MASK_NB) === 0n)
+        events |= 2;
+    }
+    pmc.emulatedEvents = events;
+    // EVTSEL.OS/USR (bits 17/16) and FIXED_CTRL.OS/USR (1/2) both map to cplMask bits 0/1.
+    pmc.cplMask =
+      pmc.type === 'fixed'
+        ? this.fixedCtrlField(pmc.index) & (FIXED_CTRL.OS | FIXED_CTRL.USR)
+        : ((pmc.eventsel & EVTSEL.OS) !== 0n ? 1 : 0) |
+          ((pmc.eventsel & EVTSEL.USR) !== 0n ? 2 : 0);
+  }
+
+  /**
+   * kvm_mediated_pmu_refresh_event_filter: hardware gets ENABLE (GP) or the
+   * 4-bit FIXED_CTR_CTRL field (fixed) only while the filter allows the event;
+   * the guest-visible value is untouched.
+   */
+  private refreshEventFilter(pmc: KvmPmc): void {
+    const allowed = this.isPmcAllowed(pmc);
+    if (pmc.type === 'gp') {
+      pmc.eventselHw &= ~EVTSEL.EN;
+      if (allowed) pmc.eventselHw |= pmc.eventsel & EVTSEL.EN;
+    } else {
+      const mask = 0xfn << BigInt(pmc.index * FIXED_CTRL.bits);
+      this.fixedCtrCtrlHw &= ~mask;
+      if (allowed) this.fixedCtrCtrlHw |= this.fixedCtrCtrl & mask;
+    }
+  }
+
+  /**
+   * kvm_pmu_request_counter_reprogram + reprogram_counter: recompute the
+   * emulation cache, (mediated) re-apply the filter to the hardware controls,
+   * and let the backend reprogram. Vendor ops call this after changing a
+   * selector or FIXED_CTR_CTRL field.
+   */
+  requestCounterReprogram(pmc: KvmPmc): void {
+    this.recalcPmc(pmc);
+    if (this.mediated) this.refreshEventFilter(pmc);
+    this.backend.reprogramCounter(pmc);
+  }
+
+  /** reprogram_counters: every counter whose bit is set in `diff`. */
+  private reprogramCounters(diff: bigint): void {
+    for (let bit = 0; diff !== 0n; bit++, diff >>= 1n) {
+      if ((diff & 1n) === 0n) continue;
+      const pmc = this.kvmPmcIdxToPmc(bit);
+      if (pmc) this.requestCounterReprogram(pmc);
+    }
+  }
+
+  /**
+   * KVM_SET_PMU_EVENT_FILTER reached this vCPU: every counter is reprogrammed
+   * (upstream sets all of __reprogram_pmi and makes KVM_REQ_PMU). Mediated:
+   * eventselHw / fixedCtrCtrlHw follow the new filter.
+   */
+  setFilter(filter: CompiledEventFilter | null): void {
+    if (filter && filter.vendor !== this.vendor) {
+      throw new RangeError(`an ${filter.vendor} event filter on an ${this.vendor} vCPU`);
+    }
+    this.filter = filter;
+    this.forEachPmc((pmc) => this.requestCounterReprogram(pmc));
+  }
+
+  // --- MSRs ---------------------------------------------------------------
+
+  /**
+   * kvm_pmu_is_valid_msr: GLOBAL_STATUS/CTRL/OVF_CTRL (the Intel indices) for a
+   * v2+ PMU of *either* vendor, else whatever the vendor claims.
+   */
+  isValidMsr(msr: number): boolean {
+    switch (msr) {
+      case MSR.IA32_PERF_GLOBAL_STATUS:
+      case MSR.IA32_PERF_GLOBAL_CTRL:
+      case MSR.IA32_PERF_GLOBAL_OVF_CTRL:
+        return this.hasPerfGlobalCtrl;
+      default:
+        return this.ops.msrIdxToPmc(this, msr) !== null || this.ops.isValidMsr(this, msr);
+    }
+  }
+
+  /** See the function isPmuMsr. */
+  isPmuMsr(msr: number): boolean {
+    return isPmuMsr(msr);
+  }
+
+  /**
+   * RDMSR of a PMU MSR (kvm_get_msr_common's PMU cases + kvm_pmu_get_msr).
+   * `hostInitiated` is KVM_GET_MSRS from userspace.
+   */
+  getMsr(msr: number, hostInitiated = false): bigint | Fault {
+    if (msr === MSR.IA32_PERF_CAPABILITIES) {
+      if (!hostInitiated && !this.hasPdcm) return gpFault('PERF_CAPABILITIES without CPUID.PDCM');
+      return this.perfCapabilities;
+    }
+    if (!this.isValidMsr(msr)) {
+      if (isLegacyPerfMsr(msr)) return 0n;
+      return gpFault(`${msrName(msr)} is not a PMU MSR of this vCPU`);
+    }
+    switch (msr) {
+      case MSR.IA32_PERF_GLOBAL_STATUS:
+      case MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS:
+        return this.globalStatus;
+      case MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL:
+      case MSR.IA32_PERF_GLOBAL_CTRL:
+        return this.globalCtrl;
+      case MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR:
+      case MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET:
+      case MSR.IA32_PERF_GLOBAL_OVF_CTRL:
+        return 0n;
+      default: {
+        const value = this.ops.getMsr(this, msr);
+        return value === undefined ? gpFault(`${msrName(msr)}: no such counter`) : value;
+      }
+    }
+  }
+
+  /**
+   * WRMSR of a PMU MSR (kvm_set_msr_common's PMU cases + kvm_pmu_set_msr).
+   * `value` is taken mod 2^64. AMD ignores writes to reserved bits and
+   * read-only MSRs; Intel #GPs.
+   */
+  setMsr(msr: number, value: bigint, hostInitiated = false): 'ok' | Fault {
+    const data = BigInt.asUintN(64, value);
+    if (msr === MSR.IA32_PERF_CAPABILITIES) return this.setPerfCapabilities(data, hostInitiated);
+    if (!this.isValidMsr(msr)) {
+      if (isLegacyPerfMsr(msr)) return 'ok';
+      return gpFault(`${msrName(msr)} is not a PMU MSR of this vCPU`);
+    }
+    switch (msr) {
+      case MSR.IA32_PERF_GLOBAL_STATUS:
+        if (!hostInitiated) return gpFault('GLOBAL_STATUS is read-only');
+        return this.setGlobalStatus(data);
+      case MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS:
+        // Per the PPR a read-only MSR whose writes are ignored.
+        if (!hostInitiated) return 'ok';
+        return this.setGlobalStatus(data);
+      case MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL:
+        return this.setGlobalCtrl(data & ~this.globalCtrlRsvd);
+      case MSR.IA32_PERF_GLOBAL_CTRL:
+        return this.setGlobalCtrl(data);
+      case MSR.IA32_PERF_GLOBAL_OVF_CTRL:
+        // GLOBAL_OVF_CTRL (a.k.a. GLOBAL_STATUS_RESET) shares GLOBAL_STATUS's reserved bits.
+        if (data & this.globalStatusRsvd) return gpFault('reserved bits in GLOBAL_OVF_CTRL');
+        if (!hostInitiated) this.globalStatus &= ~data;
+        return 'ok';
+      case MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR:
+        if (!hostInitiated) this.globalStatus &= ~data;
+        return 'ok';
+      case MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET:
+        if (!hostInitiated) this.globalStatus |= data & ~this.globalStatusRsvd;
+        return 'ok';
+      default:
+        return this.ops.setMsr(this, msr, data, hostInitiated) ?? 'ok';
+    }
+  }
+
+  private setGlobalStatus(data: bigint): 'ok' | Fault {
+    if (data & this.globalStatusRsvd) return gpFault('reserved bits in GLOBAL_STATUS');
+    this.globalStatus = data;
+    return 'ok';
+  }
+
+  private setGlobalCtrl(data: bigint): 'ok' | Fault {
+    // kvm_valid_perf_global_ctrl
+    if (data & this.globalCtrlRsvd)
+      return gpFault('GLOBAL_CTRL enables a counter the guest does not have');
+    const old = this.globalCtrl;
+    if (old !== data) {
+      this.globalCtrl = data;
+      this.reprogramCounters(old ^ data);
+    }
+    this.backend.globalCtrlChanged(old, data);
+    return 'ok';
+  }
+
+  /**
+   * IA32_PERF_CAPABILITIES (x86.c): guest writes #GP; userspace writes need
+   * PDCM and only bits KVM supports, a change refreshes the PMU, and after the
+   * vCPU has run only the same value is accepted (immutable feature MSR).
+   */
+  private setPerfCapabilities(data: bigint, hostInitiated: boolean): 'ok' | Fault {
+    if (!hostInitiated) return gpFault('PERF_CAPABILITIES is read-only for the guest');
+    if (!this.hasPdcm) return gpFault('PERF_CAPABILITIES without CPUID.PDCM');
+    if (data === this.config.perfCapabilities) return 'ok';
+    if (data & ~this.cap.perfCapabilities)
+      return gpFault('PERF_CAPABILITIES bits KVM does not support');
+    if (this.vcpuHasRun) return gpFault('PERF_CAPABILITIES is immutable after KVM_RUN');
+    this.refresh({ ...this.config, perfCapabilities: data });
+    return 'ok';
+  }
+
+  // --- RDPMC ---------------------------------------------------------------
+
+  /**
+   * kvm_pmu_rdpmc: #GP without a PMU (version 0), for an ECX naming no counter
+   * of the guest (checked first), and at CPL > 0 with CR4.PCE clear (the model
+   * assumes protected mode, CR0.PE = 1). The value is masked to the width.
+   */
+  rdpmc(ecx: number, ctx: { cpl: number; cr4Pce: boolean }): bigint | Fault {
+    if (!this.version) return gpFault('RDPMC without a PMU');
+    const target = this.ops.rdpmcEcxToPmc(this, ecx >>> 0);
+    if (!target) return gpFault(`RDPMC: no counter for ECX 0x${(ecx >>> 0).toString(16)}`);
+    if (!ctx.cr4Pce && ctx.cpl !== 0) return gpFault('RDPMC at CPL > 0 with CR4.PCE clear');
+    return BigInt(this.pmcReadCounter(target.pmc)) & target.mask;
+  }
+
+  // --- counting in software ------------------------------------------------
+
+  /**
+   * kvm_pmu_instruction_retired / kvm_pmu_branch_retired: KVM emulated an
+   * instruction (or a branch) at `cpl`. Every guest counter that counts that
+   * event (select + umask match), is locally and globally enabled, is allowed
+   * by the filter and matches the CPL gets one more, masked to its width; a
+   * wrap to 0 is an overflow (see `overflow`). Returns whether any overflow
+   * requested a PMI.
+   */
+  incrementEmulated(kind: 'instructions' | 'branches', cpl: number): boolean {
+    const kindBit = emulationBit(kind);
+    const cplBit = cpl === 0 ? 1 : 2;
+    let pmi = false;
+    for (let i = 0; i < this.nrArchGpCounters; i++) {
+      const pmc = this.gpCounters[i]!;
+      if (pmc.emulatedEvents & kindBit && pmc.cplMask & cplBit)
+        pmi = this.kvmPmuIncrCounter(pmc) || pmi;
+    }
+    for (let i = 0; i < this.nrArchFixedCounters; i++) {
+      const pmc = this.fixedCounters[i]!;
+      if (pmc.emulatedEvents & kindBit && pmc.cplMask & cplBit)
+        pmi = this.kvmPmuIncrCounter(pmc) || pmi;
+    }
+    return pmi;
+  }
+
+  /** kvm_pmu_incr_counter: +1 through the backend, overflow on wrap to 0. */
+  private kvmPmuIncrCounter(pmc: KvmPmc): boolean {
+    const m = this.pmcModulus(pmc);
+    const next = (this.pmcReadCounter(pmc) + 1) % m;
+    pmc.counter = next;
+    this.backend.writeCounter(pmc, next);
+    return next === 0 ? this.overflow(pmc.idx) : false;
+  }
+
+  /**
+   * __kvm_perf_overflow: counter `pmcIndex` (global index: GP i, fixed 32 + i)
+   * overflowed. Sets its GLOBAL_STATUS bit; returns whether to inject a PMI
+   * (the counter's INT / PMI bit), i.e. whether KVM makes KVM_REQ_PMI.
+   */
+  overflow(pmcIndex: number): boolean {
+    const pmc = this.kvmPmcIdxToPmc(pmcIndex);
+    if (!pmc)
+      throw new RangeError(`overflow of counter ${pmcIndex}, which the guest does not have`);
+    this.globalStatus |= 1n << BigInt(pmc.idx);
+    return this.pmcPmiEnabled(pmc);
+  }
+}
