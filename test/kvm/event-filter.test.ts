@@ -1,0 +1,402 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { KvmError } from '../../src/common/errors.ts';
+import {
+  compileEventFilter,
+  decodeMaskedEntry,
+  encodeMaskedEntry,
+  isFixedCounterAllowed,
+  isGpEventAllowed,
+  KVM_PMU_EVENT_FILTER_MAX_EVENTS,
+  type PmuEventFilter,
+} from '../../src/kvm/event-filter.ts';
+
+const SEED = { seed: 0x5eed, numRuns: 300 };
+const EN_USR_OS = (1n << 22n) | (1n << 16n) | (1n << 17n);
+
+/** A selector as a guest writes it: event, umask, USR|OS|EN, and AMD's high select nibble. */
+function evtsel(select: number, umask: number): bigint {
+  return (
+    BigInt(select & 0xff) |
+    (BigInt(umask & 0xff) << 8n) |
+    (BigInt((select >> 8) & 0xf) << 32n) |
+    EN_USR_OS
+  );
+}
+
+function errno(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof KvmError, `expected a KvmError, got ${String(e)}`);
+    return e.errno;
+  }
+  assert.fail('no error thrown');
+}
+
+describe('encodeMaskedEntry / decodeMaskedEntry (KVM_PMU_ENCODE_MASKED_ENTRY)', () => {
+  it('places select low [7:0], match [15:8], select high [35:32], exclude 55, mask [63:56]', () => {
+    assert.equal(
+      encodeMaskedEntry(0x1c0, 0xf0, 0x12, true),
+      (0xf0n << 56n) | (1n << 55n) | (0x1n << 32n) | (0x12n << 8n) | 0xc0n,
+    );
+    assert.equal(encodeMaskedEntry(0xc0, 0xff, 0, false), (0xffn << 56n) | 0xc0n);
+  });
+
+  it('round-trips every field (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xfff }),
+        fc.integer({ min: 0, max: 0xff }),
+        fc.integer({ min: 0, max: 0xff }),
+        fc.boolean(),
+        (select, mask, match, exclude) => {
+          const e = encodeMaskedEntry(select, mask, match, exclude);
+          assert.deepEqual(decodeMaskedEntry(e), { eventSelect: select, mask, match, exclude });
+          assert.equal(e >> 64n, 0n);
+        },
+      ),
+      SEED,
+    );
+  });
+});
+
+describe('compileEventFilter: errors, in upstream order', () => {
+  const events = (n: number): bigint[] => Array.from({ length: n }, (_, i) => BigInt(i & 0xff));
+
+  it('a bad action is EINVAL', () => {
+    assert.equal(
+      errno(() => compileEventFilter({ action: 'block' as 'allow', events: [] }, 'intel')),
+      'EINVAL',
+    );
+    assert.equal(
+      errno(() => compileEventFilter({ action: 2 as unknown as 'allow', events: [] }, 'intel')),
+      'EINVAL',
+    );
+  });
+
+  it('unknown flags are EINVAL (only bit 0, masked events, is valid)', () => {
+    for (const flags of [2, 3, 1 << 31, -1, 1.5]) {
+      assert.equal(
+        errno(() => compileEventFilter({ action: 'allow', events: [], flags }, 'intel')),
+        'EINVAL',
+      );
+    }
+    assert.doesNotThrow(() =>
+      compileEventFilter({ action: 'allow', events: [], flags: 1 }, 'intel'),
+    );
+  });
+
+  it('more than 300 events is E2BIG; exactly 300 is fine', () => {
+    assert.equal(KVM_PMU_EVENT_FILTER_MAX_EVENTS, 300);
+    assert.doesNotThrow(() => compileEventFilter({ action: 'deny', events: events(300) }, 'intel'));
+    const e = (() => {
+      try {
+        compileEventFilter({ action: 'deny', events: events(301) }, 'intel');
+      } catch (err) {
+        return err as KvmError;
+      }
+      return undefined;
+    })();
+    assert.ok(e instanceof KvmError);
+    assert.equal(e.errno, 'E2BIG');
+    assert.equal(e.code, -7);
+  });
+
+  it('action is checked before flags, flags before the count, the count before entries', () => {
+    const bad = { events: events(301), flags: 2 };
+    assert.equal(
+      errno(() => compileEventFilter({ ...bad, action: 'x' as 'allow' }, 'intel')),
+      'EINVAL',
+    );
+    assert.equal(
+      errno(() => compileEventFilter({ ...bad, action: 'allow' }, 'intel')),
+      'EINVAL',
+    );
+    // A stray-bit masked entry among 301: E2BIG wins.
+    const masked: PmuEventFilter = {
+      action: 'allow',
+      flags: 1,
+      events: [...events(300), 1n << 16n],
+    };
+    assert.equal(
+      errno(() => compileEventFilter(masked, 'intel')),
+      'E2BIG',
+    );
+  });
+
+  it('a masked entry with bits outside select/mask/match/exclude is EINVAL', () => {
+    for (const stray of [1n << 16n, 1n << 22n, 1n << 40n, 1n << 54n]) {
+      const f: PmuEventFilter = {
+        action: 'allow',
+        flags: 1,
+        events: [encodeMaskedEntry(0xc0, 0xff, 0, false) | stray],
+      };
+      assert.equal(
+        errno(() => compileEventFilter(f, 'intel')),
+        'EINVAL',
+      );
+      assert.equal(
+        errno(() => compileEventFilter(f, 'amd')),
+        'EINVAL',
+      );
+    }
+  });
+
+  it('the select high nibble (35:32) is valid in masked entries on AMD only', () => {
+    const f: PmuEventFilter = {
+      action: 'allow',
+      flags: 1,
+      events: [encodeMaskedEntry(0x1c0, 0xff, 0, false)],
+    };
+    assert.equal(
+      errno(() => compileEventFilter(f, 'intel')),
+      'EINVAL',
+    );
+    assert.doesNotThrow(() => compileEventFilter(f, 'amd'));
+  });
+
+  it('a non-bigint entry is a TypeError (a caller bug)', () => {
+    assert.throws(
+      () => compileEventFilter({ action: 'allow', events: [0xc0 as unknown as bigint] }, 'intel'),
+      TypeError,
+    );
+  });
+});
+
+describe('compileEventFilter: plain entries', () => {
+  it('become exact-umask includes (umask mask 0xff)', () => {
+    const f = compileEventFilter({ action: 'allow', events: [0x01c0n] }, 'intel');
+    assert.deepEqual(f.includes, [encodeMaskedEntry(0xc0, 0xff, 0x01, false)]);
+    assert.deepEqual(f.excludes, []);
+    assert.equal(isGpEventAllowed(f, evtsel(0xc0, 0x01)), true);
+    assert.equal(isGpEventAllowed(f, evtsel(0xc0, 0x00)), false);
+    assert.equal(isGpEventAllowed(f, evtsel(0xc0, 0x03)), false);
+  });
+
+  it('with bits outside select + umask are dropped silently and never match', () => {
+    for (const e of [0x1_00c0n, (1n << 22n) | 0xc0n, (1n << 55n) | 0xc0n, (0xffn << 56n) | 0xc0n]) {
+      const f = compileEventFilter({ action: 'allow', events: [e] }, 'intel');
+      assert.deepEqual(f.includes, []);
+      assert.equal(isGpEventAllowed(f, evtsel(0xc0, 0)), false);
+    }
+  });
+
+  it('bits 35:32 are the AMD select high nibble, stray on Intel', () => {
+    const e = 0x1_0000_00c0n; // select 0x1c0
+    const amd = compileEventFilter({ action: 'allow', events: [e] }, 'amd');
+    assert.equal(isGpEventAllowed(amd, evtsel(0x1c0, 0)), true);
+    assert.equal(isGpEventAllowed(amd, evtsel(0x0c0, 0)), false);
+    const intel = compileEventFilter({ action: 'allow', events: [e] }, 'intel');
+    assert.deepEqual(intel.includes, []);
+  });
+
+  it('only the select and umask of the guest selector matter', () => {
+    const f = compileEventFilter({ action: 'deny', events: [0x00c4n] }, 'intel');
+    const sel = 0x00c4n | (0xffn << 24n) | (1n << 20n) | (1n << 18n) | (1n << 23n);
+    assert.equal(isGpEventAllowed(f, sel), false);
+    assert.equal(isGpEventAllowed(f, sel | EN_USR_OS), false);
+  });
+});
+
+describe('compileEventFilter: masked entries', () => {
+  it('match when (umask & mask) == match', () => {
+    // LLC events 0x2e with umask 0x4f/0x41: mask 0xf0, match 0x40 matches both.
+    const f = compileEventFilter(
+      { action: 'allow', flags: 1, events: [encodeMaskedEntry(0x2e, 0xf0, 0x40, false)] },
+      'intel',
+    );
+    assert.equal(isGpEventAllowed(f, evtsel(0x2e, 0x4f)), true);
+    assert.equal(isGpEventAllowed(f, evtsel(0x2e, 0x41)), true);
+    assert.equal(isGpEventAllowed(f, evtsel(0x2e, 0x81)), false);
+    assert.equal(isGpEventAllowed(f, evtsel(0x2f, 0x4f)), false);
+  });
+
+  it('an exclude entry beats an include entry', () => {
+    const f = compileEventFilter(
+      {
+        action: 'allow',
+        flags: 1,
+        events: [
+          encodeMaskedEntry(0x2e, 0x00, 0x00, false),
+          encodeMaskedEntry(0x2e, 0xff, 0x41, true),
+        ],
+      },
+      'intel',
+    );
+    assert.equal(f.includes.length, 1);
+    assert.equal(f.excludes.length, 1);
+    assert.equal(isGpEventAllowed(f, evtsel(0x2e, 0x4f)), true);
+    assert.equal(isGpEventAllowed(f, evtsel(0x2e, 0x41)), false);
+    // Under DENY the same lists deny 0x4f and allow 0x41.
+    const d = compileEventFilter(
+      { ...f, action: 'deny', events: [...f.includes, ...f.excludes] },
+      'intel',
+    );
+    assert.equal(isGpEventAllowed(d, evtsel(0x2e, 0x4f)), false);
+    assert.equal(isGpEventAllowed(d, evtsel(0x2e, 0x41)), true);
+  });
+
+  it('an exclude entry alone matches nothing', () => {
+    const f = compileEventFilter(
+      { action: 'allow', flags: 1, events: [encodeMaskedEntry(0xc0, 0, 0, true)] },
+      'intel',
+    );
+    assert.equal(isGpEventAllowed(f, evtsel(0xc0, 0)), false);
+  });
+
+  it('entries are sorted by select with excludes after includes', () => {
+    const a = encodeMaskedEntry(0xc4, 0xff, 0, true);
+    const b = encodeMaskedEntry(0xc0, 0xff, 0, false);
+    const c = encodeMaskedEntry(0x3c, 0xff, 1, false);
+    const f = compileEventFilter({ action: 'allow', flags: 1, events: [a, b, c] }, 'intel');
+    assert.deepEqual(f.includes, [c, b]);
+    assert.deepEqual(f.excludes, [a]);
+  });
+});
+
+describe('fixed counters (is_fixed_event_allowed)', () => {
+  it('ALLOW: allowed iff the bitmap bit is set; DENY: iff clear; the event list is ignored', () => {
+    const allow = compileEventFilter(
+      { action: 'allow', events: [0x00c0n], fixedCounterBitmap: 0b101 },
+      'intel',
+    );
+    assert.deepEqual(
+      [0, 1, 2, 3].map((i) => isFixedCounterAllowed(allow, i)),
+      [true, false, true, false],
+    );
+    const deny = compileEventFilter(
+      { action: 'deny', events: [0x00c0n], fixedCounterBitmap: 0b101 },
+      'intel',
+    );
+    assert.deepEqual(
+      [0, 1, 2, 3].map((i) => isFixedCounterAllowed(deny, i)),
+      [false, true, false, true],
+    );
+    // Fixed counter 0 counts instructions, yet an ALLOW list naming only 0xc0 does not allow it.
+    const onlyList = compileEventFilter({ action: 'allow', events: [0x00c0n] }, 'intel');
+    assert.equal(isFixedCounterAllowed(onlyList, 0), false);
+  });
+});
+
+describe('properties', () => {
+  const entry = fc.oneof(
+    fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+    fc
+      .tuple(fc.integer({ min: 0, max: 0xff }), fc.integer({ min: 0, max: 0xff }))
+      .map(([s, u]) => BigInt(s) | (BigInt(u) << 8n)),
+  );
+  const masked = fc
+    .tuple(
+      fc.integer({ min: 0, max: 0xfff }),
+      fc.integer({ min: 0, max: 0xff }),
+      fc.integer({ min: 0, max: 0xff }),
+      fc.boolean(),
+    )
+    .map(([s, m, t, x]) => encodeMaskedEntry(s, m, t, x));
+  const vendor = fc.constantFrom<'intel' | 'amd'>('intel', 'amd');
+  const selector = fc.tuple(fc.integer({ min: 0, max: 0xfff }), fc.integer({ min: 0, max: 0xff }));
+
+  it('DENY is the complement of ALLOW with the same list, for GP events and fixed counters', () => {
+    fc.assert(
+      fc.property(
+        vendor,
+        fc.boolean(),
+        fc.array(entry, { maxLength: 20 }),
+        fc.array(masked, { maxLength: 20 }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        selector,
+        fc.integer({ min: 0, max: 31 }),
+        (v, isMasked, plain, maskedEvents, bitmap, [s, u], fixed) => {
+          const events = isMasked
+            ? maskedEvents.filter((e) => v === 'amd' || ((e >> 32n) & 0xfn) === 0n)
+            : plain;
+          const flags = isMasked ? 1 : 0;
+          const allow = compileEventFilter(
+            { action: 'allow', events, flags, fixedCounterBitmap: bitmap },
+            v,
+          );
+          const deny = compileEventFilter(
+            { action: 'deny', events, flags, fixedCounterBitmap: bitmap },
+            v,
+          );
+          const sel = evtsel(v === 'amd' ? s : s & 0xff, u);
+          assert.equal(isGpEventAllowed(deny, sel), !isGpEventAllowed(allow, sel));
+          assert.equal(isFixedCounterAllowed(deny, fixed), !isFixedCounterAllowed(allow, fixed));
+        },
+      ),
+      SEED,
+    );
+  });
+
+  it('an exclude entry matching the event beats any include entries', () => {
+    fc.assert(
+      fc.property(
+        vendor,
+        fc.array(masked, { maxLength: 20 }),
+        selector,
+        fc.integer({ min: 0, max: 0xff }),
+        (v, rest, [s, u], m) => {
+          const select = v === 'amd' ? s : s & 0xff;
+          const events = [
+            ...rest.filter((e) => v === 'amd' || ((e >> 32n) & 0xfn) === 0n),
+            encodeMaskedEntry(select, 0, 0, false), // includes every umask of the select
+            encodeMaskedEntry(select, m, u & m, true), // excludes this umask
+          ];
+          const f = compileEventFilter({ action: 'allow', flags: 1, events }, v);
+          assert.equal(isGpEventAllowed(f, evtsel(select, u)), false);
+        },
+      ),
+      SEED,
+    );
+  });
+
+  it('a plain entry equals the masked entry (select, 0xff, umask, include)', () => {
+    fc.assert(
+      fc.property(
+        vendor,
+        fc.constantFrom<'allow' | 'deny'>('allow', 'deny'),
+        selector,
+        selector,
+        (v, action, [s, u], [qs, qu]) => {
+          const select = v === 'amd' ? s : s & 0xff;
+          const plain = BigInt(select & 0xff) | (BigInt(u) << 8n) | (BigInt(select >> 8) << 32n);
+          const a = compileEventFilter({ action, events: [plain] }, v);
+          const b = compileEventFilter(
+            { action, flags: 1, events: [encodeMaskedEntry(select, 0xff, u, false)] },
+            v,
+          );
+          const q = evtsel(v === 'amd' ? qs : qs & 0xff, qu);
+          assert.equal(isGpEventAllowed(a, q), isGpEventAllowed(b, q));
+          assert.equal(isGpEventAllowed(a, evtsel(select, u)), action === 'allow');
+        },
+      ),
+      SEED,
+    );
+  });
+
+  it('the order of the entries does not matter', () => {
+    fc.assert(
+      fc.property(
+        vendor,
+        fc.array(masked, { maxLength: 15 }),
+        selector,
+        fc.infiniteStream(fc.nat()),
+        (v, raw, [s, u], rnd) => {
+          const events = raw.filter((e) => v === 'amd' || ((e >> 32n) & 0xfn) === 0n);
+          const shuffled = [...events];
+          for (let i = shuffled.length - 1; i > 0; i--) {
+            const j = rnd.next().value % (i + 1);
+            [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+          }
+          const a = compileEventFilter({ action: 'allow', flags: 1, events }, v);
+          const b = compileEventFilter({ action: 'allow', flags: 1, events: shuffled }, v);
+          const q = evtsel(v === 'amd' ? s : s & 0xff, u);
+          assert.equal(isGpEventAllowed(a, q), isGpEventAllowed(b, q));
+        },
+      ),
+      SEED,
+    );
+  });
+});
