@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerCheck } from './check.ts';
 import { registerDemo } from './demo.ts';
+import { registerStress } from './stress.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -16,6 +18,8 @@ const program = new Command('vpmu')
   .exitOverride();
 
 registerDemo(program, { isDefault: true });
+registerCheck(program);
+registerStress(program);
 
 try {
   await program.parseAsync(process.argv);

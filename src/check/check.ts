@@ -1,0 +1,247 @@
+/**
+ * `vpmu check` as a function: build the model, explore it with the chosen
+ * strategy, and on a violation find a shortest schedule to it and its trace.
+ */
+import { Engine } from './engine.ts';
+import type { Model } from './model.ts';
+import { BadInput, buildModel, type ModelKind, type ModelParams } from './models.ts';
+import {
+  ALL_PROPERTIES,
+  propertyMask,
+  VIOLATED_PROPERTY,
+  VIOLATION_TEXT,
+  Violation,
+  type PropertyName,
+} from './properties.ts';
+import { formatTrace, replay, type TraceStep } from './replay.ts';
+import { formatSchedule, parseSchedule, type Schedule } from './schedule.ts';
+import { sample } from './sampling.ts';
+import { dfs, shortestViolation } from './search.ts';
+
+export type Strategy = 'dfs' | 'random' | 'pct';
+export const STRATEGIES: readonly Strategy[] = ['dfs', 'random', 'pct'];
+
+export interface CheckOptions {
+  model: ModelKind;
+  variant: string;
+  params: ModelParams;
+  /** null or absent = every property. */
+  properties?: PropertyName[] | null;
+  strategy?: Strategy;
+  /** dfs only: a preemption bound (runs without reductions), or -1. */
+  preemptions?: number;
+  seed?: number;
+  /** random / pct: how many runs. */
+  runs?: number;
+  /** pct: bug depth. */
+  depth?: number;
+  /** dfs: stop after this many states (the verdict is then not a proof). */
+  maxStates?: number;
+  /** Reductions for dfs (both default on). */
+  symmetry?: boolean;
+  por?: boolean;
+  /** States the breadth-first search for a shortest counterexample may store. */
+  shortestBudget?: number;
+  onProgress?: (states: number, transitions: number, seconds: number) => void;
+}
+
+export interface CheckResult {
+  model: ModelKind;
+  variant: string;
+  params: ModelParams;
+  strategy: Strategy | 'replay';
+  verdict: 'holds' | 'violated';
+  states: number;
+  transitions: number;
+  seconds: number;
+  statesPerSecond: number;
+  /** False when a bound (max states, preemptions, sampling) left part of the graph unexplored. */
+  complete: boolean;
+  reductions: string[];
+  /** Upper bound of the chance a fingerprint collision hid a state. */
+  omissionProbability: number;
+  violation?: { property: PropertyName; description: string; thread: string | null };
+  /** The replayable schedule string of the counterexample. */
+  schedule?: string;
+  /** Whether the counterexample is a shortest one (breadth-first over the unreduced graph). */
+  minimal?: boolean;
+  trace?: TraceStep[];
+  /** Memory at the end of the counterexample. */
+  finalMemory?: string;
+}
+
+export function runCheck(options: CheckOptions): CheckResult {
+  const model = buildModel(options.model, options.variant, options.params);
+  const properties = options.properties ?? null;
+  const mask = properties === null ? ALL_PROPERTIES : propertyMask(properties);
+  const strategy = options.strategy ?? 'dfs';
+  const preemptions = options.preemptions ?? -1;
+  const concrete = () =>
+    new Engine(model, { fuseMovers: false, symmetry: false, properties: mask });
+
+  let found: Violation;
+  let sampled: number[] | null = null;
+  let stats: {
+    states: number;
+    transitions: number;
+    seconds: number;
+    complete: boolean;
+    omissionProbability: number;
+  };
+  const reductions: string[] = [];
+  if (strategy === 'dfs') {
+    const reduced = preemptions < 0;
+    const symmetry = reduced && options.symmetry !== false;
+    const por = reduced && options.por !== false;
+    const engine = new Engine(model, { fuseMovers: por, symmetry, properties: mask });
+    if (symmetry) reductions.push('symmetry');
+    if (por)
+      reductions.push(
+        'lipton-movers',
+        engine.hasLoops ? 'persistent-sets (off: the model has loops)' : 'persistent-sets',
+      );
+    if (preemptions >= 0) reductions.push(`preemption-bound=${preemptions}`);
+    const r = dfs(engine, {
+      por,
+      preemptions,
+      maxStates: options.maxStates ?? Number.MAX_SAFE_INTEGER,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    stats = { ...r, complete: r.complete && preemptions < 0 };
+    found = r.violation;
+  } else {
+    if (options.preemptions !== undefined && options.preemptions >= 0) {
+      throw new BadInput('--preemptions', `applies to --strategy dfs only, not ${strategy}`);
+    }
+    const r = sample(concrete(), {
+      strategy,
+      seed: options.seed ?? 1,
+      runs: options.runs ?? 1000,
+      depth: options.depth ?? 2,
+    });
+    stats = { ...r, complete: false, omissionProbability: 0 };
+    found = r.violation;
+    // Kept should the breadth-first search for a shorter one run out of budget.
+    if (found !== Violation.None) sampled = r.path;
+  }
+
+  const result: CheckResult = {
+    model: options.model,
+    variant: options.variant,
+    params: model.params,
+    strategy,
+    verdict: found === Violation.None ? 'holds' : 'violated',
+    states: stats.states,
+    transitions: stats.transitions,
+    seconds: stats.seconds,
+    statesPerSecond: stats.seconds > 0 ? Math.round(stats.states / stats.seconds) : stats.states,
+    complete: stats.complete,
+    reductions,
+    omissionProbability: stats.omissionProbability,
+  };
+  if (found !== Violation.None) {
+    const ce = counterexample(model, mask, found, options.shortestBudget ?? 4_000_000, sampled);
+    const schedule: Schedule = {
+      kind: options.model,
+      variant: options.variant,
+      params: model.params,
+      properties,
+      path: ce.path,
+      loopStart: ce.loopStart,
+    };
+    Object.assign(result, explain(model, mask, schedule), { minimal: ce.minimal });
+  }
+  return result;
+}
+
+interface Counterexample {
+  path: number[];
+  loopStart: number;
+  minimal: boolean;
+}
+
+/**
+ * A concrete schedule to a violation: the shortest one (breadth-first over
+ * the unreduced graph) when the budget allows; else the sampled schedule or
+ * one from a depth-first search without reductions.
+ */
+function counterexample(
+  model: Model,
+  mask: number,
+  found: Violation,
+  budget: number,
+  sampled: number[] | null,
+): Counterexample {
+  const concrete = () =>
+    new Engine(model, { fuseMovers: false, symmetry: false, properties: mask });
+  if (found === Violation.NonTermination) {
+    // A lasso: a concrete cycle from depth-first search, then a shortest stem to its first state.
+    const lasso = dfs(concrete(), { por: false, preemptions: -1, maxStates: budget });
+    if (lasso.violation !== Violation.NonTermination) {
+      throw new Error('internal: the concrete search did not find the cycle the reduced one found');
+    }
+    const entry = new Int32Array(concrete().words);
+    const engine = concrete();
+    engine.initial(entry, 0);
+    for (const t of lasso.path.slice(0, lasso.loopStart)) engine.step(entry, 0, t);
+    const loop = lasso.path.slice(lasso.loopStart);
+    const stem = shortestViolation(concrete(), budget, (s, o) =>
+      entry.every((x, i) => s[o + i] === x),
+    );
+    if (stem.path !== null && stem.violation === Violation.None) {
+      return { path: [...stem.path, ...loop], loopStart: stem.path.length, minimal: false };
+    }
+    return { path: lasso.path, loopStart: lasso.loopStart, minimal: false };
+  }
+  const bfs = shortestViolation(concrete(), budget);
+  if (bfs.path !== null) return { path: bfs.path, loopStart: -1, minimal: true };
+  if (sampled !== null) return { path: sampled, loopStart: -1, minimal: false };
+  const deep = dfs(concrete(), { por: false, preemptions: -1, maxStates: Number.MAX_SAFE_INTEGER });
+  return { path: deep.path, loopStart: deep.loopStart, minimal: false };
+}
+
+/** The schedule string, trace and violation of a schedule, by replaying it. */
+function explain(model: Model, mask: number, schedule: Schedule): Partial<CheckResult> {
+  const r = replay(model, mask, schedule.path, schedule.loopStart);
+  const out: Partial<CheckResult> = {
+    schedule: formatSchedule(schedule),
+    trace: r.trace,
+    finalMemory: r.final,
+  };
+  if (r.violation !== Violation.None) {
+    out.verdict = 'violated';
+    out.violation = {
+      property: VIOLATED_PROPERTY[r.violation]!,
+      description: VIOLATION_TEXT[r.violation]!,
+      thread: r.thread,
+    };
+  }
+  return out;
+}
+
+/** `vpmu check --replay S`: run the schedule and report what it shows. */
+export function runReplay(text: string): CheckResult {
+  const started = performance.now();
+  const schedule = parseSchedule(text);
+  const model = buildModel(schedule.kind, schedule.variant, schedule.params);
+  const mask = schedule.properties === null ? ALL_PROPERTIES : propertyMask(schedule.properties);
+  const explained = explain(model, mask, schedule);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    model: schedule.kind,
+    variant: schedule.variant,
+    params: model.params,
+    strategy: 'replay',
+    verdict: 'holds',
+    states: schedule.path.length + 1,
+    transitions: schedule.path.length,
+    seconds,
+    statesPerSecond: Math.round((schedule.path.length + 1) / Math.max(seconds, 1e-9)),
+    complete: false,
+    reductions: [],
+    omissionProbability: 0,
+    ...explained,
+  };
+}
+
+export { formatTrace };

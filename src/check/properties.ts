@@ -1,0 +1,88 @@
+/**
+ * What the explorer checks, and how a violation is named.
+ *
+ * Every property is checked as an assertion *inside a transition*, reading
+ * only what that transition's own footprint includes (see engine.ts), or on a
+ * state with no enabled thread (deadlock, end of run). That is what keeps the
+ * reductions sound: see docs/verification.md.
+ */
+
+/** A property the user can select with --properties. */
+export const PROPERTIES = {
+  invariant: 'never a mediated VM held while an include-guest event is held (3.1)',
+  'non-negative': 'the counters never go below zero',
+  'no-warn': 'no WARN_ON_ONCE fires in correct usage; a stray release must WARN',
+  refusals:
+    "every -EBUSY / -EOPNOTSUPP is justified: the other side's counter was non-zero during the call",
+  mutex: 'a mutex is unlocked only by its owner, and no call returns holding one',
+  deadlock: 'whenever some thread has not finished, some thread can step',
+  termination: 'no cycle in the state graph: every call returns after a bounded number of steps',
+  balance: 'once every thread has finished, the counters are 0 and nothing is held',
+  once: 'a VM creates its mediated PMU at most once, and destroy releases only one it created',
+} as const;
+
+export type PropertyName = keyof typeof PROPERTIES;
+export const PROPERTY_NAMES = Object.keys(PROPERTIES) as PropertyName[];
+
+export const enum Violation {
+  None = 0,
+  Invariant,
+  Negative,
+  UnexpectedWarn,
+  MissingWarn,
+  UnjustifiedRefusal,
+  UnlockNotOwner,
+  LockHeldAtReturn,
+  Deadlock,
+  NonTermination,
+  Unbalanced,
+  DoubleCreate,
+  ReleaseNotCreated,
+}
+
+/** The property each violation breaks, by Violation code. */
+export const VIOLATED_PROPERTY: readonly PropertyName[] = [
+  'invariant', // None (unused)
+  'invariant',
+  'non-negative',
+  'no-warn',
+  'no-warn',
+  'refusals',
+  'mutex',
+  'mutex',
+  'deadlock',
+  'termination',
+  'balance',
+  'once',
+  'once',
+];
+
+export const VIOLATION_TEXT: readonly string[] = [
+  '',
+  'a mediated VM and an include-guest event are held at the same time',
+  'a counter went negative',
+  'WARN_ON_ONCE fired',
+  'the stray release returned without a WARN',
+  "a refusal while the other side's counter stayed zero for the whole call",
+  'mutex_unlock() by a thread that does not own the mutex',
+  'a call returned holding a mutex',
+  'deadlock: threads remain but none can step',
+  'non-termination: a cycle in the state graph (a call can run forever)',
+  'unbalanced at the end: a counter is not 0, or something is still held',
+  'a VM created its mediated PMU twice',
+  'destroy released a mediated PMU the VM never created',
+];
+
+/** The bit mask of selected properties. */
+export function propertyMask(names: readonly PropertyName[]): number {
+  let mask = 0;
+  for (const name of names) mask |= 1 << PROPERTY_NAMES.indexOf(name);
+  return mask;
+}
+
+export const ALL_PROPERTIES = propertyMask(PROPERTY_NAMES);
+
+/** Whether `violation` counts under `mask`. */
+export function isSelected(violation: Violation, mask: number): boolean {
+  return (mask & (1 << PROPERTY_NAMES.indexOf(VIOLATED_PROPERTY[violation]!))) !== 0;
+}

@@ -1,0 +1,272 @@
+/**
+ * `vpmu check`: explore every interleaving of a concurrent protocol model
+ * (src/check/), or sample them, or replay one schedule. Exit 0 when the
+ * properties hold, 1 with a counterexample, 2 on bad input.
+ */
+import type { Command } from 'commander';
+import {
+  STRATEGIES,
+  formatTrace,
+  runCheck,
+  runReplay,
+  type CheckResult,
+  type Strategy,
+} from '../check/check.ts';
+import {
+  BadInput,
+  paramSpecs,
+  parseModelKind,
+  variantInfo,
+  variantNames,
+  type ModelParams,
+} from '../check/models.ts';
+import { PROPERTIES } from '../check/properties.ts';
+import { parseProperties } from '../check/schedule.ts';
+import { parseInteger, runCommand, UsageError } from './errors.ts';
+
+interface CheckFlags {
+  variant: string;
+  vms?: string;
+  events?: string;
+  rounds?: string;
+  vcpus?: string;
+  exempt?: string;
+  strayRelease?: boolean;
+  strategy: string;
+  preemptions?: string;
+  seed: string;
+  runs: string;
+  depth: string;
+  maxStates?: string;
+  properties?: string;
+  symmetry: boolean;
+  por: boolean;
+  replay?: string;
+  json?: boolean;
+}
+
+export function registerCheck(program: Command): void {
+  program
+    .command('check')
+    .description(
+      'verify a concurrent protocol over all interleavings (or sample them, or replay one)',
+    )
+    .argument('[model]', 'accounting | vm-lifecycle', 'accounting')
+    .option(
+      '--variant <name>',
+      'protocol variant: upstream, v6, or a mutant (see --list)',
+      'upstream',
+    )
+    .option('--vms <n>', 'VM threads (accounting) or VMs (vm-lifecycle)')
+    .option('--events <n>', 'threads with an include-guest event on a capable PMU')
+    .option('--rounds <n>', 'rounds each thread repeats its calls')
+    .option('--vcpus <n>', 'vm-lifecycle: vCPU creations racing on each VM')
+    .option('--exempt <n>', 'accounting: threads with an event on a non-capable PMU')
+    .option(
+      '--stray-release',
+      'accounting: the single VM thread first releases what it never created',
+    )
+    .option('--strategy <s>', `search strategy: ${STRATEGIES.join(' | ')}`, 'dfs')
+    .option('--preemptions <k>', 'dfs: bound the preemptions per run (no reductions then)')
+    .option('--seed <n>', 'random / pct: the seed', '1')
+    .option('--runs <n>', 'random / pct: how many runs', '1000')
+    .option('--depth <d>', 'pct: the bug depth', '3')
+    .option('--max-states <n>', 'dfs: stop after this many states')
+    .option(
+      '--properties <list>',
+      `comma-separated subset of: ${Object.keys(PROPERTIES).join(', ')}`,
+    )
+    .option('--no-symmetry', 'dfs: no symmetry reduction')
+    .option('--no-por', 'dfs: no partial-order reduction')
+    .option('--replay <schedule>', 'run one schedule string (as printed with a counterexample)')
+    .option('--list', 'list models, variants and properties')
+    .option('--json', 'print one JSON object')
+    .action(async (modelText: string, flags: CheckFlags & { list?: boolean }) => {
+      const debug = program.opts<{ debug?: boolean }>().debug === true;
+      await runCommand(debug, () => {
+        if (flags.list) return list();
+        const result = withBadInput(() =>
+          flags.replay !== undefined ? runReplay(flags.replay) : check(modelText, flags),
+        );
+        if (flags.json) process.stdout.write(`${JSON.stringify(toJson(result))}\n`);
+        else process.stdout.write(report(result));
+        return result.verdict === 'holds' ? 0 : 1;
+      });
+    });
+}
+
+/** BadInput from the model layer becomes the CLI's one-line usage error. */
+function withBadInput<T>(body: () => T): T {
+  try {
+    return body();
+  } catch (error) {
+    if (error instanceof BadInput) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+function check(modelText: string, flags: CheckFlags): CheckResult {
+  const model = parseModelKind(modelText);
+  const params: ModelParams = {};
+  const allowed = paramSpecs(model).map((s) => s.name);
+  const counts: [string, string | undefined][] = [
+    ['vms', flags.vms],
+    ['events', flags.events],
+    ['rounds', flags.rounds],
+    ['vcpus', flags.vcpus],
+    ['exempt', flags.exempt],
+  ];
+  for (const [name, value] of counts) {
+    if (value === undefined) continue;
+    if (!allowed.includes(name))
+      throw new UsageError(`--${name}: not an option of the ${model} model`);
+    params[name] = parseInteger(`--${name}`, value, 0, 1000);
+  }
+  if (flags.strayRelease) {
+    if (!allowed.includes('stray-release'))
+      throw new UsageError(`--stray-release: not an option of the ${model} model`);
+    params['stray-release'] = true;
+  }
+  if (!(STRATEGIES as readonly string[]).includes(flags.strategy)) {
+    throw new UsageError(
+      `--strategy: expected one of ${STRATEGIES.join(', ')}, got '${flags.strategy}'`,
+    );
+  }
+  const strategy = flags.strategy as Strategy;
+  const progress = progressLine();
+  try {
+    return runCheck({
+      model,
+      variant: flags.variant,
+      params,
+      strategy,
+      properties:
+        flags.properties === undefined
+          ? null
+          : parseProperties(flags.properties.split(','), '--properties'),
+      preemptions:
+        flags.preemptions === undefined
+          ? -1
+          : parseInteger('--preemptions', flags.preemptions, 0, 1000),
+      seed: parseInteger('--seed', flags.seed, 0, 2 ** 31 - 1),
+      runs: parseInteger('--runs', flags.runs, 1, 1e9),
+      depth: parseInteger('--depth', flags.depth, 1, 100),
+      maxStates:
+        flags.maxStates === undefined
+          ? Number.MAX_SAFE_INTEGER
+          : parseInteger('--max-states', flags.maxStates, 1),
+      symmetry: flags.symmetry,
+      por: flags.por,
+      onProgress: progress.update,
+    });
+  } finally {
+    progress.done();
+  }
+}
+
+/** A progress line on stderr for long runs: on a TTY, or about once a second when not. */
+function progressLine(): {
+  update: (states: number, transitions: number, seconds: number) => void;
+  done: () => void;
+} {
+  const tty = process.stderr.isTTY === true;
+  let last = 0;
+  let shown = false;
+  return {
+    update(states, transitions, seconds) {
+      if (seconds - last < (tty ? 0.2 : 1)) return;
+      last = seconds;
+      shown = true;
+      const line = `  ${fmt(states)} states, ${fmt(transitions)} transitions, ${seconds.toFixed(1)} s`;
+      process.stderr.write(tty ? `\r${line}` : `${line}\n`);
+    },
+    done() {
+      if (shown && tty) process.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+function list(): number {
+  const lines: string[] = [];
+  for (const model of ['accounting', 'vm-lifecycle'] as const) {
+    lines.push(
+      `${model} (parameters: ${paramSpecs(model)
+        .map((s) => s.name)
+        .join(', ')})`,
+    );
+    for (const name of variantNames(model)) {
+      const info = variantInfo(model, name)!;
+      lines.push(`  ${name.padEnd(26)} ${info.correct ? 'correct' : 'mutant '}  ${info.summary}`);
+    }
+  }
+  lines.push('properties');
+  for (const [name, text] of Object.entries(PROPERTIES)) lines.push(`  ${name.padEnd(13)} ${text}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+function toJson(r: CheckResult) {
+  return {
+    model: r.model,
+    variant: r.variant,
+    params: r.params,
+    strategy: r.strategy,
+    verdict: r.verdict,
+    states: r.states,
+    transitions: r.transitions,
+    seconds: r.seconds,
+    statesPerSecond: r.statesPerSecond,
+    complete: r.complete,
+    reductions: r.reductions,
+    ...(r.violation ? { violation: r.violation } : {}),
+    ...(r.schedule !== undefined ? { schedule: r.schedule, minimal: r.minimal ?? false } : {}),
+    ...(r.trace ? { trace: r.trace } : {}),
+  };
+}
+
+function report(r: CheckResult): string {
+  const params = Object.entries(r.params)
+    .map(([k, v]) => (v === true ? k : `${k}=${String(v)}`))
+    .join(', ');
+  const lines = [
+    `model       ${r.model} (${params}), variant ${r.variant}`,
+    `strategy    ${r.strategy}${r.reductions.length > 0 ? ` (${r.reductions.join(', ')})` : ''}`,
+  ];
+  if (r.strategy !== 'replay') {
+    lines.push(
+      `explored    ${fmt(r.states)} states, ${fmt(r.transitions)} transitions in ${r.seconds.toFixed(3)} s (${fmt(r.statesPerSecond)} states/s)`,
+    );
+  }
+  if (r.verdict === 'holds') {
+    const scope =
+      r.strategy === 'replay'
+        ? 'this schedule breaks no property'
+        : r.complete
+          ? 'every property holds in every interleaving'
+          : 'no violation found (not exhaustive)';
+    lines.push(`verdict     holds: ${scope}`);
+    return `${lines.join('\n')}\n`;
+  }
+  const v = r.violation!;
+  lines.push(
+    `verdict     VIOLATED ${v.property}: ${v.description}${v.thread ? ` (at ${v.thread})` : ''}`,
+  );
+  if (r.trace) {
+    const shortest = r.minimal ? ', a shortest one' : '';
+    lines.push(
+      '',
+      `counterexample (${
+        r
+          .schedule!.split(':')[3]!
+          .split(/[./]/)
+          .filter((x) => x !== '').length
+      } steps${shortest}):`,
+    );
+    lines.push(formatTrace(r.trace));
+    lines.push(`end         ${r.finalMemory}`);
+  }
+  if (r.schedule) lines.push('', `replay      vpmu check --replay '${r.schedule}'`);
+  return `${lines.join('\n')}\n`;
+}

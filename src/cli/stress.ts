@@ -1,0 +1,87 @@
+/**
+ * `vpmu stress`: the accounting protocol on real threads (src/shm/), with the
+ * invariant checked as they run. Exit 0 with no violation, 1 with some, 2 on
+ * bad input.
+ */
+import type { Command } from 'commander';
+import { runStress, type StressResult } from '../shm/stress.ts';
+import { STRESS_MIXES, type StressMix } from '../shm/stress-layout.ts';
+import { STRESS_VARIANTS } from '../shm/variants.ts';
+import { parseInteger, runCommand, UsageError } from './errors.ts';
+
+interface StressFlags {
+  variant: string;
+  threads: string;
+  seconds: string;
+  seed: string;
+  mix: string;
+  json?: boolean;
+}
+
+export function registerStress(program: Command): void {
+  program
+    .command('stress')
+    .description('run the accounting protocol on real threads over SharedArrayBuffer and Atomics')
+    .option('--variant <name>', `one of ${STRESS_VARIANTS.join(', ')}`, 'upstream')
+    .option('--threads <n>', 'worker threads', '2')
+    .option('--seconds <s>', 'how long to run', '2')
+    .option('--seed <n>', 'seed of the workers\u2019 random choices', '1')
+    .option(
+      '--mix <m>',
+      `operations: ${STRESS_MIXES.join(' | ')} (events: account/unaccount only)`,
+      'mixed',
+    )
+    .option('--json', 'print one JSON object')
+    .action(async (flags: StressFlags) => {
+      const debug = program.opts<{ debug?: boolean }>().debug === true;
+      await runCommand(debug, async () => {
+        if (!STRESS_VARIANTS.includes(flags.variant)) {
+          throw new UsageError(
+            `--variant: expected one of ${STRESS_VARIANTS.join(', ')}, got '${flags.variant}'`,
+          );
+        }
+        if (!(STRESS_MIXES as readonly string[]).includes(flags.mix)) {
+          throw new UsageError(
+            `--mix: expected one of ${STRESS_MIXES.join(', ')}, got '${flags.mix}'`,
+          );
+        }
+        const seconds = Number(flags.seconds);
+        if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
+          throw new UsageError(
+            `--seconds: expected a number of seconds above 0 and at most 3600, got '${flags.seconds}'`,
+          );
+        }
+        const result = await runStress({
+          variant: flags.variant,
+          threads: parseInteger('--threads', flags.threads, 1, 64),
+          seconds,
+          seed: parseInteger('--seed', flags.seed, 0, 2 ** 31 - 1),
+          mix: flags.mix as StressMix,
+        });
+        process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : report(result));
+        const v = result.violations;
+        return v.invariant + v.invariantSampled + v.negative === 0 ? 0 : 1;
+      });
+    });
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+function report(r: StressResult): string {
+  const o = r.opsPerSecond;
+  const c = r.counts;
+  const v = r.violations;
+  const broken = v.invariant + v.invariantSampled + v.negative;
+  return [
+    `stress      variant ${r.variant}, ${r.threads} threads, mix ${r.mix}, ${r.seconds.toFixed(2)} s`,
+    `create      ${fmt(o.create).padStart(12)} /s   (${fmt(c.create)} ok, ${fmt(c.createRefused)} -EBUSY)`,
+    `release     ${fmt(o.release).padStart(12)} /s`,
+    `account     ${fmt(o.account).padStart(12)} /s   (${fmt(c.account)} ok, ${fmt(c.accountRefused)} -EOPNOTSUPP)`,
+    `unaccount   ${fmt(o.unaccount).padStart(12)} /s`,
+    `total       ${fmt(o.total).padStart(12)} /s`,
+    `violations  ${broken === 0 ? 'none' : `${fmt(v.invariant)} acquisitions saw the other side held, ${fmt(v.invariantSampled)} samples saw both held, ${fmt(v.negative)} negative counters`}` +
+      (v.warnings > 0 ? `; ${fmt(v.warnings)} WARNs` : ''),
+    `end         nr_mediated_pmu_vms=${r.finalCounters[0]} nr_include_guest_events=${r.finalCounters[1]}`,
+    '',
+  ].join('\n');
+}

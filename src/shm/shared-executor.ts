@@ -1,0 +1,91 @@
+/**
+ * The third executor of protocol data (src/common/protocol.ts): operations
+ * run on real threads over a SharedArrayBuffer. Every shared step is one
+ * Atomics operation (sequentially consistent), atomic_inc_not_zero is a
+ * compare-and-swap loop as in the kernel, and mutexes are futex-style
+ * (futex-mutex.ts).
+ */
+import { StepKind, type Operation, type Protocol } from '../common/protocol.ts';
+import { mutexLock, mutexUnlock } from './futex-mutex.ts';
+
+/** Where things live in the shared Int32Array. */
+export interface SharedLayout {
+  readonly cells: number;
+  readonly mutexes: number;
+  /** One WARN_ON_ONCE hit counter per site. */
+  readonly warnings: number;
+  /** Times a counter was seen going below zero. */
+  readonly negative: number;
+  readonly words: number;
+}
+
+export function sharedLayout(protocol: Protocol, extra: number): SharedLayout {
+  const cells = 0;
+  const mutexes = cells + protocol.cells.length;
+  const warnings = mutexes + protocol.mutexes.length;
+  const negative = warnings + protocol.warnSites.length;
+  return { cells, mutexes, warnings, negative, words: negative + 1 + extra };
+}
+
+/** atomic_inc_not_zero(): the kernel's atomic_add_unless(v, 1, 0), a cmpxchg loop. */
+export function atomicIncNotZero(memory: Int32Array, index: number): boolean {
+  let old = Atomics.load(memory, index);
+  for (;;) {
+    if (old === 0) return false;
+    const seen = Atomics.compareExchange(memory, index, old, old + 1);
+    if (seen === old) return true;
+    old = seen;
+  }
+}
+
+// Plain constants: tsx turns a cross-module enum access into a getter call.
+const INC_NOT_ZERO: number = StepKind.IncNotZero;
+const JUMP_IF_NON_ZERO: number = StepKind.JumpIfNonZero;
+const JUMP_IF_ZERO: number = StepKind.JumpIfZero;
+const INC: number = StepKind.Inc;
+const DEC: number = StepKind.Dec;
+const DEC_JUMP_IF_NEGATIVE: number = StepKind.DecJumpIfNegative;
+const STORE: number = StepKind.Store;
+const LOCK: number = StepKind.Lock;
+const UNLOCK: number = StepKind.Unlock;
+const WARN_ONCE: number = StepKind.WarnOnce;
+const RETURN: number = StepKind.Return;
+
+/** Runs one operation to its return on this thread; returns 0 or -errno. */
+export function runShared(op: Operation, memory: Int32Array, layout: SharedLayout): number {
+  const steps = op.steps;
+  let pc = 0;
+  for (;;) {
+    const step = steps[pc]!;
+    const k: number = step.kind;
+    const cell = layout.cells + step.cell;
+    if (k === INC_NOT_ZERO) pc = atomicIncNotZero(memory, cell) ? step.target : pc + 1;
+    else if (k === JUMP_IF_NON_ZERO) pc = Atomics.load(memory, cell) !== 0 ? step.target : pc + 1;
+    else if (k === JUMP_IF_ZERO) pc = Atomics.load(memory, cell) === 0 ? step.target : pc + 1;
+    else if (k === INC) {
+      Atomics.add(memory, cell, 1);
+      pc++;
+    } else if (k === DEC) {
+      if (Atomics.sub(memory, cell, 1) - 1 < 0) Atomics.add(memory, layout.negative, 1);
+      pc++;
+    } else if (k === DEC_JUMP_IF_NEGATIVE) {
+      if (Atomics.sub(memory, cell, 1) - 1 < 0) {
+        Atomics.add(memory, layout.negative, 1);
+        pc = step.target;
+      } else pc++;
+    } else if (k === STORE) {
+      Atomics.store(memory, cell, step.value);
+      pc++;
+    } else if (k === LOCK) {
+      mutexLock(memory, layout.mutexes + step.cell);
+      pc++;
+    } else if (k === UNLOCK) {
+      mutexUnlock(memory, layout.mutexes + step.cell);
+      pc++;
+    } else if (k === WARN_ONCE) {
+      Atomics.add(memory, layout.warnings + step.value, 1);
+      pc++;
+    } else if (k === RETURN) return step.value;
+    else pc = step.target; // Jump
+  }
+}
