@@ -107,9 +107,12 @@ export function amdEventQuantity(eventSelect: number, umask: number): Quantity {
     case 0xc3:
       return Quantity.BranchMisses;
     case 0x29: {
+      // LsDispatch: umask 1 loads, 2 stores, 4 load-op-stores (the "both"
+      // counterpart of Intel's 0xD0/0x83, docs/x86-pmu.md section 2).
       const loads = (umask & 1) !== 0;
       const stores = (umask & 2) !== 0;
-      return loads && stores ? Quantity.LoadsAndStores : loads ? Quantity.Loads : stores ? Quantity.Stores : Quantity.None;
+      const both = (umask & 4) !== 0 || (loads && stores);
+      return both ? Quantity.LoadsAndStores : loads ? Quantity.Loads : stores ? Quantity.Stores : Quantity.None;
     }
     default:
       return Quantity.None;
