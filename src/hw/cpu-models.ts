@@ -131,7 +131,7 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = Object.freez
     topdownSlotsPerCycle: 5,
     tscHz: 2_000_000_000,
   },
-  // Sapphire Rapids: v5, 8 GP, 4 fixed, architectural LBR (format 0x3f), PEBS format 5.
+  // Sapphire Rapids: v5, 8 GP, 4 fixed, architectural LBR (format 0x3f), PEBS format 4 ("PEBS fmt4+-baseline").
   'intel-sapphire-rapids': {
     ...intelBase,
     name: 'intel-sapphire-rapids',
@@ -142,7 +142,7 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = Object.freez
     fixedCounterMask: 0xf,
     perfCapabilities: perfCapabilities({
       lbrFormat: 0x3f,
-      pebsFormat: 5,
+      pebsFormat: 4,
       baseline: true,
       perfMetrics: true,
       pebsOutputPt: true,
@@ -161,7 +161,7 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = Object.freez
     fixedCounterMask: 0xf,
     perfCapabilities: perfCapabilities({
       lbrFormat: 0x3f,
-      pebsFormat: 5,
+      pebsFormat: 4,
       baseline: true,
       perfMetrics: true,
       pebsOutputPt: true,
