@@ -1,7 +1,8 @@
 /**
  * An uncore PMU (Intel 'uncore_imc' memory controller, AMD 'amd_df' data
  * fabric): counts memory traffic of the whole CPU, host and guest alike, so it
- * has no exclude bits, no sampling, no task events and no mediated capability.
+ * has no exclude bits (not even exclude_guest / exclude_host:
+ * PERF_PMU_CAP_NO_EXCLUDE), no sampling, no task events and no mediated capability.
  * It keeps counting while a mediated guest runs (docs/mediated-vpmu.md 3.2).
  * Its counters are free-running hardware (modelled as the CPU's
  * `uncoreDataReads`); a box has four.
@@ -35,8 +36,13 @@ export class UncorePmu extends CounterlessPmu {
     }
     if (target.cpu < 0) throw new PerfError('EINVAL', `${this.name} events count per CPU: a CPU is required`);
     if (target.pid >= 0) throw new PerfError('EINVAL', `${this.name} events cannot follow a task`);
-    if (attr.excludeUser || attr.excludeKernel) {
-      throw new PerfError('EINVAL', `${this.name} counts at every privilege level: exclude_user/exclude_kernel are refused`);
+    // PERF_PMU_CAP_NO_EXCLUDE: perf_try_init_event refuses any exclude bit
+    // (event_has_any_exclude_flag), exclude_guest and exclude_host included.
+    if (attr.excludeUser || attr.excludeKernel || attr.excludeGuest || attr.excludeHost) {
+      throw new PerfError(
+        'EINVAL',
+        `${this.name} counts at every privilege level, host and guest alike: exclude bits are refused`,
+      );
     }
     if (attr.samplePeriod !== undefined || attr.sampleFreq !== undefined) {
       throw new PerfError('EINVAL', `${this.name} cannot sample`);
