@@ -10,6 +10,12 @@ import { registerStress } from './stress.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
+// `vpmu ... | head`: a closed pipe ends the output, quietly.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(0);
+  throw error;
+});
+
 const program = new Command('vpmu')
   .description('see, measure and verify how Linux shares the x86 PMU between the host and KVM guests')
   .version(pkg.version)

@@ -9,7 +9,7 @@
  */
 import { AmdPmu } from './amd-pmu.ts';
 import type { CpuModel } from './cpu-models.ts';
-import { QUANTITY_COUNT, Quantity, workQuantities, type Work } from './events.ts';
+import { QUANTITY_COUNT, Quantity, splitWork, workQuantities, type Work } from './events.ts';
 import { gp, type MsrPort } from './fault.ts';
 import { IntelPmu } from './intel-pmu.ts';
 import { LocalApic, type InterruptDelivery } from './lapic.ts';
@@ -67,6 +67,36 @@ export class PhysicalCpu implements MsrPort {
     this.tsc += this.quantities[Quantity.RefCycles]!;
     this.uncoreDataReads += this.quantities[Quantity.LlcMisses]!;
     this.pmu.retire(this.quantities, work.cpl ?? 0, this.guestMode);
+  }
+
+  /**
+   * Retire a block, but stop at `deadlineNs` on this CPU's clock (a timer
+   * interrupt): returns what is left of the block, or null when it is done.
+   */
+  retireUntil(work: Work, deadlineNs: number): Work | null {
+    const refCycles = work.refCycles ?? work.cycles ?? work.instructions;
+    const cyclesToDeadline = Math.ceil(((deadlineNs - this.nowNs) * this.model.tscHz) / 1e9);
+    if (!Number.isFinite(deadlineNs) || cyclesToDeadline >= refCycles) {
+      this.retire(work);
+      return null;
+    }
+    if (cyclesToDeadline <= 0) return work;
+    const [head, tail] = splitWork(work, cyclesToDeadline / refCycles);
+    head.refCycles = cyclesToDeadline;
+    tail.refCycles = refCycles - cyclesToDeadline;
+    this.retire(head);
+    return tail;
+  }
+
+  /**
+   * The VMCS atomic switch of IA32_PERF_GLOBAL_CTRL at VM-entry / VM-exit
+   * (VM_ENTRY_LOAD / VM_EXIT_SAVE / VM_EXIT_LOAD_IA32_PERF_GLOBAL_CTRL): part
+   * of the transition, not an MSR access. Returns the value it replaced.
+   */
+  switchGlobalCtrl(value: bigint): bigint {
+    const old = this.pmu.rdmsr(MSR.IA32_PERF_GLOBAL_CTRL);
+    this.pmu.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, value);
+    return old;
   }
 
   rdmsr(msr: number): bigint {

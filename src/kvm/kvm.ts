@@ -1,34 +1,50 @@
 /**
- * /dev/kvm: the module parameters and VM creation (API.md "KVM").
+ * /dev/kvm: the module parameters, VM creation, and KVM's side of the
+ * mediated PMI (kvm_handle_mediated_pmi: KVM_REQ_PMI on the vCPU running on
+ * the CPU that took the 0xF5 interrupt).
  */
 import type { PhysicalCpu } from '../hw/cpu.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
 import type { KvmParams } from './params.ts';
-import { Vm, type VmPublic } from './vm-object.ts';
+import type { HostTimers, VcpuImpl } from './vcpu.ts';
+import { KvmVm, type Vm, type VmOptions } from './vm-object.ts';
+import type { VpmuDesignName } from './vpmu-design.ts';
 
 export interface Kvm {
   readonly params: KvmParams;
-  createVm(options?: { lapic?: boolean }): VmPublic;
+  createVm(options?: VmOptions): Vm;
 }
 
 export interface KvmHost {
   readonly cpus: readonly PhysicalCpu[];
   readonly perf: PerfKvmExports;
+  readonly timers: HostTimers;
   log(line: string): void;
 }
 
 export class KvmModule implements Kvm {
-  readonly vms: Vm[] = [];
+  readonly vms: KvmVm[] = [];
+  /** The vCPU in KVM_RUN on each host CPU. */
+  private readonly running: (VcpuImpl | null)[];
 
   constructor(
     readonly params: KvmParams,
     readonly host: KvmHost,
-  ) {}
+    /** Ablation only: run mediated VMs with selectors passed through too. */
+    readonly mediatedDesign: Extract<VpmuDesignName, 'mediated' | 'passthrough-all'> = 'mediated',
+  ) {
+    this.running = host.cpus.map(() => null);
+    host.perf.registerMediatedPmiHandler((cpu) => this.running[cpu]?.requestPmi());
+  }
 
-  createVm(options: { lapic?: boolean } = {}): VmPublic {
+  createVm(options: VmOptions = {}): Vm {
     if (options === null || typeof options !== 'object') throw new TypeError('createVm: options must be an object');
-    const vm = new Vm(this, this.vms.length + 1, options);
+    const vm = new KvmVm(this, this.vms.length + 1, options);
     this.vms.push(vm);
     return vm;
+  }
+
+  setRunning(cpu: number, vcpu: VcpuImpl | null): void {
+    this.running[cpu] = vcpu;
   }
 }

@@ -2,40 +2,87 @@
  * A VM (API.md "Vm"): its PMU lifecycle, event filter and vCPUs.
  */
 import { KvmError } from '../common/errors.ts';
+import { compileEventFilter, type CompiledEventFilter, type PmuEventFilter } from './event-filter.ts';
 import type { KvmModule } from './kvm.ts';
-import { VmPmuLifecycle } from './vm.ts';
+import { VcpuImpl, type Vcpu, type VcpuOptions } from './vcpu.ts';
+import { VmPmuLifecycle, type VmOptions } from './vm.ts';
+import type { VpmuDesignName } from './vpmu-design.ts';
 
-export interface VmPublic {
+export type { VmOptions };
+
+/** API.md "Vm". */
+export interface Vm {
+  /** True once this VM holds a mediated PMU. */
   readonly mediatedPmu: boolean;
-  createVcpu(options?: { hostCpu?: number }): { readonly id: number };
+  /** The vPMU design its vCPUs use: 'mediated', 'emulated', 'passthrough-all' (ablation) or 'none'. */
+  readonly design: VpmuDesignName;
+  /** The first creates the mediated PMU (sticky); may throw KvmError EBUSY. */
+  createVcpu(options?: VcpuOptions): Vcpu;
+  /** KVM_SET_PMU_EVENT_FILTER. */
+  setPmuEventFilter(filter: PmuEventFilter): void;
+  /** KVM_CAP_PMU_CAPABILITY(DISABLE): only before the first vCPU, else EINVAL. */
   disablePmu(): void;
+  /** Releases the mediated PMU, once. */
   destroy(): void;
 }
 
-export class Vm implements VmPublic {
+export class KvmVm implements Vm {
   readonly lifecycle: VmPmuLifecycle;
-  private nextVcpuId = 0;
+  readonly vcpus: VcpuImpl[] = [];
+  private filter: CompiledEventFilter | null = null;
 
   constructor(
     readonly kvm: KvmModule,
     readonly id: number,
-    options: { lapic?: boolean },
+    options: VmOptions,
   ) {
     this.lifecycle = new VmPmuLifecycle(kvm.params, kvm.host.perf, (l) => kvm.host.log(l), options);
   }
 
+  /** True once this VM holds a mediated PMU. */
   get mediatedPmu(): boolean {
     return this.lifecycle.createdMediatedPmu;
   }
 
-  createVcpu(options: { hostCpu?: number } = {}): { readonly id: number } {
+  /** The vPMU design this VM's vCPUs use. */
+  get design(): VpmuDesignName {
+    if (!this.lifecycle.enablePmu) return 'none';
+    return this.lifecycle.mediated ? this.kvm.mediatedDesign : 'emulated';
+  }
+
+  createVcpu(options: VcpuOptions = {}): Vcpu {
+    if (options === null || typeof options !== 'object') throw new TypeError('createVcpu: options must be an object');
     const hostCpu = options.hostCpu ?? 0;
-    if (!Number.isInteger(hostCpu) || hostCpu < 0 || hostCpu >= this.kvm.host.cpus.length) {
-      throw new KvmError('EINVAL', `hostCpu ${hostCpu} does not exist`);
+    const cpus = this.kvm.host.cpus;
+    if (!Number.isInteger(hostCpu) || hostCpu < 0 || hostCpu >= cpus.length) {
+      throw new KvmError('EINVAL', `hostCpu ${String(hostCpu)} does not exist (the host has ${cpus.length} CPUs)`);
     }
     this.lifecycle.precreateVcpu();
+    const kvm = this.kvm;
+    const vm = this;
+    const vcpu = new VcpuImpl(this.vcpus.length, this.id, {
+      cpu: cpus[hostCpu]!,
+      timers: kvm.host.timers,
+      perf: kvm.host.perf,
+      log: (l) => kvm.host.log(l),
+      get enablePmu() {
+        return vm.lifecycle.enablePmu;
+      },
+      design: this.design,
+      filter: this.filter,
+      setRunning: (v) => kvm.setRunning(hostCpu, v),
+    }, options);
     this.lifecycle.vcpuCreated();
-    return { id: this.nextVcpuId++ };
+    this.vcpus.push(vcpu);
+    return vcpu;
+  }
+
+  /** KVM_SET_PMU_EVENT_FILTER: validated, then every vCPU's counters reprogrammed. */
+  setPmuEventFilter(filter: PmuEventFilter): void {
+    this.lifecycle.checkAlive();
+    const compiled = compileEventFilter(filter, this.kvm.host.cpus[0]!.model.vendor);
+    this.filter = compiled;
+    for (const vcpu of this.vcpus) vcpu.setFilter(compiled);
   }
 
   disablePmu(): void {
@@ -43,6 +90,8 @@ export class Vm implements VmPublic {
   }
 
   destroy(): void {
+    if (this.lifecycle.destroyed) return;
+    for (const vcpu of this.vcpus) vcpu.destroy();
     this.lifecycle.destroy();
   }
 }

@@ -95,6 +95,32 @@ export class PerfKvmExports {
     return this.core.read(event).value;
   }
 
+  /** perf_event_pause(event, reset = true): disable it, return its count, and zero the count. */
+  pauseCounter(event: KernelEvent): number {
+    this.core.disable(event);
+    const count = this.core.read(event).value;
+    event.count = 0;
+    return count;
+  }
+
+  /** perf_event_enable. */
+  enableCounter(event: KernelEvent): void {
+    this.core.enable(event);
+  }
+
+  /** Whether a kernel counter is in the error state (pinned, and no counter could be had). */
+  counterInError(event: KernelEvent): boolean {
+    return event.state === -2;
+  }
+
+  /**
+   * The scheduler put task `pid` (a vCPU thread) on `cpu`: perf's task
+   * context switch (perf_event_task_sched_out / in).
+   */
+  switchTask(cpu: number, pid: number): void {
+    this.core.switchTask(cpu, pid);
+  }
+
   /** perf_event_period. */
   setPeriod(event: KernelEvent, period: number): void {
     this.core.setPeriod(event, period);

@@ -57,6 +57,15 @@ const ARCH_EVENT_BIT: Readonly<Record<string, number>> = {
   'topdown-slots': 7,
 };
 
+/**
+ * Intel pseudo-encodings that only a fixed counter can count (Linux's
+ * ref-cycles 0x0300 on fixed counter 2, topdown slots 0x0400 on fixed 3).
+ */
+const INTEL_FIXED_ONLY: ReadonlyMap<bigint, number> = new Map([
+  [0x0300n, 2],
+  [0x0400n, 3],
+]);
+
 /** Raw config bits a user may set (X86_RAW_EVENT_MASK / AMD64_RAW_EVENT_MASK). */
 const RAW_MASK_INTEL = EVTSEL.EVENT | EVTSEL.UMASK | EVTSEL.EDGE | EVTSEL.INV | EVTSEL.CMASK;
 const RAW_MASK_AMD = RAW_MASK_INTEL | EVTSEL.AMD_EVENT_HI;
@@ -180,13 +189,21 @@ export class X86Pmu implements PerfPmu {
       }
       raw = BigInt(encoding);
       name = attr.config;
-      if (desc.vendor === 'intel' && named.fixed !== null && desc.fixedMask & (1 << named.fixed)) fixedIndex = named.fixed;
+      if (desc.vendor === 'intel' && named.fixed !== null && desc.fixedMask & (1 << named.fixed)) {
+        fixedIndex = named.fixed;
+        // Linux maps ref-cycles and topdown slots to fixed-only pseudo-encodings.
+        for (const [pseudo, index] of INTEL_FIXED_ONLY) if (index === fixedIndex) raw = pseudo;
+      }
     } else {
       raw = BigInt(attr.config);
       const allowed = desc.vendor === 'intel' ? RAW_MASK_INTEL : RAW_MASK_AMD;
       if (raw & ~allowed) throw new PerfError('EINVAL', `raw config 0x${raw.toString(16)} sets bits outside the event encoding`);
       name = `r${raw.toString(16)}`;
-      if (desc.vendor === 'intel' && (raw & (EVTSEL.EDGE | EVTSEL.INV | EVTSEL.CMASK)) === 0n) {
+      const pseudoIndex = desc.vendor === 'intel' ? INTEL_FIXED_ONLY.get(raw) : undefined;
+      if (pseudoIndex !== undefined) {
+        if (!(desc.fixedMask & (1 << pseudoIndex))) throw new PerfError('EINVAL', `${name} needs fixed counter ${pseudoIndex}, which this PMU lacks`);
+        fixedIndex = pseudoIndex;
+      } else if (desc.vendor === 'intel' && (raw & (EVTSEL.EDGE | EVTSEL.INV | EVTSEL.CMASK)) === 0n) {
         for (const named of Object.values(NAMED_EVENTS)) {
           if (named.fixed !== null && BigInt(named.intel ?? -1) === raw && desc.fixedMask & (1 << named.fixed)) fixedIndex = named.fixed;
         }
@@ -206,7 +223,8 @@ export class X86Pmu implements PerfPmu {
     let fixedBits = FIXED_CTRL.PMI;
     if (config & EVTSEL.OS) fixedBits |= FIXED_CTRL.OS;
     if (config & EVTSEL.USR) fixedBits |= FIXED_CTRL.USR;
-    return { config, fixedIndex, gpAllowed: desc.nrGp > 0, fixedBits, name };
+    const fixedOnly = desc.vendor === 'intel' && INTEL_FIXED_ONLY.has(raw);
+    return { config, fixedIndex, gpAllowed: desc.nrGp > 0 && !fixedOnly, fixedBits, name };
   }
 
   // ---------------------------------------------------------------- scheduling

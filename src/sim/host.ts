@@ -8,14 +8,14 @@
  */
 import { qualifiesForMediatedVpmu, resolveCpuModel, type CpuModel, type CpuModelName } from '../hw/cpu-models.ts';
 import { PhysicalCpu } from '../hw/cpu.ts';
-import { splitWork, type Work } from '../hw/events.ts';
+import type { Work } from '../hw/events.ts';
 import { KvmModule, type Kvm } from '../kvm/kvm.ts';
 import { resolveKvmParams } from '../kvm/params.ts';
 import { PerfCore, DEFAULT_TASK_PID } from '../perf/core.ts';
 import { PERF_GUEST_MEDIATED_PMI_VECTOR, PerfKvmExports } from '../perf/kvm-exports.ts';
 import { ACCOUNTING_VARIANTS } from '../perf/mediated-protocol.ts';
 import { createPerf, type Perf, type PerfEvent } from '../perf/perf.ts';
-import { validateWork } from './work.ts';
+import { validateWork } from '../kvm/work.ts';
 
 export interface HostOptions {
   /** CPU model preset or a custom model; default 'intel-sapphire-rapids'. */
@@ -88,7 +88,11 @@ export class HostMachine implements Host {
       this.log('NMI watchdog: Enabled. Permanently consumes one hw-PMU counter.');
     }
     const params = resolveKvmParams(options.kvm, this.model, this.perfExports, log);
-    this.kvm = new KvmModule(params, { cpus: this.cpus, perf: this.perfExports, log });
+    const timers = {
+      nextDeadlineNs: (cpu: number) => this.perfCore.nextTimerNs(cpu),
+      run: (cpu: number) => this.perfCore.runTimers(cpu),
+    };
+    this.kvm = new KvmModule(params, { cpus: this.cpus, perf: this.perfExports, log, timers });
   }
 
   log(line: string): void {
@@ -113,23 +117,9 @@ export class HostMachine implements Host {
 
   /** Retire a block on a CPU, stopping at each perf timer deadline inside it. */
   runUntilDone(cpu: PhysicalCpu, block: Work): void {
-    let rest = block;
-    for (;;) {
-      const refCycles = rest.refCycles ?? rest.cycles ?? rest.instructions;
-      const deadlineNs = this.perfCore.nextTimerNs(cpu.id);
-      const cyclesToDeadline = Math.ceil(((deadlineNs - cpu.nowNs) * this.model.tscHz) / 1e9);
-      if (cyclesToDeadline >= refCycles || !Number.isFinite(deadlineNs)) {
-        cpu.retire(rest);
-        if (cpu.nowNs >= deadlineNs) this.perfCore.runTimers(cpu.id);
-        return;
-      }
-      if (cyclesToDeadline > 0) {
-        const [head, tail] = splitWork(rest, cyclesToDeadline / refCycles);
-        head.refCycles = cyclesToDeadline;
-        tail.refCycles = refCycles - cyclesToDeadline;
-        cpu.retire(head);
-        rest = tail;
-      }
+    let rest: Work | null = block;
+    while (rest) {
+      rest = cpu.retireUntil(rest, this.perfCore.nextTimerNs(cpu.id));
       this.perfCore.runTimers(cpu.id);
     }
   }

@@ -1,0 +1,215 @@
+/**
+ * The legacy perf-emulated vPMU (arch/x86/kvm/pmu.c before the mediated
+ * PMU; docs/mediated-vpmu.md section 5): KVM is just another perf user. Every
+ * guest PMU access exits; a guest counter that is enabled, globally enabled
+ * and allowed by the filter is backed by a pinned, exclude_host perf event in
+ * the vCPU thread's context, whose overflow (sample period = the guest
+ * counter's distance to wrap) sets the guest's status bit and requests a PMI.
+ * Those events compete with host events for counters: when they lose, the
+ * guest silently loses counts.
+ */
+import { PerfError } from '../common/errors.ts';
+import type { PhysicalCpu } from '../hw/cpu.ts';
+import { EVTSEL } from '../hw/msr.ts';
+import type { KernelEvent } from '../perf/event.ts';
+import type { PerfKvmExports } from '../perf/kvm-exports.ts';
+import type { GuestPmu, GuestPmuBackend, KvmPmc } from './guest-pmu.ts';
+import { LEGACY_INTERCEPTS, type PmuIntercepts } from './msr-intercepts.ts';
+import type { VpmuDesign } from './vpmu-design.ts';
+
+export interface EmulatedVcpuContext {
+  readonly cpu: PhysicalCpu;
+  readonly perf: PerfKvmExports;
+  /** The vCPU thread's pid: KVM's events are task events of that thread. */
+  readonly pid: number;
+  pmu(): GuestPmu;
+  /** KVM_REQ_PMI. */
+  requestPmi(): void;
+  log(line: string): void;
+}
+
+/** struct kvm_pmc's perf side. */
+interface PmcBacking {
+  event: KernelEvent | null;
+  /** pmc->current_config: what the event was created for. */
+  currentConfig: bigint | null;
+  isPaused: boolean;
+}
+
+export class EmulatedVpmu implements VpmuDesign {
+  readonly name = 'emulated';
+  private readonly backing = new Map<KvmPmc, PmcBacking>();
+  /** reprogram_pmi: counters to reprogram before the next entry (KVM_REQ_PMU). */
+  private readonly reprogramPending = new Set<KvmPmc>();
+  /** GLOBAL_CTRL values perf asked KVM to switch at entry (Intel), saved for the exit. */
+  private hostGlobalCtrl: bigint | null = null;
+  /** Perf events KVM created and released, for reports. */
+  eventsCreated = 0;
+  eventsReleased = 0;
+
+  readonly backend: GuestPmuBackend = {
+    reprogramCounter: (pmc) => this.reprogramCounter(pmc),
+    writeCounter: (pmc, value) => this.writeCounter(pmc, value),
+    readCounter: (pmc) => this.readCounter(pmc),
+    globalCtrlChanged: () => {},
+    stopCounter: (pmc) => this.releaseEvent(pmc),
+  };
+
+  constructor(private readonly ctx: EmulatedVcpuContext) {}
+
+  intercepts(): PmuIntercepts {
+    return LEGACY_INTERCEPTS;
+  }
+
+  /** VM-entry: the VMCS (or MSR-load list) switches GLOBAL_CTRL to perf's guest value. */
+  beforeEntry(): void {
+    const values = this.ctx.perf.guestSwitchGlobalCtrl(this.ctx.cpu.id);
+    if (values) {
+      this.ctx.cpu.switchGlobalCtrl(values.guest);
+      this.hostGlobalCtrl = values.host;
+    }
+  }
+
+  /** VM-exit: back to the host's GLOBAL_CTRL. */
+  afterExit(): void {
+    if (this.hostGlobalCtrl !== null) {
+      this.ctx.cpu.switchGlobalCtrl(this.hostGlobalCtrl);
+      this.hostGlobalCtrl = null;
+    }
+  }
+
+  handlePmuRequest(): void {
+    for (const pmc of [...this.reprogramPending]) {
+      this.reprogramPending.delete(pmc);
+      this.reprogramCounter(pmc);
+    }
+  }
+
+  destroy(): void {
+    for (const pmc of this.backing.keys()) this.releaseEvent(pmc);
+  }
+
+  private state(pmc: KvmPmc): PmcBacking {
+    let b = this.backing.get(pmc);
+    if (!b) {
+      b = { event: null, currentConfig: null, isPaused: true };
+      this.backing.set(pmc, b);
+    }
+    return b;
+  }
+
+  /** get_sample_period: events until the guest counter wraps (a full range at 0). */
+  private samplePeriod(pmc: KvmPmc, counter: number): number {
+    const modulus = this.ctx.pmu().pmcModulus(pmc);
+    const left = (modulus - (counter % modulus)) % modulus;
+    return left === 0 ? modulus : left;
+  }
+
+  /** pmc_read_counter: the saved value plus what the running perf event counted. */
+  private readCounter(pmc: KvmPmc): number {
+    const b = this.state(pmc);
+    let counter = pmc.counter;
+    if (b.event && !b.isPaused) counter += this.ctx.perf.readCounter(b.event);
+    return counter % this.ctx.pmu().pmcModulus(pmc);
+  }
+
+  /**
+   * pmc_write_counter: the value is made relative to the event's running
+   * count (cheaper than pausing it), and the sample period is recomputed from
+   * pmc->counter, as upstream does.
+   */
+  private writeCounter(pmc: KvmPmc, value: number): void {
+    const b = this.state(pmc);
+    const modulus = this.ctx.pmu().pmcModulus(pmc);
+    const running = b.event && !b.isPaused ? this.ctx.perf.readCounter(b.event) : 0;
+    pmc.counter = (((value - running) % modulus) + modulus) % modulus;
+    if (b.event && !b.isPaused && b.event.isSampling) this.ctx.perf.setPeriod(b.event, this.samplePeriod(pmc, pmc.counter));
+  }
+
+  /** pmc_pause_counter: fold the event's count into the counter and stop the event. */
+  private pauseCounter(pmc: KvmPmc): void {
+    const b = this.state(pmc);
+    if (b.event && !b.isPaused) {
+      const counted = this.ctx.perf.pauseCounter(b.event);
+      pmc.counter = (pmc.counter + counted) % this.ctx.pmu().pmcModulus(pmc);
+    }
+    b.isPaused = true;
+  }
+
+  /** pmc_resume_counter: re-period and re-enable the existing event. */
+  private resumeCounter(pmc: KvmPmc): boolean {
+    const b = this.state(pmc);
+    if (!b.event) return false;
+    if (b.event.isSampling) this.ctx.perf.setPeriod(b.event, this.samplePeriod(pmc, pmc.counter));
+    this.ctx.perf.enableCounter(b.event);
+    b.isPaused = false;
+    return true;
+  }
+
+  private releaseEvent(pmc: KvmPmc): void {
+    const b = this.state(pmc);
+    if (!b.event) return;
+    this.pauseCounter(pmc);
+    this.ctx.perf.releaseKernelCounter(b.event);
+    this.eventsReleased++;
+    b.event = null;
+    b.currentConfig = null;
+  }
+
+  /** reprogram_counter. */
+  private reprogramCounter(pmc: KvmPmc): void {
+    const pmu = this.ctx.pmu();
+    this.pauseCounter(pmc);
+    if (!pmu.isPmcGloballyEnabled(pmc) || !pmu.isPmcLocallyEnabled(pmc) || !pmu.pmcEventIsAllowed(pmc)) return;
+
+    let eventsel = pmc.eventsel;
+    let config = eventsel;
+    if (pmc.type === 'fixed') {
+      const field = pmu.fixedCtrlField(pmc.index);
+      if (field & 0x1) eventsel |= EVTSEL.OS;
+      if (field & 0x2) eventsel |= EVTSEL.USR;
+      if (field & 0x8) eventsel |= EVTSEL.INT;
+      config = BigInt(field);
+    }
+    const b = this.state(pmc);
+    if (b.currentConfig === config && this.resumeCounter(pmc)) return;
+    this.releaseEvent(pmc);
+    b.currentConfig = config;
+    this.createEvent(pmc, eventsel);
+  }
+
+  /** pmc_reprogram_counter: perf_event_create_kernel_counter with KVM's attributes. */
+  private createEvent(pmc: KvmPmc, eventsel: bigint): void {
+    const pmu = this.ctx.pmu();
+    const b = this.state(pmc);
+    try {
+      b.event = this.ctx.perf.createKernelCounter(
+        {
+          config: Number(eventsel & pmu.rawEventMask),
+          pinned: true,
+          excludeHost: true,
+          excludeUser: (eventsel & EVTSEL.USR) === 0n,
+          excludeKernel: (eventsel & EVTSEL.OS) === 0n,
+          samplePeriod: this.samplePeriod(pmc, pmc.counter),
+        },
+        -1,
+        this.ctx.pid,
+        () => this.overflow(pmc),
+      );
+      this.eventsCreated++;
+      b.isPaused = false;
+    } catch (error) {
+      if (!(error instanceof PerfError)) throw error;
+      // Upstream: pr_debug_ratelimited and carry on; the guest counter just does not count.
+      this.ctx.log(`kvm_pmu: event creation failed ${error.errno} for guest counter ${pmc.idx}`);
+      b.event = null;
+    }
+  }
+
+  /** kvm_perf_overflow: status bit, PMI request, and a reprogram before the next entry. */
+  private overflow(pmc: KvmPmc): void {
+    if (this.reprogramPending.has(pmc)) return;
+    if (this.ctx.pmu().overflow(pmc.idx)) this.ctx.requestPmi();
+    this.reprogramPending.add(pmc);
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * VM-exit reasons the model produces, named after the VMX basic exit reasons
+ * (SVM's equivalents map onto them), and per-vCPU exit statistics.
+ */
+export type ExitReason =
+  | 'MSR_READ'
+  | 'MSR_WRITE'
+  | 'RDPMC'
+  | 'CPUID'
+  | 'EXTERNAL_INTERRUPT'
+  | 'EXCEPTION_NMI'
+  | 'EMULATED_INSTRUCTION'
+  | 'HLT'
+  | 'IO_INSTRUCTION';
+
+export interface VcpuStats {
+  readonly exits: number;
+  readonly exitReasons: Readonly<Record<string, number>>;
+  /** PMIs injected into the guest. */
+  readonly pmis: number;
+  /** Exits handled in KVM's fastpath (no world switch of the PMU). */
+  readonly fastpathExits: number;
+}
+
+export class ExitCounters implements VcpuStats {
+  exits = 0;
+  pmis = 0;
+  fastpathExits = 0;
+  readonly exitReasons: Record<string, number> = {};
+
+  count(reason: ExitReason): void {
+    this.exits++;
+    this.exitReasons[reason] = (this.exitReasons[reason] ?? 0) + 1;
+  }
+}

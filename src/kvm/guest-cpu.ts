@@ -1,0 +1,38 @@
+/**
+ * The CPU a guest program drives (API.md "GuestCpu"). Each operation either
+ * runs on the hardware (a passed-through MSR or RDPMC, native execution) or
+ * is intercepted: a VM-exit with a reason, KVM's handler, and VM-entry. The
+ * guest sees what it would see on real KVM; a fault it takes is a GuestFault.
+ */
+import { GuestFault } from '../common/errors.ts';
+import type { CpuidResult } from '../hw/cpu.ts';
+import type { Work } from '../hw/events.ts';
+import { CpuFault } from '../hw/fault.ts';
+
+export interface GuestCpu {
+  /** Throws GuestFault #GP where the real CPU or KVM would. */
+  rdmsr(msr: number): bigint;
+  wrmsr(msr: number, value: bigint): void;
+  rdpmc(ecx: number): bigint;
+  cpuid(leaf: number, subleaf?: number): CpuidResult;
+  /** Retire work natively (no exit; the host's timer interrupts may still cause exits). */
+  exec(work: Work): void;
+  /** Work KVM emulates (forced emulation): one exit per instruction, counted by KVM in software. */
+  execEmulated(work: Work): void;
+  /** Register the guest's handler for an interrupt vector (2 for NMI). */
+  onInterrupt(vector: number, handler: () => void): void;
+  /** The privilege level the next rdpmc runs at (work carries its own cpl). Default 0. */
+  cpl: 0 | 3;
+  /** CR4.PCE: RDPMC allowed at CPL 3. Default false. */
+  cr4Pce: boolean;
+}
+
+/** Turn a hardware fault taken in guest mode into the guest's fault. */
+export function asGuestFault<T>(access: () => T): T {
+  try {
+    return access();
+  } catch (error) {
+    if (error instanceof CpuFault) throw new GuestFault(error.exception, error.message.replace(/^#GP: /, ''));
+    throw error;
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * The mediated vPMU's world switch (arch/x86/kvm/pmu.c kvm_mediated_pmu_load
+ * / kvm_mediated_pmu_put, vmx/pmu_intel.c and svm/pmu.c mediated_load/put):
+ * just before VM-entry the host's perf context is put away and the guest's
+ * counters, selectors and status are loaded; right after VM-exit they are
+ * saved and the hardware is cleared so no value crosses between host and guest.
+ *
+ * Every access goes through the physical CPU's MSR port, so the simulator
+ * can count and price them; counter writes the hardware already holds are
+ * elided (b0b6a8d3be16).
+ */
+import type { PhysicalCpu } from '../hw/cpu.ts';
+import { MSR, RDPMC } from '../hw/msr.ts';
+import type { PerfKvmExports } from '../perf/kvm-exports.ts';
+import type { GuestPmu, GuestPmuBackend, KvmPmc } from './guest-pmu.ts';
+import { pmuIntercepts, type PmuIntercepts } from './msr-intercepts.ts';
+import type { VirtualLapic } from './vlapic.ts';
+import type { VpmuDesign } from './vpmu-design.ts';
+
+export interface MediatedVcpuContext {
+  readonly cpu: PhysicalCpu;
+  readonly perf: PerfKvmExports;
+  readonly vlapic: VirtualLapic;
+  pmu(): GuestPmu;
+}
+
+export class MediatedVpmu implements VpmuDesign {
+  readonly name: 'mediated' | 'passthrough-all';
+  /** The guest's state is in the hardware (between load and put). */
+  loaded = false;
+  private cachedIntercepts: PmuIntercepts | null = null;
+
+  /**
+   * Nothing is programmed at intercept time: eventsel_hw, fixed_ctr_ctrl_hw,
+   * counters and GLOBAL_CTRL reach the hardware at the next load, and every
+   * intercepted access happens between a put and a load.
+   */
+  readonly backend: GuestPmuBackend = {
+    reprogramCounter: () => {},
+    writeCounter: () => {},
+    readCounter: (pmc: KvmPmc) => pmc.counter,
+    globalCtrlChanged: () => {},
+  };
+
+  constructor(
+    private readonly ctx: MediatedVcpuContext,
+    passthroughSelectors = false,
+  ) {
+    this.name = passthroughSelectors ? 'passthrough-all' : 'mediated';
+  }
+
+  private get vendor(): 'intel' | 'amd' {
+    return this.ctx.cpu.model.vendor;
+  }
+
+  intercepts(): PmuIntercepts {
+    if (this.cachedIntercepts) return this.cachedIntercepts;
+    const base = pmuIntercepts(this.ctx.pmu());
+    if (this.name === 'mediated') return (this.cachedIntercepts = base);
+    // The hypothetical middle column: selectors and FIXED_CTR_CTRL reach the hardware too.
+    const pmu = this.ctx.pmu();
+    const passthrough = new Set(base.passthrough);
+    for (let i = 0; i < pmu.nrArchGpCounters; i++) passthrough.add(this.gpEventselMsr(i));
+    if (this.vendor === 'intel' && pmu.nrArchFixedCounters > 0) passthrough.add(MSR.IA32_FIXED_CTR_CTRL);
+    return (this.cachedIntercepts = Object.freeze({ passthrough, rdpmcExits: base.rdpmcExits }));
+  }
+
+  /** The guest's CPUID changed (refresh): the intercepts follow. */
+  invalidateIntercepts(): void {
+    this.cachedIntercepts = null;
+  }
+
+  private gpCounterMsr(i: number): number {
+    return this.vendor === 'intel' ? MSR.IA32_PMC0 + i : MSR.MSR_F15H_PERF_CTR0 + 2 * i;
+  }
+
+  private gpEventselMsr(i: number): number {
+    return this.vendor === 'intel' ? MSR.IA32_PERFEVTSEL0 + i : MSR.MSR_F15H_PERF_CTL0 + 2 * i;
+  }
+
+  private get globalCtrlMsr(): number {
+    return this.vendor === 'intel' ? MSR.IA32_PERF_GLOBAL_CTRL : MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL;
+  }
+
+  /** kvm_mediated_pmu_load. */
+  beforeEntry(): void {
+    const { cpu, perf, vlapic } = this.ctx;
+    const pmu = this.ctx.pmu();
+    perf.loadGuestContext(cpu.id);
+    cpu.wrmsr(this.globalCtrlMsr, 0n);
+    perf.loadGuestLvtpc(cpu.id, vlapic.lvtpc);
+
+    // kvm_pmu_load_guest_pmcs: counters only where hardware differs; selectors always.
+    for (let i = 0; i < pmu.nrArchGpCounters; i++) {
+      const pmc = pmu.gpCounters[i]!;
+      if (BigInt(pmc.counter) !== cpu.rdpmc(i)) cpu.wrmsr(this.gpCounterMsr(i), BigInt(pmc.counter));
+      cpu.wrmsr(this.gpEventselMsr(i), pmc.eventselHw);
+    }
+    for (let i = 0; i < pmu.nrArchFixedCounters; i++) {
+      const pmc = pmu.fixedCounters[i]!;
+      if (BigInt(pmc.counter) !== cpu.rdpmc(RDPMC.FIXED | i)) cpu.wrmsr(MSR.IA32_FIXED_CTR0 + i, BigInt(pmc.counter));
+    }
+
+    if (this.vendor === 'intel') {
+      // intel_mediated_pmu_load: make GLOBAL_STATUS the guest's with OVF_CTRL and STATUS_SET.
+      const hwStatus = cpu.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS);
+      const toggle = pmu.globalStatus ^ hwStatus;
+      if (hwStatus & toggle) cpu.wrmsr(MSR.IA32_PERF_GLOBAL_OVF_CTRL, hwStatus & toggle);
+      if (pmu.globalStatus & toggle) cpu.wrmsr(MSR.IA32_PERF_GLOBAL_STATUS_SET, pmu.globalStatus & toggle);
+      cpu.wrmsr(MSR.IA32_FIXED_CTR_CTRL, pmu.fixedCtrCtrlHw);
+      // VM-entry loads the guest's GLOBAL_CTRL from the VMCS.
+      cpu.switchGlobalCtrl(pmu.globalCtrl);
+    } else {
+      // amd_mediated_pmu_load.
+      const hwStatus = cpu.rdmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS);
+      if (hwStatus) cpu.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, hwStatus);
+      cpu.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET, pmu.globalStatus);
+      cpu.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, pmu.globalCtrl);
+    }
+    this.loaded = true;
+  }
+
+  /** kvm_mediated_pmu_put. */
+  afterExit(): void {
+    const { cpu, perf } = this.ctx;
+    const pmu = this.ctx.pmu();
+    const globalCtrlPassedThrough = this.intercepts().passthrough.has(this.globalCtrlMsr);
+    if (this.vendor === 'intel') {
+      // VM-exit saved the guest's GLOBAL_CTRL into the VMCS and loaded the host's (0).
+      const saved = cpu.switchGlobalCtrl(0n);
+      if (globalCtrlPassedThrough) pmu.globalCtrl = saved;
+      // intel_mediated_pmu_put.
+      pmu.globalStatus = cpu.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS);
+      if (pmu.globalStatus) cpu.wrmsr(MSR.IA32_PERF_GLOBAL_OVF_CTRL, pmu.globalStatus);
+      if (pmu.fixedCtrCtrlHw) cpu.wrmsr(MSR.IA32_FIXED_CTR_CTRL, 0n);
+    } else {
+      // svm_vcpu_run saves an unintercepted GLOBAL_CTL; amd_mediated_pmu_put.
+      if (globalCtrlPassedThrough) pmu.globalCtrl = cpu.rdmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL);
+      cpu.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, 0n);
+      pmu.globalStatus = cpu.rdmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS);
+      if (pmu.globalStatus) cpu.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, pmu.globalStatus);
+    }
+    if (this.name === 'passthrough-all') this.readBackSelectors(pmu);
+
+    // kvm_pmu_put_guest_pmcs: save, then clear what is non-zero.
+    for (let i = 0; i < pmu.nrArchGpCounters; i++) {
+      const pmc = pmu.gpCounters[i]!;
+      pmc.counter = Number(cpu.rdpmc(i));
+      if (pmc.counter) cpu.wrmsr(this.gpCounterMsr(i), 0n);
+      if (pmc.eventselHw) cpu.wrmsr(this.gpEventselMsr(i), 0n);
+    }
+    for (let i = 0; i < pmu.nrArchFixedCounters; i++) {
+      const pmc = pmu.fixedCounters[i]!;
+      pmc.counter = Number(cpu.rdpmc(RDPMC.FIXED | i));
+      if (pmc.counter) cpu.wrmsr(MSR.IA32_FIXED_CTR0 + i, 0n);
+    }
+    this.loaded = false;
+    perf.putGuestLvtpc(cpu.id);
+    perf.putGuestContext(cpu.id);
+  }
+
+  /**
+   * passthrough-all only: the guest wrote selectors straight to hardware, so
+   * KVM's copies are whatever the hardware holds (and no filter applies).
+   */
+  private readBackSelectors(pmu: GuestPmu): void {
+    const { cpu } = this.ctx;
+    for (let i = 0; i < pmu.nrArchGpCounters; i++) {
+      const pmc = pmu.gpCounters[i]!;
+      pmc.eventsel = pmc.eventselHw = cpu.rdmsr(this.gpEventselMsr(i));
+    }
+    if (this.vendor === 'intel' && pmu.nrArchFixedCounters > 0) {
+      pmu.fixedCtrCtrl = pmu.fixedCtrCtrlHw = cpu.rdmsr(MSR.IA32_FIXED_CTR_CTRL);
+    }
+  }
+
+  handlePmuRequest(): void {}
+
+  destroy(): void {}
+}

@@ -1,0 +1,401 @@
+/**
+ * A vCPU (API.md "Vcpu"): its guest PMU (KVM's model of it, with the
+ * design's backend), its virtual LAPIC, and KVM_RUN.
+ *
+ * The guest program runs synchronously. Every intercepted operation is an
+ * exit: the design's put (mediated: kvm_mediated_pmu_put), KVM's handler,
+ * pending requests (KVM_REQ_PMU reprogramming, KVM_REQ_PMI injection), then
+ * the design's load and VM-entry, after which an injected interrupt runs the
+ * guest's handler: so a PMI reaches the guest at the exact point of the
+ * overflow, inside the block of work that caused it.
+ */
+import { GuestFault, KvmError } from '../common/errors.ts';
+import type { CpuidResult, PhysicalCpu } from '../hw/cpu.ts';
+import type { Work } from '../hw/events.ts';
+import type { InterruptDelivery } from '../hw/lapic.ts';
+import { MSR } from '../hw/msr.ts';
+import type { PerfKvmExports } from '../perf/kvm-exports.ts';
+import { validateWork } from './work.ts';
+import { EmulatedVpmu } from './emulated-vpmu.ts';
+import { ExitCounters, type ExitReason, type VcpuStats } from './exits.ts';
+import type { CompiledEventFilter } from './event-filter.ts';
+import { asGuestFault, type GuestCpu } from './guest-cpu.ts';
+import {
+  GuestPmu,
+  guestPmuCpuid,
+  isFault,
+  kvmPmuCapability,
+  resolveGuestPmuConfig,
+  type GuestPmuConfig,
+} from './guest-pmu.ts';
+import { MediatedVpmu } from './mediated-vpmu.ts';
+import { VirtualLapic, type GuestInterrupt } from './vlapic.ts';
+import type { VpmuDesign, VpmuDesignName } from './vpmu-design.ts';
+
+export interface VcpuOptions {
+  /** Host CPU the vCPU runs on; default 0. */
+  hostCpu?: number;
+  /** Guest PMU (CPUID 0xA / PERF_CAPABILITIES) set by userspace; default: all KVM supports. */
+  pmu?: Partial<GuestPmuConfig>;
+}
+
+export interface Vcpu {
+  readonly id: number;
+  run<T>(program: (guest: GuestCpu) => T): T;
+  readonly stats: VcpuStats;
+}
+
+/** The host kernel's timers on a CPU (the tick, perf's multiplexing hrtimer): each one interrupts a guest. */
+export interface HostTimers {
+  nextDeadlineNs(cpu: number): number;
+  run(cpu: number): void;
+}
+
+export interface VcpuHost {
+  readonly cpu: PhysicalCpu;
+  readonly timers: HostTimers;
+  readonly perf: PerfKvmExports;
+  log(line: string): void;
+  /** The VM's PMU is on (enable_pmu, in-kernel LAPIC, not disabled by the capability). */
+  readonly enablePmu: boolean;
+  /** This VM uses the mediated design (or its passthrough-all ablation). */
+  readonly design: VpmuDesignName;
+  readonly filter: CompiledEventFilter | null;
+  /** Mark this vCPU as the one running on its host CPU (for the 0xF5 handler), or clear it. */
+  setRunning(vcpu: VcpuImpl | null): void;
+}
+
+/** The sequence that nested exits may not exceed (a guest handler that exits forever). */
+const MAX_NESTED_EXITS = 64;
+
+export class VcpuImpl implements Vcpu {
+  readonly pmu: GuestPmu;
+  readonly design: VpmuDesign;
+  readonly vlapic: VirtualLapic;
+  readonly stats = new ExitCounters();
+  /** The vCPU thread's pid: 1000 + 100 * VM + vCPU. */
+  readonly pid: number;
+  private readonly cpu: PhysicalCpu;
+  /** KVM_REQ_PMI. */
+  private pmiRequested = false;
+  /** An interrupt injected at the next VM-entry. */
+  private pendingInjection: GuestInterrupt | null = null;
+  /** The guest's IDT: handlers its program registered. */
+  private readonly guestHandlers = new Map<number, () => void>();
+  private running = false;
+  private nesting = 0;
+  private readonly guest: GuestCpuImpl;
+  /** Optional observer of exits, for the simulator's timeline and pricing. */
+  onExit: ((reason: ExitReason, fastpath: boolean) => void) | null = null;
+
+  constructor(
+    readonly id: number,
+    vmId: number,
+    private readonly host: VcpuHost,
+    options: VcpuOptions,
+  ) {
+    this.cpu = host.cpu;
+    this.pid = 1000 + 100 * vmId + id;
+    const model = host.cpu.model;
+    const mediated = host.design === 'mediated' || host.design === 'passthrough-all';
+    const cap = kvmPmuCapability(model, { mediated, enablePmu: host.enablePmu });
+    const config = resolveGuestPmuConfig(cap, options.pmu ?? {});
+    this.vlapic = new VirtualLapic(model.vendor === 'intel');
+    let pmu: GuestPmu | null = null;
+    const getPmu = () => pmu!;
+    if (mediated) {
+      this.design = new MediatedVpmu(
+        { cpu: this.cpu, perf: host.perf, vlapic: this.vlapic, pmu: getPmu },
+        host.design === 'passthrough-all',
+      );
+    } else {
+      this.design = new EmulatedVpmu({
+        cpu: this.cpu,
+        perf: host.perf,
+        pid: this.pid,
+        pmu: getPmu,
+        requestPmi: () => this.requestPmi(),
+        log: (l) => host.log(l),
+      });
+    }
+    pmu = new GuestPmu(cap, config, { backend: this.design.backend, enablePmu: host.enablePmu, filter: host.filter });
+    this.pmu = pmu;
+    this.guest = new GuestCpuImpl(this);
+  }
+
+  get hostCpu(): PhysicalCpu {
+    return this.cpu;
+  }
+
+  /** The design in force for this vCPU. */
+  get designName(): VpmuDesignName {
+    return this.design.name;
+  }
+
+  /** Whether this vCPU's PMU is enabled at all (a VM without one exposes version 0). */
+  get hasPmu(): boolean {
+    return this.host.enablePmu;
+  }
+
+  /** KVM_REQ_PMI on this vCPU. */
+  requestPmi(): void {
+    this.pmiRequested = true;
+  }
+
+  setFilter(filter: CompiledEventFilter | null): void {
+    this.pmu.setFilter(filter);
+  }
+
+  /** KVM_RUN: enter the guest, run the program, exit. */
+  run<T>(program: (guest: GuestCpu) => T): T {
+    if (typeof program !== 'function') throw new TypeError('vcpu.run: program must be a function (guest) => result');
+    if (this.running) throw new KvmError('EBUSY', 'vCPU is already running (KVM_RUN is not reentrant)');
+    this.running = true;
+    this.host.perf.switchTask(this.cpu.id, this.pid);
+    this.host.setRunning(this);
+    this.pmu.vcpuHasRun = true;
+    const savedExit = this.cpu.guestModeExit;
+    this.cpu.guestModeExit = (d) => this.hardwareInterrupt(d);
+    try {
+      this.enter();
+      try {
+        return program(this.guest);
+      } finally {
+        this.leave();
+      }
+    } finally {
+      this.cpu.guestModeExit = savedExit;
+      this.host.setRunning(null);
+      this.running = false;
+    }
+  }
+
+  /** vcpu_enter_guest up to VM-entry: requests, load, entry, then injection. */
+  private enter(): void {
+    this.processRequests();
+    this.design.beforeEntry();
+    this.cpu.guestMode = true;
+    this.injectPending();
+  }
+
+  /** VM-exit back to userspace (the end of KVM_RUN). */
+  private leave(): void {
+    this.cpu.guestMode = false;
+    this.design.afterExit();
+  }
+
+  /**
+   * One intercepted operation: exit, put, handle, requests, load, entry.
+   * `fastpath`: KVM may handle it in the fastpath without the world switch.
+   */
+  exit<T>(reason: ExitReason, handler: () => T, fastpath = false): T {
+    if (++this.nesting > MAX_NESTED_EXITS) {
+      this.nesting--;
+      throw new Error(`vCPU ${this.id}: more than ${MAX_NESTED_EXITS} nested exits (a guest interrupt handler that never returns?)`);
+    }
+    this.stats.count(reason);
+    const useFastpath = fastpath && this.fastpathAllowed();
+    if (useFastpath) this.stats.fastpathExits++;
+    this.onExit?.(reason, useFastpath);
+    this.cpu.guestMode = false;
+    if (!useFastpath) this.design.afterExit();
+    try {
+      return handler();
+    } finally {
+      if (!useFastpath) {
+        this.processRequests();
+        this.design.beforeEntry();
+      }
+      this.cpu.guestMode = true;
+      this.nesting--;
+      this.injectPending();
+    }
+  }
+
+  /**
+   * The HLT/WRMSR fastpaths skip the instruction without the emulator, so
+   * KVM refuses them while a counter counts instructions (its copy would be
+   * stale): docs/mediated-vpmu.md 4.4.
+   */
+  private fastpathAllowed(): boolean {
+    return !this.pmu.gpCounters.concat(this.pmu.fixedCounters).some((pmc) => pmc.emulatedEvents & 1);
+  }
+
+  /** An interrupt raised while in guest mode: a VM-exit, then the host's handler with IRQs on. */
+  private hardwareInterrupt(delivery: InterruptDelivery): void {
+    this.exit(delivery.nmi ? 'EXCEPTION_NMI' : 'EXTERNAL_INTERRUPT', () => this.cpu.hostInterrupt(delivery));
+  }
+
+  /** kvm_check_request before entry: KVM_REQ_PMU, then KVM_REQ_PMI (kvm_pmu_deliver_pmi). */
+  private processRequests(): void {
+    this.design.handlePmuRequest();
+    if (this.pmiRequested) {
+      this.pmiRequested = false;
+      const interrupt = this.vlapic.deliverPmi();
+      if (interrupt) {
+        this.pendingInjection = interrupt;
+        this.stats.pmis++;
+      }
+    }
+  }
+
+  /** After VM-entry: the injected interrupt runs the guest's handler. */
+  private injectPending(): void {
+    const interrupt = this.pendingInjection;
+    if (!interrupt) return;
+    this.pendingInjection = null;
+    this.guestHandlers.get(interrupt.vector)?.();
+  }
+
+  registerGuestHandler(vector: number, handler: () => void): void {
+    this.guestHandlers.set(vector, handler);
+  }
+
+  /** Timer interrupts due on the host CPU while the guest runs: each one exits. */
+  runGuestWork(work: Work): void {
+    const timers = this.host.timers;
+    let rest: Work | null = work;
+    while (rest) {
+      rest = this.cpu.retireUntil(rest, timers.nextDeadlineNs(this.cpu.id));
+      if (this.cpu.nowNs >= timers.nextDeadlineNs(this.cpu.id)) {
+        this.exit('EXTERNAL_INTERRUPT', () => timers.run(this.cpu.id));
+      }
+    }
+  }
+
+  // ---- KVM's handlers for intercepted operations
+
+  handleRdmsr(msr: number): bigint {
+    if (msr === MSR.X2APIC_LVTPC) return BigInt(this.vlapic.lvtpc);
+    if (this.pmu.isPmuMsr(msr)) {
+      const value = this.pmu.getMsr(msr);
+      if (isFault(value)) throw new GuestFault('#GP', `rdmsr 0x${msr.toString(16)}: ${value.reason}`);
+      return value;
+    }
+    throw new GuestFault('#GP', `rdmsr 0x${msr.toString(16)}: KVM does not emulate this MSR`);
+  }
+
+  handleWrmsr(msr: number, value: bigint): void {
+    if (msr === MSR.X2APIC_LVTPC) {
+      if (value >> 32n) throw new GuestFault('#GP', 'wrmsr LVTPC: reserved bits');
+      this.vlapic.writeLvtpc(value);
+      return;
+    }
+    if (msr === MSR.X2APIC_EOI) {
+      if (value !== 0n) throw new GuestFault('#GP', 'wrmsr x2APIC EOI: non-zero value');
+      this.vlapic.eoi();
+      return;
+    }
+    if (this.pmu.isPmuMsr(msr)) {
+      const r = this.pmu.setMsr(msr, value);
+      if (isFault(r)) throw new GuestFault('#GP', `wrmsr 0x${msr.toString(16)} <- 0x${value.toString(16)}: ${r.reason}`);
+      return;
+    }
+    throw new GuestFault('#GP', `wrmsr 0x${msr.toString(16)}: KVM does not emulate this MSR`);
+  }
+
+  handleRdpmc(ecx: number, cpl: number, cr4Pce: boolean): bigint {
+    const value = this.pmu.rdpmc(ecx, { cpl, cr4Pce });
+    if (isFault(value)) throw new GuestFault('#GP', `rdpmc 0x${ecx.toString(16)}: ${value.reason}`);
+    return value;
+  }
+
+  handleCpuid(leaf: number, subleaf: number): CpuidResult {
+    const pmuLeaf = guestPmuCpuid(this.pmu.cap, this.pmu.config, leaf, subleaf);
+    if (pmuLeaf) return pmuLeaf;
+    if (leaf === 0) return this.cpu.cpuid(0);
+    return { eax: 0, ebx: 0, ecx: 0, edx: 0 };
+  }
+
+  /** KVM emulated one instruction: kvm_pmu_instruction_retired / kvm_pmu_branch_retired. */
+  emulateInstruction(branch: boolean, cpl: number): void {
+    let pmi = this.pmu.incrementEmulated('instructions', cpl);
+    if (branch) pmi = this.pmu.incrementEmulated('branches', cpl) || pmi;
+    if (pmi) this.requestPmi();
+  }
+
+  get intercepts() {
+    return this.design.intercepts();
+  }
+
+  /** State is in hardware: passed-through accesses reach it. */
+  get loaded(): boolean {
+    return this.design instanceof MediatedVpmu ? this.design.loaded : false;
+  }
+
+  destroy(): void {
+    this.design.destroy();
+  }
+
+  get guestCpu(): GuestCpu {
+    return this.guest;
+  }
+}
+
+class GuestCpuImpl implements GuestCpu {
+  cpl: 0 | 3 = 0;
+  cr4Pce = false;
+
+  constructor(private readonly vcpu: VcpuImpl) {}
+
+  private passthrough(msr: number): boolean {
+    return this.vcpu.loaded && this.vcpu.intercepts.passthrough.has(msr);
+  }
+
+  rdmsr(msr: number): bigint {
+    const index = checkIndex(msr, 'rdmsr');
+    if (this.passthrough(index)) return asGuestFault(() => this.vcpu.hostCpu.rdmsr(index));
+    return this.vcpu.exit('MSR_READ', () => this.vcpu.handleRdmsr(index));
+  }
+
+  wrmsr(msr: number, value: bigint): void {
+    const index = checkIndex(msr, 'wrmsr');
+    if (typeof value !== 'bigint' || value < 0n || value >= 1n << 64n) {
+      throw new TypeError(`wrmsr 0x${index.toString(16)}: value must be a bigint in [0, 2^64), got ${String(value)}`);
+    }
+    if (this.passthrough(index)) return asGuestFault(() => this.vcpu.hostCpu.wrmsr(index, value));
+    // A WRMSR KVM could take in its fastpath (x2APIC ICR, TSC deadline) is not one of these.
+    this.vcpu.exit('MSR_WRITE', () => this.vcpu.handleWrmsr(index, value));
+  }
+
+  rdpmc(ecx: number): bigint {
+    const index = checkIndex(ecx, 'rdpmc');
+    // Privilege is checked before any VM-exit: CPL > 0 needs CR4.PCE.
+    if (this.cpl > 0 && !this.cr4Pce) throw new GuestFault('#GP', 'rdpmc at CPL 3 with CR4.PCE clear');
+    if (this.vcpu.loaded && !this.vcpu.intercepts.rdpmcExits) return asGuestFault(() => this.vcpu.hostCpu.rdpmc(index));
+    return this.vcpu.exit('RDPMC', () => this.vcpu.handleRdpmc(index, this.cpl, this.cr4Pce));
+  }
+
+  cpuid(leaf: number, subleaf = 0): CpuidResult {
+    const l = checkIndex(leaf, 'cpuid');
+    const s = checkIndex(subleaf, 'cpuid subleaf');
+    return this.vcpu.exit('CPUID', () => this.vcpu.handleCpuid(l, s));
+  }
+
+  exec(work: Work): void {
+    validateWork(work, 'guest.exec');
+    this.vcpu.runGuestWork({ ...work, cpl: work.cpl ?? 0 });
+  }
+
+  execEmulated(work: Work): void {
+    validateWork(work, 'guest.execEmulated');
+    const cpl = work.cpl ?? 0;
+    const branches = Math.min(work.branches ?? 0, work.instructions);
+    for (let i = 0; i < work.instructions; i++) {
+      this.vcpu.exit('EMULATED_INSTRUCTION', () => this.vcpu.emulateInstruction(i < branches, cpl));
+    }
+  }
+
+  onInterrupt(vector: number, handler: () => void): void {
+    if (!Number.isInteger(vector) || vector < 0 || vector > 255) throw new RangeError(`onInterrupt: vector ${vector} is not 0-255`);
+    if (typeof handler !== 'function') throw new TypeError('onInterrupt: handler must be a function');
+    this.vcpu.registerGuestHandler(vector, handler);
+  }
+}
+
+function checkIndex(value: number, what: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new TypeError(`${what}: expected a 32-bit unsigned integer, got ${String(value)}`);
+  }
+  return value;
+}
