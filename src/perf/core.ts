@@ -255,13 +255,19 @@ export class PerfCore {
 
   /** perf_event_sched_in: pinned groups of every context, then flexible ones. */
   private schedIn(contexts: readonly EventContext[], cpu: number, only?: (pmu: PerfPmu) => boolean): void {
-    for (const ctx of contexts) this.schedInList(ctx, ctx.pinned, cpu, true, only);
-    let canAddHw = true;
-    for (const ctx of contexts) canAddHw = this.schedInList(ctx, ctx.flexible, cpu, canAddHw, only);
+    for (const ctx of contexts) this.schedInList(ctx, ctx.pinned, cpu, only);
+    for (const ctx of contexts) this.schedInList(ctx, ctx.flexible, cpu, only);
   }
 
-  /** Returns whether hardware groups may still be added (the first flexible failure stops the rest). */
-  private schedInList(ctx: EventContext, list: readonly KernelEvent[], cpu: number, canAddHw: boolean, only?: (pmu: PerfPmu) => boolean): boolean {
+  /**
+   * merge_sched_in over one list of one context. As upstream's can_add_hw,
+   * which lives per context, list and PMU (pmu_groups_sched_in), the first
+   * group of a hardware PMU that does not go on stops the later groups of
+   * that PMU in this list: a flexible one waits for rotation, a pinned one
+   * goes to the error state. Other PMUs and other contexts still get a try.
+   */
+  private schedInList(ctx: EventContext, list: readonly KernelEvent[], cpu: number, only?: (pmu: PerfPmu) => boolean): void {
+    let full: PerfPmu[] | null = null;
     for (const leader of list) {
       if (leader.state !== EventState.Inactive) continue;
       if (leader.cpu >= 0 && leader.cpu !== cpu) continue;
@@ -269,22 +275,17 @@ export class PerfCore {
       if (only && !only(pmu)) continue;
       // While a mediated guest owns the PMU, no host event goes onto a capable PMU.
       if (this.guestLoaded[cpu] && pmu.mediatedCapable) continue;
-      const pinned = !!leader.attr.pinned;
-      if (!pinned && !canAddHw && pmu.hasCounters) {
-        ctx.rotateNecessary = true;
-        continue;
-      }
-      if (this.groupSchedIn(leader, pmu, cpu)) continue;
-      if (pinned) {
+      const canAddHw = !pmu.hasCounters || !full?.includes(pmu);
+      if (canAddHw && this.groupSchedIn(leader, pmu, cpu)) continue;
+      if (pmu.hasCounters && canAddHw) (full ??= []).push(pmu);
+      if (leader.attr.pinned) {
         // A pinned group that cannot get its counters goes to the error state.
         for (const e of leader.members()) e.setState(EventState.Error);
       } else {
-        canAddHw = false;
         ctx.rotateNecessary = true;
         this.armMuxTimer(cpu);
       }
     }
-    return canAddHw;
   }
 
   /** group_sched_in: every member gets a counter, or none does. */
@@ -345,8 +346,7 @@ export class PerfCore {
       ctx.rotateFlexible();
       ctx.rotateNecessary = false;
     }
-    let canAddHw = true;
-    for (const ctx of this.contextsOn(cpu)) canAddHw = this.schedInList(ctx, ctx.flexible, cpu, canAddHw, hardware);
+    for (const ctx of this.contextsOn(cpu)) this.schedInList(ctx, ctx.flexible, cpu, hardware);
     this.enablePmus(cpu);
     if (this.contextsOn(cpu).some((c) => c.rotateNecessary)) this.armMuxTimer(cpu);
     this.rotations++;
