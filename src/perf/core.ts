@@ -336,17 +336,23 @@ export class PerfCore {
 
   /** perf_rotate_context: the multiplexing timer moved the first flexible group last. */
   private rotate(cpu: number): void {
-    const contexts = this.contextsOn(cpu).filter((c) => c.rotateNecessary);
+    const all = this.contextsOn(cpu);
+    const contexts = all.filter((c) => c.rotateNecessary);
     if (contexts.length === 0) return;
+    // As upstream, the task context's flexible groups also make way when the
+    // CPU context rotates, so that the CPU's flexible groups keep their
+    // priority over the task's (the ctx_resched order); a rotation of the
+    // task context alone leaves the CPU context's groups where they are.
+    const moved = contexts.includes(this.cpuContexts[cpu]!) ? all : contexts;
     this.updateContextTimes(cpu);
     this.disablePmus(cpu);
     const hardware = (pmu: PerfPmu) => pmu.hasCounters;
-    for (const ctx of contexts) this.schedOut(ctx, cpu, 'flexible', hardware);
+    for (const ctx of moved) this.schedOut(ctx, cpu, 'flexible', hardware);
     for (const ctx of contexts) {
       ctx.rotateFlexible();
       ctx.rotateNecessary = false;
     }
-    for (const ctx of this.contextsOn(cpu)) this.schedInList(ctx, ctx.flexible, cpu, hardware);
+    for (const ctx of moved) this.schedInList(ctx, ctx.flexible, cpu, hardware);
     this.enablePmus(cpu);
     if (this.contextsOn(cpu).some((c) => c.rotateNecessary)) this.armMuxTimer(cpu);
     this.rotations++;
