@@ -48,8 +48,9 @@ export class IntelPmu implements HardwarePmu {
     // Bits 63:32 are reserved (no TSX modelled: IN_TX/IN_TXCP are reserved too).
     this.eventselReserved = ~0xffffffffn & mask(64);
     let fixedValid = 0n;
-    for (let j = 0; j < this.nrFixed; j++) fixedValid |= 0xbn << BigInt(4 * j); // OS, USR, PMI (+ AnyThread below v5)
-    if (model.pmuVersion < 5) for (let j = 0; j < this.nrFixed; j++) fixedValid |= 0x4n << BigInt(4 * j);
+    for (let j = 0; j < this.nrFixed; j++) fixedValid |= 0xbn << BigInt(4 * j); // OS, USR, PMI (+ AnyThread on v3, v4)
+    // AnyThread came with v3 (SDM 20.2.3) and is deprecated, hence reserved, from v5.
+    if (model.pmuVersion >= 3 && model.pmuVersion < 5) for (let j = 0; j < this.nrFixed; j++) fixedValid |= 0x4n << BigInt(4 * j);
     this.fixedCtrlReserved = ~fixedValid & mask(64);
     this.statusWritable = counters | GLOBAL.STATUS_BUFFER_OVF | GLOBAL.STATUS_COND_CHGD;
     this.recomputeAll();
