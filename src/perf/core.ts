@@ -406,22 +406,26 @@ export class PerfCore {
 
   /** perf_event_overflow, called by the driver's PMI handler for each overflowed event. */
   private overflow(cpu: number, e: KernelEvent): void {
+    // __perf_event_overflow: a counting event only folds its count on a PMI.
+    if (!e.isSampling) return;
     // __perf_event_account_interrupt: throttle past max_samples_per_tick.
     e.interrupts++;
-    if (e.interrupts > this.maxSamplesPerTick) {
-      e.throttled = true;
-      e.throttledOverflows++;
-      e.pmu.stop(cpu, e);
-      return;
-    }
+    const throttle = e.interrupts > this.maxSamplesPerTick;
     if (e.attr.sampleFreq !== undefined) {
       const now = this.cpus[cpu]!.nowNs;
       const delta = now - e.freqTimeStamp;
       e.freqTimeStamp = now;
       if (delta > 0 && delta < 2 * this.tickNs) this.adjustPeriod(cpu, e, delta, e.lastPeriod, true);
     }
-    if (e.isSampling) e.samples++;
+    // The overflow that throttles still delivers its sample.
+    e.samples++;
     e.overflowHandler?.(e);
+    if (throttle) {
+      // The driver stops the event (x86_pmu_stop) until the tick unthrottles it.
+      e.throttled = true;
+      e.throttledOverflows++;
+      e.pmu.stop(cpu, e);
+    }
   }
 
   /** The NMI handler for PMIs (perf_event_nmi_handler). */

@@ -58,7 +58,7 @@ export class KernelEvent {
   readonly siblings: KernelEvent[] = [];
   /** Samples taken (overflows of a sampling event). */
   samples = 0;
-  /** Overflows lost to throttling. */
+  /** Times the event was throttled (stopped until the next tick after max_samples_per_tick PMIs). */
   throttledOverflows = 0;
   /** Whether this event was counted in nr_include_guest_events (to unaccount on free). */
   accountedIncludeGuest = false;
