@@ -302,7 +302,13 @@ export class PerfCore {
       added.push(e);
     }
     if (ok && pmu.commitTxn(cpu)) {
-      for (const e of added) e.setState(EventState.Active);
+      for (const e of added) {
+        // event_sched_in: a throttled event is unthrottled when it is scheduled
+        // in (it may have missed ticks); the driver then starts it.
+        e.throttled = false;
+        e.interrupts = 0;
+        e.setState(EventState.Active);
+      }
       return true;
     }
     for (const e of added) e.pmu.del(cpu, e);
