@@ -136,6 +136,8 @@ class CpuHwEvents {
   /** Collected count when the open transaction began, or -1. */
   txnStart = -1;
   disableDepth = 0;
+  /** Inside the PMI handler: the PMU is off (cpuc->enabled = 0) until the handler re-enables it. */
+  inPmi = false;
   /** FIXED_CTR_CTRL as the driver wants it, and as last written. */
   fixedCtrl = 0n;
   fixedCtrlWritten = 0n;
@@ -453,7 +455,7 @@ export class X86Pmu implements PerfPmu {
     if (event.idx >= FIXED_IDX) {
       const shift = BigInt(FIXED_CTRL.bits * (event.idx - FIXED_IDX));
       hw.fixedCtrl = (hw.fixedCtrl & ~(0xfn << shift)) | (BigInt(event.hw.fixedBits) << shift);
-      if (hw.disableDepth === 0) this.enableAll(cpu);
+      if (hw.disableDepth === 0 && !hw.inPmi) this.enableAll(cpu);
       return;
     }
     this.port(cpu).wrmsr(this.evtselMsr(event.idx), event.hw.config | EVTSEL.EN);
@@ -464,7 +466,7 @@ export class X86Pmu implements PerfPmu {
     if (event.idx >= FIXED_IDX) {
       const shift = BigInt(FIXED_CTRL.bits * (event.idx - FIXED_IDX));
       hw.fixedCtrl &= ~(0xfn << shift);
-      if (hw.disableDepth === 0) this.enableAll(cpu);
+      if (hw.disableDepth === 0 && !hw.inPmi) this.enableAll(cpu);
       return;
     }
     this.port(cpu).wrmsr(this.evtselMsr(event.idx), event.hw.config);
@@ -479,9 +481,17 @@ export class X86Pmu implements PerfPmu {
   handleIrq(cpu: number): boolean {
     const hw = this.hw[cpu]!;
     if (hw.guestLvtpcLoaded) return false; // the guest's PMU owns the hardware now
-    if (this.desc.vendor === 'intel' && this.desc.version >= 2) return this.intelHandleIrq(cpu);
-    if (this.desc.perfMonV2) return this.amdV2HandleIrq(cpu);
-    return this.legacyHandleIrq(cpu);
+    // FIXED_CTR_CTRL changes made by the handler (throttling, a frequency-mode
+    // restart) are cached and written once when it re-enables the PMU, as
+    // intel_pmu_{en,dis}able_fixed only update cpuc->fixed_ctrl_val.
+    hw.inPmi = true;
+    try {
+      if (this.desc.vendor === 'intel' && this.desc.version >= 2) return this.intelHandleIrq(cpu);
+      if (this.desc.perfMonV2) return this.amdV2HandleIrq(cpu);
+      return this.legacyHandleIrq(cpu);
+    } finally {
+      hw.inPmi = false;
+    }
   }
 
   /** intel_pmu_handle_irq: 5 + 2k accesses plus the late LVTPC ack. */
