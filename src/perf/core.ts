@@ -563,10 +563,19 @@ export class PerfCore {
     if (!Number.isSafeInteger(period) || period <= 0) throw new PerfError('EINVAL', `period ${period}`);
     const cpu = event.ctx.activeCpu;
     const active = cpu >= 0 && event.state === EventState.Active;
-    if (active) event.pmu.stop(cpu, event);
+    if (active) {
+      // __perf_event_period: with the PMU disabled, unthrottle, stop, re-period, start.
+      event.pmu.disable(cpu);
+      event.throttled = false;
+      event.interrupts = 0;
+      event.pmu.stop(cpu, event);
+    }
     event.samplePeriod = period;
     event.periodLeft = period;
-    if (active) event.pmu.start(cpu, event);
+    if (active) {
+      event.pmu.start(cpu, event);
+      event.pmu.enable(cpu);
+    }
   }
 
   get openEvents(): number {
