@@ -161,7 +161,11 @@ export function cpuidOf(model: CpuModel, leaf: number, _subleaf = 0): CpuidResul
         eax: (model.pmuVersion | (model.gpCounters << 8) | (model.gpWidth << 16) | (model.eventsLength << 24)) >>> 0,
         ebx: model.unavailableEvents,
         ecx: model.pmuVersion >= 5 ? model.fixedCounterMask : 0,
-        edx: model.pmuVersion >= 2 ? model.fixedCounters | (model.fixedWidth << 5) : 0,
+        // EDX[15]: AnyThread deprecated, set by every v5 part (AnyThread is reserved there).
+        edx:
+          model.pmuVersion >= 2
+            ? model.fixedCounters | (model.fixedWidth << 5) | (model.pmuVersion >= 5 ? 1 << 15 : 0)
+            : 0,
       };
     }
     return zero;
