@@ -466,7 +466,20 @@ export class PerfCore {
     if (newCtx) {
       newCtx.activate(cpu, now);
       newCtx.guestLoaded = this.guestLoaded[cpu]!;
-      if (!newCtx.isEmpty) this.reschedule(cpu, true);
+      if (!newCtx.isEmpty) {
+        // perf_event_context_sched_in: the CPU context's pinned groups stay
+        // where they are, its flexible groups make way only for a task with
+        // pinned groups, then pinned before flexible, the CPU's before the task's.
+        this.updateContextTimes(cpu);
+        this.disablePmus(cpu);
+        const cpuCtx = this.cpuContexts[cpu]!;
+        const cpuFlexibleOut = newCtx.pinned.length > 0;
+        if (cpuFlexibleOut) this.schedOut(cpuCtx, cpu, 'flexible');
+        this.schedInList(newCtx, newCtx.pinned, cpu);
+        if (cpuFlexibleOut) this.schedInList(cpuCtx, cpuCtx.flexible, cpu);
+        this.schedInList(newCtx, newCtx.flexible, cpu);
+        this.enablePmus(cpu);
+      }
     }
   }
 
