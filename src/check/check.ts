@@ -117,7 +117,7 @@ export function runCheck(options: CheckOptions): CheckResult {
       strategy,
       seed: options.seed ?? 1,
       runs: options.runs ?? 1000,
-      depth: options.depth ?? 2,
+      depth: options.depth ?? 3,
     });
     stats = { ...r, complete: false, omissionProbability: 0 };
     found = r.violation;

@@ -163,13 +163,15 @@ export class Engine {
     this.callFlags = new Uint8Array(calls.length);
     this.callJustifiedBy = new Int16Array(calls.length);
     let hasLoops = false;
+    const checkRefusals = ((options.properties >> PROPERTY_NAMES.indexOf('refusals')) & 1) === 1;
     let at = 0;
     calls.forEach((call, id) => {
       this.callOp.push(call.op);
       this.callFirstStep[id] = at;
       this.callFlags[id] =
         (call.onlyIfHeld ? CALL_ONLY_IF_HELD : 0) | (call.expectWarn ? CALL_EXPECT_WARN : 0);
-      this.callJustifiedBy[id] = call.justifiedBy ?? -1;
+      // Without the refusals property the ghost flag is not kept: fewer states.
+      this.callJustifiedBy[id] = checkRefusals ? (call.justifiedBy ?? -1) : -1;
       call.op.steps.forEach((step, pc) => {
         this.stepKind[at + pc] = step.kind;
         this.stepCell[at + pc] = step.cell;

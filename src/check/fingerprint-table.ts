@@ -15,6 +15,8 @@ export class FingerprintTable {
   private slots: Uint32Array;
   private mask: number;
   private count = 0;
+  /** (0, 0) cannot live in a slot (it marks empty ones): it is kept here. */
+  private zeroStored = false;
 
   constructor(initialCapacity = 1 << 16) {
     let capacity = 16;
@@ -43,7 +45,12 @@ export class FingerprintTable {
   add(hi: number, lo: number): boolean {
     hi >>>= 0;
     lo >>>= 0;
-    if (hi === 0 && lo === 0) lo = 1; // (0, 0) means empty
+    if (hi === 0 && lo === 0) {
+      if (this.zeroStored) return false;
+      this.zeroStored = true;
+      this.count++;
+      return true;
+    }
     const slots = this.slots;
     const mask = this.mask;
     let i = hi & mask;
@@ -63,7 +70,7 @@ export class FingerprintTable {
   has(hi: number, lo: number): boolean {
     hi >>>= 0;
     lo >>>= 0;
-    if (hi === 0 && lo === 0) lo = 1;
+    if (hi === 0 && lo === 0) return this.zeroStored;
     const slots = this.slots;
     const mask = this.mask;
     for (let i = hi & mask; ; i = (i + 1) & mask) {
@@ -77,6 +84,7 @@ export class FingerprintTable {
   clear(): void {
     this.slots.fill(0);
     this.count = 0;
+    this.zeroStored = false;
   }
 
   /** The chance that this run skipped a state by a fingerprint collision (upper bound). */

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../bin/vpmu.mjs', import.meta.url));
+const vpmu = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+};
+
+test('vpmu check on upstream: holds, exit 0', () => {
+  const r = vpmu(
+    'check',
+    'accounting',
+    '--variant',
+    'upstream',
+    '--vms',
+    '2',
+    '--events',
+    '2',
+    '--rounds',
+    '2',
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /verdict +holds: every property holds in every interleaving/);
+  assert.match(r.stdout, /states\/s/);
+  assert.equal(r.stderr, '');
+});
+
+test('vpmu check on a mutant: the shortest trace and a replay line, exit 1; --replay prints the same trace', () => {
+  const r = vpmu('check', '--variant', 'no-mutex');
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /VIOLATED invariant/);
+  assert.match(r.stdout, /a shortest one/);
+  assert.match(r.stdout, /#1 +vm0 +perf_create_mediated_pmu/);
+  const schedule = /--replay '([^']+)'/.exec(r.stdout)![1]!;
+  assert.equal(schedule, 'accounting:no-mutex:vms=1,events=1,rounds=1:0.0.0.1.1.0.0.1');
+  const again = vpmu('check', '--replay', schedule);
+  assert.equal(again.code, 1);
+  const trace = (out: string) => out.slice(out.indexOf('#1 '));
+  assert.equal(trace(again.stdout), trace(r.stdout));
+});
+
+test('vpmu check --json: one object with the documented fields', () => {
+  const holds = JSON.parse(vpmu('check', '--json').stdout) as Record<string, unknown>;
+  for (const key of [
+    'model',
+    'variant',
+    'strategy',
+    'verdict',
+    'states',
+    'transitions',
+    'seconds',
+    'statesPerSecond',
+  ]) {
+    assert.ok(key in holds, key);
+  }
+  assert.equal(holds.verdict, 'holds');
+  assert.equal(holds.schedule, undefined);
+  const r = vpmu('check', 'vm-lifecycle', '--variant', 'precreate-outside-lock', '--json');
+  assert.equal(r.code, 1);
+  const violated = JSON.parse(r.stdout) as {
+    verdict: string;
+    schedule: string;
+    trace: { thread: string; step: string }[];
+  };
+  assert.equal(violated.verdict, 'violated');
+  assert.match(violated.schedule, /^vm-lifecycle:precreate-outside-lock:/);
+  assert.ok(violated.trace.length > 0 && typeof violated.trace[0]!.step === 'string');
+});
+
+test('bad input: one line naming the flag, exit 2, no stack trace', () => {
+  for (const args of [
+    ['check', '--vms', 'three'],
+    ['check', '--variant', 'nope'],
+    ['check', '--strategy', 'bfs'],
+    ['check', 'accounting', '--vcpus', '2'],
+    ['check', '--stray-release', '--vms', '2'],
+    ['check', '--properties', 'liveness'],
+    ['check', '--replay', 'accounting:upstream:vms=1:9'],
+    ['stress', '--variant', 'nope'],
+    ['stress', '--seconds', '0'],
+  ]) {
+    const r = vpmu(...args);
+    assert.equal(r.code, 2, args.join(' '));
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, /^vpmu: --[a-z-]+: /);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+});
+
+test('vpmu stress --json: upstream on 2 threads, no violation, exit 0', () => {
+  const r = vpmu('stress', '--variant', 'upstream', '--threads', '2', '--seconds', '1', '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as {
+    violations: Record<string, number>;
+    opsPerSecond: { total: number };
+  };
+  assert.equal(out.violations.invariant, 0);
+  assert.ok(out.opsPerSecond.total > 0);
+});
