@@ -197,7 +197,7 @@ export class PerfCore {
       (event.attr.pinned ? event.ctx.pinned : event.ctx.flexible).push(event);
     }
     const cpu = event.ctx.activeCpu;
-    if (cpu >= 0 && event.state !== EventState.Off) this.reschedule(cpu, !!event.groupLeader.attr.pinned);
+    if (cpu >= 0 && event.state !== EventState.Off) this.reschedule(cpu, !!event.groupLeader.attr.pinned, event.ctx.kind === 'cpu');
   }
 
   // ================================================================ scheduling
@@ -224,13 +224,26 @@ export class PerfCore {
     for (const pmu of this.pmus) pmu.enable(cpu);
   }
 
-  /** ctx_resched: out flexible (all if a pinned group came), then in pinned then flexible. */
-  private reschedule(cpu: number, all: boolean): void {
+  /**
+   * ctx_resched for a group of a CPU context (`cpuEvent`) or of the task
+   * context: the task context's flexible groups (all of them for a pinned
+   * group) make way; the CPU context's likewise for a CPU group, only its
+   * flexible ones for a task's pinned group, none for a task's flexible
+   * group. What was scheduled out is scheduled in again, pinned before
+   * flexible, the CPU's before the task's.
+   */
+  private reschedule(cpu: number, all: boolean, cpuEvent = true): void {
     this.updateContextTimes(cpu);
     this.disablePmus(cpu);
-    const contexts = this.contextsOn(cpu);
-    for (const ctx of contexts) this.schedOut(ctx, cpu, all ? 'all' : 'flexible');
-    this.schedIn(contexts, cpu);
+    const [cpuCtx, taskCtx] = this.contextsOn(cpu) as [EventContext, EventContext?];
+    const cpuPinned = all && cpuEvent;
+    const cpuFlexible = all || cpuEvent;
+    if (taskCtx) this.schedOut(taskCtx, cpu, all ? 'all' : 'flexible');
+    if (cpuFlexible) this.schedOut(cpuCtx, cpu, cpuPinned ? 'all' : 'flexible');
+    if (cpuPinned) this.schedInList(cpuCtx, cpuCtx.pinned, cpu);
+    if (taskCtx && all) this.schedInList(taskCtx, taskCtx.pinned, cpu);
+    if (cpuFlexible) this.schedInList(cpuCtx, cpuCtx.flexible, cpu);
+    if (taskCtx) this.schedInList(taskCtx, taskCtx.flexible, cpu);
     this.enablePmus(cpu);
   }
 
@@ -515,7 +528,7 @@ export class PerfCore {
         e.tstamp = e.clock();
       }
     }
-    if (cpu >= 0) this.reschedule(cpu, !!event.groupLeader.attr.pinned);
+    if (cpu >= 0) this.reschedule(cpu, !!event.groupLeader.attr.pinned, event.ctx.kind === 'cpu');
   }
 
   /** PERF_EVENT_IOC_DISABLE. */
