@@ -206,8 +206,14 @@ export class X86Pmu implements PerfPmu {
         if (!(desc.fixedMask & (1 << pseudoIndex))) throw new PerfError('EINVAL', `${name} needs fixed counter ${pseudoIndex}, which this PMU lacks`);
         fixedIndex = pseudoIndex;
       } else if (desc.vendor === 'intel' && (raw & (EVTSEL.EDGE | EVTSEL.INV | EVTSEL.CMASK)) === 0n) {
+        // FIXED_EVENT_CONSTRAINT(0x00c0, 0) and (0x003c, 1): the raw architectural
+        // encodings of instructions and cycles may also take their fixed counter.
+        // Fixed counters 2 and 3 take only the pseudo-encodings above: a raw
+        // 0x013c (ref cycles) or 0x01a4 (slots) is a GP event.
+        const pseudoFixed = new Set(INTEL_FIXED_ONLY.values());
         for (const named of Object.values(NAMED_EVENTS)) {
-          if (named.fixed !== null && BigInt(named.intel ?? -1) === raw && desc.fixedMask & (1 << named.fixed)) fixedIndex = named.fixed;
+          if (named.fixed === null || pseudoFixed.has(named.fixed)) continue;
+          if (BigInt(named.intel ?? -1) === raw && desc.fixedMask & (1 << named.fixed)) fixedIndex = named.fixed;
         }
       }
     }
