@@ -336,6 +336,8 @@ export class Engine {
     let v: Violation = V_NONE;
     let shared = 0;
     let afterLock = false;
+    /** Whether a cell changed: only then can other threads' ghost flags change. */
+    let wrote = false;
 
     for (;;) {
       const k = kind[pc]!;
@@ -359,6 +361,7 @@ export class Engine {
             const x = s[c]!;
             if (x !== 0) {
               s[c] = x + 1;
+              wrote = true;
               pc = target[pc]!;
             } else pc++;
             break;
@@ -371,13 +374,16 @@ export class Engine {
             break;
           case K_INC:
             s[c]!++;
+            wrote = true;
             pc++;
             break;
           case K_DEC:
+            wrote = true;
             if (--s[c]! < 0 && v === V_NONE && sel[V_NEGATIVE]) v = V_NEGATIVE;
             pc++;
             break;
           case K_DEC_JUMP_IF_NEGATIVE:
+            wrote = true;
             if (--s[c]! < 0) {
               if (v === V_NONE && sel[V_NEGATIVE]) v = V_NEGATIVE;
               pc = target[pc]!;
@@ -385,6 +391,7 @@ export class Engine {
             break;
           case K_STORE:
             s[c] = target[pc]!;
+            wrote = true;
             pc++;
             break;
           case K_LOCK: {
@@ -465,7 +472,7 @@ export class Engine {
 
     // Every other thread inside an acquiring call observes this state.
     const threadBase = o + this.threadBase;
-    for (let u = 0; u < this.threads; u++) {
+    for (let u = 0; wrote && u < this.threads; u++) {
       const w = s[threadBase + u]!;
       if ((w & 1) !== 0 || u === t) continue;
       const i = w >>> CALL_SHIFT;

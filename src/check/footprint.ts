@@ -28,6 +28,9 @@ export class Footprints {
   private readonly joinWrite: Int32Array;
   /** False when the objects do not fit in 31 bits: then no thread runs alone. */
   readonly usable: boolean;
+  /** Scratch: each thread's future footprint in the state being expanded. */
+  private readonly reads: Int32Array;
+  private readonly writes: Int32Array;
 
   constructor(private readonly engine: Engine) {
     const model = engine.model;
@@ -37,6 +40,8 @@ export class Footprints {
     const slotBit = (slot: number) => 1 << (cells + model.protocol.mutexes.length + 2 + slot);
     let joinBits = cells + model.protocol.mutexes.length + 2 + model.holderSlots;
     const T = engine.threads;
+    this.reads = new Int32Array(T);
+    this.writes = new Int32Array(T);
     this.joinRead = new Int32Array(T);
     this.joinWrite = new Int32Array(T);
     for (let t = 0; t < T; t++) {
@@ -129,24 +134,32 @@ export class Footprints {
     const e = this.engine;
     const T = e.threads;
     const base = offset + e.threadBase;
+    const reads = this.reads;
+    const writes = this.writes;
+    // Each unfinished thread's future footprint, once.
+    for (let t = 0; t < T; t++) {
+      const w = state[base + t]!;
+      const call = w >>> 24;
+      if (call >= e.programLength[t]!) {
+        reads[t] = 0;
+        writes[t] = 0;
+        continue;
+      }
+      const at = e.programStart[t]! + call;
+      const pc = (w >>> 10) & 0x3fff;
+      reads[t] = this.restRead[pc]! | this.laterRead[at]! | this.joinRead[t]!;
+      writes[t] = this.restWrite[pc]! | this.laterWrite[at]! | this.joinWrite[t]!;
+    }
     for (let t = 0; t < T; t++) {
       if ((enabledMask & (1 << t)) === 0) continue;
-      const w = state[base + t]!;
-      const at = e.programStart[t]! + (w >>> 24);
-      const pc = (w >>> 10) & 0x3fff;
-      const r = this.restRead[pc]! | this.laterRead[at]! | this.joinRead[t]!;
-      const wr = this.restWrite[pc]! | this.laterWrite[at]! | this.joinWrite[t]!;
+      const r = reads[t]!;
+      const wr = writes[t]!;
       let alone = true;
-      for (let u = 0; u < T && alone; u++) {
-        if (u === t) continue;
-        const x = state[base + u]!;
-        const i = x >>> 24;
-        if (i >= e.programLength[u]!) continue;
-        const uat = e.programStart[u]! + i;
-        const upc = (x >>> 10) & 0x3fff;
-        const ur = this.restRead[upc]! | this.laterRead[uat]! | this.joinRead[u]!;
-        const uw = this.restWrite[upc]! | this.laterWrite[uat]! | this.joinWrite[u]!;
-        if ((wr & (ur | uw)) !== 0 || (r & uw) !== 0) alone = false;
+      for (let u = 0; u < T; u++) {
+        if (u !== t && ((wr & (reads[u]! | writes[u]!)) !== 0 || (r & writes[u]!) !== 0)) {
+          alone = false;
+          break;
+        }
       }
       if (alone) return t;
     }
