@@ -526,7 +526,8 @@ export class X86Pmu implements PerfPmu {
       port.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, status);
     }
     this.enableAll(cpu);
-    port.wrmsr(MSR.X2APIC_LVTPC, BigInt(LVT.DM_NMI));
+    // No LVTPC write: the AMD local APIC does not set the mask bit when it
+    // delivers a PMI, so there is nothing to unmask (amd_pmu_v2_handle_irq).
     return status !== 0n;
   }
 
