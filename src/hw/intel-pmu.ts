@@ -146,7 +146,8 @@ export class IntelPmu implements HardwarePmu {
         this.status &= ~value;
         return;
       case 'statusset':
-        if (value & ~this.statusWritable) throw gp(`${where}: reserved GLOBAL_STATUS_SET bits`);
+        // STATUS_SET has no CondChgd (bit 63 is reserved there; only STATUS_RESET clears it).
+        if (value & ~(this.statusWritable & ~GLOBAL.STATUS_COND_CHGD)) throw gp(`${where}: reserved GLOBAL_STATUS_SET bits`);
         this.status |= value;
         return;
     }
