@@ -345,7 +345,12 @@ export class X86Pmu implements PerfPmu {
   enable(cpu: number): void {
     const hw = this.hw[cpu]!;
     if (hw.disableDepth === 0) throw new Error('x86 pmu: enable without disable');
-    if (--hw.disableDepth > 0) return;
+    if (hw.disableDepth > 1) {
+      hw.disableDepth--;
+      return;
+    }
+    // Program with the PMU still disabled (depth 1), so fixed-counter changes
+    // are only cached in fixedCtrl and enableAll() writes FIXED_CTR_CTRL once.
     if (hw.added > 0) {
       // Events that keep running but must move: stop them on their old counter.
       for (let i = 0; i < hw.events.length; i++) {
@@ -365,6 +370,7 @@ export class X86Pmu implements PerfPmu {
       this.updateMasks(hw);
       if (!hw.guestLvtpcLoaded) this.port(cpu).wrmsr(MSR.X2APIC_LVTPC, BigInt(LVT.DM_NMI));
     }
+    hw.disableDepth = 0;
     this.enableAll(cpu);
   }
 
