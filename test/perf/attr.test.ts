@@ -1,0 +1,97 @@
+/**
+ * perf_event_attr validation (src/perf/attr.ts): what perf_event_open checks
+ * before any PMU sees the event.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { PerfError } from '../../src/common/errors.ts';
+import {
+  isSampling,
+  MAX_SAMPLE_RATE,
+  validateAttr,
+  type PerfEventAttr,
+} from '../../src/perf/attr.ts';
+import { throwsErrno } from './helpers.ts';
+
+const FC = { seed: 0x5eed_a77, numRuns: 200 };
+
+describe('validateAttr', () => {
+  it('accepts named and raw configs', () => {
+    validateAttr({ config: 'instructions' });
+    validateAttr({ config: 0 });
+    validateAttr({ config: 0x412e });
+  });
+
+  it('refuses a non-object attr with EFAULT', () => {
+    throwsErrno(() => validateAttr(null as unknown as PerfEventAttr), 'EFAULT', PerfError);
+    throwsErrno(() => validateAttr(42 as unknown as PerfEventAttr), 'EFAULT', PerfError);
+  });
+
+  it('refuses raw configs that are not non-negative safe integers with EINVAL', () => {
+    for (const config of [-1, 1.5, Number.NaN, Infinity, 2 ** 53]) {
+      throwsErrno(() => validateAttr({ config }), 'EINVAL', PerfError);
+    }
+    throwsErrno(() => validateAttr({ config: true as unknown as number }), 'EINVAL', PerfError);
+    throwsErrno(
+      () => validateAttr({ config: undefined as unknown as number }),
+      'EINVAL',
+      PerfError,
+    );
+  });
+
+  it('refuses samplePeriod together with sampleFreq (attr.freq picks one)', () => {
+    throwsErrno(
+      () => validateAttr({ config: 'cycles', samplePeriod: 1000, sampleFreq: 1000 }),
+      'EINVAL',
+    );
+  });
+
+  it('refuses a samplePeriod that is not a positive integer', () => {
+    for (const samplePeriod of [0, -1, 2.5, Number.NaN]) {
+      throwsErrno(() => validateAttr({ config: 'cycles', samplePeriod }), 'EINVAL');
+    }
+  });
+
+  it('refuses a sampleFreq of 0, non-integers, and above perf_event_max_sample_rate', () => {
+    assert.equal(MAX_SAMPLE_RATE, 100_000);
+    for (const sampleFreq of [0, -5, 0.5, MAX_SAMPLE_RATE + 1, 1e9]) {
+      throwsErrno(() => validateAttr({ config: 'cycles', sampleFreq }), 'EINVAL');
+    }
+    validateAttr({ config: 'cycles', sampleFreq: MAX_SAMPLE_RATE });
+    validateAttr({ config: 'cycles', sampleFreq: 1 });
+  });
+
+  it('property: any frequency in [1, max] is accepted, any above is refused', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 2 * MAX_SAMPLE_RATE }), (sampleFreq) => {
+        let ok = true;
+        try {
+          validateAttr({ config: 'cycles', sampleFreq });
+        } catch (error) {
+          assert.ok(error instanceof PerfError && error.errno === 'EINVAL');
+          ok = false;
+        }
+        return ok === sampleFreq <= MAX_SAMPLE_RATE;
+      }),
+      FC,
+    );
+  });
+
+  it('property: any positive safe period is accepted', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }), (samplePeriod) => {
+        validateAttr({ config: 'cycles', samplePeriod });
+      }),
+      FC,
+    );
+  });
+});
+
+describe('isSampling', () => {
+  it('is true for a period or a frequency, false for a counting event', () => {
+    assert.equal(isSampling({ config: 'cycles' }), false);
+    assert.equal(isSampling({ config: 'cycles', samplePeriod: 7 }), true);
+    assert.equal(isSampling({ config: 'cycles', sampleFreq: 7 }), true);
+  });
+});
