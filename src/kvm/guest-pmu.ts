@@ -544,7 +544,7 @@ export class GuestPmu {
   fixedCtrCtrl = 0n;
   fixedCtrCtrlHw = 0n;
   fixedCtrCtrlRsvd = U64_MAX;
-  globalCtrl = 0n;
+  private globalCtrlValue = 0n;
   globalCtrlRsvd = U64_MAX;
   globalStatus = 0n;
   globalStatusRsvd = U64_MAX;
@@ -585,6 +585,28 @@ export class GuestPmu {
     // kvm_pmu_init: vendor init, then refresh.
     this.ops.init(this);
     this.refresh(config);
+  }
+
+  /**
+   * pmu->global_ctrl. Upstream reads it at emulation time (kvm_pmu_trigger_event
+   * ANDs the counting bitmaps with it); the model folds the global enable into
+   * each counter's emulation cache, so a change recomputes the cache of the
+   * counters whose bit changed. That includes a mediated vCPU's VM-exit storing
+   * a passed-through GLOBAL_CTRL here (vmx_refresh_guest_perf_global_control,
+   * svm's read of PERF_CNTR_GLOBAL_CTL), which no intercepted write announced.
+   */
+  get globalCtrl(): bigint {
+    return this.globalCtrlValue;
+  }
+
+  set globalCtrl(value: bigint) {
+    let diff = value ^ this.globalCtrlValue;
+    this.globalCtrlValue = value;
+    for (let bit = 0; diff !== 0n; bit++, diff >>= 1n) {
+      if ((diff & 1n) === 0n) continue;
+      const pmc = this.kvmPmcIdxToPmc(bit);
+      if (pmc) this.recalcPmc(pmc);
+    }
   }
 
   /** kvm_vcpu_has_mediated_pmu: enable_mediated_pmu && pmu->version. */
