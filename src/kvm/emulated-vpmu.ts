@@ -53,6 +53,7 @@ export class EmulatedVpmu implements VpmuDesign {
     readCounter: (pmc) => this.readCounter(pmc),
     globalCtrlChanged: () => {},
     stopCounter: (pmc) => this.releaseEvent(pmc),
+    countEmulated: (pmc, value) => this.countEmulated(pmc, value),
   };
 
   constructor(private readonly ctx: EmulatedVcpuContext) {}
@@ -124,6 +125,23 @@ export class EmulatedVpmu implements VpmuDesign {
     const running = b.event && !b.isPaused ? this.ctx.perf.readCounter(b.event) : 0;
     pmc.counter = (((value - running) % modulus) + modulus) % modulus;
     if (b.event && !b.isPaused && b.event.isSampling) this.ctx.perf.setPeriod(b.event, this.samplePeriod(pmc, pmc.counter));
+  }
+
+  /**
+   * kvm_pmu_incr_counter: pmc->emulated_counter++ and reprogram_counter, i.e.
+   * pmc_pause_counter (fold and reset the perf event's count), add, and
+   * pmc_resume_counter with the sample period re-derived from the exact value,
+   * so a hardware overflow after emulated increments lands on the event that
+   * wraps the guest counter. (pmc_write_counter would instead rebase against
+   * the running count and leave the period late by what the event counted
+   * since its last reprogram.)
+   */
+  private countEmulated(pmc: KvmPmc, value: number): void {
+    const b = this.state(pmc);
+    const running = b.event !== null && !b.isPaused;
+    this.pauseCounter(pmc);
+    pmc.counter = value;
+    if (running) this.resumeCounter(pmc);
   }
 
   /** pmc_pause_counter: fold the event's count into the counter and stop the event. */

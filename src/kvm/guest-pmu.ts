@@ -212,6 +212,15 @@ export interface GuestPmuBackend {
   globalCtrlChanged(oldValue: bigint, newValue: bigint): void;
   /** kvm_pmu_reset -> pmc_stop_counter: drop what backs `pmc` (legacy: release its perf event). */
   stopCounter?(pmc: KvmPmc): void;
+  /**
+   * kvm_pmu_incr_counter for a backend whose counter runs in something else
+   * (legacy: a perf event): KVM counted one emulated event and the counter's
+   * value is now `value`. Upstream adds it to pmc->emulated_counter and
+   * reprograms (pause folds the perf count, resume re-derives the sample
+   * period from the exact value). Without this hook an increment is a
+   * writeCounter of the new value (mediated: pmc->counter + 1).
+   */
+  countEmulated?(pmc: KvmPmc, value: number): void;
 }
 
 /** A backend that only keeps pmc.counter: the state of a vCPU whose counters never run. */
@@ -1045,8 +1054,12 @@ export class GuestPmu {
   private kvmPmuIncrCounter(pmc: KvmPmc): boolean {
     const m = this.pmcModulus(pmc);
     const next = (this.pmcReadCounter(pmc) + 1) % m;
-    pmc.counter = next;
-    this.backend.writeCounter(pmc, next);
+    if (this.backend.countEmulated) {
+      this.backend.countEmulated(pmc, next);
+    } else {
+      pmc.counter = next;
+      this.backend.writeCounter(pmc, next);
+    }
     return next === 0 ? this.overflow(pmc.idx) : false;
   }
 
