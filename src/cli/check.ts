@@ -254,16 +254,8 @@ function report(r: CheckResult): string {
     `verdict     VIOLATED ${v.property}: ${v.description}${v.thread ? ` (at ${v.thread})` : ''}`,
   );
   if (r.trace) {
-    const shortest = r.minimal ? ', a shortest one' : '';
-    lines.push(
-      '',
-      `counterexample (${
-        r
-          .schedule!.split(':')[3]!
-          .split(/[./]/)
-          .filter((x) => x !== '').length
-      } steps${shortest}):`,
-    );
+    const steps = r.trace.reduce((n, s) => Math.max(n, s.at), 0);
+    lines.push('', `counterexample (${steps} steps${r.minimal ? ', a shortest one' : ''}):`);
     lines.push(formatTrace(r.trace));
     lines.push(`end         ${r.finalMemory}`);
   }

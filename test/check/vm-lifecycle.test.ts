@@ -68,3 +68,15 @@ test('flag set before the create: a failed creation leaves destroy a release it 
   assert.ok(r.trace!.some((s) => s.step.startsWith('return -EBUSY')));
   assert.equal(r.minimal, true);
 });
+
+test('reductions never change a lifecycle verdict, property or schedule', () => {
+  for (const variant of ['upstream', 'precreate-outside-lock', 'flag-before-create']) {
+    const params = { vms: 2, vcpus: 2, events: 1, rounds: 1 };
+    const reduced = runCheck({ model: 'vm-lifecycle', variant, params });
+    const plain = runCheck({ model: 'vm-lifecycle', variant, params, symmetry: false, por: false });
+    assert.equal(reduced.verdict, plain.verdict, variant);
+    assert.equal(reduced.violation?.property, plain.violation?.property, variant);
+    assert.equal(reduced.schedule, plain.schedule, variant);
+    assert.ok(reduced.states <= plain.states);
+  }
+});
