@@ -66,10 +66,15 @@ const V_UNBALANCED: Violation = Violation.Unbalanced;
 const V_DOUBLE_CREATE: Violation = Violation.DoubleCreate;
 const V_RELEASE_NOT_CREATED: Violation = Violation.ReleaseNotCreated;
 
-const EFFECT_ACQUIRE = 1;
-const EFFECT_REFUSED = 2;
-const EFFECT_RELEASE = 3;
-const EFFECT_SLOT = 8; // the holder is a model-wide slot, not the thread
+/**
+ * A step's ghost effect (Engine.stepEffect): the code in bits 0..2, EFFECT_SLOT
+ * when the holder is a model-wide slot (its index in bits 8..), the side in bit 4.
+ */
+export const EFFECT_CODE = 7;
+export const EFFECT_ACQUIRE = 1;
+export const EFFECT_REFUSED = 2;
+export const EFFECT_RELEASE = 3;
+export const EFFECT_SLOT = 8;
 
 const CALL_ONLY_IF_HELD = 1;
 const CALL_EXPECT_WARN = 2;
@@ -234,23 +239,12 @@ export class Engine {
     }
   }
 
-  // ---- decoding a thread word (for callers outside the hot loop) ----
-
-  callIndex(word: number): number {
-    return word >>> CALL_SHIFT;
-  }
-  pc(word: number): number {
-    return (word >>> PC_SHIFT) & 0x3fff;
-  }
+  /** The mutexes a thread word says its thread holds (a bit per mutex). */
   heldMutexes(word: number): number {
     return (word >>> 2) & 0xff;
   }
   isDone(state: Int32Array, offset: number, t: number): boolean {
     return state[offset + this.threadBase + t]! >>> CALL_SHIFT >= this.programLength[t]!;
-  }
-  /** The call id thread t is in (its word must not be done). */
-  callId(t: number, word: number): number {
-    return this.threadCalls[this.programStart[t]! + (word >>> CALL_SHIFT)]!;
   }
 
   /** Writes the initial state at `offset`: every thread at its first call, local steps run. */
@@ -489,7 +483,7 @@ export class Engine {
    */
   private effect(s: Int32Array, o: number, e: number, held: number, flag: number): number {
     const sel = this.selected;
-    const code = e & 7;
+    const code = e & EFFECT_CODE;
     const side = (e >> 4) & 1;
     const holders = o + this.holderBase;
     let v: Violation = V_NONE;

@@ -15,7 +15,7 @@
  * is a persistent set (Godefroid 1996).
  */
 import { StepKind } from '../common/protocol.ts';
-import type { Engine } from './engine.ts';
+import { EFFECT_ACQUIRE, EFFECT_CODE, EFFECT_REFUSED, EFFECT_SLOT, type Engine } from './engine.ts';
 
 export class Footprints {
   /** Objects read / written by the steps reachable from global pc, inside its call. */
@@ -71,11 +71,11 @@ export class Footprints {
         else if (k === StepKind.Lock || k === StepKind.Unlock) write[pc] |= mutexBit(c);
         else if (k <= StepKind.Store) write[pc] |= 1 << c;
         const e = engine.stepEffect[pc]!;
-        if (e !== 0 && (e & 7) !== 2) {
+        if (e !== 0 && (e & EFFECT_CODE) !== EFFECT_REFUSED) {
           const side = (e >> 4) & 1;
           write[pc] |= holderBit(side);
-          if ((e & 7) === 1) read[pc] |= holderBit(side ^ 1);
-          if ((e & 8) !== 0) write[pc] |= slotBit(e >>> 8);
+          if ((e & EFFECT_CODE) === EFFECT_ACQUIRE) read[pc] |= holderBit(side ^ 1);
+          if ((e & EFFECT_SLOT) !== 0) write[pc] |= slotBit(e >>> 8);
         }
       }
     }
