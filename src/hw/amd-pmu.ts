@@ -4,16 +4,26 @@
  * first four), and PerfMonV2's global control / status MSRs. No fixed
  * counters. Host/GuestOnly bits select the mode a counter counts in.
  */
-import { COUNT_CPL0, COUNT_CPL3, COUNT_GUEST, COUNT_HOST, CounterBank } from './counter-bank.ts';
+import { COUNT_CPL0 as COUNT_CPL0_TABLE, COUNT_CPL3 as COUNT_CPL3_TABLE, COUNT_GUEST as COUNT_GUEST_TABLE, COUNT_HOST as COUNT_HOST_TABLE, CounterBank } from './counter-bank.ts';
 import type { CpuModel } from './cpu-models.ts';
 import { amdEventQuantity } from './events.ts';
 import { gp } from './fault.ts';
-import { EVTSEL, MSR } from './msr.ts';
+import { EVTSEL as EVTSEL_TABLE, MSR as MSR_TABLE } from './msr.ts';
 import { mask, type HardwarePmu } from './pmu.ts';
+
+/** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
+const COUNT_CPL0 = COUNT_CPL0_TABLE;
+const COUNT_CPL3 = COUNT_CPL3_TABLE;
+const COUNT_GUEST = COUNT_GUEST_TABLE;
+const COUNT_HOST = COUNT_HOST_TABLE;
+const EVTSEL = EVTSEL_TABLE;
+const MSR = MSR_TABLE;
 
 /** PERF_CTL bits the part implements; others are reserved (dropped on write). */
 const PERF_CTL_VALID =
   0xffffffffn | EVTSEL.AMD_EVENT_HI | EVTSEL.AMD_GUEST_ONLY | EVTSEL.AMD_HOST_ONLY;
+
+type AmdRegisterKind = 'ctl' | 'ctr' | 'status' | 'globalctl' | 'clr' | 'set';
 
 export class AmdPmu implements HardwarePmu {
   readonly bank: CounterBank;
@@ -34,6 +44,7 @@ export class AmdPmu implements HardwarePmu {
     this.countersMask = mask(this.nrCounters);
     // PerfMonV2 resets GLOBAL_CTL to all counters enabled, so legacy drivers keep working.
     this.globalCtl = this.countersMask;
+    this.buildRegisterTable();
   }
 
   get globalStatus(): bigint {
@@ -44,20 +55,31 @@ export class AmdPmu implements HardwarePmu {
     return this.decode(msr) !== null;
   }
 
-  private decode(msr: number): { kind: 'ctl' | 'ctr' | 'status' | 'globalctl' | 'clr' | 'set'; index: number } | null {
-    if (msr >= MSR.MSR_K7_EVNTSEL0 && msr < MSR.MSR_K7_EVNTSEL0 + 4) return { kind: 'ctl', index: msr - MSR.MSR_K7_EVNTSEL0 };
-    if (msr >= MSR.MSR_K7_PERFCTR0 && msr < MSR.MSR_K7_PERFCTR0 + 4) return { kind: 'ctr', index: msr - MSR.MSR_K7_PERFCTR0 };
-    if (this.model.perfCtrExtCore && msr >= MSR.MSR_F15H_PERF_CTL0 && msr < MSR.MSR_F15H_PERF_CTL0 + 2 * this.nrCounters) {
-      const offset = msr - MSR.MSR_F15H_PERF_CTL0;
-      return { kind: offset % 2 === 0 ? 'ctl' : 'ctr', index: offset >> 1 };
+  /** Which register an MSR index names on this part: built once, as a table. */
+  private readonly registers = new Map<number, { kind: AmdRegisterKind; index: number }>();
+
+  private buildRegisterTable(): void {
+    const add = (msr: number, kind: AmdRegisterKind, index = 0) => this.registers.set(msr, Object.freeze({ kind, index }));
+    for (let i = 0; i < 4; i++) {
+      add(MSR.MSR_K7_EVNTSEL0 + i, 'ctl', i);
+      add(MSR.MSR_K7_PERFCTR0 + i, 'ctr', i);
+    }
+    if (this.model.perfCtrExtCore) {
+      for (let i = 0; i < this.nrCounters; i++) {
+        add(MSR.MSR_F15H_PERF_CTL0 + 2 * i, 'ctl', i);
+        add(MSR.MSR_F15H_PERF_CTR0 + 2 * i, 'ctr', i);
+      }
     }
     if (this.model.perfMonV2) {
-      if (msr === MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS) return { kind: 'status', index: 0 };
-      if (msr === MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL) return { kind: 'globalctl', index: 0 };
-      if (msr === MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR) return { kind: 'clr', index: 0 };
-      if (msr === MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET) return { kind: 'set', index: 0 };
+      add(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS, 'status');
+      add(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, 'globalctl');
+      add(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, 'clr');
+      add(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET, 'set');
     }
-    return null;
+  }
+
+  private decode(msr: number): { kind: AmdRegisterKind; index: number } | null {
+    return this.registers.get(msr) ?? null;
   }
 
   rdmsr(msr: number): bigint {

@@ -65,6 +65,14 @@ export class CounterBank {
     for (let d = 0; d < MAX_NESTING; d++) this.scratch.push(new Float64Array(QUANTITY_COUNT));
   }
 
+  /**
+   * What is left of the block being retired (at the innermost nesting level),
+   * for one quantity: lets the CPU put its clock at the overflow point.
+   */
+  remaining(quantity: number): number {
+    return this.depth > 0 ? this.scratch[this.depth - 1]![quantity]! : 0;
+  }
+
   /** Whether counter i counts at this privilege level and mode. */
   counts(i: number, cplBit: number, modeBit: number): boolean {
     return (

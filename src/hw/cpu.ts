@@ -13,8 +13,15 @@ import { QUANTITY_COUNT, Quantity, splitWork, workQuantities, type Work } from '
 import { gp, type MsrPort } from './fault.ts';
 import { IntelPmu } from './intel-pmu.ts';
 import { LocalApic, type InterruptDelivery } from './lapic.ts';
-import { MSR } from './msr.ts';
+import { MSR as MSR_TABLE } from './msr.ts';
 import type { HardwarePmu } from './pmu.ts';
+
+/** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
+const MSR = MSR_TABLE;
+
+/** Local copies of the hot MSR indices (property reads of the MSR table are not free). */
+const LVTPC = MSR.X2APIC_LVTPC;
+const EOI = MSR.X2APIC_EOI;
 
 export type InterruptHandler = (delivery: InterruptDelivery) => void;
 
@@ -42,6 +49,13 @@ export class PhysicalCpu implements MsrPort {
   readonly interruptsDelivered = { nmi: 0, vectored: 0, masked: 0 };
 
   private readonly quantities = new Float64Array(QUANTITY_COUNT);
+  /**
+   * Blocks being retired (nested when a PMI handler retires work): their
+   * reference cycles and how many of them the clock has already been
+   * advanced by, so an interrupt sees the time of the overflow, not the end
+   * of the block.
+   */
+  private readonly retiring: { total: number; advanced: number }[] = [];
 
   constructor(
     readonly id: number,
@@ -64,9 +78,26 @@ export class PhysicalCpu implements MsrPort {
   /** Retire a block of work at its CPL (default 0) in the current mode. */
   retire(work: Work): void {
     workQuantities(work, this.model.topdownSlotsPerCycle, this.quantities);
-    this.tsc += this.quantities[Quantity.RefCycles]!;
     this.uncoreDataReads += this.quantities[Quantity.LlcMisses]!;
-    this.pmu.retire(this.quantities, work.cpl ?? 0, this.guestMode);
+    const frame = { total: this.quantities[Quantity.RefCycles]!, advanced: 0 };
+    this.retiring.push(frame);
+    try {
+      this.pmu.retire(this.quantities, work.cpl ?? 0, this.guestMode);
+    } finally {
+      this.retiring.pop();
+      this.tsc += frame.total - frame.advanced;
+    }
+  }
+
+  /** Advance the clock to the point the innermost block has reached (an overflow). */
+  private syncClockToOverflow(): void {
+    const frame = this.retiring[this.retiring.length - 1];
+    if (!frame) return;
+    const consumed = frame.total - this.pmu.bank.remaining(Quantity.RefCycles);
+    if (consumed > frame.advanced) {
+      this.tsc += consumed - frame.advanced;
+      frame.advanced = consumed;
+    }
   }
 
   /**
@@ -100,18 +131,18 @@ export class PhysicalCpu implements MsrPort {
   }
 
   rdmsr(msr: number): bigint {
-    if (msr === MSR.X2APIC_LVTPC) return BigInt(this.lapic.lvtpc);
+    if (msr === LVTPC) return BigInt(this.lapic.lvtpc);
     if (this.pmu.handlesMsr(msr)) return this.pmu.rdmsr(msr);
     throw gp(`rdmsr 0x${msr.toString(16)}: no such MSR on ${this.model.name}`);
   }
 
   wrmsr(msr: number, value: bigint): void {
-    if (msr === MSR.X2APIC_LVTPC) {
+    if (msr === LVTPC) {
       if (value >> 32n) throw gp(`wrmsr LVTPC <- 0x${value.toString(16)}: reserved bits`);
       this.lapic.writeLvtpc(Number(value));
       return;
     }
-    if (msr === MSR.X2APIC_EOI) {
+    if (msr === EOI) {
       if (value !== 0n) throw gp('wrmsr x2APIC EOI: non-zero value');
       this.lapic.eoi();
       return;
@@ -130,6 +161,7 @@ export class PhysicalCpu implements MsrPort {
 
   /** A counter overflow with its interrupt enabled: through LVTPC to whoever owns the CPU now. */
   private raisePmi(): void {
+    this.syncClockToOverflow();
     const delivery = this.lapic.deliverPmi(this.model.vendor === 'intel');
     if (!delivery) {
       this.interruptsDelivered.masked++;

@@ -4,12 +4,37 @@
  * aliases, event selectors, fixed counters and FIXED_CTR_CTRL, and the v2+
  * global control / status MSRs. #GP where the hardware raises it.
  */
-import { COUNT_CPL0, COUNT_CPL3, COUNT_GUEST, COUNT_HOST, CounterBank } from './counter-bank.ts';
+import { COUNT_CPL0 as COUNT_CPL0_TABLE, COUNT_CPL3 as COUNT_CPL3_TABLE, COUNT_GUEST as COUNT_GUEST_TABLE, COUNT_HOST as COUNT_HOST_TABLE, CounterBank } from './counter-bank.ts';
 import type { CpuModel } from './cpu-models.ts';
 import { FIXED_COUNTER_QUANTITY, intelEventQuantity } from './events.ts';
 import { gp } from './fault.ts';
-import { EVTSEL, FIXED_CTRL, GLOBAL, MSR, PERF_CAP, RDPMC } from './msr.ts';
+import { EVTSEL as EVTSEL_TABLE, FIXED_CTRL as FIXED_CTRL_TABLE, GLOBAL as GLOBAL_TABLE, MSR as MSR_TABLE, PERF_CAP as PERF_CAP_TABLE, RDPMC as RDPMC_TABLE } from './msr.ts';
 import { mask, signExtend32, type HardwarePmu } from './pmu.ts';
+
+/** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
+const COUNT_CPL0 = COUNT_CPL0_TABLE;
+const COUNT_CPL3 = COUNT_CPL3_TABLE;
+const COUNT_GUEST = COUNT_GUEST_TABLE;
+const COUNT_HOST = COUNT_HOST_TABLE;
+const EVTSEL = EVTSEL_TABLE;
+const FIXED_CTRL = FIXED_CTRL_TABLE;
+const GLOBAL = GLOBAL_TABLE;
+const MSR = MSR_TABLE;
+const PERF_CAP = PERF_CAP_TABLE;
+const RDPMC = RDPMC_TABLE;
+
+/** The message prefix of a #GP, built only when one is raised (keeps WRMSR allocation-free). */
+class LazyWhere {
+  constructor(
+    private readonly msr: number,
+    private readonly value: bigint,
+  ) {}
+  toString(): string {
+    return `wrmsr 0x${this.msr.toString(16)} <- 0x${this.value.toString(16)}`;
+  }
+}
+
+type RegisterKind = 'legacy' | 'pmc' | 'evtsel' | 'fixed' | 'caps' | 'fixedctrl' | 'status' | 'globalctrl' | 'ovfctrl' | 'statusset';
 
 export class IntelPmu implements HardwarePmu {
   readonly bank: CounterBank;
@@ -24,6 +49,8 @@ export class IntelPmu implements HardwarePmu {
   private readonly eventselReserved: bigint;
   private readonly fixedCtrlReserved: bigint;
   private readonly statusWritable: bigint;
+  private readonly gpMask: bigint;
+  private readonly fixedMask: bigint;
 
   constructor(
     private readonly model: CpuModel,
@@ -53,6 +80,9 @@ export class IntelPmu implements HardwarePmu {
     if (model.pmuVersion >= 3 && model.pmuVersion < 5) for (let j = 0; j < this.nrFixed; j++) fixedValid |= 0x4n << BigInt(4 * j);
     this.fixedCtrlReserved = ~fixedValid & mask(64);
     this.statusWritable = counters | GLOBAL.STATUS_BUFFER_OVF | GLOBAL.STATUS_COND_CHGD;
+    this.gpMask = mask(model.gpWidth);
+    this.fixedMask = mask(model.fixedWidth);
+    this.buildRegisterTable();
     this.recomputeAll();
   }
 
@@ -64,22 +94,30 @@ export class IntelPmu implements HardwarePmu {
     return this.decode(msr) !== null;
   }
 
-  /** Which register an MSR index names on this part, or null. */
-  private decode(msr: number): { kind: string; index: number } | null {
+  /** Which register an MSR index names on this part: built once, as a table. */
+  private readonly registers = new Map<number, { kind: RegisterKind; index: number }>();
+
+  private buildRegisterTable(): void {
     const { nrGp, nrFixed, model } = this;
-    if (msr >= MSR.IA32_PERFCTR0 && msr < MSR.IA32_PERFCTR0 + nrGp) return { kind: 'legacy', index: msr - MSR.IA32_PERFCTR0 };
-    if (model.fullWidthWrites && msr >= MSR.IA32_PMC0 && msr < MSR.IA32_PMC0 + nrGp) return { kind: 'pmc', index: msr - MSR.IA32_PMC0 };
-    if (msr >= MSR.IA32_PERFEVTSEL0 && msr < MSR.IA32_PERFEVTSEL0 + nrGp) return { kind: 'evtsel', index: msr - MSR.IA32_PERFEVTSEL0 };
-    if (msr >= MSR.IA32_FIXED_CTR0 && msr < MSR.IA32_FIXED_CTR0 + nrFixed) return { kind: 'fixed', index: msr - MSR.IA32_FIXED_CTR0 };
-    if (msr === MSR.IA32_PERF_CAPABILITIES) return { kind: 'caps', index: 0 };
-    if (model.pmuVersion >= 2) {
-      if (msr === MSR.IA32_FIXED_CTR_CTRL) return { kind: 'fixedctrl', index: 0 };
-      if (msr === MSR.IA32_PERF_GLOBAL_STATUS) return { kind: 'status', index: 0 };
-      if (msr === MSR.IA32_PERF_GLOBAL_CTRL) return { kind: 'globalctrl', index: 0 };
-      if (msr === MSR.IA32_PERF_GLOBAL_OVF_CTRL) return { kind: 'ovfctrl', index: 0 };
+    const add = (msr: number, kind: RegisterKind, index = 0) => this.registers.set(msr, Object.freeze({ kind, index }));
+    for (let i = 0; i < nrGp; i++) {
+      add(MSR.IA32_PERFCTR0 + i, 'legacy', i);
+      if (model.fullWidthWrites) add(MSR.IA32_PMC0 + i, 'pmc', i);
+      add(MSR.IA32_PERFEVTSEL0 + i, 'evtsel', i);
     }
-    if (model.pmuVersion >= 4 && msr === MSR.IA32_PERF_GLOBAL_STATUS_SET) return { kind: 'statusset', index: 0 };
-    return null;
+    for (let j = 0; j < nrFixed; j++) add(MSR.IA32_FIXED_CTR0 + j, 'fixed', j);
+    add(MSR.IA32_PERF_CAPABILITIES, 'caps');
+    if (model.pmuVersion >= 2) {
+      add(MSR.IA32_FIXED_CTR_CTRL, 'fixedctrl');
+      add(MSR.IA32_PERF_GLOBAL_STATUS, 'status');
+      add(MSR.IA32_PERF_GLOBAL_CTRL, 'globalctrl');
+      add(MSR.IA32_PERF_GLOBAL_OVF_CTRL, 'ovfctrl');
+    }
+    if (model.pmuVersion >= 4) add(MSR.IA32_PERF_GLOBAL_STATUS_SET, 'statusset');
+  }
+
+  private decode(msr: number): { kind: RegisterKind; index: number } | null {
+    return this.registers.get(msr) ?? null;
   }
 
   rdmsr(msr: number): bigint {
@@ -109,13 +147,13 @@ export class IntelPmu implements HardwarePmu {
   wrmsr(msr: number, value: bigint): void {
     const reg = this.decode(msr);
     if (!reg) throw gp(`wrmsr 0x${msr.toString(16)}: no such MSR`);
-    const where = `wrmsr 0x${msr.toString(16)} <- 0x${value.toString(16)}`;
+    const where = new LazyWhere(msr, value);
     switch (reg.kind) {
       case 'legacy':
         this.bank.value[reg.index] = signExtend32(value, this.model.gpWidth);
         return;
       case 'pmc':
-        if (value & ~mask(this.model.gpWidth)) throw gp(`${where}: bits above the counter width`);
+        if (value & ~this.gpMask) throw gp(`${where}: bits above the counter width`);
         this.bank.value[reg.index] = Number(value);
         return;
       case 'evtsel':
@@ -124,7 +162,7 @@ export class IntelPmu implements HardwarePmu {
         this.recomputeGp(reg.index);
         return;
       case 'fixed':
-        if (value & ~mask(this.model.fixedWidth)) throw gp(`${where}: bits above the counter width`);
+        if (value & ~this.fixedMask) throw gp(`${where}: bits above the counter width`);
         this.bank.value[this.nrGp + reg.index] = Number(value);
         return;
       case 'caps':
@@ -174,14 +212,27 @@ export class IntelPmu implements HardwarePmu {
     if (interrupt) this.raisePmi();
   }
 
+  /** GLOBAL_CTRL as two 32-bit halves, so gating a counter is integer work. */
+  private globalLo = 0;
+  private globalHi = 0;
+  /** Each counter's local enable, decoded at its control write. */
+  private readonly locallyEnabled = new Uint8Array(32);
+
   private globallyEnabled(bit: number): boolean {
     if (this.model.pmuVersion < 2) return true;
-    return (this.globalCtrl & (1n << BigInt(bit))) !== 0n;
+    return bit < 32 ? ((this.globalLo >>> bit) & 1) === 1 : ((this.globalHi >>> (bit - 32)) & 1) === 1;
   }
 
+  /** A GLOBAL_CTRL change only flips counters' global gates: no selector is decoded again. */
   private recomputeAll(): void {
-    for (let i = 0; i < this.nrGp; i++) this.recomputeGp(i);
-    for (let j = 0; j < this.nrFixed; j++) this.recomputeFixed(j);
+    this.globalLo = Number(this.globalCtrl & 0xffffffffn);
+    this.globalHi = Number(this.globalCtrl >> 32n);
+    const bank = this.bank;
+    for (let i = 0; i < this.nrGp; i++) bank.active[i] = this.locallyEnabled[i] === 1 && this.globallyEnabled(i) ? 1 : 0;
+    for (let j = 0; j < this.nrFixed; j++) {
+      const i = this.nrGp + j;
+      bank.active[i] = this.locallyEnabled[i] === 1 && this.globallyEnabled(GLOBAL.FIXED_SHIFT + j) ? 1 : 0;
+    }
   }
 
   private recomputeGp(i: number): void {
@@ -193,7 +244,8 @@ export class IntelPmu implements HardwarePmu {
     bank.cmask[i] = Number((sel & EVTSEL.CMASK) >> 24n);
     bank.invert[i] = sel & EVTSEL.INV ? 1 : 0;
     bank.interrupt[i] = sel & EVTSEL.INT ? 1 : 0;
-    bank.active[i] = (sel & EVTSEL.EN) !== 0n && this.globallyEnabled(i) ? 1 : 0;
+    this.locallyEnabled[i] = (sel & EVTSEL.EN) !== 0n ? 1 : 0;
+    bank.active[i] = this.locallyEnabled[i] === 1 && this.globallyEnabled(i) ? 1 : 0;
   }
 
   private recomputeFixed(j: number): void {
@@ -202,7 +254,8 @@ export class IntelPmu implements HardwarePmu {
     const bank = this.bank;
     bank.cplMask[i] = (field & FIXED_CTRL.OS ? COUNT_CPL0 : 0) | (field & FIXED_CTRL.USR ? COUNT_CPL3 : 0);
     bank.interrupt[i] = field & FIXED_CTRL.PMI ? 1 : 0;
-    bank.active[i] = (field & (FIXED_CTRL.OS | FIXED_CTRL.USR)) !== 0 && this.globallyEnabled(GLOBAL.FIXED_SHIFT + j) ? 1 : 0;
+    this.locallyEnabled[i] = (field & (FIXED_CTRL.OS | FIXED_CTRL.USR)) !== 0 ? 1 : 0;
+    bank.active[i] = this.locallyEnabled[i] === 1 && this.globallyEnabled(GLOBAL.FIXED_SHIFT + j) ? 1 : 0;
   }
 
   /** Full-width writes supported (PERF_CAPABILITIES bit 13). */
