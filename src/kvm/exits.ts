@@ -11,7 +11,8 @@ export type ExitReason =
   | 'EXCEPTION_NMI'
   | 'EMULATED_INSTRUCTION'
   | 'HLT'
-  | 'IO_INSTRUCTION';
+  | 'IO_INSTRUCTION'
+  | 'PREEMPTION_TIMER';
 
 export interface VcpuStats {
   readonly exits: number;

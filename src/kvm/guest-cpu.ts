@@ -25,6 +25,20 @@ export interface GuestCpu {
   cpl: 0 | 3;
   /** CR4.PCE: RDPMC allowed at CPL 3. Default false. */
   cr4Pce: boolean;
+  /** HLT: exits (KVM may take it in its fastpath). The wait itself is the caller's to account. */
+  hlt(): void;
+  /** An I/O doorbell (OUT to a virtio notify port): exits to KVM's I/O handling. */
+  ioDoorbell(): void;
+  /**
+   * The guest's LAPIC timer fired (KVM's VMX preemption timer / hrtimer): an
+   * exit, then the timer interrupt is injected and `handler` runs in the guest.
+   */
+  timerInterrupt(handler: () => void): void;
+  /**
+   * A device interrupt for the guest arrived (e.g. an I/O completion) while it
+   * runs: an external-interrupt exit, then injection; `handler` runs in the guest.
+   */
+  deviceInterrupt(handler: () => void): void;
 }
 
 /** Turn a hardware fault taken in guest mode into the guest's fault. */

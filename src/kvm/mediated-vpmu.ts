@@ -10,12 +10,16 @@
  * elided (b0b6a8d3be16).
  */
 import type { PhysicalCpu } from '../hw/cpu.ts';
-import { MSR, RDPMC } from '../hw/msr.ts';
+import { MSR as MSR_TABLE, RDPMC as RDPMC_TABLE } from '../hw/msr.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
 import type { GuestPmu, GuestPmuBackend, KvmPmc } from './guest-pmu.ts';
 import { pmuIntercepts, type PmuIntercepts } from './msr-intercepts.ts';
 import type { VirtualLapic } from './vlapic.ts';
 import type { VpmuDesign } from './vpmu-design.ts';
+
+/** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
+const MSR = MSR_TABLE;
+const RDPMC = RDPMC_TABLE;
 
 export interface MediatedVcpuContext {
   readonly cpu: PhysicalCpu;
@@ -57,12 +61,23 @@ export class MediatedVpmu implements VpmuDesign {
     if (this.cachedIntercepts) return this.cachedIntercepts;
     const base = pmuIntercepts(this.ctx.pmu());
     if (this.name === 'mediated') return (this.cachedIntercepts = base);
-    // The hypothetical middle column: selectors and FIXED_CTR_CTRL reach the hardware too.
+    // The hypothetical middle column of the published table ("everything passed
+    // through"): selectors, FIXED_CTR_CTRL, the global MSRs and RDPMC reach the
+    // hardware too, whatever the counter counts. No event filter applies.
     const pmu = this.ctx.pmu();
     const passthrough = new Set(base.passthrough);
-    for (let i = 0; i < pmu.nrArchGpCounters; i++) passthrough.add(this.gpEventselMsr(i));
-    if (this.vendor === 'intel' && pmu.nrArchFixedCounters > 0) passthrough.add(MSR.IA32_FIXED_CTR_CTRL);
-    return (this.cachedIntercepts = Object.freeze({ passthrough, rdpmcExits: base.rdpmcExits }));
+    for (let i = 0; i < pmu.nrArchGpCounters; i++) {
+      passthrough.add(this.gpEventselMsr(i));
+      passthrough.add(this.gpCounterMsr(i));
+    }
+    if (this.vendor === 'intel') {
+      for (let i = 0; i < pmu.nrArchGpCounters; i++) passthrough.add(MSR.IA32_PERFCTR0 + i);
+      for (let i = 0; i < pmu.nrArchFixedCounters; i++) passthrough.add(MSR.IA32_FIXED_CTR0 + i);
+      for (const msr of [MSR.IA32_FIXED_CTR_CTRL, MSR.IA32_PERF_GLOBAL_CTRL, MSR.IA32_PERF_GLOBAL_STATUS, MSR.IA32_PERF_GLOBAL_OVF_CTRL]) passthrough.add(msr);
+    } else {
+      for (const msr of [MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS, MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET]) passthrough.add(msr);
+    }
+    return (this.cachedIntercepts = Object.freeze({ passthrough, rdpmcExits: false }));
   }
 
   /** The guest's CPUID changed (refresh): the intercepts follow. */
@@ -125,6 +140,7 @@ export class MediatedVpmu implements VpmuDesign {
     const { cpu, perf } = this.ctx;
     const pmu = this.ctx.pmu();
     const globalCtrlPassedThrough = this.intercepts().passthrough.has(this.globalCtrlMsr);
+    if (this.name === 'passthrough-all') this.readBackSelectors(pmu);
     if (this.vendor === 'intel') {
       // VM-exit saved the guest's GLOBAL_CTRL into the VMCS and loaded the host's (0).
       const saved = cpu.switchGlobalCtrl(0n);
@@ -140,7 +156,6 @@ export class MediatedVpmu implements VpmuDesign {
       pmu.globalStatus = cpu.rdmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS);
       if (pmu.globalStatus) cpu.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, pmu.globalStatus);
     }
-    if (this.name === 'passthrough-all') this.readBackSelectors(pmu);
 
     // kvm_pmu_put_guest_pmcs: save, then clear what is non-zero.
     for (let i = 0; i < pmu.nrArchGpCounters; i++) {

@@ -65,6 +65,9 @@ export interface VcpuHost {
   setRunning(vcpu: VcpuImpl | null): void;
 }
 
+/** IA32_TSC_DEADLINE: the guest's LAPIC timer; KVM handles its WRMSR in the fastpath. */
+export const IA32_TSC_DEADLINE = 0x6e0;
+
 /** The sequence that nested exits may not exceed (a guest handler that exits forever). */
 const MAX_NESTED_EXITS = 64;
 
@@ -85,8 +88,12 @@ export class VcpuImpl implements Vcpu {
   private running = false;
   private nesting = 0;
   private readonly guest: GuestCpuImpl;
-  /** Optional observer of exits, for the simulator's timeline and pricing. */
-  onExit: ((reason: ExitReason, fastpath: boolean) => void) | null = null;
+  /** Optional observer of exits (reason, fastpath, MSR index for MSR exits), for the simulator. */
+  onExit: ((reason: ExitReason, fastpath: boolean, msr: number) => void) | null = null;
+  /** Optional observer of interrupt injections, for the simulator. */
+  onInject: ((vector: number) => void) | null = null;
+  /** IA32_TSC_DEADLINE as the guest last wrote it. */
+  tscDeadline = 0n;
 
   constructor(
     readonly id: number,
@@ -188,7 +195,7 @@ export class VcpuImpl implements Vcpu {
    * One intercepted operation: exit, put, handle, requests, load, entry.
    * `fastpath`: KVM may handle it in the fastpath without the world switch.
    */
-  exit<T>(reason: ExitReason, handler: () => T, fastpath = false): T {
+  exit<T>(reason: ExitReason, handler: () => T, fastpath = false, msr = -1): T {
     if (++this.nesting > MAX_NESTED_EXITS) {
       this.nesting--;
       throw new Error(`vCPU ${this.id}: more than ${MAX_NESTED_EXITS} nested exits (a guest interrupt handler that never returns?)`);
@@ -196,7 +203,7 @@ export class VcpuImpl implements Vcpu {
     this.stats.count(reason);
     const useFastpath = fastpath && this.fastpathAllowed();
     if (useFastpath) this.stats.fastpathExits++;
-    this.onExit?.(reason, useFastpath);
+    this.onExit?.(reason, useFastpath, msr);
     this.cpu.guestMode = false;
     if (!useFastpath) this.design.afterExit();
     try {
@@ -218,7 +225,9 @@ export class VcpuImpl implements Vcpu {
    * stale): docs/mediated-vpmu.md 4.4.
    */
   private fastpathAllowed(): boolean {
-    return !this.pmu.gpCounters.concat(this.pmu.fixedCounters).some((pmc) => pmc.emulatedEvents & 1);
+    for (const pmc of this.pmu.gpCounters) if (pmc.emulatedEvents & 1) return false;
+    for (const pmc of this.pmu.fixedCounters) if (pmc.emulatedEvents & 1) return false;
+    return true;
   }
 
   /** An interrupt raised while in guest mode: a VM-exit, then the host's handler with IRQs on. */
@@ -244,7 +253,15 @@ export class VcpuImpl implements Vcpu {
     const interrupt = this.pendingInjection;
     if (!interrupt) return;
     this.pendingInjection = null;
+    this.onInject?.(interrupt.vector);
     this.guestHandlers.get(interrupt.vector)?.();
+  }
+
+  /** Inject an interrupt that is not the PMI (timer, device) at the next entry and run `handler` then. */
+  injectAndRun(reason: ExitReason, fastpath: boolean, vector: number, handler: () => void): void {
+    this.exit(reason, () => {}, fastpath);
+    this.onInject?.(vector);
+    handler();
   }
 
   registerGuestHandler(vector: number, handler: () => void): void {
@@ -266,6 +283,7 @@ export class VcpuImpl implements Vcpu {
   // ---- KVM's handlers for intercepted operations
 
   handleRdmsr(msr: number): bigint {
+    if (msr === IA32_TSC_DEADLINE) return this.tscDeadline;
     if (msr === MSR.X2APIC_LVTPC) return BigInt(this.vlapic.lvtpc);
     if (this.pmu.isPmuMsr(msr)) {
       const value = this.pmu.getMsr(msr);
@@ -276,6 +294,10 @@ export class VcpuImpl implements Vcpu {
   }
 
   handleWrmsr(msr: number, value: bigint): void {
+    if (msr === IA32_TSC_DEADLINE) {
+      this.tscDeadline = value;
+      return;
+    }
     if (msr === MSR.X2APIC_LVTPC) {
       if (value >> 32n) throw new GuestFault('#GP', 'wrmsr LVTPC: reserved bits');
       this.vlapic.writeLvtpc(value);
@@ -345,7 +367,7 @@ class GuestCpuImpl implements GuestCpu {
   rdmsr(msr: number): bigint {
     const index = checkIndex(msr, 'rdmsr');
     if (this.passthrough(index)) return asGuestFault(() => this.vcpu.hostCpu.rdmsr(index));
-    return this.vcpu.exit('MSR_READ', () => this.vcpu.handleRdmsr(index));
+    return this.vcpu.exit('MSR_READ', () => this.vcpu.handleRdmsr(index), false, index);
   }
 
   wrmsr(msr: number, value: bigint): void {
@@ -354,8 +376,9 @@ class GuestCpuImpl implements GuestCpu {
       throw new TypeError(`wrmsr 0x${index.toString(16)}: value must be a bigint in [0, 2^64), got ${String(value)}`);
     }
     if (this.passthrough(index)) return asGuestFault(() => this.vcpu.hostCpu.wrmsr(index, value));
-    // A WRMSR KVM could take in its fastpath (x2APIC ICR, TSC deadline) is not one of these.
-    this.vcpu.exit('MSR_WRITE', () => this.vcpu.handleWrmsr(index, value));
+    // KVM takes TSC-deadline writes in its fastpath (handle_fastpath_set_msr_irqoff).
+    const fastpath = index === IA32_TSC_DEADLINE;
+    this.vcpu.exit('MSR_WRITE', () => this.vcpu.handleWrmsr(index, value), fastpath, index);
   }
 
   rdpmc(ecx: number): bigint {
@@ -386,12 +409,33 @@ class GuestCpuImpl implements GuestCpu {
     }
   }
 
+  hlt(): void {
+    this.vcpu.exit('HLT', () => {}, true);
+  }
+
+  ioDoorbell(): void {
+    this.vcpu.exit('IO_INSTRUCTION', () => {});
+  }
+
+  timerInterrupt(handler: () => void): void {
+    // The VMX preemption timer exit is handled in KVM's fastpath when allowed.
+    this.vcpu.injectAndRun('PREEMPTION_TIMER', true, LOCAL_TIMER_VECTOR, handler);
+  }
+
+  deviceInterrupt(handler: () => void): void {
+    this.vcpu.injectAndRun('EXTERNAL_INTERRUPT', false, DEVICE_VECTOR, handler);
+  }
+
   onInterrupt(vector: number, handler: () => void): void {
     if (!Number.isInteger(vector) || vector < 0 || vector > 255) throw new RangeError(`onInterrupt: vector ${vector} is not 0-255`);
     if (typeof handler !== 'function') throw new TypeError('onInterrupt: handler must be a function');
     this.vcpu.registerGuestHandler(vector, handler);
   }
 }
+
+/** Linux's LOCAL_TIMER_VECTOR, and a device vector for I/O completions. */
+const LOCAL_TIMER_VECTOR = 0xec;
+const DEVICE_VECTOR = 0x41;
 
 function checkIndex(value: number, what: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff) {

@@ -22,7 +22,12 @@ export interface HostOptions {
   cpu?: CpuModelName | CpuModel;
   /** Logical CPUs; default 1. */
   cpus?: number;
-  kvm?: { enablePmu?: boolean; enableMediatedPmu?: boolean };
+  kvm?: {
+    enablePmu?: boolean;
+    enableMediatedPmu?: boolean;
+    /** Ablation only (not upstream): run mediated VMs with every PMU MSR passed through. */
+    mediatedDesign?: 'mediated' | 'passthrough-all';
+  };
   kconfig?: { PERF_GUEST_MEDIATED_PMU?: boolean };
   /** Linux's hardlockup detector: a pinned include-guest cycles event per CPU. Default false. */
   nmiWatchdog?: boolean;
@@ -92,7 +97,7 @@ export class HostMachine implements Host {
       nextDeadlineNs: (cpu: number) => this.perfCore.nextTimerNs(cpu),
       run: (cpu: number) => this.perfCore.runTimers(cpu),
     };
-    this.kvm = new KvmModule(params, { cpus: this.cpus, perf: this.perfExports, log, timers });
+    this.kvm = new KvmModule(params, { cpus: this.cpus, perf: this.perfExports, log, timers }, options.kvm?.mediatedDesign ?? 'mediated');
   }
 
   log(line: string): void {

@@ -1,0 +1,487 @@
+/**
+ * The simulator: a scenario's guests and host profiling run on a machine in
+ * simulated time, once per vPMU design, priced by a cost model; the result is
+ * guest accuracy (counts vs ground truth) and overhead for each design.
+ *
+ * Each design gets a fresh machine. Setup events (host perf sessions, guests)
+ * happen in order of their start time; between them, each CPU runs its vCPUs
+ * and host tasks, time-sliced on the host tick when they share the CPU.
+ */
+import { KernelError } from '../common/errors.ts';
+import type { PhysicalCpu } from '../hw/cpu.ts';
+import type { CpuModelName } from '../hw/cpu-models.ts';
+import { Quantity } from '../hw/events.ts';
+import { GuestKernel } from '../guest/guest-kernel.ts';
+import { PerfSession, eventQuantity, type PerfSessionSpec } from '../guest/perf-session.ts';
+import { Truth, computeBlocks, ioBlocks, specintMix, type WorkloadSpec } from '../guest/workloads.ts';
+import type { GuestCpu } from '../kvm/guest-cpu.ts';
+import type { GuestPmuConfig } from '../kvm/guest-pmu.ts';
+import { IA32_TSC_DEADLINE, type VcpuImpl } from '../kvm/vcpu.ts';
+import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
+import { CostModel } from './cost-model.ts';
+import { CostMeter } from './cost-meter.ts';
+import { HostMachine } from './host.ts';
+import type {
+  DesignResult,
+  GuestEventResult,
+  HostEventResult,
+  GuestRefusal,
+  PublishedComparison,
+  SimulationReport,
+} from './results.ts';
+
+/** What the simulator needs of a scenario (src/sim/scenario.ts validates the file into this). */
+export interface SimulationInput {
+  name: string;
+  description: string;
+  published?: PublishedComparison;
+  machine: { cpu: CpuModelName; cpus: number; hz: number; nmiWatchdog: boolean };
+  costModel: string;
+  costs: Record<string, number>;
+  duration: number;
+  seed: number;
+  designs: readonly Exclude<VpmuDesignName, 'none'>[];
+  guests: readonly {
+    name: string;
+    hostCpu: number;
+    hz: number;
+    startAt?: number;
+    pmu?: Partial<GuestPmuConfig>;
+    workload: WorkloadSpec;
+    perf?: PerfSessionSpec;
+  }[];
+  host?: {
+    perf?: readonly (PerfSessionSpec & { name: string; cpus?: readonly number[]; startAt?: number })[];
+    tasks?: readonly { cpu: number; share: number; workload: WorkloadSpec }[];
+  };
+}
+
+export interface SimulationOptions {
+  /** Simulated seconds (overrides the scenario's). */
+  duration?: number;
+  seed?: number;
+  /** Called after each design with its index, for progress bars. */
+  progress?: (done: number, total: number) => void;
+  /** Length of the timeline window recorded for the report, in ns. */
+  timelineWindowNs?: number;
+}
+
+/** The guest workload driver: runs until a deadline, recording ground truth. */
+class WorkloadRunner {
+  readonly truth = new Truth();
+  idleCycles = 0;
+  private nextIoNs = 0;
+
+  constructor(
+    readonly spec: WorkloadSpec,
+    private readonly cpu: PhysicalCpu,
+  ) {}
+
+  /** Retire work through `exec` until the CPU clock reaches `deadlineNs`. */
+  runUntil(deadlineNs: number, run: { exec(work: import('../hw/events.ts').Work): void; hlt(): void; io(): void; completion(): void }): void {
+    const cpu = this.cpu;
+    const hz = cpu.model.tscHz;
+    const slots = cpu.model.topdownSlotsPerCycle;
+    const spec = this.spec;
+    if (spec.kind === 'specint') {
+      const cycles = Math.floor(((deadlineNs - cpu.nowNs) * hz) / 1e9);
+      for (const block of computeBlocks(specintMix(spec), Math.max(1, cycles))) {
+        this.truth.record(block, slots);
+        run.exec(block);
+      }
+      return;
+    }
+    if (spec.kind === 'fio') {
+      const iops = spec.iops ?? 20_000;
+      const perIo = spec.instructionsPerIo ?? 20_000;
+      const doorbells = Math.max(1, (spec.exitsPerIo ?? 2) - 1);
+      while (cpu.nowNs < deadlineNs) {
+        const started = cpu.nowNs;
+        for (const block of ioBlocks(perIo, spec.ipc ?? 1)) {
+          this.truth.record(block, slots);
+          run.exec(block);
+        }
+        for (let d = 0; d < doorbells; d++) run.io();
+        // The device completes no faster than its IOPS: the guest halts until then.
+        this.nextIoNs = Math.max(started + 1e9 / iops, cpu.nowNs);
+        if (cpu.nowNs < this.nextIoNs) this.idle(run, this.nextIoNs);
+        run.completion();
+      }
+      return;
+    }
+    const wakeups = spec.wakeupsPerSecond ?? 100;
+    const perWakeup = spec.instructionsPerWakeup ?? 5000;
+    while (cpu.nowNs < deadlineNs) {
+      const next = Math.min(deadlineNs, Math.max(this.nextIoNs, cpu.nowNs));
+      if (cpu.nowNs < next) this.idle(run, next);
+      if (cpu.nowNs >= deadlineNs) break;
+      for (const block of ioBlocks(perWakeup, 1)) {
+        this.truth.record(block, slots);
+        run.exec(block);
+      }
+      this.nextIoNs = cpu.nowNs + 1e9 / wakeups;
+    }
+  }
+
+  private idle(run: { hlt(): void }, untilNs: number): void {
+    run.hlt();
+    const cycles = Math.max(0, Math.ceil(((untilNs - this.cpu.nowNs) * this.cpu.model.tscHz) / 1e9));
+    this.cpu.stall(cycles);
+    this.idleCycles += cycles;
+  }
+}
+
+interface GuestState {
+  spec: SimulationInput['guests'][number];
+  cpu: PhysicalCpu;
+  vcpu: VcpuImpl | null;
+  kernel: GuestKernel | null;
+  session: PerfSession | null;
+  runner: WorkloadRunner;
+  /** Cycles of CPU time the guest was given (its slices). */
+  sliceCycles: number;
+  refusal?: GuestRefusal;
+  /** The guest's perf-record samples already charged for user-space processing. */
+  samplesCharged: number;
+}
+
+interface HostSessionState {
+  spec: NonNullable<NonNullable<SimulationInput['host']>['perf']>[number];
+  session: PerfSession;
+  cpus: number[];
+}
+
+export class Simulation {
+  private readonly input: SimulationInput;
+  private readonly duration: number;
+  private readonly seed: number;
+  private readonly costModel: CostModel;
+
+  constructor(input: SimulationInput, private readonly options: SimulationOptions = {}) {
+    this.input = input;
+    this.duration = options.duration ?? input.duration;
+    this.seed = options.seed ?? input.seed;
+    this.costModel = new CostModel(input.costModel, input.costs);
+  }
+
+  run(): SimulationReport {
+    const results: DesignResult[] = [];
+    const designs = this.input.designs;
+    designs.forEach((design, i) => {
+      results.push(this.runDesign(design));
+      this.options.progress?.(i + 1, designs.length);
+    });
+    return {
+      scenario: this.input.name,
+      description: this.input.description,
+      seed: this.seed,
+      duration: this.duration,
+      cpu: this.input.machine.cpu,
+      costModel: this.costModel.name,
+      results,
+      costParameters: this.costModel.parameters.map((q) => ({
+        name: q.name,
+        cycles: q.cycles,
+        source: q.source,
+        assumption: q.assumption,
+      })),
+      ...(this.input.published ? { published: this.input.published } : {}),
+    };
+  }
+
+  runDesign(design: Exclude<VpmuDesignName, 'none'>): DesignResult {
+    const input = this.input;
+    const host = new HostMachine({
+      cpu: input.machine.cpu,
+      cpus: input.machine.cpus,
+      hz: input.machine.hz,
+      nmiWatchdog: input.machine.nmiWatchdog,
+      kvm: {
+        enableMediatedPmu: design !== 'emulated',
+        mediatedDesign: design === 'passthrough-all' ? 'passthrough-all' : 'mediated',
+      },
+    });
+    const meter = new CostMeter(this.costModel);
+    for (const cpu of host.cpus) meter.instrumentCpu(cpu);
+    meter.instrumentPerfExports(host.perfExports);
+    meter.instrumentHostPerf(host.perfCore, host.cpus);
+
+    const guests: GuestState[] = input.guests.map((spec) => ({
+      spec,
+      cpu: host.cpus[spec.hostCpu]!,
+      vcpu: null,
+      kernel: null,
+      session: null,
+      runner: new WorkloadRunner(spec.workload, host.cpus[spec.hostCpu]!),
+      sliceCycles: 0,
+      samplesCharged: 0,
+    }));
+    const hostSessions: HostSessionState[] = [];
+    const taskTruth = host.cpus.map(() => new Truth());
+    const refusals: GuestRefusal[] = [];
+    const startNs = host.cpus.map((c) => c.nowNs);
+    const durationNs = this.duration * 1e9;
+    meter.openTimelineWindow(host.cpus[input.guests[0]?.hostCpu ?? 0]!, this.options.timelineWindowNs ?? 2e6);
+
+    // Setup points in time: host sessions before guests at the same instant.
+    type Start = { at: number; order: number; act: () => void };
+    const starts: Start[] = [];
+    (input.host?.perf ?? []).forEach((spec, i) =>
+      starts.push({
+        at: (spec.startAt ?? 0) * 1e9,
+        order: i,
+        act: () => {
+          const cpus = spec.cpus ? [...spec.cpus] : host.cpus.map((c) => c.id);
+          const session = new PerfSession(host.perfCore, spec);
+          session.open(cpus.map((cpu) => ({ cpu })), host.cpus[cpus[0] ?? 0]!.nowNs);
+          hostSessions.push({ spec, session, cpus });
+        },
+      }),
+    );
+    guests.forEach((g, i) =>
+      starts.push({
+        at: (g.spec.startAt ?? 0) * 1e9,
+        order: 1000 + i,
+        act: () => {
+          try {
+            const vm = host.kvm.createVm();
+            g.vcpu = vm.createVcpu({ hostCpu: g.spec.hostCpu, ...(g.spec.pmu ? { pmu: g.spec.pmu } : {}) }) as VcpuImpl;
+            meter.instrumentVcpu(g.vcpu, g.spec.name);
+          } catch (error) {
+            if (!(error instanceof KernelError)) throw error;
+            g.refusal = { guest: g.spec.name, errno: error.errno, message: error.message };
+            refusals.push(g.refusal);
+          }
+        },
+      }),
+    );
+    starts.sort((a, b) => a.at - b.at || a.order - b.order);
+    const points = [...new Set([...starts.map((s) => Math.min(s.at, durationNs)), durationNs])].sort((a, b) => a - b);
+
+    let s = 0;
+    let from = 0;
+    for (const to of points) {
+      if (to > from) this.runInterval(host, meter, guests, taskTruth, startNs, to);
+      while (s < starts.length && starts[s]!.at <= to && to < durationNs) starts[s++]!.act();
+      from = to;
+    }
+
+    // Read everything after the measured interval.
+    const elapsed = host.cpus.map((c, i) => c.tsc - (startNs[i]! * c.model.tscHz) / 1e9);
+    return this.collect(design, host, meter, guests, hostSessions, taskTruth, refusals, elapsed);
+  }
+
+  /** Run every CPU up to `toNs` (relative to each CPU's start). */
+  private runInterval(
+    host: HostMachine,
+    meter: CostMeter,
+    guests: GuestState[],
+    taskTruth: Truth[],
+    startNs: number[],
+    toNs: number,
+  ): void {
+    for (const cpu of host.cpus) {
+      meter.current = cpu;
+      const end = startNs[cpu.id]! + toNs;
+      const runnable = guests.filter((g) => g.cpu === cpu && g.vcpu);
+      const tasks = (this.input.host?.tasks ?? []).filter((t) => t.cpu === cpu.id);
+      if (tasks.length === 0 && runnable.length <= 1) {
+        if (runnable[0]) this.runGuestSlice(runnable[0], end, meter);
+        else if (cpu.nowNs < end) cpu.stall(Math.ceil(((end - cpu.nowNs) * cpu.model.tscHz) / 1e9));
+        continue;
+      }
+      // Time-slice on the host tick: tasks get their share, guests split the rest.
+      const quantumNs = 1e9 / this.input.machine.hz;
+      const taskShare = tasks.reduce((sum, t) => sum + t.share, 0);
+      while (cpu.nowNs < end) {
+        const sliceEnd = Math.min(end, cpu.nowNs + quantumNs);
+        const span = sliceEnd - cpu.nowNs;
+        let at = cpu.nowNs;
+        tasks.forEach((task, i) => {
+          const until = Math.min(sliceEnd, at + span * task.share);
+          this.runHostTask(host, cpu, task.workload, 100 + i, until, taskTruth[cpu.id]!);
+          at = cpu.nowNs;
+        });
+        const guestSpan = span * (1 - taskShare);
+        for (const g of runnable) {
+          this.runGuestSlice(g, Math.min(sliceEnd, cpu.nowNs + guestSpan / runnable.length), meter);
+        }
+        if (runnable.length === 0 && cpu.nowNs < sliceEnd) cpu.stall(Math.ceil(((sliceEnd - cpu.nowNs) * cpu.model.tscHz) / 1e9));
+      }
+    }
+  }
+
+  private runHostTask(host: HostMachine, cpu: PhysicalCpu, spec: WorkloadSpec, pid: number, untilNs: number, truth: Truth): void {
+    const cycles = Math.floor(((untilNs - cpu.nowNs) * cpu.model.tscHz) / 1e9);
+    if (cycles <= 0) return;
+    const mix = specintMix(spec.kind === 'specint' ? spec : {});
+    for (const block of computeBlocks(mix, cycles)) {
+      truth.record(block, cpu.model.topdownSlotsPerCycle);
+      host.exec({ ...block, cpu: cpu.id, pid });
+    }
+  }
+
+  /** One KVM_RUN of a guest until `untilNs` on its CPU's clock. */
+  private runGuestSlice(g: GuestState, untilNs: number, meter: CostMeter): void {
+    const vcpu = g.vcpu!;
+    const cpu = g.cpu;
+    const began = cpu.tsc;
+    vcpu.run((guest) => {
+      if (!g.kernel) this.bootGuest(g, guest, meter);
+      const kernel = g.kernel!;
+      const run = {
+        exec: (work: import('../hw/events.ts').Work) => guest.exec(work),
+        hlt: () => guest.hlt(),
+        io: () => guest.ioDoorbell(),
+        completion: () => guest.deviceInterrupt(() => meter.charge(cpu, 'pmi.entry')),
+      };
+      while (cpu.nowNs < untilNs) {
+        const deadline = Math.min(untilNs, kernel.nextTimerNs());
+        if (cpu.nowNs < deadline) g.runner.runUntil(deadline, run);
+        if (cpu.nowNs >= kernel.nextTimerNs()) {
+          guest.timerInterrupt(() => {
+            kernel.tick();
+            guest.wrmsr(IA32_TSC_DEADLINE, BigInt(Math.floor(kernel.nextTimerNs())));
+          });
+        }
+      }
+    });
+    g.sliceCycles += cpu.tsc - began;
+  }
+
+  /** The guest kernel boots its perf and the perf tool opens its events. */
+  private bootGuest(g: GuestState, guest: GuestCpu, meter: CostMeter): void {
+    const cpu = g.cpu;
+    const kernel = new GuestKernel(guest, () => cpu.nowNs, g.spec.hz, () => {}, () => {
+      meter.charge(cpu, 'pmi.entry');
+    });
+    meter.instrumentTimers(kernel.perf, [cpu], g.spec.name);
+    // Samples: written to the ring buffer in the NMI, then copied out by perf record.
+    const handleNmi = kernel.perf.handleNmi.bind(kernel.perf);
+    kernel.perf.handleNmi = (c) => {
+      const before = g.session ? totalSamples(g.session) : 0;
+      const handled = handleNmi(c);
+      const taken = g.session ? totalSamples(g.session) - before : 0;
+      if (taken > 0) {
+        meter.charge(cpu, 'perf.sample', taken);
+        if (g.session!.spec.mode === 'record') meter.charge(cpu, 'perf.record-userspace', taken);
+      }
+      return handled;
+    };
+    g.kernel = kernel;
+    if (g.spec.perf) {
+      g.session = new PerfSession(kernel.perf, g.spec.perf);
+      g.session.open([{ cpu: 0 }], cpu.nowNs);
+    }
+  }
+
+  private collect(
+    design: Exclude<VpmuDesignName, 'none'>,
+    host: HostMachine,
+    meter: CostMeter,
+    guests: GuestState[],
+    hostSessions: HostSessionState[],
+    taskTruth: Truth[],
+    refusals: GuestRefusal[],
+    elapsedByCpu: number[],
+  ): DesignResult {
+    const vendor = host.model.vendor;
+    const guestEvents: GuestEventResult[] = [];
+    let workCycles = 0;
+    let busyCycles = 0;
+    const exits: Record<string, number> = {};
+    let totalExits = 0;
+    let guestPmis = 0;
+    for (const g of guests) {
+      if (!g.vcpu) continue;
+      workCycles += g.runner.truth.workCycles;
+      busyCycles += g.sliceCycles - g.runner.idleCycles;
+      const elapsedS = g.sliceCycles / g.cpu.model.tscHz;
+      if (g.session) {
+        const readings = g.vcpu.run(() => g.session!.read());
+        for (const r of readings) {
+          const q = eventQuantity(r.event, vendor);
+          const truth = q === Quantity.None ? 0 : g.runner.truth.total(q, !r.event.excludeUser, !r.event.excludeKernel);
+          const spec = g.session.spec;
+          const expectedSamples =
+            spec.mode !== 'record' ? undefined : spec.period !== undefined ? truth / spec.period : (spec.frequency ?? 4000) * elapsedS;
+          guestEvents.push({
+            guest: g.spec.name,
+            event: r.event.spec,
+            truth,
+            counted: r.scaled,
+            errorPercent: errorPercent(r.scaled, truth),
+            raw: r.raw,
+            timeEnabledNs: r.enabled,
+            timeRunningNs: r.running,
+            ...(spec.mode === 'record' ? { samples: r.samples, expectedSamples: expectedSamples! } : {}),
+          });
+        }
+      }
+      for (const [reason, n] of Object.entries(g.vcpu.stats.exitReasons)) exits[reason] = (exits[reason] ?? 0) + n;
+      totalExits += g.vcpu.stats.exits;
+      guestPmis += g.vcpu.stats.pmis;
+    }
+
+    const hostEvents: HostEventResult[] = [];
+    for (const h of hostSessions) {
+      for (const r of h.session.read()) {
+        if (r.refused) {
+          hostEvents.push({ name: h.spec.name, event: r.event.spec, refused: r.refused });
+          continue;
+        }
+        const q = eventQuantity(r.event, vendor);
+        let truth = 0;
+        if (q !== Quantity.None) {
+          for (const cpu of h.cpus) truth += taskTruth[cpu]!.total(q, !r.event.excludeUser, !r.event.excludeKernel);
+          if (!h.spec.excludeGuest) {
+            for (const g of guests) {
+              if (g.vcpu && h.cpus.includes(g.cpu.id)) truth += g.runner.truth.total(q, !r.event.excludeUser, !r.event.excludeKernel);
+            }
+          }
+        }
+        hostEvents.push({
+          name: h.spec.name,
+          event: r.event.spec,
+          truth,
+          counted: r.scaled,
+          errorPercent: errorPercent(r.scaled, truth),
+          timeEnabledNs: r.enabled,
+          timeRunningNs: r.running,
+        });
+      }
+    }
+
+    const elapsedCycles = elapsedByCpu.reduce((a, b) => a + b, 0);
+    return {
+      design,
+      overheadPercent: busyCycles > 0 ? (1 - workCycles / busyCycles) * 100 : 0,
+      exits,
+      totalExits,
+      guestPmis,
+      guestEvents,
+      hostEvents,
+      refusals,
+      elapsedCycles,
+      workCycles,
+      costBreakdown: meter.breakdown,
+      timeline: meter.timeline,
+      msrAccesses: { ...meter.msrAccesses },
+    };
+  }
+}
+
+function totalSamples(session: PerfSession): number {
+  let n = 0;
+  for (const e of session.events) n += e.kernel?.samples ?? 0;
+  return n;
+}
+
+export function errorPercent(counted: number, truth: number): number {
+  if (truth === 0) return counted === 0 ? 0 : 100;
+  return ((counted - truth) / truth) * 100;
+}
+
+export function simulate(input: SimulationInput, options?: SimulationOptions): SimulationReport {
+  return new Simulation(input, options).run();
+}
