@@ -3,6 +3,8 @@
  * flag or file and what was expected, exit code 2, no stack trace unless
  * --debug (ARCHITECTURE.md principle 5).
  */
+import { ScenarioError } from '../sim/scenario-errors.ts';
+
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -19,13 +21,19 @@ export function parseInteger(flag: string, value: string, min: number, max = Num
   return n;
 }
 
-/** Run a command body: usage errors exit 2 with one line; anything else is a bug (exit 1). */
+/** Run a command body: bad input (usage, scenario) exits 2, a line per problem; anything else is a bug (exit 1). */
 export async function runCommand(debug: boolean, body: () => Promise<number> | number): Promise<never> {
   try {
     process.exit(await body());
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`vpmu: ${error.message}\n`);
+      if (debug) process.stderr.write(`${error.stack}\n`);
+      process.exit(2);
+    }
+    if (error instanceof ScenarioError) {
+      // One line per problem, each already 'file:line:column: field: ...'.
+      process.stderr.write(`${error.message}\n`);
       if (debug) process.stderr.write(`${error.stack}\n`);
       process.exit(2);
     }

@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerCheck } from './check.ts';
 import { registerDemo } from './demo.ts';
+import { registerScenarios } from './scenarios.ts';
+import { registerSchema } from './schema.ts';
 import { registerStress } from './stress.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -24,6 +26,8 @@ const program = new Command('vpmu')
   .exitOverride();
 
 registerDemo(program, { isDefault: true });
+registerScenarios(program);
+registerSchema(program);
 registerCheck(program);
 registerStress(program);
 

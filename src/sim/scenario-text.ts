@@ -1,0 +1,70 @@
+/**
+ * Small text helpers for scenario messages: how a found value is shown,
+ * how a path is written, and "did you mean" suggestions.
+ */
+
+/** A found value as a message shows it after "got": 'spec', 3, true, a list, nothing. */
+export function showValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (typeof value === 'string') {
+    const s = value.length > 40 ? `${value.slice(0, 37)}...` : value;
+    return `'${s.replace(/\n/g, '\\n')}'`;
+  }
+  if (typeof value === 'bigint') return `0x${value.toString(16)}`;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return typeof value;
+}
+
+/** A path as the messages write it: guests[0].workload.kind; '(top level)' for the root. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else {
+      const key = String(seg);
+      out += /^[A-Za-z_][\w-]*$/.test(key) ? `${out ? '.' : ''}${key}` : `[${JSON.stringify(key)}]`;
+    }
+  }
+  return out || '(top level)';
+}
+
+/** Edit distance (insertions, deletions, substitutions, adjacent swaps). */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The candidate `word` most likely misspells, if one is close enough to suggest. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  const w = word.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const lc = c.toLowerCase();
+    const dist = lc === w ? 0 : editDistance(w, lc);
+    if (dist < bestDistance) {
+      best = c;
+      bestDistance = dist;
+    }
+  }
+  if (best === undefined || best === word) return undefined;
+  const limit = Math.max(1, Math.floor(Math.max(word.length, best.length) / 3));
+  if (bestDistance <= limit) return best;
+  // A prefix or a part of the name ('watchdog' for 'nmiWatchdog').
+  const hit = candidates.find((c) => w.length >= 4 && c.toLowerCase().includes(w));
+  return hit;
+}

@@ -1,0 +1,287 @@
+/**
+ * Scenarios: read a scenario file (YAML), validate it against the schema in
+ * scenario-schema.ts with every problem placed at its file:line:column, find
+ * the built-ins, override fields from the command line (--set, --sweep), and
+ * publish the JSON Schema for editors. docs/scenarios.md is the reference.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LineCounter, parse as parseYaml, parseDocument } from 'yaml';
+import { z } from 'zod';
+import {
+  issueMessage,
+  issuesToProblems,
+  nodeAt,
+  nodePosition,
+  ScenarioError,
+} from './scenario-errors.ts';
+import { ScenarioSchema, type Scenario } from './scenario-schema.ts';
+import { closest, formatPath, showValue } from './scenario-text.ts';
+
+export {
+  COST_MODEL_NAMES,
+  DEFAULT_RECORD_FREQUENCY,
+  HZ_VALUES,
+  PERF_EVENT_NAMES,
+  SCENARIO_DESIGN_NAMES,
+  ScenarioSchema,
+  WORKLOAD_KINDS,
+  parseEventSpec,
+  type CostModelName,
+  type EventSpec,
+  type GuestPerfSession,
+  type GuestSpec,
+  type HostPerfSession,
+  type HostTaskSpec,
+  type Scenario,
+  type ScenarioDesignName,
+  type ScenarioInput,
+  type Workload,
+} from './scenario-schema.ts';
+export { formatProblem, ScenarioError, type ScenarioProblem } from './scenario-errors.ts';
+
+/** The package root (holds scenarios/), found from this module's place in src/sim/. */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BUILTIN_DIR = resolve(PACKAGE_ROOT, 'scenarios');
+
+/** Validate parsed data; problems are placed by `locate`. */
+function validate(
+  data: unknown,
+  locate: (
+    path: readonly PropertyKey[],
+    key: boolean,
+  ) => { file: string; line: number; column: number },
+): Scenario {
+  const result = ScenarioSchema.safeParse(data, { error: issueMessage });
+  if (result.success) return result.data;
+  throw new ScenarioError(issuesToProblems(result.error.issues, ScenarioSchema, data, locate));
+}
+
+/** Parse and validate a scenario's YAML text; `file` names it in messages. Throws ScenarioError. */
+export function parseScenario(text: string, file: string): Scenario {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ScenarioError(
+      doc.errors.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return {
+          file,
+          line: pos.line,
+          column: pos.col,
+          path: '(yaml)',
+          message: yamlMessage(e.message),
+        };
+      }),
+    );
+  }
+  if (doc.contents === null) {
+    throw new ScenarioError([
+      {
+        file,
+        line: 1,
+        column: 1,
+        path: '(top level)',
+        message:
+          'expected a mapping with name, description, machine and guests (got an empty file)',
+      },
+    ]);
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ScenarioError([
+      { file, line: 1, column: 1, path: '(yaml)', message: yamlMessage(message) },
+    ]);
+  }
+  return validate(data, (path, key) => ({ file, ...nodePosition(nodeAt(doc, path, key), lines) }));
+}
+
+function yamlMessage(message: string): string {
+  const first = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  return `expected valid YAML: ${first.charAt(0).toLowerCase()}${first.slice(1)}`;
+}
+
+/** Built-in scenario names (the files in scenarios/), sorted. */
+function builtinNames(): string[] {
+  if (!existsSync(BUILTIN_DIR)) return [];
+  return readdirSync(BUILTIN_DIR)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => f.slice(0, -'.yaml'.length))
+    .sort();
+}
+
+/** A path relative to the working directory when inside it, for messages. */
+function displayPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel && !rel.startsWith('..') ? rel : path;
+}
+
+function readScenarioFile(path: string, shown: string): Scenario {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new ScenarioError([
+      {
+        file: shown,
+        line: 0,
+        column: 0,
+        path: '',
+        message: `expected a readable scenario file (got ${reason})`,
+      },
+    ]);
+  }
+  return parseScenario(text, shown);
+}
+
+/**
+ * A scenario by file path (an existing file) or by built-in name
+ * (scenarios/<name>.yaml in the package). Throws ScenarioError.
+ */
+export function loadScenario(nameOrPath: string): { scenario: Scenario; file: string } {
+  if (existsSync(nameOrPath) && statSync(nameOrPath).isFile()) {
+    return { scenario: readScenarioFile(nameOrPath, nameOrPath), file: nameOrPath };
+  }
+  const names = builtinNames();
+  if (names.includes(nameOrPath)) {
+    const file = resolve(BUILTIN_DIR, `${nameOrPath}.yaml`);
+    return { scenario: readScenarioFile(file, displayPath(file)), file };
+  }
+  const looksLikePath = /[/\\]|\.ya?ml$/i.test(nameOrPath);
+  const hint = closest(nameOrPath, names);
+  const message = looksLikePath
+    ? `expected an existing scenario file or a built-in scenario name (got no such file)`
+    : `expected a scenario file or a built-in scenario: ${names.join(', ')}` +
+      `${hint ? `; did you mean '${hint}'?` : ''} (got ${showValue(nameOrPath)})`;
+  throw new ScenarioError([{ file: nameOrPath, line: 0, column: 0, path: '', message }]);
+}
+
+/** The built-in scenarios, sorted by name. Throws ScenarioError if one is invalid (a bug). */
+export function listBuiltinScenarios(): { name: string; description: string; file: string }[] {
+  return builtinNames().map((name) => {
+    const { scenario, file } = loadScenario(name);
+    return { name: scenario.name, description: scenario.description, file };
+  });
+}
+
+/** The scenario format as JSON Schema (draft 2020-12), for editors and other tools. */
+export function scenarioJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(ScenarioSchema, { target: 'draft-2020-12', io: 'input' }) as Record<
+    string,
+    unknown
+  >;
+}
+
+// ---------------------------------------------------------------- overrides
+
+/** A validated scenario back to data the schema accepts (perfCapabilities as hex). */
+function toData(value: unknown): unknown {
+  if (typeof value === 'bigint') return `0x${value.toString(16)}`;
+  if (Array.isArray(value)) return value.map(toData);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toData(v)]));
+  }
+  return value;
+}
+
+/** Dotted path with numeric indexes: 'guests.0.perf.frequency' -> ['guests', 0, 'perf', 'frequency']. */
+function splitPath(path: string): (string | number)[] | undefined {
+  if (!/^[^.\s]+(\.[^.\s]+)*$/.test(path)) return undefined;
+  return path.split('.').map((seg) => (/^\d+$/.test(seg) ? Number(seg) : seg));
+}
+
+/**
+ * The scenario with one field set from the command line (`--set path=value`,
+ * each value of `--sweep path=v1,v2`): `path` is dotted with numeric indexes
+ * (guests.0.perf.frequency), `value` is read as YAML (100, true, mediated,
+ * [a, b]). Setting frequency or period of a perf session drops the other.
+ * The result is validated again; problems name `origin` and the path.
+ */
+export function applyOverride(
+  scenario: Scenario,
+  path: string,
+  value: string,
+  origin: string,
+): Scenario {
+  const fail = (message: string, at = path): never => {
+    throw new ScenarioError([{ file: origin, line: 0, column: 0, path: at, message }]);
+  };
+  let segs = splitPath(path);
+  if (!segs) {
+    return fail(
+      `expected a dotted path such as guests.0.perf.frequency (got ${showValue(path)})`,
+      '',
+    );
+  }
+  // Cost parameter names have dots (perf.tick): after 'costs.' the rest is one name.
+  if (segs[0] === 'costs' && segs.length > 2) segs = ['costs', path.slice('costs.'.length)];
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(value, { prettyErrors: false });
+  } catch (error) {
+    const first = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+    return fail(`expected a YAML value: ${first} (got ${showValue(value)})`);
+  }
+  const data = toData(scenario) as Record<string, unknown>;
+  let node: unknown = data;
+  for (let i = 0; i < segs.length - 1; i++) {
+    const seg = segs[i]!;
+    const here = formatPath(segs.slice(0, i + 1));
+    if (Array.isArray(node)) {
+      if (typeof seg !== 'number')
+        return fail(
+          `expected a numeric index into the list ${formatPath(segs.slice(0, i))} (got ${showValue(seg)})`,
+          here,
+        );
+      if (seg >= node.length)
+        return fail(`expected an index below ${node.length}, the list's length (got ${seg})`, here);
+      node = node[seg];
+    } else if (node && typeof node === 'object') {
+      const obj = node as Record<string, unknown>;
+      if (typeof seg === 'number')
+        return fail(
+          `expected a key, ${formatPath(segs.slice(0, i))} is a mapping (got ${seg})`,
+          here,
+        );
+      if (obj[seg] === undefined) obj[seg] = {};
+      node = obj[seg];
+    } else {
+      return fail(
+        `expected a mapping or a list to go into (got ${showValue(node)})`,
+        formatPath(segs.slice(0, i)),
+      );
+    }
+  }
+  const last = segs.at(-1)!;
+  if (Array.isArray(node)) {
+    if (typeof last !== 'number')
+      return fail(`expected a numeric index (got ${showValue(last)})`, formatPath(segs));
+    if (last >= node.length)
+      return fail(
+        `expected an index below ${node.length}, the list's length (got ${last})`,
+        formatPath(segs),
+      );
+    node[last] = parsed;
+  } else if (node && typeof node === 'object') {
+    if (typeof last === 'number')
+      return fail(`expected a key, not an index (got ${last})`, formatPath(segs));
+    const obj = node as Record<string, unknown>;
+    obj[last] = parsed;
+    // A perf session samples by frequency or by period: setting one replaces the other.
+    const inPerf =
+      segs.length >= 2 && (segs[segs.length - 2] === 'perf' || segs[segs.length - 3] === 'perf');
+    if (inPerf && last === 'frequency') delete obj.period;
+    if (inPerf && last === 'period') delete obj.frequency;
+  } else {
+    return fail(
+      `expected a mapping or a list to set a field in (got ${showValue(node)})`,
+      formatPath(segs.slice(0, -1)),
+    );
+  }
+  return validate(data, () => ({ file: origin, line: 0, column: 0 }));
+}
