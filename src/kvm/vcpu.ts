@@ -214,8 +214,13 @@ export class VcpuImpl implements Vcpu {
         this.design.beforeEntry();
       }
       this.cpu.guestMode = true;
-      this.nesting--;
-      this.injectPending();
+      // The injected interrupt's handler runs nested in this exit, so the
+      // exits it makes count toward MAX_NESTED_EXITS.
+      try {
+        this.injectPending();
+      } finally {
+        this.nesting--;
+      }
     }
   }
 
