@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerCheck } from './check.ts';
 import { registerDemo } from './demo.ts';
+import { registerRun } from './run.ts';
 import { registerScenarios } from './scenarios.ts';
 import { registerSchema } from './schema.ts';
 import { registerStress } from './stress.ts';
@@ -25,7 +26,8 @@ const program = new Command('vpmu')
   .showHelpAfterError('(run vpmu --help for usage)')
   .exitOverride();
 
-registerDemo(program, { isDefault: true });
+registerRun(program, { isDefault: true });
+registerDemo(program);
 registerScenarios(program);
 registerSchema(program);
 registerCheck(program);

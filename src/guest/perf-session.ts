@@ -118,6 +118,7 @@ export class PerfSession {
 
   /** Read every event (summed over targets), scaled as perf stat does. */
   read(): SessionReading[] {
+    if (this.final) return this.final;
     const byEvent = new Map<string, SessionReading>();
     for (const { parsed, kernel, refused } of this.events) {
       let reading = byEvent.get(parsed.spec);
@@ -137,6 +138,19 @@ export class PerfSession {
       reading.samples += kernel!.samples;
     }
     return [...byEvent.values()];
+  }
+
+  /** Readings taken when the session stopped early. */
+  private final: SessionReading[] | null = null;
+
+  /**
+   * The session ends before the run does: its readings are kept and its
+   * events closed (so an include-guest session stops blocking mediated VMs).
+   */
+  stop(): void {
+    if (this.final) return;
+    this.final = this.read();
+    this.close();
   }
 
   close(): void {

@@ -72,7 +72,6 @@ export class KvmVm implements Vm {
       filter: this.filter,
       setRunning: (v) => kvm.setRunning(hostCpu, v),
     }, options);
-    this.lifecycle.vcpuCreated();
     this.vcpus.push(vcpu);
     return vcpu;
   }

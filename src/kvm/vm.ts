@@ -3,10 +3,27 @@
  * in perf when the first vCPU is created (sticky: a failed vCPU creation does
  * not undo it), KVM_CAP_PMU_CAPABILITY may only disable the PMU before that,
  * and destroying the VM releases the mediated PMU once.
+ *
+ * The creation and release themselves run the protocol data of
+ * vm-lifecycle-protocol.ts (kvm->lock, created_mediated_pmu, perf's calls
+ * inlined): the same definition the interleaving explorer checks.
  */
 import { KvmError } from '../common/errors.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
+import type { AccountingProtocol } from '../perf/mediated-protocol.ts';
 import type { KvmParams } from './params.ts';
+import { vmLifecycleProtocol, type VmLifecycleProtocol } from './vm-lifecycle-protocol.ts';
+
+/** The lifecycle protocol for one VM, per accounting variant (built once). */
+const protocols = new Map<AccountingProtocol, VmLifecycleProtocol>();
+function lifecycleFor(perf: AccountingProtocol): VmLifecycleProtocol {
+  let protocol = protocols.get(perf);
+  if (!protocol) {
+    protocol = vmLifecycleProtocol(1, 'upstream', perf);
+    protocols.set(perf, protocol);
+  }
+  return protocol;
+}
 
 /** KVM's advice when perf refuses the mediated PMU (kvm_arch_vcpu_precreate). */
 export const MEDIATED_PMU_EBUSY_MESSAGE =
@@ -20,9 +37,8 @@ export interface VmOptions {
 export class VmPmuLifecycle {
   /** kvm->arch.enable_pmu. */
   enablePmu: boolean;
-  /** kvm->arch.created_mediated_pmu. */
-  createdMediatedPmu = false;
-  createdVcpus = 0;
+  /** The VM's protocol cells: kvm->arch.created_mediated_pmu, kvm->created_vcpus. */
+  private readonly cells = new Int32Array(2);
   destroyed = false;
   readonly lapic: boolean;
 
@@ -41,21 +57,31 @@ export class VmPmuLifecycle {
     return this.params.enableMediatedPmu && this.enablePmu;
   }
 
-  /** kvm_arch_vcpu_precreate: the first vCPU creates the mediated PMU. */
-  precreateVcpu(): void {
-    this.checkAlive();
-    if (this.createdVcpus === 0 && this.mediated && !this.createdMediatedPmu) {
-      const r = this.perf.createMediatedPmu();
-      if (r !== 0) {
-        this.log(MEDIATED_PMU_EBUSY_MESSAGE);
-        throw new KvmError('EBUSY', 'perf refused the mediated PMU: host events that count in guests exist (system-wide perf, NMI watchdog)');
-      }
-      this.createdMediatedPmu = true;
-    }
+  /** kvm->arch.created_mediated_pmu. */
+  get createdMediatedPmu(): boolean {
+    return this.cells[0] !== 0;
   }
 
-  vcpuCreated(): void {
-    this.createdVcpus++;
+  /** kvm->created_vcpus. */
+  get createdVcpus(): number {
+    return this.cells[1]!;
+  }
+
+  /**
+   * kvm_vm_ioctl_create_vcpu up to the vCPU count: under kvm->lock, until the
+   * mediated PMU exists, perf_create_mediated_pmu(); -EBUSY fails the vCPU.
+   */
+  precreateVcpu(): void {
+    this.checkAlive();
+    if (!this.mediated) {
+      this.cells[1]!++;
+      return;
+    }
+    const r = this.perf.runMediatedPmuOperation(lifecycleFor(this.perf.accountingProtocol).createVcpu[0]!.op, this.cells, 1);
+    if (r !== 0) {
+      this.log(MEDIATED_PMU_EBUSY_MESSAGE);
+      throw new KvmError('EBUSY', 'perf refused the mediated PMU: host events that count in guests exist (system-wide perf, NMI watchdog)');
+    }
   }
 
   /** KVM_CAP_PMU_CAPABILITY with KVM_PMU_CAP_DISABLE. */
@@ -72,8 +98,7 @@ export class VmPmuLifecycle {
     if (this.destroyed) return;
     this.destroyed = true;
     if (this.createdMediatedPmu) {
-      this.createdMediatedPmu = false;
-      this.perf.releaseMediatedPmu();
+      this.perf.runMediatedPmuOperation(lifecycleFor(this.perf.accountingProtocol).destroyVm[0]!.op, this.cells, 1);
     }
   }
 

@@ -74,8 +74,12 @@ export class KernelEvent {
   lastPeriod: number;
   /** Count at the previous frequency adjustment. */
   freqCountStamp = 0;
-  /** Clock time of the previous PMI, for frequency adjustment in the PMI. */
-  freqTimeStamp = 0;
+  /**
+   * Clock time of the previous PMI, for frequency adjustment in the PMI. In
+   * Linux it starts at 0 while perf_clock() is the uptime, so the first PMI's
+   * interval is never used; -Infinity models that with our clocks starting at 0.
+   */
+  freqTimeStamp = -Infinity;
   /** PMIs since the last tick, for throttling. */
   interrupts = 0;
   throttled = false;

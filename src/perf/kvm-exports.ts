@@ -3,10 +3,12 @@
  * EXPORT_SYMBOL_FOR_KVM in kernel/events/core.c and arch/x86/events/core.c.
  * kvm/ imports this module and nothing else of perf's internals.
  */
+import type { Operation } from '../common/protocol.ts';
 import { LVT, MSR } from '../hw/msr.ts';
 import type { PerfEventAttr } from './attr.ts';
 import type { PerfCore, PerfCpu } from './core.ts';
 import type { KernelEvent, OverflowHandler } from './event.ts';
+import type { AccountingProtocol } from './mediated-protocol.ts';
 
 /** PERF_GUEST_MEDIATED_PMI_VECTOR ("VPMI" in /proc/interrupts). */
 export const PERF_GUEST_MEDIATED_PMI_VECTOR = 0xf5;
@@ -33,6 +35,21 @@ export class PerfKvmExports {
   /** Whether the core PMU advertises PERF_PMU_CAP_MEDIATED_VPMU. */
   get coreMediatedCapable(): boolean {
     return this.core.x86?.mediatedCapable ?? false;
+  }
+
+  /** The accounting protocol perf runs (upstream or v6), for KVM's own protocol built on it. */
+  get accountingProtocol(): AccountingProtocol {
+    if (!this.core.accounting) throw new Error('CONFIG_PERF_GUEST_MEDIATED_PMU is off: no accounting');
+    return this.core.accounting.protocol;
+  }
+
+  /**
+   * Run one of KVM's protocol operations that inline perf_create/release_mediated_pmu
+   * (kvm/vm-lifecycle-protocol.ts) over perf's accounting and the VM's own cells.
+   */
+  runMediatedPmuOperation(op: Operation, vmCells: Int32Array, vmMutexes: number): number {
+    if (!this.core.accounting) throw new Error('CONFIG_PERF_GUEST_MEDIATED_PMU is off: no accounting');
+    return this.core.accounting.runExtended(op, vmCells, vmMutexes);
   }
 
   createMediatedPmu(): number {

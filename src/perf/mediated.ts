@@ -3,7 +3,7 @@
  * mediated-protocol.ts executed sequentially on the perf core's counters,
  * with WARN_ON_ONCE splats going to the kernel log once per call site.
  */
-import { createProtocolMemory, runOperation, type ProtocolMemory } from '../common/protocol.ts';
+import { createProtocolMemory, runOperation, type Operation, type ProtocolMemory } from '../common/protocol.ts';
 import {
   NR_INCLUDE_GUEST_EVENTS,
   NR_MEDIATED_PMU_VMS,
@@ -35,6 +35,28 @@ export class MediatedAccounting {
   /** Run one operation; 0 or -errno. */
   run(op: AccountingOperation): number {
     return runOperation(this.protocol.operations[op], this.memory);
+  }
+
+  /**
+   * Run an operation of a protocol that extends the accounting's shape (its
+   * first cells and mutex are perf's; KVM's VM lifecycle adds its own after
+   * them) over perf's counters plus `extraCells`, sequentially. The caller's
+   * cells are read and written back.
+   */
+  runExtended(op: Operation, extraCells: Int32Array, extraMutexes: number): number {
+    const own = this.memory.cells.length;
+    const cells = new Int32Array(own + extraCells.length);
+    cells.set(this.memory.cells);
+    cells.set(extraCells, own);
+    const memory: ProtocolMemory = {
+      cells,
+      mutexes: new Int32Array(this.memory.mutexes.length + extraMutexes),
+      warn: (site) => this.warnOnce(site),
+    };
+    const result = runOperation(op, memory);
+    this.memory.cells.set(cells.subarray(0, own));
+    extraCells.set(cells.subarray(own));
+    return result;
   }
 
   /** WARN_ON_ONCE: the first time a site fires, a splat in dmesg; never again. */

@@ -51,7 +51,7 @@ export interface SimulationInput {
     perf?: PerfSessionSpec;
   }[];
   host?: {
-    perf?: readonly (PerfSessionSpec & { name: string; cpus?: readonly number[]; startAt?: number })[];
+    perf?: readonly (PerfSessionSpec & { name: string; cpus?: readonly number[]; startAt?: number; stopAt?: number })[];
     tasks?: readonly { cpu: number; share: number; workload: WorkloadSpec }[];
   };
 }
@@ -60,8 +60,8 @@ export interface SimulationOptions {
   /** Simulated seconds (overrides the scenario's). */
   duration?: number;
   seed?: number;
-  /** Called after each design with its index, for progress bars. */
-  progress?: (done: number, total: number) => void;
+  /** Progress, as the fraction of the whole run done (0..1), for progress bars. */
+  progress?: (fraction: number) => void;
   /** Length of the timeline window recorded for the report, in ns. */
   timelineWindowNs?: number;
 }
@@ -156,6 +156,8 @@ export class Simulation {
   private readonly duration: number;
   private readonly seed: number;
   private readonly costModel: CostModel;
+  private designIndex = 0;
+  private lastProgress = 0;
 
   constructor(input: SimulationInput, private readonly options: SimulationOptions = {}) {
     this.input = input;
@@ -168,8 +170,9 @@ export class Simulation {
     const results: DesignResult[] = [];
     const designs = this.input.designs;
     designs.forEach((design, i) => {
+      this.designIndex = i;
       results.push(this.runDesign(design));
-      this.options.progress?.(i + 1, designs.length);
+      this.options.progress?.((i + 1) / designs.length);
     });
     return {
       scenario: this.input.name,
@@ -226,7 +229,14 @@ export class Simulation {
     // Setup points in time: host sessions before guests at the same instant.
     type Start = { at: number; order: number; act: () => void };
     const starts: Start[] = [];
-    (input.host?.perf ?? []).forEach((spec, i) =>
+    (input.host?.perf ?? []).forEach((spec, i) => {
+      if (spec.stopAt !== undefined) {
+        starts.push({
+          at: spec.stopAt * 1e9,
+          order: -1,
+          act: () => hostSessions.find((h) => h.spec === spec)?.session.stop(),
+        });
+      }
       starts.push({
         at: (spec.startAt ?? 0) * 1e9,
         order: i,
@@ -236,8 +246,8 @@ export class Simulation {
           session.open(cpus.map((cpu) => ({ cpu })), host.cpus[cpus[0] ?? 0]!.nowNs);
           hostSessions.push({ spec, session, cpus });
         },
-      }),
-    );
+      });
+    });
     guests.forEach((g, i) =>
       starts.push({
         at: (g.spec.startAt ?? 0) * 1e9,
@@ -343,10 +353,19 @@ export class Simulation {
             kernel.tick();
             guest.wrmsr(IA32_TSC_DEADLINE, BigInt(Math.floor(kernel.nextTimerNs())));
           });
+          this.reportProgress(cpu.nowNs);
         }
       }
     });
     g.sliceCycles += cpu.tsc - began;
+  }
+
+  /** Progress within the current design, at most every 2 ms of simulated time. */
+  private reportProgress(nowNs: number): void {
+    if (!this.options.progress || nowNs - this.lastProgress < 2e6) return;
+    this.lastProgress = nowNs;
+    const within = Math.min(1, nowNs / (this.duration * 1e9));
+    this.options.progress((this.designIndex + within) / this.input.designs.length);
   }
 
   /** The guest kernel boots its perf and the perf tool opens its events. */
