@@ -453,21 +453,36 @@ export class X86Pmu implements PerfPmu {
     event.periodLeft -= delta;
   }
 
-  /** x86_perf_event_set_period: program -left so the counter overflows after `left` events. */
-  private setPeriod(cpu: number, event: KernelEvent): void {
+  /**
+   * x86_perf_event_set_period: program -left so the counter overflows after
+   * `left` events. Returns whether a new period began: only then was the
+   * overflow the end of a sample period (a period longer than the counter
+   * can count takes several wraps, and the intermediate ones are no sample).
+   */
+  private setPeriod(cpu: number, event: KernelEvent): boolean {
     const period = event.isSampling ? event.samplePeriod : this.desc.maxPeriod;
     if (!event.isSampling) event.samplePeriod = period;
     let left = event.periodLeft;
+    let newPeriod = false;
     if (left <= -period) left = period;
     else if (left <= 0) left += period;
-    if (left > this.desc.maxPeriod) left = this.desc.maxPeriod;
+    if (left !== event.periodLeft) {
+      event.periodLeft = left;
+      event.lastPeriod = period;
+      newPeriod = true;
+    }
+    // Quirk: certain CPUs dont like it if just 1 hw_event is left. KVM's
+    // guest (exclude_host) events are exempt (Sean Christopherson's
+    // 'Exempt KVM guest events from the minimum period requirements').
+    if (left < 2 && !event.attr.excludeHost) left = 2;
     if (left < 1) left = 1;
-    event.periodLeft = left;
-    event.lastPeriod = period;
+    // period_left keeps the whole remainder: only the programmed value is cut to the counter range.
+    if (left > this.desc.maxPeriod) left = this.desc.maxPeriod;
     const width = event.idx >= FIXED_IDX ? this.desc.fixedWidth : this.desc.gpWidth;
     const value = 2 ** width - left;
     event.prevCount = value;
     this.port(cpu).wrmsr(this.counterMsr(event.idx), BigInt(value));
+    return newPeriod;
   }
 
   private enableEvent(cpu: number, event: KernelEvent): void {
@@ -555,8 +570,7 @@ export class X86Pmu implements PerfPmu {
       this.read(cpu, e);
       if (e.prevCount >= 2 ** (this.desc.gpWidth - 1)) continue;
       handled = true;
-      this.setPeriod(cpu, e);
-      this.overflowed(cpu, e);
+      if (this.setPeriod(cpu, e)) this.overflowed(cpu, e);
     }
     return handled;
   }
@@ -565,8 +579,8 @@ export class X86Pmu implements PerfPmu {
     for (const e of [...this.hw[cpu]!.events]) {
       if (e.idx < 0 || !(status & (1n << BigInt(e.idx)))) continue;
       this.read(cpu, e);
-      this.setPeriod(cpu, e);
-      this.overflowed(cpu, e);
+      // intel_pmu_save_and_restart: no overflow to report before the period ends.
+      if (this.setPeriod(cpu, e)) this.overflowed(cpu, e);
     }
   }
 
