@@ -1,0 +1,334 @@
+/**
+ * The terminal report: what a perf user recognises. Per design, a perf stat
+ * block per guest (count, truth, error, and the `(xx.xx%)` perf prints for a
+ * multiplexed event), perf record's samples against the expected number, host
+ * events and refusals; then the overhead of each design beside the published
+ * figure, and exits, PMIs and MSR accesses by design.
+ */
+import Table from 'cli-table3';
+import pc from 'picocolors';
+import type {
+  DesignResult,
+  GuestEventResult,
+  HostEventResult,
+  SimulationReport,
+} from '../sim/results.ts';
+import {
+  formatCount,
+  formatPercent,
+  formatRunning,
+  formatSignedPercent,
+  notCounted,
+} from './format.ts';
+import {
+  designTitle,
+  exitReasons,
+  meanAbsErrorPercent,
+  orderingCheck,
+  refusalMessage,
+  sweepSummary,
+} from './summary.ts';
+
+export interface TextOptions {
+  /** ANSI colour; the CLI passes `process.stdout.isTTY && !process.env.NO_COLOR`. */
+  color: boolean;
+}
+
+type Colors = ReturnType<typeof pc.createColors>;
+type Row = Table.HorizontalTableRow;
+
+const BLANK_CHARS = {
+  top: '',
+  'top-mid': '',
+  'top-left': '',
+  'top-right': '',
+  bottom: '',
+  'bottom-mid': '',
+  'bottom-left': '',
+  'bottom-right': '',
+  left: '  ',
+  'left-mid': '',
+  mid: '',
+  'mid-mid': '',
+  right: '',
+  'right-mid': '',
+  middle: '  ',
+};
+
+/** A borderless table, as perf prints them; lines indented by two spaces, no trailing blanks. */
+function table(rows: Row[], align: Table.HorizontalAlignment[], indent = '  '): string {
+  const t = new Table({
+    chars: { ...BLANK_CHARS, left: indent },
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
+    colAligns: align,
+  });
+  t.push(...rows);
+  return t
+    .toString()
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n');
+}
+
+function colorError(c: Colors, errorPercent: number | undefined): string {
+  if (errorPercent === undefined) return '';
+  const text = formatSignedPercent(errorPercent);
+  const size = Math.abs(errorPercent);
+  if (!Number.isFinite(size) || size >= 10) return c.red(text);
+  if (size >= 1) return c.yellow(text);
+  return c.green(text);
+}
+
+function header(report: SimulationReport, c: Colors): string[] {
+  const lines = [c.bold(`vpmu: ${report.scenario}`)];
+  if (report.description) lines.push(`  ${report.description}`);
+  const facts = [
+    `cpu ${report.cpu}`,
+    `cost model ${report.costModel}`,
+    `${report.duration} s simulated`,
+    `seed ${report.seed}`,
+  ];
+  if (report.sweep) facts.push(`${report.sweep.parameter}=${report.sweep.value}`);
+  lines.push(`  ${facts.join(', ')}`);
+  return lines;
+}
+
+function overheadSummary(report: SimulationReport, c: Colors): string[] {
+  const lines = [c.bold('Overhead (guest work lost to virtualization and PMU handling)')];
+  if (report.results.length === 0) return [...lines, '  no design was simulated'];
+  const published = report.published?.overheadPercent;
+  const head: Row = [
+    'design',
+    'simulated',
+    ...(published ? ['published', 'difference'] : []),
+    'exits',
+    'PMIs',
+    'mean |error|',
+  ];
+  const rows: Row[] = [head.map((h) => c.dim(String(h)))];
+  for (const r of report.results) {
+    const figure = published?.[r.design];
+    const row: Row = [r.design, formatPercent(r.overheadPercent)];
+    if (published) {
+      row.push(
+        figure === undefined ? '-' : formatPercent(figure),
+        figure === undefined
+          ? ''
+          : `${formatSignedPercent(r.overheadPercent - figure).replace('%', '')} pp`,
+      );
+    }
+    const error = meanAbsErrorPercent(r);
+    row.push(
+      formatCount(r.totalExits),
+      formatCount(r.guestPmis),
+      error === undefined ? '-' : formatPercent(error),
+    );
+    rows.push(row);
+  }
+  lines.push(
+    table(rows, [
+      'left',
+      'right',
+      ...(published ? (['right', 'right'] as const) : []),
+      'right',
+      'right',
+      'right',
+    ]),
+  );
+  const check = orderingCheck(report);
+  lines.push(`  ordering:  ${check.simulated}`);
+  if (report.published && check.published !== undefined) {
+    lines.push(
+      `  published: ${check.published}  (${report.published.test}; ${report.published.source})`,
+    );
+    lines.push(
+      check.consistent
+        ? `  ${c.green('the simulated ordering matches the published one')}`
+        : `  ${c.red(`the simulated ordering differs from the published one: ${check.inversions.join(', ')}`)}`,
+    );
+  }
+  return lines;
+}
+
+function guestBlock(guest: string, events: GuestEventResult[], c: Colors): string[] {
+  const sampling = events.some((e) => e.samples !== undefined || e.expectedSamples !== undefined);
+  const head = [
+    'counted',
+    'event',
+    'truth',
+    'error',
+    '',
+    ...(sampling ? ['samples', 'expected', 'error'] : []),
+  ];
+  const rows: Row[] = [head.map((h) => c.dim(h))];
+  for (const e of events) {
+    const row: Row = [
+      notCounted(e.timeEnabledNs, e.timeRunningNs) ? '<not counted>' : formatCount(e.counted),
+      e.event,
+      formatCount(e.truth),
+      colorError(c, e.errorPercent),
+      formatRunning(e.timeEnabledNs, e.timeRunningNs),
+    ];
+    if (sampling) {
+      const samplesError =
+        e.samples !== undefined && e.expectedSamples !== undefined && e.expectedSamples > 0
+          ? ((e.samples - e.expectedSamples) / e.expectedSamples) * 100
+          : undefined;
+      row.push(
+        e.samples === undefined ? '' : formatCount(e.samples),
+        e.expectedSamples === undefined ? '' : formatCount(e.expectedSamples),
+        colorError(c, samplesError),
+      );
+    }
+    rows.push(row);
+  }
+  const align: Table.HorizontalAlignment[] = [
+    'right',
+    'left',
+    'right',
+    'right',
+    'left',
+    'right',
+    'right',
+    'right',
+  ];
+  return [` Performance counter stats for guest '${guest}':`, '', table(rows, align, '    '), ''];
+}
+
+function hostRow(h: HostEventResult, c: Colors): Row {
+  if (h.refused) {
+    return [
+      h.name,
+      h.event,
+      { content: c.red(`<refused: ${h.refused}>`), colSpan: 4, hAlign: 'left' },
+    ];
+  }
+  const counted =
+    h.counted === undefined
+      ? '-'
+      : notCounted(h.timeEnabledNs, h.timeRunningNs)
+        ? '<not counted>'
+        : formatCount(h.counted);
+  return [
+    h.name,
+    h.event,
+    counted,
+    h.truth === undefined ? '-' : formatCount(h.truth),
+    colorError(c, h.errorPercent),
+    formatRunning(h.timeEnabledNs, h.timeRunningNs),
+  ];
+}
+
+function designBlock(r: DesignResult, c: Colors): string[] {
+  const lines = [
+    c.bold(
+      `== ${r.design}: ${designTitle(r.design)}, overhead ${formatPercent(r.overheadPercent)} ==`,
+    ),
+    '',
+  ];
+  const guests = [...new Set(r.guestEvents.map((e) => e.guest))];
+  for (const guest of guests) {
+    lines.push(
+      ...guestBlock(
+        guest,
+        r.guestEvents.filter((e) => e.guest === guest),
+        c,
+      ),
+    );
+  }
+  if (guests.length === 0) lines.push('  no guest events', '');
+  if (r.hostEvents.length > 0) {
+    const rows: Row[] = [['name', 'event', 'counted', 'truth', 'error', ''].map((h) => c.dim(h))];
+    rows.push(...r.hostEvents.map((h) => hostRow(h, c)));
+    lines.push(
+      ' Host events:',
+      '',
+      table(rows, ['left', 'left', 'right', 'right', 'right', 'left'], '    '),
+      '',
+    );
+  }
+  if (r.refusals.length > 0) {
+    lines.push(' Guests refused:', '');
+    const rows: Row[] = r.refusals.map((g) => [g.guest, c.red(g.errno), refusalMessage(g)]);
+    lines.push(table(rows, ['left', 'left', 'left'], '    '), '');
+  }
+  return lines;
+}
+
+function exitsTable(report: SimulationReport, c: Colors): string[] {
+  const results = report.results;
+  if (results.length === 0) return [];
+  const designs = results.map((r) => c.dim(r.design));
+  const align: Table.HorizontalAlignment[] = ['left', ...results.map(() => 'right' as const)];
+  const exitRows: Row[] = [[c.dim('reason'), ...designs]];
+  for (const reason of exitReasons(results)) {
+    exitRows.push([reason, ...results.map((r) => formatCount(r.exits[reason] ?? 0))]);
+  }
+  exitRows.push([c.bold('total'), ...results.map((r) => c.bold(formatCount(r.totalExits)))]);
+  const workRows: Row[] = [
+    [c.dim(''), ...designs],
+    ['PMIs injected', ...results.map((r) => formatCount(r.guestPmis))],
+    ['rdmsr', ...results.map((r) => formatCount(r.msrAccesses.rdmsr))],
+    ['wrmsr', ...results.map((r) => formatCount(r.msrAccesses.wrmsr))],
+    ['rdpmc', ...results.map((r) => formatCount(r.msrAccesses.rdpmc))],
+    ['elapsed cycles', ...results.map((r) => formatCount(r.elapsedCycles))],
+    ['guest work cycles', ...results.map((r) => formatCount(r.workCycles))],
+  ];
+  return [
+    c.bold('VM-exits by reason'),
+    table(exitRows, align),
+    '',
+    c.bold('PMIs and PMU MSR accesses'),
+    table(workRows, align),
+  ];
+}
+
+/** The whole report of one run, for a terminal. */
+export function renderText(report: SimulationReport, options: TextOptions): string {
+  const c = pc.createColors(options.color);
+  const lines = [...header(report, c), '', ...overheadSummary(report, c), ''];
+  for (const r of report.results) lines.push(...designBlock(r, c));
+  lines.push(...exitsTable(report, c));
+  return `${lines
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
+}
+
+/** A sweep: one row per swept value, each design's overhead and mean |error|. */
+export function renderSweepText(reports: SimulationReport[]): string {
+  if (reports.length === 0) return 'no sweep results\n';
+  const summary = sweepSummary(reports);
+  const first = reports[0]!;
+  const head: Row = [
+    '',
+    ...summary.designs.map((d) => ({ content: d, colSpan: 2, hAlign: 'center' as const })),
+  ];
+  const sub: Row = [
+    summary.parameter,
+    ...summary.designs.flatMap(() => ['overhead', 'mean |error|']),
+  ];
+  const rows: Row[] = [head, sub];
+  for (const row of summary.rows) {
+    const cells: Row = [row.value];
+    for (const d of summary.designs) {
+      const overhead = row.overheadPercent[d];
+      const error = row.meanAbsErrorPercent[d];
+      cells.push(
+        overhead === undefined ? '-' : formatPercent(overhead),
+        error === undefined ? '-' : formatPercent(error),
+      );
+    }
+    rows.push(cells);
+  }
+  const align: Table.HorizontalAlignment[] = [
+    'left',
+    ...summary.designs.flatMap(() => ['right', 'right'] as const),
+  ];
+  const lines = [
+    `vpmu: ${first.scenario}, sweep of ${summary.parameter} (${reports.length} runs, seed ${first.seed})`,
+    '',
+    table(rows, align),
+  ];
+  return `${lines.join('\n')}\n`;
+}
