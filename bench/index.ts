@@ -3,3 +3,4 @@
  * work when imported; add one line per module.
  */
 await import('./check.ts');
+await import('./sim.ts');
