@@ -395,15 +395,19 @@ export class PerfCore {
     this.disablePmus(cpu);
     for (const e of work) {
       if (e.throttled) {
+        // perf_adjust_freq_unthr_events: unthrottle; a period-mode event is
+        // restarted where it stopped (start without PERF_EF_RELOAD), a
+        // frequency-mode one by the adjustment below.
         e.throttled = false;
-        e.pmu.start(cpu, e);
+        if (e.attr.sampleFreq === undefined) e.pmu.start(cpu, e, false);
       }
       if (e.attr.sampleFreq === undefined) continue;
       e.pmu.stop(cpu, e);
       const delta = e.count - e.freqCountStamp;
       e.freqCountStamp = e.count;
       if (delta > 0) this.adjustPeriod(cpu, e, this.tickNs, delta, false);
-      e.pmu.start(cpu, e);
+      // Reload only if the count moved.
+      e.pmu.start(cpu, e, delta > 0);
     }
     this.enablePmus(cpu);
   }
@@ -440,10 +444,11 @@ export class PerfCore {
     e.samples++;
     e.overflowHandler?.(e);
     if (throttle) {
-      // The driver stops the event (x86_pmu_stop) until the tick unthrottles it.
+      // The driver stops the event, x86_pmu_stop(event, 0): no update (the
+      // handler has just folded the count), until the tick unthrottles it.
       e.throttled = true;
       e.throttledOverflows++;
-      e.pmu.stop(cpu, e);
+      e.pmu.stop(cpu, e, false);
     }
   }
 

@@ -27,10 +27,10 @@ export interface PerfPmu {
   del(cpu: number, event: KernelEvent): void;
   /** Fold the hardware count into event.count. */
   read(cpu: number, event: KernelEvent): void;
-  /** Stop counting (throttle, period change) with or without folding the count in. */
-  stop(cpu: number, event: KernelEvent): void;
-  /** Restart after stop(), reprogramming the period. */
-  start(cpu: number, event: KernelEvent): void;
+  /** Stop counting (throttle, period change); `update` (PERF_EF_UPDATE, the default) folds the count in. */
+  stop(cpu: number, event: KernelEvent, update?: boolean): void;
+  /** Restart after stop(); `reload` (PERF_EF_RELOAD, the default) reprograms the period first. */
+  start(cpu: number, event: KernelEvent, reload?: boolean): void;
   /** perf_pmu_disable / perf_pmu_enable: nest; the outermost enable programs the hardware. */
   disable(cpu: number): void;
   enable(cpu: number): void;
@@ -55,10 +55,10 @@ export abstract class CounterlessPmu implements PerfPmu {
   del(cpu: number, event: KernelEvent): void {
     this.read(cpu, event);
   }
-  stop(cpu: number, event: KernelEvent): void {
-    this.read(cpu, event);
+  stop(cpu: number, event: KernelEvent, update = true): void {
+    if (update) this.read(cpu, event);
   }
-  start(_cpu: number, _event: KernelEvent): void {}
+  start(_cpu: number, _event: KernelEvent, _reload = true): void {}
   disable(_cpu: number): void {}
   enable(_cpu: number): void {}
 }

@@ -288,30 +288,45 @@ export class X86Pmu implements PerfPmu {
    */
   private scheduleEvents(events: readonly KernelEvent[]): number[] | null {
     const { nrGp } = this.desc;
-    const assign = new Array<number>(events.length);
-    let used = 0n;
+    const n = events.length;
+    const assign = new Array<number>(n);
+    const used = this.usedScratch;
+    used.fill(0);
     let fast = true;
-    for (let i = 0; i < events.length && fast; i++) {
+    for (let i = 0; i < n; i++) {
       const e = events[i]!;
-      const prev = e.idx >= 0 ? e.idx : -1;
-      if (prev < 0 || !this.counterFits(e, prev) || used & (1n << BigInt(prev))) fast = false;
-      else {
-        assign[i] = prev;
-        used |= 1n << BigInt(prev);
+      const prev = e.idx;
+      if (prev < 0 || !this.counterFits(e, prev) || used[prev] === 1) {
+        fast = false;
+        break;
       }
+      assign[i] = prev;
+      used[prev] = 1;
     }
     if (fast) return assign;
 
-    used = 0n;
-    const weight = (e: KernelEvent) => (e.hw.gpAllowed ? nrGp : 0) + (e.hw.fixedIndex >= 0 ? 1 : 0);
-    const order = events.map((_, i) => i).sort((a, b) => weight(events[a]!) - weight(events[b]!) || a - b);
-    for (const i of order) {
+    // Lightest constraint first (fewest possible counters), ties in add order.
+    used.fill(0);
+    const order = this.orderScratch;
+    const weight = this.weightScratch;
+    for (let i = 0; i < n; i++) {
+      const e = events[i]!;
+      weight[i] = (e.hw.gpAllowed ? nrGp : 0) + (e.hw.fixedIndex >= 0 ? 1 : 0);
+      let k = i;
+      while (k > 0 && weight[order[k - 1]!]! > weight[i]!) {
+        order[k] = order[k - 1]!;
+        k--;
+      }
+      order[k] = i;
+    }
+    for (let k = 0; k < n; k++) {
+      const i = order[k]!;
       const e = events[i]!;
       let chosen = -1;
-      if (e.hw.fixedIndex >= 0 && !(used & (1n << BigInt(FIXED_IDX + e.hw.fixedIndex)))) chosen = FIXED_IDX + e.hw.fixedIndex;
+      if (e.hw.fixedIndex >= 0 && used[FIXED_IDX + e.hw.fixedIndex] === 0) chosen = FIXED_IDX + e.hw.fixedIndex;
       else if (e.hw.gpAllowed) {
         for (let c = 0; c < nrGp; c++) {
-          if (!(used & (1n << BigInt(c)))) {
+          if (used[c] === 0) {
             chosen = c;
             break;
           }
@@ -319,10 +334,15 @@ export class X86Pmu implements PerfPmu {
       }
       if (chosen < 0) return null;
       assign[i] = chosen;
-      used |= 1n << BigInt(chosen);
+      used[chosen] = 1;
     }
     return assign;
   }
+
+  /** Scratch for scheduleEvents: counters in use (GP 0.., fixed 32..), the order and weights. */
+  private readonly usedScratch = new Uint8Array(64);
+  private readonly orderScratch = new Int32Array(64);
+  private readonly weightScratch = new Int32Array(64);
 
   private counterFits(e: KernelEvent, idx: number): boolean {
     if (idx >= FIXED_IDX) return idx - FIXED_IDX === e.hw.fixedIndex;
@@ -426,17 +446,17 @@ export class X86Pmu implements PerfPmu {
 
   // ---------------------------------------------------------------- per-event ops
 
-  /** x86_pmu_stop: disable the counter and fold its count in. */
-  stop(cpu: number, event: KernelEvent): void {
+  /** x86_pmu_stop: disable the counter and, with PERF_EF_UPDATE, fold its count in. */
+  stop(cpu: number, event: KernelEvent, update = true): void {
     if (event.idx < 0) return;
     this.disableEvent(cpu, event);
-    this.read(cpu, event);
+    if (update) this.read(cpu, event);
   }
 
-  /** x86_pmu_start: program the period, then enable the counter. */
-  start(cpu: number, event: KernelEvent): void {
+  /** x86_pmu_start: with PERF_EF_RELOAD program the period, then enable the counter. */
+  start(cpu: number, event: KernelEvent, reload = true): void {
     if (event.idx < 0) return;
-    this.setPeriod(cpu, event);
+    if (reload) this.setPeriod(cpu, event);
     this.enableEvent(cpu, event);
   }
 
