@@ -17,7 +17,7 @@ import {
 import { PhysicalCpu } from '../../src/hw/cpu.ts';
 import { EVTSEL, MSR } from '../../src/hw/msr.ts';
 import { enumerateX86Pmu, FIXED_IDX, type X86CpuPort } from '../../src/perf/x86-pmu.ts';
-import { counterOf, cyclesFor, machine, MsrSpy, throwsErrno } from './helpers.ts';
+import { counterOf, cyclesFor, kernelOf, machine, MsrSpy, throwsErrno } from './helpers.ts';
 
 const SPR_ALL = 0xf_0000_00ffn; // 8 GP + 4 fixed
 const TICK_NS = 4_000_000; // HZ=250
@@ -613,7 +613,7 @@ describe('MSR access sequences (docs/costs-and-rates.md section 3)', () => {
     assert.equal(spy.total, 2 + 2 * 2);
   });
 
-  it('a fixed counter throttled inside the PMI: FIXED_CTR_CTRL is written once, by the handler, before GLOBAL_CTRL', () => {
+  it('a fixed counter throttled inside the PMI: stopped without update, FIXED_CTR_CTRL written once by the handler', () => {
     const host = machine();
     const e = host.perf.open({ config: 'instructions', samplePeriod: 2 }, { cpu: 0 });
     const max = host.perfCore.maxSamplesPerTick;
@@ -627,12 +627,48 @@ describe('MSR access sequences (docs/costs-and-rates.md section 3)', () => {
       'wr OVF_CTRL',
       'rdpmc',
       'wr COUNTER',
-      'rdpmc',
       'rd GLOBAL_STATUS',
       'wr FIXED_CTR_CTRL',
       'wr GLOBAL_CTRL',
       'wr LVTPC',
     ]);
     assert.deepEqual(spy.writes(MSR.IA32_FIXED_CTR_CTRL), [0n]);
+    // The tick unthrottles it where it stopped: no reload of the counter.
+    spy.reset();
+    host.cpus[0]!.stall(
+      Math.ceil(((4_000_000 - host.cpus[0]!.nowNs) * host.model.tscHz) / 1e9) + 1,
+    );
+    host.perfCore.runTimers(0);
+    assert.deepEqual(spy.shape(), ['wr GLOBAL_CTRL', 'wr FIXED_CTR_CTRL', 'wr GLOBAL_CTRL']);
+    host.exec({ instructions: 5 });
+    assert.equal(e.read().value, BigInt(2 * max + 2 + 5));
+  });
+
+  it('a GP event unthrottled at the tick: GLOBAL_CTRL=0, EVTSEL, GLOBAL_CTRL', () => {
+    const host = machine();
+    const e = host.perf.open({ config: 'branches', samplePeriod: 2 }, { cpu: 0 });
+    host.exec({ instructions: 10_000, branches: 10_000 });
+    assert.equal(kernelOf(e).throttled, true);
+    const spy = new MsrSpy(host.cpus[0]!);
+    host.cpus[0]!.stall(cyclesFor(host, TICK_NS));
+    host.perfCore.runTimers(0);
+    assert.deepEqual(spy.shape(), ['wr GLOBAL_CTRL', 'wr EVTSEL', 'wr GLOBAL_CTRL']);
+    assert.equal(kernelOf(e).throttled, false);
+  });
+
+  it('a frequency-mode event that counted nothing over a tick is restarted without a reload: 2 + 3f', () => {
+    const host = machine();
+    host.perf.open({ config: 'branches', sampleFreq: 100 }, { cpu: 0 });
+    host.exec({ instructions: 1000, branches: 0 });
+    const spy = new MsrSpy(host.cpus[0]!);
+    host.cpus[0]!.stall(cyclesFor(host, TICK_NS));
+    host.perfCore.runTimers(0);
+    assert.deepEqual(spy.shape(), [
+      'wr GLOBAL_CTRL',
+      'wr EVTSEL',
+      'rdpmc',
+      'wr EVTSEL',
+      'wr GLOBAL_CTRL',
+    ]);
   });
 });
