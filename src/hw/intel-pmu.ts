@@ -147,7 +147,7 @@ export class IntelPmu implements HardwarePmu {
   wrmsr(msr: number, value: bigint): void {
     const reg = this.decode(msr);
     if (!reg) throw gp(`wrmsr 0x${msr.toString(16)}: no such MSR`);
-    const where = new LazyWhere(msr, value);
+    const where = new LazyWhere(msr, value); // cheap: two fields, formatted only when a #GP is raised
     switch (reg.kind) {
       case 'legacy':
         this.bank.value[reg.index] = signExtend32(value, this.model.gpWidth);

@@ -20,13 +20,19 @@ const MSR = MSR_TABLE;
 
 const MAX_TIMELINE = 4000;
 
+const PERFCTR0 = MSR.IA32_PERFCTR0;
+const PMC0 = MSR.IA32_PMC0;
+const FIXED_CTR0 = MSR.IA32_FIXED_CTR0;
+const K7_PERFCTR0 = MSR.MSR_K7_PERFCTR0;
+const F15H_PERF_CTR0 = MSR.MSR_F15H_PERF_CTR0;
+
 function isCounterMsr(msr: number): boolean {
   return (
-    (msr >= MSR.IA32_PERFCTR0 && msr < MSR.IA32_PERFCTR0 + 8) ||
-    (msr >= MSR.IA32_PMC0 && msr < MSR.IA32_PMC0 + 8) ||
-    (msr >= MSR.IA32_FIXED_CTR0 && msr < MSR.IA32_FIXED_CTR0 + 4) ||
-    (msr >= MSR.MSR_K7_PERFCTR0 && msr < MSR.MSR_K7_PERFCTR0 + 4) ||
-    (msr >= MSR.MSR_F15H_PERF_CTR0 && msr < MSR.MSR_F15H_PERF_CTR0 + 12 && (msr - MSR.MSR_F15H_PERF_CTR0) % 2 === 0)
+    (msr >= PERFCTR0 && msr < PERFCTR0 + 8) ||
+    (msr >= PMC0 && msr < PMC0 + 8) ||
+    (msr >= FIXED_CTR0 && msr < FIXED_CTR0 + 4) ||
+    (msr >= K7_PERFCTR0 && msr < K7_PERFCTR0 + 4) ||
+    (msr >= F15H_PERF_CTR0 && msr < F15H_PERF_CTR0 + 12 && (msr - F15H_PERF_CTR0) % 2 === 0)
   );
 }
 
@@ -34,8 +40,14 @@ function isX2apicMsr(msr: number): boolean {
   return msr >= 0x800 && msr <= 0x8ff;
 }
 
+/** A parameter resolved once: its price and its running total (hot paths charge these directly). */
+interface CostSlot {
+  readonly cycles: number;
+  readonly entry: CostBreakdownEntry;
+}
+
 export class CostMeter {
-  private readonly totals = new Map<string, CostBreakdownEntry>();
+  private readonly slots = new Map<string, CostSlot>();
   readonly timeline: TimelineEntry[] = [];
   readonly msrAccesses = { rdmsr: 0, wrmsr: 0, rdpmc: 0 };
   /** The CPU whose work is being simulated now (KVM's perf calls are charged to it). */
@@ -49,20 +61,32 @@ export class CostMeter {
 
   /** Charge `parameter` (times `count`) as time on `cpu`. */
   charge(cpu: PhysicalCpu, parameter: string, count = 1): number {
-    const cycles = this.costs.get(parameter) * count;
-    cpu.stall(cycles);
-    let entry = this.totals.get(parameter);
-    if (!entry) {
-      entry = { parameter, count: 0, cycles: 0 };
-      this.totals.set(parameter, entry);
+    return this.chargeSlot(cpu, this.slot(parameter), count);
+  }
+
+  private slot(parameter: string): CostSlot {
+    let slot = this.slots.get(parameter);
+    if (!slot) {
+      const entry = { parameter, count: 0, cycles: 0 };
+      slot = { cycles: this.costs.get(parameter), entry };
+      this.slots.set(parameter, slot);
     }
-    entry.count += count;
-    entry.cycles += cycles;
+    return slot;
+  }
+
+  private chargeSlot(cpu: PhysicalCpu, slot: CostSlot, count = 1): number {
+    const cycles = slot.cycles * count;
+    cpu.stall(cycles);
+    slot.entry.count += count;
+    slot.entry.cycles += cycles;
     return cycles;
   }
 
   get breakdown(): CostBreakdownEntry[] {
-    return [...this.totals.values()].sort((a, b) => b.cycles - a.cycles);
+    return [...this.slots.values()]
+      .map((s) => s.entry)
+      .filter((e) => e.count > 0)
+      .sort((a, b) => b.cycles - a.cycles);
   }
 
   /** Record timeline entries for `lengthNs` from now on this CPU. */
@@ -84,19 +108,24 @@ export class CostMeter {
     const rdmsr = cpu.rdmsr.bind(cpu);
     const wrmsr = cpu.wrmsr.bind(cpu);
     const rdpmc = cpu.rdpmc.bind(cpu);
+    const x2apic = this.slot('msr.x2apic');
+    const read = this.slot('msr.rdmsr');
+    const write = this.slot('msr.wrmsr');
+    const writeCounter = this.slot('msr.wrmsr-counter');
+    const readCounter = this.slot('msr.rdpmc');
     cpu.rdmsr = (msr) => {
       this.msrAccesses.rdmsr++;
-      this.charge(cpu, isX2apicMsr(msr) ? 'msr.x2apic' : 'msr.rdmsr');
+      this.chargeSlot(cpu, isX2apicMsr(msr) ? x2apic : read);
       return rdmsr(msr);
     };
     cpu.wrmsr = (msr, value) => {
       this.msrAccesses.wrmsr++;
-      this.charge(cpu, isX2apicMsr(msr) ? 'msr.x2apic' : isCounterMsr(msr) ? 'msr.wrmsr-counter' : 'msr.wrmsr');
+      this.chargeSlot(cpu, isX2apicMsr(msr) ? x2apic : isCounterMsr(msr) ? writeCounter : write);
       wrmsr(msr, value);
     };
     cpu.rdpmc = (ecx) => {
       this.msrAccesses.rdpmc++;
-      this.charge(cpu, 'msr.rdpmc');
+      this.chargeSlot(cpu, readCounter);
       return rdpmc(ecx);
     };
   }
