@@ -133,6 +133,8 @@ export class PerfCore {
     }
 
     this.events.set(event.id, event);
+    // list_add_event: event->tstamp = perf_event_time_now(), the context's clock *now*.
+    if (ctx.activeCpu >= 0) ctx.updateTime(this.cpus[ctx.activeCpu]!.nowNs);
     event.tstamp = event.clock();
     this.install(event);
     return event;
