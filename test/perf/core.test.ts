@@ -212,6 +212,18 @@ describe('pinned and flexible groups', () => {
     assert.deepEqual([later.state, single.state, pair.state], ['active', 'error', 'error']);
   });
 
+  it('time starts at the open: an event opened late does not inherit its context time', () => {
+    const host = machine();
+    const early = host.perf.open({ config: 'branches' }, { cpu: 0 });
+    host.exec({ instructions: 2000 }); // 1000 ns
+    const late = host.perf.open({ config: 'branch-misses' }, { cpu: 0 });
+    const task = host.perf.open({ config: 'cache-misses' }, { pid: 1 });
+    host.exec({ instructions: 4000 }); // 2000 ns
+    assert.equal(early.read().timeEnabled, 3000n);
+    assert.deepEqual([late.read().timeEnabled, late.read().timeRunning], [2000n, 2000n]);
+    assert.equal(task.read().timeEnabled, 2000n);
+  });
+
   it('disabled events are off: not scheduled, no time, until enabled', () => {
     const host = machine();
     const e = host.perf.open({ config: 'branches', disabled: true }, { cpu: 0 });
