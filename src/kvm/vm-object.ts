@@ -59,14 +59,14 @@ export class KvmVm implements Vm {
     }
     this.lifecycle.precreateVcpu();
     const kvm = this.kvm;
-    const vm = this;
+    const lifecycle = this.lifecycle;
     const vcpu = new VcpuImpl(this.vcpus.length, this.id, {
       cpu: cpus[hostCpu]!,
       timers: kvm.host.timers,
       perf: kvm.host.perf,
       log: (l) => kvm.host.log(l),
       get enablePmu() {
-        return vm.lifecycle.enablePmu;
+        return lifecycle.enablePmu;
       },
       design: this.design,
       filter: this.filter,

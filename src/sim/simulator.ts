@@ -10,7 +10,7 @@
 import { KernelError } from '../common/errors.ts';
 import type { PhysicalCpu } from '../hw/cpu.ts';
 import type { CpuModelName } from '../hw/cpu-models.ts';
-import { Quantity } from '../hw/events.ts';
+import { Quantity, type Work } from '../hw/events.ts';
 import { GuestKernel } from '../guest/guest-kernel.ts';
 import { PerfSession, eventQuantity, type PerfSessionSpec } from '../guest/perf-session.ts';
 import { Truth, computeBlocks, ioBlocks, specintMix, type WorkloadSpec } from '../guest/workloads.ts';
@@ -78,7 +78,7 @@ class WorkloadRunner {
   ) {}
 
   /** Retire work through `exec` until the CPU clock reaches `deadlineNs`. */
-  runUntil(deadlineNs: number, run: { exec(work: import('../hw/events.ts').Work): void; hlt(): void; io(): void; completion(): void }): void {
+  runUntil(deadlineNs: number, run: { exec(work: Work): void; hlt(): void; io(): void; completion(): void }): void {
     const cpu = this.cpu;
     const hz = cpu.model.tscHz;
     const slots = cpu.model.topdownSlotsPerCycle;
@@ -340,7 +340,7 @@ export class Simulation {
       if (!g.kernel) this.bootGuest(g, guest, meter);
       const kernel = g.kernel!;
       const run = {
-        exec: (work: import('../hw/events.ts').Work) => guest.exec(work),
+        exec: (work: Work) => guest.exec(work),
         hlt: () => guest.hlt(),
         io: () => guest.ioDoorbell(),
         completion: () => guest.deviceInterrupt(() => meter.charge(cpu, 'pmi.entry')),
