@@ -5,7 +5,6 @@
  */
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import type { DesignResult, GuestRefusal, SimulationReport } from '../sim/results.ts';
-import { formatPercent } from './format.ts';
 
 /** What each design is, in the words of docs/mediated-vpmu.md. */
 export const DESIGN_TITLES: Record<VpmuDesignName, string> = {
@@ -34,70 +33,8 @@ export function meanAbsErrorPercent(result: DesignResult): number | undefined {
   return errors.reduce((sum, e) => sum + Math.abs(e), 0) / errors.length;
 }
 
-export type Relation = '>>' | '>' | '~';
-
-/** How two overheads compare: '>>' at least twice and a point apart, '>' apart at 0.01 %, else '~'. */
-export function relation(a: number, b: number): Relation {
-  if (a - b >= 1 && a >= 2 * b) return '>>';
-  if (a - b >= 0.005) return '>';
-  return '~';
-}
-
-interface Point {
-  design: string;
-  overheadPercent: number;
-}
-
-/** 'emulated 33.10% >> mediated 6.30% > passthrough-all 4.10%', highest first. */
-export function orderingText(points: Point[]): string {
-  const sorted = [...points].sort((a, b) => b.overheadPercent - a.overheadPercent);
-  return sorted
-    .map((p, i) => {
-      const next = sorted[i + 1];
-      const text = `${p.design} ${formatPercent(p.overheadPercent)}`;
-      return next ? `${text} ${relation(p.overheadPercent, next.overheadPercent)} ` : text;
-    })
-    .join('');
-}
-
-export interface OrderingCheck {
-  /** The simulated ordering, highest overhead first. */
-  simulated: string;
-  /** The published ordering of the designs both have; absent without a published figure. */
-  published?: string;
-  /**
-   * Whether every pair the publication orders comes out the same way (a
-   * simulated tie is not an inversion; a published tie is not judged): the
-   * rule of src/sim/ordering.ts, which decides `vpmu run`'s exit code.
-   */
-  consistent?: boolean;
-  /** Pairs that came out the other way round: 'mediated above emulated'. */
-  inversions: string[];
-}
-
-export function orderingCheck(report: SimulationReport): OrderingCheck {
-  const simulated = report.results.map((r) => ({
-    design: r.design,
-    overheadPercent: r.overheadPercent,
-  }));
-  const check: OrderingCheck = { simulated: orderingText(simulated), inversions: [] };
-  const published = report.published?.overheadPercent;
-  if (!published) return check;
-  const both = simulated.filter((p) => Number.isFinite(published[p.design]));
-  if (both.length === 0) return check;
-  check.published = orderingText(
-    both.map((p) => ({ design: p.design, overheadPercent: published[p.design]! })),
-  );
-  for (const a of both) {
-    for (const b of both) {
-      if (published[a.design]! > published[b.design]! && a.overheadPercent < b.overheadPercent) {
-        check.inversions.push(`${b.design} above ${a.design}`);
-      }
-    }
-  }
-  check.consistent = check.inversions.length === 0;
-  return check;
-}
+// The ordering check is the simulator's (it decides `vpmu run`'s exit code); the reports show it.
+export { orderingCheck, orderingText, relation, type OrderingCheck, type Relation } from '../sim/ordering.ts';
 
 /** Exit reasons over all designs, most frequent first (ties by name). */
 export function exitReasons(results: DesignResult[]): string[] {
