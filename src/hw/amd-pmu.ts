@@ -140,19 +140,21 @@ export class AmdPmu implements HardwarePmu {
   }
 
   private recompute(i: number): void {
-    const ctl = this.perfCtl[i]!;
+    // Bits 31:0 as one number, bits 63:32 (event select high nibble, Host/GuestOnly) as another.
+    const lo = Number(this.perfCtl[i]! & 0xffffffffn);
+    const hi = Number(this.perfCtl[i]! >> 32n);
     const bank = this.bank;
-    const select = Number((ctl & EVTSEL.EVENT) | ((ctl & EVTSEL.AMD_EVENT_HI) >> 24n));
-    bank.quantity[i] = amdEventQuantity(select, Number((ctl & EVTSEL.UMASK) >> 8n));
-    bank.cplMask[i] = (ctl & EVTSEL.OS ? COUNT_CPL0 : 0) | (ctl & EVTSEL.USR ? COUNT_CPL3 : 0);
-    const hostOnly = (ctl & EVTSEL.AMD_HOST_ONLY) !== 0n;
-    const guestOnly = (ctl & EVTSEL.AMD_GUEST_ONLY) !== 0n;
+    const select = (lo & 0xff) | ((hi & 0xf) << 8);
+    bank.quantity[i] = amdEventQuantity(select, (lo >>> 8) & 0xff);
+    bank.cplMask[i] = (lo & (1 << 17) ? COUNT_CPL0 : 0) | (lo & (1 << 16) ? COUNT_CPL3 : 0);
+    const guestOnly = (hi & (1 << 8)) !== 0; // bit 40
+    const hostOnly = (hi & (1 << 9)) !== 0; // bit 41
     // Neither or both: count in both modes.
     bank.modeMask[i] = hostOnly === guestOnly ? COUNT_HOST | COUNT_GUEST : hostOnly ? COUNT_HOST : COUNT_GUEST;
-    bank.cmask[i] = Number((ctl & EVTSEL.CMASK) >> 24n);
-    bank.invert[i] = ctl & EVTSEL.INV ? 1 : 0;
-    bank.interrupt[i] = ctl & EVTSEL.INT ? 1 : 0;
+    bank.cmask[i] = lo >>> 24;
+    bank.invert[i] = lo & (1 << 23) ? 1 : 0;
+    bank.interrupt[i] = lo & (1 << 20) ? 1 : 0;
     const globallyOn = !this.model.perfMonV2 || (this.globalCtl & (1n << BigInt(i))) !== 0n;
-    bank.active[i] = (ctl & EVTSEL.EN) !== 0n && globallyOn ? 1 : 0;
+    bank.active[i] = lo & (1 << 22) && globallyOn ? 1 : 0;
   }
 }

@@ -8,7 +8,7 @@ import { COUNT_CPL0 as COUNT_CPL0_TABLE, COUNT_CPL3 as COUNT_CPL3_TABLE, COUNT_G
 import type { CpuModel } from './cpu-models.ts';
 import { FIXED_COUNTER_QUANTITY, intelEventQuantity } from './events.ts';
 import { gp } from './fault.ts';
-import { EVTSEL as EVTSEL_TABLE, FIXED_CTRL as FIXED_CTRL_TABLE, GLOBAL as GLOBAL_TABLE, MSR as MSR_TABLE, PERF_CAP as PERF_CAP_TABLE, RDPMC as RDPMC_TABLE } from './msr.ts';
+import { FIXED_CTRL as FIXED_CTRL_TABLE, GLOBAL as GLOBAL_TABLE, MSR as MSR_TABLE, PERF_CAP as PERF_CAP_TABLE, RDPMC as RDPMC_TABLE } from './msr.ts';
 import { mask, signExtend32, type HardwarePmu } from './pmu.ts';
 
 /** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
@@ -16,12 +16,19 @@ const COUNT_CPL0 = COUNT_CPL0_TABLE;
 const COUNT_CPL3 = COUNT_CPL3_TABLE;
 const COUNT_GUEST = COUNT_GUEST_TABLE;
 const COUNT_HOST = COUNT_HOST_TABLE;
-const EVTSEL = EVTSEL_TABLE;
+
 const FIXED_CTRL = FIXED_CTRL_TABLE;
 const GLOBAL = GLOBAL_TABLE;
 const MSR = MSR_TABLE;
 const PERF_CAP = PERF_CAP_TABLE;
 const RDPMC = RDPMC_TABLE;
+
+/** Selector bits as plain numbers (bits 31:0), for decoding without bigint arithmetic. */
+const SEL_USR = 1 << 16;
+const SEL_OS = 1 << 17;
+const SEL_INT = 1 << 20;
+const SEL_EN = 1 << 22;
+const SEL_INV = 1 << 23;
 
 /** The message prefix of a #GP, built only when one is raised (keeps WRMSR allocation-free). */
 class LazyWhere {
@@ -236,15 +243,16 @@ export class IntelPmu implements HardwarePmu {
   }
 
   private recomputeGp(i: number): void {
-    const sel = this.eventsel[i]!;
+    // Every field the counter uses lives in bits 31:0: decode them as one number.
+    const sel = Number(this.eventsel[i]! & 0xffffffffn);
     const bank = this.bank;
-    bank.quantity[i] = intelEventQuantity(Number(sel & EVTSEL.EVENT), Number((sel & EVTSEL.UMASK) >> 8n));
-    bank.cplMask[i] = (sel & EVTSEL.OS ? COUNT_CPL0 : 0) | (sel & EVTSEL.USR ? COUNT_CPL3 : 0);
+    bank.quantity[i] = intelEventQuantity(sel & 0xff, (sel >>> 8) & 0xff);
+    bank.cplMask[i] = (sel & SEL_OS ? COUNT_CPL0 : 0) | (sel & SEL_USR ? COUNT_CPL3 : 0);
     bank.modeMask[i] = COUNT_HOST | COUNT_GUEST; // Intel counters do not tell host from guest
-    bank.cmask[i] = Number((sel & EVTSEL.CMASK) >> 24n);
-    bank.invert[i] = sel & EVTSEL.INV ? 1 : 0;
-    bank.interrupt[i] = sel & EVTSEL.INT ? 1 : 0;
-    this.locallyEnabled[i] = (sel & EVTSEL.EN) !== 0n ? 1 : 0;
+    bank.cmask[i] = sel >>> 24;
+    bank.invert[i] = sel & SEL_INV ? 1 : 0;
+    bank.interrupt[i] = sel & SEL_INT ? 1 : 0;
+    this.locallyEnabled[i] = sel & SEL_EN ? 1 : 0;
     bank.active[i] = this.locallyEnabled[i] === 1 && this.globallyEnabled(i) ? 1 : 0;
   }
 
