@@ -30,15 +30,9 @@ const SEL_INT = 1 << 20;
 const SEL_EN = 1 << 22;
 const SEL_INV = 1 << 23;
 
-/** The message prefix of a #GP, built only when one is raised (keeps WRMSR allocation-free). */
-class LazyWhere {
-  constructor(
-    private readonly msr: number,
-    private readonly value: bigint,
-  ) {}
-  toString(): string {
-    return `wrmsr 0x${this.msr.toString(16)} <- 0x${this.value.toString(16)}`;
-  }
+/** A #GP on WRMSR, its message formatted only when one is raised (WRMSR itself allocates nothing). */
+function writeFault(msr: number, value: bigint, why: string): Error {
+  return gp(`wrmsr 0x${msr.toString(16)} <- 0x${value.toString(16)}: ${why}`);
 }
 
 type RegisterKind = 'legacy' | 'pmc' | 'evtsel' | 'fixed' | 'caps' | 'fixedctrl' | 'status' | 'globalctrl' | 'ovfctrl' | 'statusset';
@@ -154,45 +148,44 @@ export class IntelPmu implements HardwarePmu {
   wrmsr(msr: number, value: bigint): void {
     const reg = this.decode(msr);
     if (!reg) throw gp(`wrmsr 0x${msr.toString(16)}: no such MSR`);
-    const where = new LazyWhere(msr, value); // cheap: two fields, formatted only when a #GP is raised
     switch (reg.kind) {
       case 'legacy':
         this.bank.value[reg.index] = signExtend32(value, this.model.gpWidth);
         return;
       case 'pmc':
-        if (value & ~this.gpMask) throw gp(`${where}: bits above the counter width`);
+        if (value & ~this.gpMask) throw writeFault(msr, value, 'bits above the counter width');
         this.bank.value[reg.index] = Number(value);
         return;
       case 'evtsel':
-        if (value & this.eventselReserved) throw gp(`${where}: reserved event-select bits`);
+        if (value & this.eventselReserved) throw writeFault(msr, value, 'reserved event-select bits');
         this.eventsel[reg.index] = value;
         this.recomputeGp(reg.index);
         return;
       case 'fixed':
-        if (value & ~this.fixedMask) throw gp(`${where}: bits above the counter width`);
+        if (value & ~this.fixedMask) throw writeFault(msr, value, 'bits above the counter width');
         this.bank.value[this.nrGp + reg.index] = Number(value);
         return;
       case 'caps':
-        throw gp(`${where}: IA32_PERF_CAPABILITIES is read-only`);
+        throw writeFault(msr, value, 'IA32_PERF_CAPABILITIES is read-only');
       case 'fixedctrl':
-        if (value & this.fixedCtrlReserved) throw gp(`${where}: reserved FIXED_CTR_CTRL bits`);
+        if (value & this.fixedCtrlReserved) throw writeFault(msr, value, 'reserved FIXED_CTR_CTRL bits');
         this.fixedCtrCtrl = value;
         for (let j = 0; j < this.nrFixed; j++) this.recomputeFixed(j);
         return;
       case 'status':
-        throw gp(`${where}: IA32_PERF_GLOBAL_STATUS is read-only`);
+        throw writeFault(msr, value, 'IA32_PERF_GLOBAL_STATUS is read-only');
       case 'globalctrl':
-        if (value & ~this.countersMask) throw gp(`${where}: reserved GLOBAL_CTRL bits`);
+        if (value & ~this.countersMask) throw writeFault(msr, value, 'reserved GLOBAL_CTRL bits');
         this.globalCtrl = value;
         this.recomputeAll();
         return;
       case 'ovfctrl':
-        if (value & ~this.statusWritable) throw gp(`${where}: reserved GLOBAL_OVF_CTRL bits`);
+        if (value & ~this.statusWritable) throw writeFault(msr, value, 'reserved GLOBAL_OVF_CTRL bits');
         this.status &= ~value;
         return;
       case 'statusset':
         // STATUS_SET has no CondChgd (bit 63 is reserved there; only STATUS_RESET clears it).
-        if (value & ~(this.statusWritable & ~GLOBAL.STATUS_COND_CHGD)) throw gp(`${where}: reserved GLOBAL_STATUS_SET bits`);
+        if (value & ~(this.statusWritable & ~GLOBAL.STATUS_COND_CHGD)) throw writeFault(msr, value, 'reserved GLOBAL_STATUS_SET bits');
         this.status |= value;
         return;
     }
@@ -257,7 +250,8 @@ export class IntelPmu implements HardwarePmu {
   }
 
   private recomputeFixed(j: number): void {
-    const field = Number((this.fixedCtrCtrl >> BigInt(FIXED_CTRL.bits * j)) & 0xfn);
+    // At most 4 fixed counters x 4 bits: the control fits a number.
+    const field = (Number(this.fixedCtrCtrl & 0xffffn) >>> (FIXED_CTRL.bits * j)) & 0xf;
     const i = this.nrGp + j;
     const bank = this.bank;
     bank.cplMask[i] = (field & FIXED_CTRL.OS ? COUNT_CPL0 : 0) | (field & FIXED_CTRL.USR ? COUNT_CPL3 : 0);
