@@ -60,18 +60,25 @@ export class KvmVm implements Vm {
     this.lifecycle.precreateVcpu();
     const kvm = this.kvm;
     const lifecycle = this.lifecycle;
-    const vcpu = new VcpuImpl(this.vcpus.length, this.id, {
-      cpu: cpus[hostCpu]!,
-      timers: kvm.host.timers,
-      perf: kvm.host.perf,
-      log: (l) => kvm.host.log(l),
-      get enablePmu() {
-        return lifecycle.enablePmu;
-      },
-      design: this.design,
-      filter: this.filter,
-      setRunning: (v) => kvm.setRunning(hostCpu, v),
-    }, options);
+    let vcpu: VcpuImpl;
+    try {
+      vcpu = new VcpuImpl(this.vcpus.length, this.id, {
+        cpu: cpus[hostCpu]!,
+        timers: kvm.host.timers,
+        perf: kvm.host.perf,
+        log: (l) => kvm.host.log(l),
+        get enablePmu() {
+          return lifecycle.enablePmu;
+        },
+        design: this.design,
+        filter: this.filter,
+        setRunning: (v) => kvm.setRunning(hostCpu, v),
+      }, options);
+    } catch (error) {
+      // kvm_vm_ioctl_create_vcpu's vcpu_decrement: the failed vCPU was never created.
+      lifecycle.vcpuCreateFailed();
+      throw error;
+    }
     this.vcpus.push(vcpu);
     return vcpu;
   }

@@ -84,6 +84,15 @@ export class VmPmuLifecycle {
     }
   }
 
+  /**
+   * The rest of kvm_vm_ioctl_create_vcpu failed after the precreate: the
+   * vcpu_decrement path takes the vCPU back out of kvm->created_vcpus (under
+   * kvm->lock). The mediated PMU, if the precreate made it, stays (sticky).
+   */
+  vcpuCreateFailed(): void {
+    this.cells[1]!--;
+  }
+
   /** KVM_CAP_PMU_CAPABILITY with KVM_PMU_CAP_DISABLE. */
   disablePmu(): void {
     this.checkAlive();
