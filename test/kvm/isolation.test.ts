@@ -87,7 +87,9 @@ type Op =
   | { readonly op: 'rdpmc'; readonly ecx: number }
   | { readonly op: 'cpuid'; readonly leaf: number }
   | { readonly op: 'exec'; readonly work: Work }
-  | { readonly op: 'execEmulated'; readonly work: Work };
+  | { readonly op: 'execEmulated'; readonly work: Work }
+  /** HLT: KVM's fastpath when no counter counts instructions (no world switch), else a full exit. */
+  | { readonly op: 'hlt' };
 
 const INTEL_EVENTS: readonly (readonly [number, number])[] = [
   [0x3c, 0x00],
@@ -306,6 +308,7 @@ function opArb(vendor: 'intel' | 'amd'): fc.Arbitrary<Op> {
     { weight: 1, arbitrary: cpuidArb },
     { weight: 5, arbitrary: workArb.map((work): Op => ({ op: 'exec', work })) },
     { weight: 2, arbitrary: emulatedArb },
+    { weight: 1, arbitrary: fc.constant<Op>({ op: 'hlt' }) },
   );
 }
 
@@ -425,6 +428,8 @@ function doOp(g: GuestCpu, op: Op): unknown {
       return g.exec(op.work);
     case 'execEmulated':
       return g.execEmulated(op.work);
+    case 'hlt':
+      return g.hlt();
   }
 }
 
@@ -695,7 +700,7 @@ describe('isolation: a guest never sees host or other-guest counter values', () 
           assert.deepEqual(observe(true), observe(false));
         },
       ),
-      { includeErrorInReport: true, seed: SEED, numRuns: 250 },
+      { includeErrorInReport: true, seed: SEED, numRuns: 600 },
     );
   });
 
@@ -734,7 +739,7 @@ describe('isolation: a guest never sees host or other-guest counter values', () 
           assert.deepEqual(observeB(true), observeB(false));
         },
       ),
-      { includeErrorInReport: true, seed: SEED + 1, numRuns: 250 },
+      { includeErrorInReport: true, seed: SEED + 1, numRuns: 500 },
     );
   });
 
@@ -772,7 +777,7 @@ describe('isolation: a guest never sees host or other-guest counter values', () 
           }
         },
       ),
-      { includeErrorInReport: true, seed: SEED + 6, numRuns: 250 },
+      { includeErrorInReport: true, seed: SEED + 6, numRuns: 500 },
     );
   });
 
@@ -820,7 +825,7 @@ describe('isolation: a guest never sees host or other-guest counter values', () 
           if (steps.some((s) => s.kind === 'run')) assert.ok(stats.puts > 0);
         },
       ),
-      { includeErrorInReport: true, seed: SEED + 2, numRuns: 250 },
+      { includeErrorInReport: true, seed: SEED + 2, numRuns: 600 },
     );
   });
 });
@@ -968,7 +973,7 @@ describe('isolation: the event filter cannot be bypassed', () => {
           }
         },
       ),
-      { includeErrorInReport: true, seed: SEED + 3, numRuns: 400 },
+      { includeErrorInReport: true, seed: SEED + 3, numRuns: 1000 },
     );
   });
 
@@ -1050,7 +1055,14 @@ describe('isolation: host exclude_guest events are untouched by guests', () => {
             const r = e.read();
             assert.equal(r.value, BigInt(expected[n]!), `host event ${n}`);
             if (cfg.mediated) {
-              assert.equal(r.timeEnabled, r.timeRunning, 'multiplexed');
+              // Equal up to the rounding of the model's float nanoseconds: the
+              // two sums are accumulated at different moments, and e.g.
+              // 13528.5 vs 13528.499999999996 round 1 ns apart.
+              const drift = r.timeEnabled - r.timeRunning;
+              assert.ok(
+                drift >= -1n && drift <= 1n,
+                `multiplexed: ${r.timeEnabled} vs ${r.timeRunning}`,
+              );
               assert.ok(
                 Math.abs(Number(r.timeEnabled) - hostNs) <= 1,
                 `time_enabled ${r.timeEnabled} ns, host time ${hostNs} ns`,
@@ -1059,9 +1071,48 @@ describe('isolation: host exclude_guest events are untouched by guests', () => {
           });
         },
       ),
-      { includeErrorInReport: true, seed: SEED + 4, numRuns: 250 },
+      { includeErrorInReport: true, seed: SEED + 4, numRuns: 500 },
     );
   });
+});
+
+describe('isolation: host events opened while a guest is loaded', () => {
+  for (const cpu of ['intel-sapphire-rapids', 'amd-zen4'] as const) {
+    it(`${cpu}: stay off the hardware until the put, then count host work only`, () => {
+      const host = makeHost({ cpu, mediated: true });
+      const { vcpu } = createVcpu(host, { cpu, mediated: true }, 8);
+      const intel = cpu.startsWith('intel');
+      const sel = intel ? MSR.IA32_PERFEVTSEL0 : MSR.MSR_F15H_PERF_CTL0;
+      const guestSel = 0xc0n | EVTSEL.EN | EVTSEL.OS | EVTSEL.USR;
+      let events: PerfEvent[] = [];
+      const guestCount = vcpu.run((g) => {
+        g.wrmsr(sel, guestSel);
+        g.exec({ instructions: 100 });
+        // Another CPU opens CPU-wide events on this one (perf_event_open's IPI).
+        events = [
+          host.perf.open({ config: 0xc0, excludeGuest: true }, { cpu: 0 }),
+          host.perf.open({ config: 0xc0, excludeGuest: true, pinned: true }, { cpu: 0 }),
+        ];
+        assert.deepEqual(
+          events.map((e) => e.state),
+          ['inactive', 'inactive'],
+        );
+        assert.equal(host.cpus[0]!.rdmsr(sel) & 0xffffffffn, guestSel);
+        g.exec({ instructions: 100 });
+        return g.rdpmc(0);
+      });
+      assert.equal(guestCount, 200n);
+      assert.deepEqual(
+        events.map((e) => e.state),
+        ['active', 'active'],
+      );
+      host.exec({ instructions: 5000 });
+      assert.deepEqual(
+        events.map((e) => e.read().value),
+        [5000n, 5000n],
+      );
+    });
+  }
 });
 
 // ---------------------------------------------------------------------------
@@ -1136,7 +1187,7 @@ describe('isolation: random guest programs cannot disturb the host', () => {
           assert.equal(host.perf.nrIncludeGuestEvents, 0);
         },
       ),
-      { includeErrorInReport: true, seed: SEED + 5, numRuns: 400 },
+      { includeErrorInReport: true, seed: SEED + 5, numRuns: 800 },
     );
   });
 });
