@@ -171,6 +171,8 @@ export class Simulation {
     const designs = this.input.designs;
     designs.forEach((design, i) => {
       this.designIndex = i;
+      // Each design runs on a fresh machine whose clocks start at 0 again.
+      this.lastProgress = 0;
       results.push(this.runDesign(design));
       this.options.progress?.((i + 1) / designs.length);
     });
