@@ -149,6 +149,27 @@ interface HostSessionState {
   spec: NonNullable<NonNullable<SimulationInput['host']>['perf']>[number];
   session: PerfSession;
   cpus: number[];
+  /** What its CPUs had retired (that it can see) when it opened, and when it stopped. */
+  openedTruth: Truth;
+  stoppedTruth?: Truth;
+}
+
+/**
+ * What a host session's CPUs have retired so far that its events can see:
+ * host tasks, and guests too unless it excludes them.
+ */
+function sessionTruth(cpus: readonly number[], excludeGuest: boolean, taskTruth: readonly Truth[], guests: readonly GuestState[]): Truth {
+  const sum = new Truth();
+  const add = (t: Truth) => {
+    for (let cpl = 0; cpl < 2; cpl++) {
+      const to = sum.byCpl[cpl]!;
+      const from = t.byCpl[cpl]!;
+      for (let i = 0; i < to.length; i++) to[i] = to[i]! + from[i]!;
+    }
+  };
+  for (const cpu of cpus) add(taskTruth[cpu]!);
+  if (!excludeGuest) for (const g of guests) if (cpus.includes(g.cpu.id)) add(g.runner.truth);
+  return sum;
 }
 
 export class Simulation {
@@ -236,7 +257,12 @@ export class Simulation {
         starts.push({
           at: spec.stopAt * 1e9,
           order: -1,
-          act: () => hostSessions.find((h) => h.spec === spec)?.session.stop(),
+          act: () => {
+            const h = hostSessions.find((x) => x.spec === spec);
+            if (!h || h.stoppedTruth) return;
+            h.session.stop();
+            h.stoppedTruth = sessionTruth(h.cpus, !!spec.excludeGuest, taskTruth, guests);
+          },
         });
       }
       starts.push({
@@ -246,7 +272,7 @@ export class Simulation {
           const cpus = spec.cpus ? [...spec.cpus] : host.cpus.map((c) => c.id);
           const session = new PerfSession(host.perfCore, spec);
           session.open(cpus.map((cpu) => ({ cpu })), host.cpus[cpus[0] ?? 0]!.nowNs);
-          hostSessions.push({ spec, session, cpus });
+          hostSessions.push({ spec, session, cpus, openedTruth: sessionTruth(cpus, !!spec.excludeGuest, taskTruth, guests) });
         },
       });
     });
@@ -446,21 +472,17 @@ export class Simulation {
 
     const hostEvents: HostEventResult[] = [];
     for (const h of hostSessions) {
+      // Truth over the session's life only: from its open to its stop (or the end).
+      const until = h.stoppedTruth ?? sessionTruth(h.cpus, !!h.spec.excludeGuest, taskTruth, guests);
       for (const r of h.session.read()) {
         if (r.refused) {
           hostEvents.push({ name: h.spec.name, event: r.event.spec, refused: r.refused });
           continue;
         }
         const q = eventQuantity(r.event, vendor);
-        let truth = 0;
-        if (q !== Quantity.None) {
-          for (const cpu of h.cpus) truth += taskTruth[cpu]!.total(q, !r.event.excludeUser, !r.event.excludeKernel);
-          if (!h.spec.excludeGuest) {
-            for (const g of guests) {
-              if (g.vcpu && h.cpus.includes(g.cpu.id)) truth += g.runner.truth.total(q, !r.event.excludeUser, !r.event.excludeKernel);
-            }
-          }
-        }
+        const user = !r.event.excludeUser;
+        const kernel = !r.event.excludeKernel;
+        const truth = q === Quantity.None ? 0 : until.total(q, user, kernel) - h.openedTruth.total(q, user, kernel);
         hostEvents.push({
           name: h.spec.name,
           event: r.event.spec,
