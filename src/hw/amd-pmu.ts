@@ -6,10 +6,13 @@
  */
 import { COUNT_CPL0 as COUNT_CPL0_TABLE, COUNT_CPL3 as COUNT_CPL3_TABLE, COUNT_GUEST as COUNT_GUEST_TABLE, COUNT_HOST as COUNT_HOST_TABLE, CounterBank } from './counter-bank.ts';
 import type { CpuModel } from './cpu-models.ts';
-import { amdEventQuantity } from './events.ts';
+import { amdEventQuantity as amdEventQuantity_EXPORT } from './events.ts';
 import { gp } from './fault.ts';
 import { EVTSEL as EVTSEL_TABLE, MSR as MSR_TABLE } from './msr.ts';
 import { mask, type HardwarePmu } from './pmu.ts';
+
+/** Module-local bindings of hot imports (the loader makes imported bindings getters). */
+const amdEventQuantity = amdEventQuantity_EXPORT;
 
 /** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
 const COUNT_CPL0 = COUNT_CPL0_TABLE;

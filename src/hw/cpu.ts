@@ -174,7 +174,19 @@ export class PhysicalCpu implements MsrPort {
   }
 }
 
+const VENDOR_LEAVES = new Map<'intel' | 'amd', CpuidResult>();
+
+/** CPUID.0 for a vendor (computed once). */
 function vendorString(vendor: 'intel' | 'amd'): CpuidResult {
+  let leaf = VENDOR_LEAVES.get(vendor);
+  if (!leaf) {
+    leaf = Object.freeze(computeVendorString(vendor));
+    VENDOR_LEAVES.set(vendor, leaf);
+  }
+  return { ...leaf };
+}
+
+function computeVendorString(vendor: 'intel' | 'amd'): CpuidResult {
   // CPUID.0: EBX, EDX, ECX spell the vendor in that order.
   const s = vendor === 'intel' ? 'GenuineIntel' : 'AuthenticAMD';
   const word = (o: number) =>

@@ -6,10 +6,14 @@
  */
 import { COUNT_CPL0 as COUNT_CPL0_TABLE, COUNT_CPL3 as COUNT_CPL3_TABLE, COUNT_GUEST as COUNT_GUEST_TABLE, COUNT_HOST as COUNT_HOST_TABLE, CounterBank } from './counter-bank.ts';
 import type { CpuModel } from './cpu-models.ts';
-import { FIXED_COUNTER_QUANTITY, intelEventQuantity } from './events.ts';
+import { FIXED_COUNTER_QUANTITY as FIXED_COUNTER_QUANTITY_EXPORT, intelEventQuantity as intelEventQuantity_EXPORT } from './events.ts';
 import { gp } from './fault.ts';
 import { FIXED_CTRL as FIXED_CTRL_TABLE, GLOBAL as GLOBAL_TABLE, MSR as MSR_TABLE, PERF_CAP as PERF_CAP_TABLE, RDPMC as RDPMC_TABLE } from './msr.ts';
 import { mask, signExtend32, type HardwarePmu } from './pmu.ts';
+
+/** Module-local bindings of hot imports (the loader makes imported bindings getters). */
+const FIXED_COUNTER_QUANTITY = FIXED_COUNTER_QUANTITY_EXPORT;
+const intelEventQuantity = intelEventQuantity_EXPORT;
 
 /** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
 const COUNT_CPL0 = COUNT_CPL0_TABLE;
@@ -47,11 +51,13 @@ export class IntelPmu implements HardwarePmu {
   private status = 0n;
   /** Bits valid in GLOBAL_CTRL (one per counter). */
   readonly countersMask: bigint;
-  private readonly eventselReserved: bigint;
   private readonly fixedCtrlReserved: bigint;
   private readonly statusWritable: bigint;
-  private readonly gpMask: bigint;
-  private readonly fixedMask: bigint;
+  /** Reserved-bit masks, inverted once (bigint ~ allocates). */
+  private readonly gpMax: bigint;
+  private readonly fixedMax: bigint;
+  private readonly globalCtrlReserved: bigint;
+  private readonly ovfCtrlReserved: bigint;
 
   constructor(
     private readonly model: CpuModel,
@@ -73,16 +79,16 @@ export class IntelPmu implements HardwarePmu {
     // Power-on GLOBAL_CTRL enables every GP counter (SDM: reset value), so a v1
     // style driver that only touches EN still counts.
     this.globalCtrl = mask(this.nrGp);
-    // Bits 63:32 are reserved (no TSX modelled: IN_TX/IN_TXCP are reserved too).
-    this.eventselReserved = ~0xffffffffn & mask(64);
     let fixedValid = 0n;
     for (let j = 0; j < this.nrFixed; j++) fixedValid |= 0xbn << BigInt(4 * j); // OS, USR, PMI (+ AnyThread on v3, v4)
     // AnyThread came with v3 (SDM 20.2.3) and is deprecated, hence reserved, from v5.
     if (model.pmuVersion >= 3 && model.pmuVersion < 5) for (let j = 0; j < this.nrFixed; j++) fixedValid |= 0x4n << BigInt(4 * j);
     this.fixedCtrlReserved = ~fixedValid & mask(64);
     this.statusWritable = counters | GLOBAL.STATUS_BUFFER_OVF | GLOBAL.STATUS_COND_CHGD;
-    this.gpMask = mask(model.gpWidth);
-    this.fixedMask = mask(model.fixedWidth);
+    this.gpMax = mask(model.gpWidth);
+    this.fixedMax = mask(model.fixedWidth);
+    this.globalCtrlReserved = ~this.countersMask;
+    this.ovfCtrlReserved = ~this.statusWritable;
     this.buildRegisterTable();
     this.recomputeAll();
   }
@@ -153,16 +159,18 @@ export class IntelPmu implements HardwarePmu {
         this.bank.value[reg.index] = signExtend32(value, this.model.gpWidth);
         return;
       case 'pmc':
-        if (value & ~this.gpMask) throw writeFault(msr, value, 'bits above the counter width');
+        if (value > this.gpMax) throw writeFault(msr, value, 'bits above the counter width');
         this.bank.value[reg.index] = Number(value);
         return;
       case 'evtsel':
-        if (value & this.eventselReserved) throw writeFault(msr, value, 'reserved event-select bits');
+        // Bits 63:32 are reserved (no TSX modelled: IN_TX/IN_TXCP are reserved
+        // too): a comparison, which allocates no bigint.
+        if (value > 0xffffffffn) throw writeFault(msr, value, 'reserved event-select bits');
         this.eventsel[reg.index] = value;
         this.recomputeGp(reg.index);
         return;
       case 'fixed':
-        if (value & ~this.fixedMask) throw writeFault(msr, value, 'bits above the counter width');
+        if (value > this.fixedMax) throw writeFault(msr, value, 'bits above the counter width');
         this.bank.value[this.nrGp + reg.index] = Number(value);
         return;
       case 'caps':
@@ -175,12 +183,16 @@ export class IntelPmu implements HardwarePmu {
       case 'status':
         throw writeFault(msr, value, 'IA32_PERF_GLOBAL_STATUS is read-only');
       case 'globalctrl':
-        if (value & ~this.countersMask) throw writeFault(msr, value, 'reserved GLOBAL_CTRL bits');
+        // Comparisons allocate no bigint: 0 and "every counter" need no reserved-bit check.
+        if (value === this.globalCtrl) return;
+        if (value !== 0n && value !== this.countersMask && value & this.globalCtrlReserved) {
+          throw writeFault(msr, value, 'reserved GLOBAL_CTRL bits');
+        }
         this.globalCtrl = value;
         this.recomputeAll();
         return;
       case 'ovfctrl':
-        if (value & ~this.statusWritable) throw writeFault(msr, value, 'reserved GLOBAL_OVF_CTRL bits');
+        if (value & this.ovfCtrlReserved) throw writeFault(msr, value, 'reserved GLOBAL_OVF_CTRL bits');
         this.status &= ~value;
         return;
       case 'statusset':
@@ -237,7 +249,7 @@ export class IntelPmu implements HardwarePmu {
 
   private recomputeGp(i: number): void {
     // Every field the counter uses lives in bits 31:0: decode them as one number.
-    const sel = Number(this.eventsel[i]! & 0xffffffffn);
+    const sel = Number(this.eventsel[i]!); // bits 63:32 are reserved (checked at the write)
     const bank = this.bank;
     bank.quantity[i] = intelEventQuantity(sel & 0xff, (sel >>> 8) & 0xff);
     bank.cplMask[i] = (sel & SEL_OS ? COUNT_CPL0 : 0) | (sel & SEL_USR ? COUNT_CPL3 : 0);

@@ -13,7 +13,7 @@
  */
 import type { CpuModel } from '../hw/cpu-models.ts';
 import { NAMED_EVENTS } from '../hw/events.ts';
-import { EVTSEL, MSR } from '../hw/msr.ts';
+import { EVTSEL as EVTSEL_EXPORT, MSR as MSR_EXPORT } from '../hw/msr.ts';
 import type {
   CpuidRegs,
   Fault,
@@ -24,6 +24,10 @@ import type {
   KvmPmuCapability,
   KvmPmuOps,
 } from './guest-pmu.ts';
+
+/** Module-local bindings of hot imports (the loader makes imported bindings getters). */
+const EVTSEL = EVTSEL_EXPORT;
+const MSR = MSR_EXPORT;
 
 /** KVM_MAX_NR_AMD_GP_COUNTERS. */
 export const KVM_MAX_NR_AMD_GP_COUNTERS = 6;

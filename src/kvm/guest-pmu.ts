@@ -23,7 +23,7 @@
 import { GuestFault, KvmError } from '../common/errors.ts';
 import type { CpuModel, Vendor } from '../hw/cpu-models.ts';
 import { qualifiesForMediatedVpmu } from '../hw/cpu-models.ts';
-import { EVTSEL, FIXED_CTRL, MSR, PERF_CAP, msrName } from '../hw/msr.ts';
+import { EVTSEL as EVTSEL_EXPORT, FIXED_CTRL as FIXED_CTRL_EXPORT, MSR as MSR_EXPORT, PERF_CAP as PERF_CAP_EXPORT, msrName } from '../hw/msr.ts';
 import { amdPmuCpuid, amdPmuOps } from './amd-pmu.ts';
 import {
   isFixedCounterAllowed,
@@ -31,6 +31,12 @@ import {
   type CompiledEventFilter,
 } from './event-filter.ts';
 import { intelPmuCpuidLeafA, intelPmuOps } from './intel-pmu.ts';
+
+/** Module-local bindings of hot imports (the loader makes imported bindings getters). */
+const EVTSEL = EVTSEL_EXPORT;
+const FIXED_CTRL = FIXED_CTRL_EXPORT;
+const MSR = MSR_EXPORT;
+const PERF_CAP = PERF_CAP_EXPORT;
 
 // ---------------------------------------------------------------------------
 // Vocabulary

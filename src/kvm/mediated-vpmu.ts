@@ -51,11 +51,20 @@ export class MediatedVpmu implements VpmuDesign {
     passthroughSelectors = false,
   ) {
     this.name = passthroughSelectors ? 'passthrough-all' : 'mediated';
+    const intel = ctx.cpu.model.vendor === 'intel';
+    this.vendor = intel ? 'intel' : 'amd';
+    this.gpCounterBase = intel ? MSR.IA32_PMC0 : MSR.MSR_F15H_PERF_CTR0;
+    this.gpEventselBase = intel ? MSR.IA32_PERFEVTSEL0 : MSR.MSR_F15H_PERF_CTL0;
+    this.msrStride = intel ? 1 : 2;
+    this.globalCtrlMsr = intel ? MSR.IA32_PERF_GLOBAL_CTRL : MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL;
   }
 
-  private get vendor(): 'intel' | 'amd' {
-    return this.ctx.cpu.model.vendor;
-  }
+  private readonly vendor: 'intel' | 'amd';
+  /** kvm_pmu_ops.GP_COUNTER_BASE / GP_EVENTSEL_BASE / MSR_STRIDE / PERF_GLOBAL_CTRL. */
+  private readonly gpCounterBase: number;
+  private readonly gpEventselBase: number;
+  private readonly msrStride: number;
+  private readonly globalCtrlMsr: number;
 
   intercepts(): PmuIntercepts {
     if (this.cachedIntercepts) return this.cachedIntercepts;
@@ -86,15 +95,11 @@ export class MediatedVpmu implements VpmuDesign {
   }
 
   private gpCounterMsr(i: number): number {
-    return this.vendor === 'intel' ? MSR.IA32_PMC0 + i : MSR.MSR_F15H_PERF_CTR0 + 2 * i;
+    return this.gpCounterBase + this.msrStride * i;
   }
 
   private gpEventselMsr(i: number): number {
-    return this.vendor === 'intel' ? MSR.IA32_PERFEVTSEL0 + i : MSR.MSR_F15H_PERF_CTL0 + 2 * i;
-  }
-
-  private get globalCtrlMsr(): number {
-    return this.vendor === 'intel' ? MSR.IA32_PERF_GLOBAL_CTRL : MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL;
+    return this.gpEventselBase + this.msrStride * i;
   }
 
   /** kvm_mediated_pmu_load. */
@@ -108,12 +113,12 @@ export class MediatedVpmu implements VpmuDesign {
     // kvm_pmu_load_guest_pmcs: counters only where hardware differs; selectors always.
     for (let i = 0; i < pmu.nrArchGpCounters; i++) {
       const pmc = pmu.gpCounters[i]!;
-      if (BigInt(pmc.counter) !== cpu.rdpmc(i)) cpu.wrmsr(this.gpCounterMsr(i), BigInt(pmc.counter));
+      if (pmc.counter !== Number(cpu.rdpmc(i))) cpu.wrmsr(this.gpCounterMsr(i), BigInt(pmc.counter));
       cpu.wrmsr(this.gpEventselMsr(i), pmc.eventselHw);
     }
     for (let i = 0; i < pmu.nrArchFixedCounters; i++) {
       const pmc = pmu.fixedCounters[i]!;
-      if (BigInt(pmc.counter) !== cpu.rdpmc(RDPMC.FIXED | i)) cpu.wrmsr(MSR.IA32_FIXED_CTR0 + i, BigInt(pmc.counter));
+      if (pmc.counter !== Number(cpu.rdpmc(RDPMC.FIXED | i))) cpu.wrmsr(MSR.IA32_FIXED_CTR0 + i, BigInt(pmc.counter));
     }
 
     if (this.vendor === 'intel') {

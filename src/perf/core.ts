@@ -47,6 +47,10 @@ export interface PerfCoreOptions {
   maxSampleRate?: number;
 }
 
+/** PMU predicates for scheduling passes (module-level: no closure per call on hot paths). */
+const isMediatedCapable = (pmu: PerfPmu): boolean => pmu.mediatedCapable;
+const hasHardwareCounters = (pmu: PerfPmu): boolean => pmu.hasCounters;
+
 /** The task the host runs when none is named (pid 0 in perf_event_open means "me": this one). */
 export const DEFAULT_TASK_PID = 1;
 
@@ -367,13 +371,12 @@ export class PerfCore {
     const moved = contexts.includes(this.cpuContexts[cpu]!) ? all : contexts;
     this.updateContextTimes(cpu);
     this.disablePmus(cpu);
-    const hardware = (pmu: PerfPmu) => pmu.hasCounters;
-    for (const ctx of moved) this.schedOut(ctx, cpu, 'flexible', hardware);
+    for (const ctx of moved) this.schedOut(ctx, cpu, 'flexible', hasHardwareCounters);
     for (const ctx of contexts) {
       ctx.rotateFlexible();
       ctx.rotateNecessary = false;
     }
-    for (const ctx of moved) this.schedInList(ctx, ctx.flexible, cpu, hardware);
+    for (const ctx of moved) this.schedInList(ctx, ctx.flexible, cpu, hasHardwareCounters);
     this.enablePmus(cpu);
     if (this.contextsOn(cpu).some((c) => c.rotateNecessary)) this.armMuxTimer(cpu);
     this.rotations++;
@@ -636,9 +639,8 @@ export class PerfCore {
   loadGuestContext(cpu: number): void {
     if (this.guestLoaded[cpu]) throw new Error(`perf_load_guest_context: a guest is already loaded on CPU ${cpu}`);
     this.updateContextTimes(cpu);
-    const capable = (pmu: PerfPmu) => pmu.mediatedCapable;
     this.disablePmus(cpu);
-    for (const ctx of this.contextsOn(cpu)) this.schedOut(ctx, cpu, 'all', capable);
+    for (const ctx of this.contextsOn(cpu)) this.schedOut(ctx, cpu, 'all', isMediatedCapable);
     for (const ctx of this.contextsOn(cpu)) ctx.guestLoaded = true;
     this.guestLoaded[cpu] = true;
     this.enablePmus(cpu);
@@ -651,7 +653,7 @@ export class PerfCore {
     for (const ctx of this.contextsOn(cpu)) ctx.guestLoaded = false;
     this.guestLoaded[cpu] = false;
     this.disablePmus(cpu);
-    this.schedIn(this.contextsOn(cpu), cpu, (pmu) => pmu.mediatedCapable);
+    this.schedIn(this.contextsOn(cpu), cpu, isMediatedCapable);
     this.enablePmus(cpu);
   }
 

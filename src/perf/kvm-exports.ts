@@ -4,11 +4,15 @@
  * kvm/ imports this module and nothing else of perf's internals.
  */
 import type { Operation } from '../common/protocol.ts';
-import { LVT, MSR } from '../hw/msr.ts';
+import { LVT as LVT_EXPORT, MSR as MSR_EXPORT } from '../hw/msr.ts';
 import type { PerfEventAttr } from './attr.ts';
 import type { PerfCore, PerfCpu } from './core.ts';
 import type { KernelEvent, OverflowHandler } from './event.ts';
 import type { AccountingProtocol } from './mediated-protocol.ts';
+
+/** Module-local bindings of hot imports (the loader makes imported bindings getters). */
+const LVT = LVT_EXPORT;
+const MSR = MSR_EXPORT;
 
 /** PERF_GUEST_MEDIATED_PMI_VECTOR ("VPMI" in /proc/interrupts). */
 export const PERF_GUEST_MEDIATED_PMI_VECTOR = 0xf5;
