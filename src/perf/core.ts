@@ -179,7 +179,8 @@ export class PerfCore {
 
   /** The PMU a group is scheduled on: its hardware PMU if any member has one. */
   private groupPmu(leader: KernelEvent): PerfPmu {
-    for (const e of leader.members()) if (e.pmu.hasCounters) return e.pmu;
+    if (leader.pmu.hasCounters) return leader.pmu;
+    for (const e of leader.siblings) if (e.pmu.hasCounters) return e.pmu;
     return leader.pmu;
   }
 
@@ -265,7 +266,9 @@ export class PerfCore {
   }
 
   private groupSchedOut(leader: KernelEvent, cpu: number): void {
-    for (const e of leader.members()) {
+    // Leader, then siblings (plain loops: this runs at every world switch and rotation).
+    for (let k = -1; k < leader.siblings.length; k++) {
+      const e = k < 0 ? leader : leader.siblings[k]!;
       if (e.state !== EventState.Active) continue;
       e.pmu.del(cpu, e);
       e.setState(EventState.Inactive);
@@ -312,7 +315,8 @@ export class PerfCore {
     pmu.startTxn(cpu);
     const added: KernelEvent[] = [];
     let ok = true;
-    for (const e of leader.members()) {
+    for (let k = -1; k < leader.siblings.length; k++) {
+      const e = k < 0 ? leader : leader.siblings[k]!;
       if (e.state !== EventState.Inactive) continue;
       if (!e.pmu.add(cpu, e)) {
         ok = false;
