@@ -87,7 +87,7 @@ export class AmdPmu implements HardwarePmu {
 
   rdmsr(msr: number): bigint {
     const reg = this.decode(msr);
-    if (!reg) throw gp(`rdmsr 0x${msr.toString(16)}: no such MSR`);
+    if (!reg) throw gp(`rdmsr 0x${msr.toString(16)}: no such MSR on ${this.model.name}`);
     switch (reg.kind) {
       case 'ctl':
         return this.perfCtl[reg.index]!;
@@ -104,7 +104,7 @@ export class AmdPmu implements HardwarePmu {
 
   wrmsr(msr: number, value: bigint): void {
     const reg = this.decode(msr);
-    if (!reg) throw gp(`wrmsr 0x${msr.toString(16)}: no such MSR`);
+    if (!reg) throw gp(`wrmsr 0x${msr.toString(16)}: no such MSR on ${this.model.name}`);
     switch (reg.kind) {
       case 'ctl':
         this.perfCtl[reg.index] = value & PERF_CTL_VALID;

@@ -129,7 +129,7 @@ export class IntelPmu implements HardwarePmu {
 
   rdmsr(msr: number): bigint {
     const reg = this.decode(msr);
-    if (!reg) throw gp(`rdmsr 0x${msr.toString(16)}: no such MSR`);
+    if (!reg) throw gp(`rdmsr 0x${msr.toString(16)}: no such MSR on ${this.model.name}`);
     switch (reg.kind) {
       case 'legacy':
       case 'pmc':
@@ -153,7 +153,7 @@ export class IntelPmu implements HardwarePmu {
 
   wrmsr(msr: number, value: bigint): void {
     const reg = this.decode(msr);
-    if (!reg) throw gp(`wrmsr 0x${msr.toString(16)}: no such MSR`);
+    if (!reg) throw gp(`wrmsr 0x${msr.toString(16)}: no such MSR on ${this.model.name}`);
     switch (reg.kind) {
       case 'legacy':
         this.bank.value[reg.index] = signExtend32(value, this.model.gpWidth);
@@ -166,6 +166,7 @@ export class IntelPmu implements HardwarePmu {
         // Bits 63:32 are reserved (no TSX modelled: IN_TX/IN_TXCP are reserved
         // too): a comparison, which allocates no bigint.
         if (value > 0xffffffffn) throw writeFault(msr, value, 'reserved event-select bits');
+        if (value === this.eventsel[reg.index]) return; // the same selector: nothing to decode again
         this.eventsel[reg.index] = value;
         this.recomputeGp(reg.index);
         return;

@@ -189,6 +189,7 @@ export class PerfCore {
     if (!ctx) {
       ctx = new EventContext('task', pid);
       this.taskContexts.set(pid, ctx);
+      this.contextsCache.fill(null);
       const cpu = this.currentTask.indexOf(pid);
       if (cpu >= 0) ctx.activate(cpu, this.cpus[cpu]!.nowNs);
       ctx.guestLoaded = cpu >= 0 && this.guestLoaded[cpu]!;
@@ -211,12 +212,19 @@ export class PerfCore {
 
   /** Contexts live on a CPU: its CPU context and its current task's. */
   private contextsOn(cpu: number): EventContext[] {
-    const list = [this.cpuContexts[cpu]!];
-    const pid = this.currentTask[cpu]!;
-    const task = pid >= 0 ? this.taskContexts.get(pid) : undefined;
-    if (task) list.push(task);
+    let list = this.contextsCache[cpu];
+    if (!list) {
+      list = [this.cpuContexts[cpu]!];
+      const pid = this.currentTask[cpu]!;
+      const task = pid >= 0 ? this.taskContexts.get(pid) : undefined;
+      if (task) list.push(task);
+      this.contextsCache[cpu] = list;
+    }
     return list;
   }
+
+  /** contextsOn() per CPU, rebuilt when the CPU switches task or a task context appears. */
+  private readonly contextsCache: (EventContext[] | null)[] = [];
 
   private updateContextTimes(cpu: number): void {
     const now = this.cpus[cpu]!.nowNs;
@@ -489,6 +497,7 @@ export class PerfCore {
       oldCtx.guestLoaded = false;
     }
     this.currentTask[cpu] = pid;
+    this.contextsCache[cpu] = null;
     const newCtx = pid >= 0 ? this.taskContexts.get(pid) : undefined;
     if (newCtx) {
       newCtx.activate(cpu, now);
