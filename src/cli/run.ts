@@ -162,6 +162,16 @@ export function registerRun(program: Command, options: { isDefault?: boolean } =
     .option('--set <path=value...>', 'override scenario fields, e.g. --set duration=0.5')
     .option('--no-progress', 'no progress bar')
     .action(async (target: string | undefined, opts: RunOptions) => {
-      await runCommand(program.opts().debug === true, () => run(target, opts, (t) => process.stdout.write(t)));
+      // runCommand exits the process when the body returns: wait for stdout to
+      // take everything first (a pipe takes 64 KiB at once; the rest would be lost).
+      let written: Promise<void> = Promise.resolve();
+      const write = (text: string) => {
+        written = new Promise((resolve) => process.stdout.write(text, () => resolve()));
+      };
+      await runCommand(program.opts().debug === true, async () => {
+        const code = await run(target, opts, write);
+        await written;
+        return code;
+      });
     });
 }
