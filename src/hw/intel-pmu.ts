@@ -34,6 +34,11 @@ const SEL_INT = 1 << 20;
 const SEL_EN = 1 << 22;
 const SEL_INV = 1 << 23;
 
+/** A counter as bigint; an idle (zero) counter, the common case, allocates nothing. */
+function counterValue(value: number): bigint {
+  return value === 0 ? 0n : BigInt(value);
+}
+
 /** A #GP on WRMSR, its message formatted only when one is raised (WRMSR itself allocates nothing). */
 function writeFault(msr: number, value: bigint, why: string): Error {
   return gp(`wrmsr 0x${msr.toString(16)} <- 0x${value.toString(16)}: ${why}`);
@@ -177,7 +182,8 @@ export class IntelPmu implements HardwarePmu {
       case 'caps':
         throw writeFault(msr, value, 'IA32_PERF_CAPABILITIES is read-only');
       case 'fixedctrl':
-        if (value & this.fixedCtrlReserved) throw writeFault(msr, value, 'reserved FIXED_CTR_CTRL bits');
+        if (value === this.fixedCtrCtrl) return; // unchanged (it was valid when written)
+        if (value !== 0n && value & this.fixedCtrlReserved) throw writeFault(msr, value, 'reserved FIXED_CTR_CTRL bits');
         this.fixedCtrCtrl = value;
         for (let j = 0; j < this.nrFixed; j++) this.recomputeFixed(j);
         return;
@@ -207,8 +213,8 @@ export class IntelPmu implements HardwarePmu {
   rdpmc(ecx: number): bigint {
     const type = ecx >>> 16;
     const index = ecx & RDPMC.INDEX_MASK;
-    if (type === 0 && index < this.nrGp) return BigInt(this.bank.value[index]!);
-    if (type === RDPMC.FIXED >>> 16 && index < this.nrFixed) return BigInt(this.bank.value[this.nrGp + index]!);
+    if (type === 0 && index < this.nrGp) return counterValue(this.bank.value[index]!);
+    if (type === RDPMC.FIXED >>> 16 && index < this.nrFixed) return counterValue(this.bank.value[this.nrGp + index]!);
     throw gp(`rdpmc 0x${ecx.toString(16)}: no such counter`);
   }
 
