@@ -63,6 +63,11 @@ export interface OperationCounts {
   unaccount: number;
 }
 
+/** Every operation's count at zero. */
+export function zeroCounts(): OperationCounts {
+  return { create: 0, createRefused: 0, release: 0, account: 0, accountRefused: 0, unaccount: 0 };
+}
+
 export interface WorkerOutput {
   counts: OperationCounts;
   seconds: number;

@@ -15,6 +15,7 @@ import {
   stressLayout,
   VM_HOLDER,
   type OperationCounts,
+  zeroCounts,
   type WorkerInput,
   type WorkerOutput,
 } from './stress-layout.ts';
@@ -34,14 +35,7 @@ function random(n: number): number {
   return (seed >>> 0) % n;
 }
 
-const counts: OperationCounts = {
-  create: 0,
-  createRefused: 0,
-  release: 0,
-  account: 0,
-  accountRefused: 0,
-  unaccount: 0,
-};
+const counts: OperationCounts = zeroCounts();
 let vms = 0;
 let events = 0;
 

@@ -10,6 +10,7 @@ import {
   bothHeld,
   stressLayout,
   type OperationCounts,
+  zeroCounts,
   type StressMix,
   type WorkerOutput,
 } from './stress-layout.ts';
@@ -105,14 +106,7 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   await Promise.all(workers.map((w) => w.terminate()));
   const seconds = (performance.now() - started) / 1000;
 
-  const counts: OperationCounts = {
-    create: 0,
-    createRefused: 0,
-    release: 0,
-    account: 0,
-    accountRefused: 0,
-    unaccount: 0,
-  };
+  const counts: OperationCounts = zeroCounts();
   for (const r of results) {
     for (const key of Object.keys(counts) as (keyof OperationCounts)[])
       counts[key] += r.counts[key];
