@@ -51,6 +51,11 @@ export interface PerfCoreOptions {
 const isMediatedCapable = (pmu: PerfPmu): boolean => pmu.mediatedCapable;
 const hasHardwareCounters = (pmu: PerfPmu): boolean => pmu.hasCounters;
 
+/** sysctl kernel.perf_cpu_time_max_percent default. */
+const CPU_TIME_MAX_PERCENT = 25;
+/** PMI lengths averaged by perf_sample_event_took. */
+const NR_ACCUMULATED_SAMPLES = 128;
+
 /** The task the host runs when none is named (pid 0 in perf_event_open means "me": this one). */
 export const DEFAULT_TASK_PID = 1;
 
@@ -62,7 +67,14 @@ export class PerfCore {
   readonly hz: number;
   readonly tickNs: number;
   readonly muxIntervalNs: number;
-  readonly maxSamplesPerTick: number;
+  /** max_samples_per_tick: lowered by perf_sample_event_took() when PMIs take too long. */
+  maxSamplesPerTick: number;
+  /** sysctl kernel.perf_event_max_sample_rate (lowered with it). */
+  maxSampleRate: number;
+  /** perf_sample_allowed_ns: the average PMI length allowed before the rate is lowered. */
+  private sampleAllowedNs: number;
+  /** running_sample_length, per CPU: a decaying sum of the last ~128 PMI lengths. */
+  private readonly runningSampleLength: number[];
 
   private readonly cpus: readonly PerfCpu[];
   private readonly cpuContexts: EventContext[];
@@ -83,7 +95,11 @@ export class PerfCore {
     this.hz = options.hz ?? 250;
     this.tickNs = 1e9 / this.hz;
     this.muxIntervalNs = (options.muxIntervalMs ?? 1000 / this.hz) * 1e6;
-    this.maxSamplesPerTick = Math.ceil((options.maxSampleRate ?? 100_000) / this.hz);
+    this.maxSampleRate = options.maxSampleRate ?? 100_000;
+    this.maxSamplesPerTick = Math.ceil(this.maxSampleRate / this.hz);
+    // DEFAULT_SAMPLE_PERIOD_NS * perf_cpu_time_max_percent (25) / 100.
+    this.sampleAllowedNs = ((1e9 / this.maxSampleRate) * CPU_TIME_MAX_PERCENT) / 100;
+    this.runningSampleLength = this.cpus.map(() => 0);
     const n = this.cpus.length;
     this.cpuContexts = this.cpus.map((_, i) => new EventContext('cpu', i));
     this.currentTask = new Array<number>(n).fill(-1);
@@ -471,7 +487,36 @@ export class PerfCore {
 
   /** The NMI handler for PMIs (perf_event_nmi_handler). */
   handleNmi(cpu: number): boolean {
-    return this.x86?.handleIrq(cpu) ?? false;
+    const started = this.cpus[cpu]!.nowNs;
+    const handled = this.x86?.handleIrq(cpu) ?? false;
+    if (handled) this.sampleEventTook(cpu, this.cpus[cpu]!.nowNs - started);
+    return handled;
+  }
+
+  /**
+   * perf_sample_event_took: keep a decaying average of PMI handler lengths;
+   * when it exceeds the allowed length (a PMI rate that would take more than
+   * perf_cpu_time_max_percent of the CPU), lower max_samples_per_tick, and
+   * with it kernel.perf_event_max_sample_rate, to fit 25% below it.
+   */
+  private sampleEventTook(cpu: number, lengthNs: number): void {
+    if (this.sampleAllowedNs === 0) return;
+    let running = this.runningSampleLength[cpu]!;
+    running -= running / NR_ACCUMULATED_SAMPLES;
+    running += lengthNs;
+    this.runningSampleLength[cpu] = running;
+    let average = running / NR_ACCUMULATED_SAMPLES;
+    if (average <= this.sampleAllowedNs) return;
+    const allowed = this.sampleAllowedNs;
+    average += average / 4;
+    let max = (this.tickNs / 100) * CPU_TIME_MAX_PERCENT;
+    max = average < max ? Math.floor(max / average) : 1;
+    this.sampleAllowedNs = average;
+    this.maxSamplesPerTick = Math.max(1, max);
+    this.maxSampleRate = this.maxSamplesPerTick * this.hz;
+    this.log(
+      `perf: interrupt took too long (${Math.round(average)} > ${Math.round(allowed)}), lowering kernel.perf_event_max_sample_rate to ${this.maxSampleRate}`,
+    );
   }
 
   // ================================================================ tasks
