@@ -77,6 +77,8 @@ export interface SessionReading {
   /** raw * enabled / running, as perf stat prints it. */
   scaled: number;
   samples: number;
+  /** Times the event was throttled (it stopped counting until the next tick). */
+  throttled: number;
 }
 
 export class PerfSession {
@@ -123,7 +125,7 @@ export class PerfSession {
     for (const { parsed, kernel, refused } of this.events) {
       let reading = byEvent.get(parsed.spec);
       if (!reading) {
-        reading = { event: parsed, raw: 0, enabled: 0, running: 0, scaled: 0, samples: 0 };
+        reading = { event: parsed, raw: 0, enabled: 0, running: 0, scaled: 0, samples: 0, throttled: 0 };
         byEvent.set(parsed.spec, reading);
       }
       if (refused) {
@@ -136,6 +138,7 @@ export class PerfSession {
       reading.running += r.running;
       reading.scaled += r.running > 0 ? (r.value * r.enabled) / r.running : 0;
       reading.samples += kernel!.samples;
+      reading.throttled += kernel!.throttledOverflows;
     }
     return [...byEvent.values()];
   }

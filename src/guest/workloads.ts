@@ -22,7 +22,7 @@ export interface ComputeMix {
 }
 
 export type WorkloadSpec =
-  | ({ kind: 'specint' } & Partial<ComputeMix>)
+  | ({ kind: 'specint'; phaseVariation?: number } & Partial<ComputeMix>)
   | { kind: 'fio'; iops?: number; instructionsPerIo?: number; exitsPerIo?: number; ipc?: number }
   | { kind: 'idle'; wakeupsPerSecond?: number; instructionsPerWakeup?: number };
 
@@ -85,6 +85,18 @@ export function computeBlocks(mix: ComputeMix, cycles: number): Work[] {
     });
   }
   return blocks;
+}
+
+/** A program phase: the mix with its rates varied by `jitter()` factors (truth follows the varied mix). */
+export function phaseMix(mix: ComputeMix, jitter: () => number): ComputeMix {
+  return {
+    ...mix,
+    ipc: mix.ipc * jitter(),
+    branchesPerKilo: mix.branchesPerKilo * jitter(),
+    branchMissPercent: Math.min(100, mix.branchMissPercent * jitter()),
+    llcRefsPerKilo: mix.llcRefsPerKilo * jitter(),
+    llcMissPercent: Math.min(100, mix.llcMissPercent * jitter()),
+  };
 }
 
 export function specintMix(spec: Partial<ComputeMix>): ComputeMix {

@@ -20,6 +20,11 @@ export interface GuestEventResult {
   raw: number;
   timeEnabledNs: number;
   timeRunningNs: number;
+  /**
+   * Times the guest kernel throttled the event (PMIs past max_samples_per_tick):
+   * a throttled event stops counting until the next tick, so it under-counts.
+   */
+  throttled?: number;
   /** perf record: samples taken, and expected (frequency x guest time). */
   samples?: number;
   expectedSamples?: number;

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { CPU_MODEL_NAMES, type CpuModelName } from '../hw/cpu-models.ts';
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import { MAX_SAMPLE_RATE } from '../perf/attr.ts';
+import { COST_MODELS } from './cost-model.ts';
 import { closest, showValue } from './scenario-text.ts';
 
 /** Named cost models (src/sim's cost table); a scenario picks one and may override parameters. */
@@ -209,6 +210,15 @@ const SpecintWorkload = z
       'Percent of instructions retired at CPL 3 (user space); the rest at CPL 0.',
       95,
     ),
+    phaseVariation: z
+      .number()
+      .min(0)
+      .max(0.5)
+      .default(0.1)
+      .describe(
+        'Program phases: every 250 us of work, the IPC and the branch and cache rates vary by up ' +
+          'to this fraction (uniformly, from the scenario seed). 0 = a steady mix. Default 0.1.',
+      ),
   })
   .meta({
     title: 'specint workload',
@@ -549,6 +559,17 @@ function checkScenario(s: ScenarioShape, ctx: z.core.$RefinementCtx): void {
   const cpus = s.machine.cpus;
   const add = (path: (string | number)[], message: string) =>
     ctx.addIssue({ code: 'custom', path, message });
+  // Cost overrides must name parameters of the chosen cost model (docs/cost-model.md).
+  const known = (COST_MODELS[s.costModel] ?? []).map((p) => p.name);
+  for (const name of Object.keys(s.costs ?? {})) {
+    if (known.includes(name)) continue;
+    const hint = closest(name, known);
+    add(
+      ['costs', name],
+      `expected a parameter of the '${s.costModel}' cost model (docs/cost-model.md)` +
+        `${hint ? `; did you mean '${hint}'?` : ''} (got ${showValue(name)})`,
+    );
+  }
   const cpuCheck = (path: (string | number)[], cpu: number) => {
     if (cpus >= 1 && cpu >= cpus)
       add(path, `expected a CPU below machine.cpus (${cpus}) (got ${cpu})`);

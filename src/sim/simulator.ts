@@ -13,7 +13,8 @@ import type { CpuModelName } from '../hw/cpu-models.ts';
 import { Quantity, type Work } from '../hw/events.ts';
 import { GuestKernel } from '../guest/guest-kernel.ts';
 import { PerfSession, eventQuantity, type PerfSessionSpec } from '../guest/perf-session.ts';
-import { Truth, computeBlocks, ioBlocks, specintMix, type WorkloadSpec } from '../guest/workloads.ts';
+import { Truth, computeBlocks, ioBlocks, phaseMix, specintMix, type WorkloadSpec } from '../guest/workloads.ts';
+import { SeededRandom } from './random.ts';
 import type { GuestCpu } from '../kvm/guest-cpu.ts';
 import type { GuestPmuConfig } from '../kvm/guest-pmu.ts';
 import { IA32_TSC_DEADLINE, type VcpuImpl } from '../kvm/vcpu.ts';
@@ -67,6 +68,13 @@ export interface SimulationOptions {
 }
 
 /** The guest workload driver: runs until a deadline, recording ground truth. */
+/**
+ * Compute is retired in chunks of at most this much time, so that what the
+ * chunk costs (exits, PMIs) cannot carry the run far past a deadline, and a
+ * program phase lasts this long.
+ */
+const CHUNK_NS = 250_000;
+
 class WorkloadRunner {
   readonly truth = new Truth();
   idleCycles = 0;
@@ -75,6 +83,7 @@ class WorkloadRunner {
   constructor(
     readonly spec: WorkloadSpec,
     private readonly cpu: PhysicalCpu,
+    private readonly random: SeededRandom,
   ) {}
 
   /** Retire work through `exec` until the CPU clock reaches `deadlineNs`. */
@@ -84,10 +93,17 @@ class WorkloadRunner {
     const slots = cpu.model.topdownSlotsPerCycle;
     const spec = this.spec;
     if (spec.kind === 'specint') {
-      const cycles = Math.floor(((deadlineNs - cpu.nowNs) * hz) / 1e9);
-      for (const block of computeBlocks(specintMix(spec), Math.max(1, cycles))) {
-        this.truth.record(block, slots);
-        run.exec(block);
+      const base = specintMix(spec);
+      const spread = spec.phaseVariation ?? 0;
+      const jitter = () => this.random.jitter(spread);
+      while (cpu.nowNs < deadlineNs) {
+        const ns = Math.min(CHUNK_NS, deadlineNs - cpu.nowNs);
+        const cycles = Math.max(1, Math.floor((ns * hz) / 1e9));
+        const mix = spread > 0 ? phaseMix(base, jitter) : base;
+        for (const block of computeBlocks(mix, cycles)) {
+          this.truth.record(block, slots);
+          run.exec(block);
+        }
       }
       return;
     }
@@ -232,13 +248,13 @@ export class Simulation {
     meter.instrumentPerfExports(host.perfExports);
     meter.instrumentHostPerf(host.perfCore, host.cpus);
 
-    const guests: GuestState[] = input.guests.map((spec) => ({
+    const guests: GuestState[] = input.guests.map((spec, index) => ({
       spec,
       cpu: host.cpus[spec.hostCpu]!,
       vcpu: null,
       kernel: null,
       session: null,
-      runner: new WorkloadRunner(spec.workload, host.cpus[spec.hostCpu]!),
+      runner: new WorkloadRunner(spec.workload, host.cpus[spec.hostCpu]!, new SeededRandom(this.seed, index)),
       sliceCycles: 0,
       samplesCharged: 0,
     }));
@@ -306,7 +322,9 @@ export class Simulation {
 
     // Read everything after the measured interval.
     const elapsed = host.cpus.map((c, i) => c.tsc - (startNs[i]! * c.model.tscHz) / 1e9);
-    return this.collect(design, host, meter, guests, hostSessions, taskTruth, refusals, elapsed);
+    // What the measured interval cost, before the readout below adds its own accesses.
+    const measured = { costBreakdown: meter.breakdown, timeline: [...meter.timeline], msrAccesses: { ...meter.msrAccesses } };
+    return { ...this.collect(design, host, meter, guests, hostSessions, taskTruth, refusals, elapsed), ...measured };
   }
 
   /** Run every CPU up to `toNs` (relative to each CPU's start). */
@@ -461,6 +479,7 @@ export class Simulation {
             raw: r.raw,
             timeEnabledNs: r.enabled,
             timeRunningNs: r.running,
+            ...(r.throttled > 0 ? { throttled: r.throttled } : {}),
             ...(spec.mode === 'record' ? { samples: r.samples, expectedSamples: expectedSamples! } : {}),
           });
         }

@@ -163,6 +163,7 @@ describe('defaults', () => {
       loadsPerKilo: 250,
       storesPerKilo: 100,
       userPercent: 95,
+      phaseVariation: 0.1,
     });
     assert.deepEqual(parse('kind: fio'), {
       kind: 'fio',
