@@ -21,25 +21,41 @@ export function parseInteger(flag: string, value: string, min: number, max = Num
   return n;
 }
 
+/** Resolves once everything written to a stream so far has been handed to the OS. */
+function drained(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+/**
+ * Exit with `code` once stdout and stderr have taken everything written: a
+ * pipe accepts 64 KiB at a time, and exiting earlier would cut the output.
+ */
+async function exitWhenDrained(code: number): Promise<never> {
+  await Promise.all([drained(process.stdout), drained(process.stderr)]);
+  process.exit(code);
+}
+
 /** Run a command body: bad input (usage, scenario) exits 2, a line per problem; anything else is a bug (exit 1). */
 export async function runCommand(debug: boolean, body: () => Promise<number> | number): Promise<never> {
+  let code: number;
   try {
-    process.exit(await body());
+    code = await body();
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`vpmu: ${error.message}\n`);
       if (debug) process.stderr.write(`${error.stack}\n`);
-      process.exit(2);
+      return exitWhenDrained(2);
     }
     if (error instanceof ScenarioError) {
       // One line per problem, each already 'file:line:column: field: ...'.
       process.stderr.write(`${error.message}\n`);
       if (debug) process.stderr.write(`${error.stack}\n`);
-      process.exit(2);
+      return exitWhenDrained(2);
     }
     process.stderr.write(`vpmu: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
     if (debug && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     else process.stderr.write('(run with --debug for the stack trace)\n');
-    process.exit(1);
+    return exitWhenDrained(1);
   }
+  return exitWhenDrained(code);
 }

@@ -10,18 +10,14 @@
  * Exit codes: 0 ok; 1 the simulated ordering of the designs contradicts the
  * published one (a check failed); 2 bad input.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { LineCounter, parseDocument } from 'yaml';
 import { renderHtml, renderSweepHtml } from '../report/html.ts';
 import { toJson, toSweepJson } from '../report/json.ts';
 import { renderSweepText, renderText } from '../report/text.ts';
 import type { SimulationReport } from '../sim/results.ts';
-import { COST_MODELS } from '../sim/cost-model.ts';
 import { applyOverride, loadScenario, type Scenario } from '../sim/scenario.ts';
-import { ScenarioError, nodeAt, nodePosition, type ScenarioProblem } from '../sim/scenario-errors.ts';
-import { closest, formatPath, showValue } from '../sim/scenario-text.ts';
 import { simulate } from '../sim/simulator.ts';
 import { scenarioToInput } from '../sim/from-scenario.ts';
 import { orderingCheck } from '../sim/ordering.ts';
@@ -70,35 +66,6 @@ export function shardValues<T>(values: readonly T[], shard: { index: number; cou
   return values.filter((_, k) => k % shard.count === shard.index - 1);
 }
 
-/**
- * Cost parameter names are checked against the cost model, not by the
- * scenario schema (docs/scenarios.md); the simulator refuses an unknown one
- * with a RangeError, which is bad input, not an internal error: one problem
- * per name, placed in `file` when given (else named by `origin`).
- */
-function checkCostNames(scenario: Scenario, origin: string, file?: string): void {
-  const known = (COST_MODELS[scenario.costModel] ?? []).map((p) => p.name);
-  const unknown = Object.keys(scenario.costs).filter((name) => !known.includes(name));
-  if (unknown.length === 0) return;
-  let place = (_name: string) => ({ line: 0, column: 0 });
-  if (file) {
-    const lines = new LineCounter();
-    const doc = parseDocument(readFileSync(file, 'utf8'), { lineCounter: lines });
-    place = (name) => nodePosition(nodeAt(doc, ['costs', name], true), lines);
-  }
-  const problems: ScenarioProblem[] = unknown.map((name) => {
-    const hint = closest(name, known);
-    return {
-      file: origin,
-      ...place(name),
-      path: formatPath(['costs', name]),
-      message:
-        `expected a parameter of the '${scenario.costModel}' cost model (docs/cost-model.md)` +
-        `${hint ? `; did you mean '${hint}'?` : ''} (got ${showValue(name)})`,
-    };
-  });
-  throw new ScenarioError(problems);
-}
 
 function progressBar(enabled: boolean): { update(fraction: number): void; stop(): void } {
   if (!enabled) return { update() {}, stop() {} };
@@ -137,15 +104,12 @@ export async function run(target: string | undefined, options: RunOptions, write
       throw new UsageError(`--duration: expected simulated seconds, more than 0 and at most 3600, got '${options.duration}'`);
     }
   }
-  const loaded = loadScenario(name);
-  let { scenario } = loaded;
-  checkCostNames(scenario, name, loaded.file);
+  let { scenario } = loadScenario(name);
   for (const assignment of options.set ?? []) {
     const eq = assignment.indexOf('=');
     if (eq <= 0) throw new UsageError(`--set: expected path=value, got '${assignment}'`);
     scenario = applyOverride(scenario, assignment.slice(0, eq), assignment.slice(eq + 1), '--set');
   }
-  checkCostNames(scenario, '--set');
   const color = !!process.stdout.isTTY && !process.env.NO_COLOR;
   const bar = progressBar(options.progress !== false && !!process.stderr.isTTY);
 
@@ -156,7 +120,6 @@ export async function run(target: string | undefined, options: RunOptions, write
       const values = shardValues(sweep.values, shard);
       // Validate every value before spending time on any run.
       const variants = values.map((v) => ({ value: v, scenario: applyOverride(scenario, sweep.path, v, '--sweep') }));
-      for (const v of variants) checkCostNames(v.scenario, '--sweep');
       const reports: SimulationReport[] = [];
       variants.forEach(({ value, scenario: s }, k) => {
         const report = runOne(s, { seed, duration, progress: (f) => bar.update((k + f) / variants.length) });
@@ -200,16 +163,6 @@ export function registerRun(program: Command, options: { isDefault?: boolean } =
     .option('--set <path=value...>', 'override scenario fields, e.g. --set duration=0.5')
     .option('--no-progress', 'no progress bar')
     .action(async (target: string | undefined, opts: RunOptions) => {
-      // runCommand exits the process when the body returns: wait for stdout to
-      // take everything first (a pipe takes 64 KiB at once; the rest would be lost).
-      let written: Promise<void> = Promise.resolve();
-      const write = (text: string) => {
-        written = new Promise((resolve) => process.stdout.write(text, () => resolve()));
-      };
-      await runCommand(program.opts().debug === true, async () => {
-        const code = await run(target, opts, write);
-        await written;
-        return code;
-      });
+      await runCommand(program.opts().debug === true, () => run(target, opts, (t) => process.stdout.write(t)));
     });
 }

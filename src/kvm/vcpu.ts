@@ -147,6 +147,11 @@ export class VcpuImpl implements Vcpu {
     return this.host.enablePmu;
   }
 
+  /** Inside KVM_RUN: the guest program's operations are valid only then. */
+  get inRun(): boolean {
+    return this.running;
+  }
+
   /** KVM_REQ_PMI on this vCPU. */
   requestPmi(): void {
     this.pmiRequested = true;
@@ -368,17 +373,24 @@ class GuestCpuImpl implements GuestCpu {
 
   constructor(private readonly vcpu: VcpuImpl) {}
 
+  /** A guest CPU exists only while its vCPU runs: a program that kept it and calls it later is a bug. */
+  private live(operation: string): void {
+    if (!this.vcpu.inRun) throw new Error(`guest.${operation}: the guest CPU is usable only inside vcpu.run()`);
+  }
+
   private passthrough(msr: number): boolean {
     return this.vcpu.loaded && this.vcpu.intercepts.passthrough.has(msr);
   }
 
   rdmsr(msr: number): bigint {
+    this.live('rdmsr');
     const index = checkIndex(msr, 'rdmsr');
     if (this.passthrough(index)) return asGuestFault(() => this.vcpu.hostCpu.rdmsr(index));
     return this.vcpu.exit('MSR_READ', () => this.vcpu.handleRdmsr(index), false, index);
   }
 
   wrmsr(msr: number, value: bigint): void {
+    this.live('wrmsr');
     const index = checkIndex(msr, 'wrmsr');
     if (typeof value !== 'bigint' || value < 0n || value >= 1n << 64n) {
       throw new TypeError(`wrmsr 0x${index.toString(16)}: value must be a bigint in [0, 2^64), got ${String(value)}`);
@@ -390,6 +402,7 @@ class GuestCpuImpl implements GuestCpu {
   }
 
   rdpmc(ecx: number): bigint {
+    this.live('rdpmc');
     const index = checkIndex(ecx, 'rdpmc');
     // Privilege is checked before any VM-exit: CPL > 0 needs CR4.PCE.
     if (this.cpl > 0 && !this.cr4Pce) throw new GuestFault('#GP', 'rdpmc at CPL 3 with CR4.PCE clear');
@@ -398,17 +411,20 @@ class GuestCpuImpl implements GuestCpu {
   }
 
   cpuid(leaf: number, subleaf = 0): CpuidResult {
+    this.live('cpuid');
     const l = checkIndex(leaf, 'cpuid');
     const s = checkIndex(subleaf, 'cpuid subleaf');
     return this.vcpu.exit('CPUID', () => this.vcpu.handleCpuid(l, s));
   }
 
   exec(work: Work): void {
+    this.live('exec');
     validateWork(work, 'guest.exec');
     this.vcpu.runGuestWork({ ...work, cpl: work.cpl ?? 0 });
   }
 
   execEmulated(work: Work): void {
+    this.live('execEmulated');
     validateWork(work, 'guest.execEmulated');
     const cpl = work.cpl ?? 0;
     const branches = Math.min(work.branches ?? 0, work.instructions);
@@ -418,19 +434,23 @@ class GuestCpuImpl implements GuestCpu {
   }
 
   hlt(): void {
+    this.live('hlt');
     this.vcpu.exit('HLT', () => {}, true);
   }
 
   ioDoorbell(): void {
+    this.live('ioDoorbell');
     this.vcpu.exit('IO_INSTRUCTION', () => {});
   }
 
   timerInterrupt(handler: () => void): void {
+    this.live('timerInterrupt');
     // The VMX preemption timer exit is handled in KVM's fastpath when allowed.
     this.vcpu.injectAndRun('PREEMPTION_TIMER', true, LOCAL_TIMER_VECTOR, handler);
   }
 
   deviceInterrupt(handler: () => void): void {
+    this.live('deviceInterrupt');
     this.vcpu.injectAndRun('EXTERNAL_INTERRUPT', false, DEVICE_VECTOR, handler);
   }
 

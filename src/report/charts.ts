@@ -152,6 +152,16 @@ export function errorSpec(report: SimulationReport): TopLevelSpec | undefined {
           color: { ...designColor(designs), legend: { orient: 'top' } },
         },
       },
+      {
+        // A tick at each value: an exact count (error 0) still shows, where its bar has no height.
+        mark: { type: 'tick', orient: 'horizontal', thickness: 2 },
+        encoding: {
+          x: { field: 'event', type: 'nominal', sort: events },
+          xOffset: { field: 'design', type: 'nominal', sort: designs },
+          y: { field: 'error', type: 'quantitative' },
+          color: { ...designColor(designs), legend: null },
+        },
+      },
       { mark: { type: 'rule', color: '#444' }, encoding: { y: { datum: 0 } } },
     ],
   } as TopLevelSpec;
