@@ -44,6 +44,7 @@ function guestEvent(e: GuestEventResult): GuestEventResult {
     raw: int(e.raw),
     timeEnabledNs: int(e.timeEnabledNs),
     timeRunningNs: int(e.timeRunningNs),
+    throttled: opt(e.throttled, int),
     samples: opt(e.samples, int),
     expectedSamples: opt(e.expectedSamples, dec),
   });

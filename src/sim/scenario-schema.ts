@@ -564,11 +564,14 @@ function checkScenario(s: ScenarioShape, ctx: z.core.$RefinementCtx): void {
   for (const name of Object.keys(s.costs ?? {})) {
     if (known.includes(name)) continue;
     const hint = closest(name, known);
-    add(
-      ['costs', name],
-      `expected a parameter of the '${s.costModel}' cost model (docs/cost-model.md)` +
+    ctx.addIssue({
+      code: 'custom',
+      path: ['costs', name],
+      params: { at: 'key' },
+      message:
+        `expected a parameter of the '${s.costModel}' cost model (docs/cost-model.md)` +
         `${hint ? `; did you mean '${hint}'?` : ''} (got ${showValue(name)})`,
-    );
+    });
   }
   const cpuCheck = (path: (string | number)[], cpu: number) => {
     if (cpus >= 1 && cpu >= cpus)

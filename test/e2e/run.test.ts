@@ -249,7 +249,12 @@ describe('vpmu run', { timeout: 300_000 }, () => {
         assert.equal(typeof e.truth, 'number');
         assert.equal(typeof e.counted, 'number');
         assert.equal(typeof e.errorPercent, 'number');
-        assert.ok(Math.abs(e.errorPercent) < 0.01, `${d.design} ${e.event}: ${e.errorPercent}`);
+        if (e.throttled) {
+          // The guest kernel throttled it (perf_sample_event_took): it can only under-count.
+          assert.ok(e.errorPercent < 0, `${d.design} ${e.event}: ${e.errorPercent}`);
+        } else {
+          assert.ok(Math.abs(e.errorPercent) < 0.01, `${d.design} ${e.event}: ${e.errorPercent}`);
+        }
       }
     }
     assert.doesNotMatch(r.stdout, ANSI);
