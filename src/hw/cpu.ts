@@ -175,14 +175,14 @@ export class PhysicalCpu implements MsrPort {
 
 const VENDOR_LEAVES = new Map<'intel' | 'amd', CpuidResult>();
 
-/** CPUID.0 for a vendor (computed once). */
+/** CPUID.0 for a vendor (computed once; the result is frozen: read it, do not change it). */
 function vendorString(vendor: 'intel' | 'amd'): CpuidResult {
   let leaf = VENDOR_LEAVES.get(vendor);
   if (!leaf) {
     leaf = Object.freeze(computeVendorString(vendor));
     VENDOR_LEAVES.set(vendor, leaf);
   }
-  return { ...leaf };
+  return leaf;
 }
 
 function computeVendorString(vendor: 'intel' | 'amd'): CpuidResult {

@@ -94,6 +94,8 @@ export class IntelPmu implements HardwarePmu {
     this.fixedMax = mask(model.fixedWidth);
     this.globalCtrlReserved = ~this.countersMask;
     this.ovfCtrlReserved = ~this.statusWritable;
+    this.allLo = Number(this.countersMask & 0xffffffffn);
+    this.allHi = Number(this.countersMask >> 32n);
     this.buildRegisterTable();
     this.recomputeAll();
   }
@@ -126,10 +128,17 @@ export class IntelPmu implements HardwarePmu {
       add(MSR.IA32_PERF_GLOBAL_OVF_CTRL, 'ovfctrl');
     }
     if (model.pmuVersion >= 4) add(MSR.IA32_PERF_GLOBAL_STATUS_SET, 'statusset');
+    for (const [msr, reg] of this.registers) {
+      if (msr >= 0x1000) throw new Error(`intel-pmu: MSR 0x${msr.toString(16)} is outside the decode array`);
+      this.registerArray[msr] = reg;
+    }
   }
 
+  /** The same table as an array over 0..0xfff, where every Intel PMU MSR lies: no hashing per access. */
+  private readonly registerArray: ({ kind: RegisterKind; index: number } | undefined)[] = new Array(0x1000);
+
   private decode(msr: number): { kind: RegisterKind; index: number } | null {
-    return this.registers.get(msr) ?? null;
+    return msr >= 0 && msr < 0x1000 ? (this.registerArray[msr] ?? null) : null;
   }
 
   rdmsr(msr: number): bigint {
@@ -244,15 +253,29 @@ export class IntelPmu implements HardwarePmu {
 
   /** A GLOBAL_CTRL change only flips counters' global gates: no selector is decoded again. */
   private recomputeAll(): void {
-    this.globalLo = Number(this.globalCtrl & 0xffffffffn);
-    this.globalHi = Number(this.globalCtrl >> 32n);
+    // Drivers flip GLOBAL_CTRL between 0 and every counter: those two need no bigint arithmetic.
+    const ctrl = this.globalCtrl;
+    if (ctrl === 0n) this.globalLo = this.globalHi = 0;
+    else if (ctrl === this.countersMask) {
+      this.globalLo = this.allLo;
+      this.globalHi = this.allHi;
+    } else {
+      this.globalLo = Number(ctrl & 0xffffffffn);
+      this.globalHi = Number(ctrl >> 32n);
+    }
     const bank = this.bank;
-    for (let i = 0; i < this.nrGp; i++) bank.active[i] = this.locallyEnabled[i] === 1 && this.globallyEnabled(i) ? 1 : 0;
+    const v1 = this.model.pmuVersion < 2;
+    for (let i = 0; i < this.nrGp; i++) {
+      bank.active[i] = this.locallyEnabled[i] === 1 && (v1 || ((this.globalLo >>> i) & 1) === 1) ? 1 : 0;
+    }
     for (let j = 0; j < this.nrFixed; j++) {
-      const i = this.nrGp + j;
-      bank.active[i] = this.locallyEnabled[i] === 1 && this.globallyEnabled(GLOBAL.FIXED_SHIFT + j) ? 1 : 0;
+      bank.active[this.nrGp + j] = this.locallyEnabled[this.nrGp + j] === 1 && (v1 || ((this.globalHi >>> j) & 1) === 1) ? 1 : 0;
     }
   }
+
+  /** GLOBAL_CTRL with every counter enabled, as two 32-bit halves. */
+  private readonly allLo: number;
+  private readonly allHi: number;
 
   private recomputeGp(i: number): void {
     // Every field the counter uses lives in bits 31:0: decode them as one number.

@@ -92,6 +92,15 @@ export class MediatedVpmu implements VpmuDesign {
   /** The guest's CPUID changed (refresh): the intercepts follow. */
   invalidateIntercepts(): void {
     this.cachedIntercepts = null;
+    this.globalCtrlPassedThroughCache = null;
+  }
+
+  private globalCtrlPassedThroughCache: boolean | null = null;
+
+  /** Whether the guest writes GLOBAL_CTRL straight to hardware (then the put must save it). */
+  private get globalCtrlPassedThrough(): boolean {
+    this.globalCtrlPassedThroughCache ??= this.intercepts().passthrough.has(this.globalCtrlMsr);
+    return this.globalCtrlPassedThroughCache;
   }
 
   private gpCounterMsr(i: number): number {
@@ -144,7 +153,7 @@ export class MediatedVpmu implements VpmuDesign {
   afterExit(): void {
     const { cpu, perf } = this.ctx;
     const pmu = this.ctx.pmu();
-    const globalCtrlPassedThrough = this.intercepts().passthrough.has(this.globalCtrlMsr);
+    const globalCtrlPassedThrough = this.globalCtrlPassedThrough;
     if (this.name === 'passthrough-all') this.readBackSelectors(pmu);
     if (this.vendor === 'intel') {
       // VM-exit saved the guest's GLOBAL_CTRL into the VMCS and loaded the host's (0).
