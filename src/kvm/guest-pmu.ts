@@ -615,13 +615,29 @@ export class GuestPmu {
   }
 
   set globalCtrl(value: bigint) {
-    let diff = value ^ this.globalCtrlValue;
+    if (value === this.globalCtrlValue) return;
+    const diff = value ^ this.globalCtrlValue;
     this.globalCtrlValue = value;
-    for (let bit = 0; diff !== 0n; bit++, diff >>= 1n) {
-      if ((diff & 1n) === 0n) continue;
-      const pmc = this.kvmPmcIdxToPmc(bit);
-      if (pmc) this.recalcPmc(pmc);
-    }
+    this.globalCtrlLo = Number(value & 0xffffffffn);
+    this.globalCtrlHi = Number((value >> 32n) & 0xffffffffn);
+    this.forEachPmcIn(diff, (pmc) => this.recalcPmc(pmc));
+  }
+
+  /** GLOBAL_CTRL's halves as numbers, for the per-counter gate. */
+  private globalCtrlLo = 0;
+  private globalCtrlHi = 0;
+
+  /**
+   * The guest's counters whose GLOBAL_CTRL / STATUS bit is set in `mask` (GP i
+   * at bit i, fixed i at bit 32 + i), in bit order: the mask is split once into
+   * two numbers rather than shifted bit by bit as a bigint.
+   */
+  private forEachPmcIn(mask: bigint, fn: (pmc: KvmPmc) => void): void {
+    if (mask === 0n) return;
+    const lo = Number(mask & 0xffffffffn);
+    const hi = Number((mask >> 32n) & 0xffffffffn);
+    for (let i = 0; i < this.nrArchGpCounters && i < 32; i++) if ((lo >>> i) & 1) fn(this.gpCounters[i]!);
+    for (let i = 0; i < this.nrArchFixedCounters && i < 32; i++) if ((hi >>> i) & 1) fn(this.fixedCounters[i]!);
   }
 
   /** kvm_vcpu_has_mediated_pmu: enable_mediated_pmu && pmu->version. */
@@ -773,13 +789,15 @@ export class GuestPmu {
 
   /** The 4-bit FIXED_CTR_CTRL field of fixed counter `index` (fixed_ctrl_field). */
   fixedCtrlField(index: number, ctrl = this.fixedCtrCtrl): number {
-    return Number((ctrl >> BigInt(index * FIXED_CTRL.bits)) & 0xfn);
+    // At most 3 fixed counters x 4 bits (16 with reserved ones): the field is read from one number.
+    return index < 8 ? (Number(ctrl & 0xffffffffn) >>> (index * FIXED_CTRL.bits)) & 0xf : 0;
   }
 
   /** pmc_is_globally_enabled: its GLOBAL_CTRL bit, or always without GLOBAL_CTRL (v1). */
   isPmcGloballyEnabled(pmc: KvmPmc): boolean {
     if (!this.hasPerfGlobalCtrl) return true;
-    return ((this.globalCtrl >> BigInt(pmc.idx)) & 1n) === 1n;
+    const idx = pmc.idx;
+    return idx < 32 ? ((this.globalCtrlLo >>> idx) & 1) === 1 : ((this.globalCtrlHi >>> (idx - 32)) & 1) === 1;
   }
 
   /** pmc_is_locally_enabled: EN for GP counters, OS or USR for fixed counters. */
@@ -866,11 +884,7 @@ export class GuestPmu {
 
   /** reprogram_counters: every counter whose bit is set in `diff`. */
   private reprogramCounters(diff: bigint): void {
-    for (let bit = 0; diff !== 0n; bit++, diff >>= 1n) {
-      if ((diff & 1n) === 0n) continue;
-      const pmc = this.kvmPmcIdxToPmc(bit);
-      if (pmc) this.requestCounterReprogram(pmc);
-    }
+    this.forEachPmcIn(diff, (pmc) => this.requestCounterReprogram(pmc));
   }
 
   /**
