@@ -8,6 +8,6 @@ const ten = measure('specint-sampling', 10);
 console.log(
   `\nspecint-sampling, 10 simulated seconds per design: ${fmt(ten.wallSeconds, 2)} wall s, ` +
     `${fmt(ten.exitsPerWallSecond)} exits/wall s, peak RSS ${fmt(ten.peakRssMb, 1)} MB ` +
-    `(targets: < 5 s, >= 1,000,000 exits/s, < 200 MB)`,
+    `(targets: < 5 s, < 200 MB; the exits target is bench/exits.ts)`,
 );
 

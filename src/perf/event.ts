@@ -98,6 +98,8 @@ export class KernelEvent {
     samplePeriod: number,
   ) {
     this.state = attr.disabled ? EventState.Off : EventState.Inactive;
+    this.isSampling = attr.samplePeriod !== undefined || attr.sampleFreq !== undefined;
+    this.excludesGuestTime = !!attr.excludeGuest && pmu.mediatedCapable;
     this.samplePeriod = samplePeriod;
     this.periodLeft = samplePeriod;
     this.lastPeriod = samplePeriod;
@@ -111,19 +113,16 @@ export class KernelEvent {
     return this.leader === null;
   }
 
-  get isSampling(): boolean {
-    return this.attr.samplePeriod !== undefined || this.attr.sampleFreq !== undefined;
-  }
+  /** A sampling event (sample period or frequency); fixed at creation, so a field (hot in every time update). */
+  readonly isSampling: boolean;
 
   /** Include-guest on a PMU with the mediated capability: the events 3.1 accounts. */
   get isIncludeGuestOnCapablePmu(): boolean {
     return !this.attr.excludeGuest && this.pmu.mediatedCapable;
   }
 
-  /** Whether guest time is excluded from this event's enabled/running time. */
-  get excludesGuestTime(): boolean {
-    return !!this.attr.excludeGuest && this.pmu.mediatedCapable;
-  }
+  /** Whether guest time is excluded from this event's enabled/running time (fixed at creation). */
+  readonly excludesGuestTime: boolean;
 
   /** This event's clock: its context's time, minus guest time where excluded. */
   clock(): number {

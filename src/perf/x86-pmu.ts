@@ -152,6 +152,13 @@ class CpuHwEvents {
   /** Counters of exclude_host (guest-only) and exclude_guest (host-only) events. */
   guestOnlyMask = 0n;
   hostOnlyMask = 0n;
+  /** The same masks as (low, high) 32-bit halves: rebuilt as bigints only when they change. */
+  guestOnlyLo = 0;
+  guestOnlyHi = 0;
+  hostOnlyLo = 0;
+  hostOnlyHi = 0;
+  /** GLOBAL_CTRL to enable with (every counter but the guest-only ones), kept with the masks. */
+  hostGlobalCtrl: bigint | null = null;
   /** The guest's LVTPC is loaded (mediated PMU): perf leaves LVTPC alone and ignores NMIs. */
   guestLvtpcLoaded = false;
 }
@@ -424,7 +431,7 @@ export class X86Pmu implements PerfPmu {
       hw.fixedCtrlWritten = hw.fixedCtrl;
     }
     if (this.desc.vendor === 'intel' && this.desc.version >= 2) {
-      port.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, this.allCountersMask & ~hw.guestOnlyMask);
+      port.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, hw.hostGlobalCtrl ?? this.allCountersMask & ~hw.guestOnlyMask);
     } else if (this.desc.perfMonV2) {
       port.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, this.allCountersMask);
     } else {
@@ -435,12 +442,34 @@ export class X86Pmu implements PerfPmu {
   }
 
   private updateMasks(hw: CpuHwEvents): void {
-    hw.guestOnlyMask = 0n;
-    hw.hostOnlyMask = 0n;
+    // Counter indices are GP 0..31 and fixed 32..63: two 32-bit halves, no bigint per event.
+    let guestLo = 0;
+    let guestHi = 0;
+    let hostLo = 0;
+    let hostHi = 0;
     for (const e of hw.events) {
-      if (e.idx < 0) continue;
-      if (e.attr.excludeHost) hw.guestOnlyMask |= 1n << BigInt(e.idx);
-      if (e.attr.excludeGuest) hw.hostOnlyMask |= 1n << BigInt(e.idx);
+      const idx = e.idx;
+      if (idx < 0) continue;
+      const bit = 1 << (idx & 31);
+      if (e.attr.excludeHost) {
+        if (idx < 32) guestLo |= bit;
+        else guestHi |= bit;
+      }
+      if (e.attr.excludeGuest) {
+        if (idx < 32) hostLo |= bit;
+        else hostHi |= bit;
+      }
+    }
+    if (guestLo !== hw.guestOnlyLo || guestHi !== hw.guestOnlyHi || hw.hostGlobalCtrl === null) {
+      hw.guestOnlyLo = guestLo;
+      hw.guestOnlyHi = guestHi;
+      hw.guestOnlyMask = (BigInt(guestHi >>> 0) << 32n) | BigInt(guestLo >>> 0);
+      hw.hostGlobalCtrl = this.allCountersMask & ~hw.guestOnlyMask;
+    }
+    if (hostLo !== hw.hostOnlyLo || hostHi !== hw.hostOnlyHi) {
+      hw.hostOnlyLo = hostLo;
+      hw.hostOnlyHi = hostHi;
+      hw.hostOnlyMask = (BigInt(hostHi >>> 0) << 32n) | BigInt(hostLo >>> 0);
     }
   }
 
