@@ -54,6 +54,10 @@ export class AmdPmu implements HardwarePmu {
     return this.status;
   }
 
+  isCounterMsr(msr: number): boolean {
+    return this.decode(msr)?.kind === 'ctr';
+  }
+
   handlesMsr(msr: number): boolean {
     return this.decode(msr) !== null;
   }

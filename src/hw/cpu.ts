@@ -23,6 +23,19 @@ const MSR = MSR_TABLE;
 const LVTPC = MSR.X2APIC_LVTPC;
 const EOI = MSR.X2APIC_EOI;
 
+/**
+ * Classes of MSR access, as the simulator prices them (indices into
+ * PhysicalCpu.accessCycles / accessCounts). x2APIC reads and writes share a
+ * price but are counted apart, so reads and writes can be totalled.
+ */
+export const ACCESS_RDMSR = 0;
+export const ACCESS_X2APIC_READ = 1;
+export const ACCESS_WRMSR = 2;
+export const ACCESS_WRMSR_COUNTER = 3;
+export const ACCESS_X2APIC_WRITE = 4;
+export const ACCESS_RDPMC = 5;
+export const ACCESS_CLASSES = 6;
+
 export type InterruptHandler = (delivery: InterruptDelivery) => void;
 
 export interface CpuidResult {
@@ -43,6 +56,13 @@ export class PhysicalCpu implements MsrPort {
   guestModeExit: InterruptHandler | null = null;
   /** The cycle clock (TSC ticks), advanced by retired reference cycles and by charged costs. */
   tsc = 0;
+  /**
+   * What each class of MSR access costs, in cycles of this CPU's clock (0
+   * unless the simulator prices the model), and how many were made: time is
+   * explicit, and each access advances the clock by its price as it happens.
+   */
+  readonly accessCycles = new Float64Array(ACCESS_CLASSES);
+  readonly accessCounts = new Float64Array(ACCESS_CLASSES);
   /** The uncore's free-running memory-read counter: every LLC miss, host or guest. */
   uncoreDataReads = 0;
   /** Interrupts delivered, by kind, for statistics. */
@@ -130,13 +150,22 @@ export class PhysicalCpu implements MsrPort {
     return old;
   }
 
+  private account(kind: number): void {
+    this.accessCounts[kind]!++;
+    this.tsc += this.accessCycles[kind]!;
+  }
+
   rdmsr(msr: number): bigint {
+    this.account(msr >= 0x800 && msr <= 0x8ff ? ACCESS_X2APIC_READ : ACCESS_RDMSR);
     if (msr === LVTPC) return BigInt(this.lapic.lvtpc);
     // The PMU raises #GP for an index it does not implement (nothing else is modelled).
     return this.pmu.rdmsr(msr);
   }
 
   wrmsr(msr: number, value: bigint): void {
+    this.account(
+      msr >= 0x800 && msr <= 0x8ff ? ACCESS_X2APIC_WRITE : this.pmu.isCounterMsr(msr) ? ACCESS_WRMSR_COUNTER : ACCESS_WRMSR,
+    );
     if (msr === LVTPC) {
       if (value > 0xffffffffn) throw gp(`wrmsr LVTPC <- 0x${value.toString(16)}: reserved bits`);
       this.lapic.writeLvtpc(Number(value));
@@ -151,6 +180,7 @@ export class PhysicalCpu implements MsrPort {
   }
 
   rdpmc(ecx: number): bigint {
+    this.account(ACCESS_RDPMC);
     return this.pmu.rdpmc(ecx);
   }
 

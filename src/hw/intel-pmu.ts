@@ -104,6 +104,11 @@ export class IntelPmu implements HardwarePmu {
     return this.status;
   }
 
+  isCounterMsr(msr: number): boolean {
+    const kind = this.decode(msr)?.kind;
+    return kind === 'legacy' || kind === 'pmc' || kind === 'fixed';
+  }
+
   handlesMsr(msr: number): boolean {
     return this.decode(msr) !== null;
   }

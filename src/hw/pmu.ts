@@ -7,6 +7,8 @@ export interface HardwarePmu {
   readonly bank: CounterBank;
   /** Whether this MSR index belongs to the PMU on this part. */
   handlesMsr(msr: number): boolean;
+  /** Whether it is a counter (its writes are priced as counter writes). */
+  isCounterMsr(msr: number): boolean;
   rdmsr(msr: number): bigint;
   wrmsr(msr: number, value: bigint): void;
   rdpmc(ecx: number): bigint;

@@ -6,8 +6,17 @@
  * VM-exit by reason, every injected interrupt, every perf call KVM makes,
  * every PMI and timer. Nothing here decides behaviour.
  */
-import type { PhysicalCpu } from '../hw/cpu.ts';
-import { MSR as MSR_TABLE } from '../hw/msr.ts';
+import {
+  ACCESS_CLASSES,
+  ACCESS_RDMSR,
+  ACCESS_RDPMC,
+  ACCESS_WRMSR,
+  ACCESS_WRMSR_COUNTER,
+  ACCESS_X2APIC_READ,
+  ACCESS_X2APIC_WRITE,
+  type PhysicalCpu,
+} from '../hw/cpu.ts';
+
 import type { ExitReason } from '../kvm/exits.ts';
 import { IA32_TSC_DEADLINE, type VcpuImpl } from '../kvm/vcpu.ts';
 import type { PerfCore } from '../perf/core.ts';
@@ -16,25 +25,20 @@ import type { CostModel } from './cost-model.ts';
 import type { CostBreakdownEntry, TimelineEntry } from './results.ts';
 
 /** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
-const MSR = MSR_TABLE;
 
 const MAX_TIMELINE = 4000;
 
-const PERFCTR0 = MSR.IA32_PERFCTR0;
-const PMC0 = MSR.IA32_PMC0;
-const FIXED_CTR0 = MSR.IA32_FIXED_CTR0;
-const K7_PERFCTR0 = MSR.MSR_K7_PERFCTR0;
-const F15H_PERF_CTR0 = MSR.MSR_F15H_PERF_CTR0;
-
-function isCounterMsr(msr: number): boolean {
-  return (
-    (msr >= PERFCTR0 && msr < PERFCTR0 + 8) ||
-    (msr >= PMC0 && msr < PMC0 + 8) ||
-    (msr >= FIXED_CTR0 && msr < FIXED_CTR0 + 4) ||
-    (msr >= K7_PERFCTR0 && msr < K7_PERFCTR0 + 4) ||
-    (msr >= F15H_PERF_CTR0 && msr < F15H_PERF_CTR0 + 12 && (msr - F15H_PERF_CTR0) % 2 === 0)
-  );
-}
+/** The cost parameter of each class of MSR access (hw/cpu.ts ACCESS_*). */
+const ACCESS_PARAMETER: readonly string[] = (() => {
+  const names: string[] = [];
+  names[ACCESS_RDMSR] = 'msr.rdmsr';
+  names[ACCESS_X2APIC_READ] = 'msr.x2apic';
+  names[ACCESS_WRMSR] = 'msr.wrmsr';
+  names[ACCESS_WRMSR_COUNTER] = 'msr.wrmsr-counter';
+  names[ACCESS_X2APIC_WRITE] = 'msr.x2apic';
+  names[ACCESS_RDPMC] = 'msr.rdpmc';
+  return names;
+})();
 
 function isX2apicMsr(msr: number): boolean {
   return msr >= 0x800 && msr <= 0x8ff;
@@ -49,7 +53,8 @@ interface CostSlot {
 export class CostMeter {
   private readonly slots = new Map<string, CostSlot>();
   readonly timeline: TimelineEntry[] = [];
-  readonly msrAccesses = { rdmsr: 0, wrmsr: 0, rdpmc: 0 };
+  /** CPUs whose MSR accesses are priced, with their access counts when instrumented. */
+  private readonly pricedCpus: { cpu: PhysicalCpu; baseline: Float64Array }[] = [];
   /** The CPU whose work is being simulated now (KVM's perf calls are charged to it). */
   current: PhysicalCpu | null = null;
   /** Timeline window: [start, start + length) in ns on the recording CPU's clock. */
@@ -83,10 +88,17 @@ export class CostMeter {
   }
 
   get breakdown(): CostBreakdownEntry[] {
-    return [...this.slots.values()]
-      .map((s) => s.entry)
-      .filter((e) => e.count > 0)
-      .sort((a, b) => b.cycles - a.cycles);
+    const entries = [...this.slots.values()].map((s) => ({ ...s.entry }));
+    // MSR accesses are priced by the CPUs themselves; fold their counts in by parameter.
+    const byParameter = new Map<string, number>();
+    for (let k = 0; k < ACCESS_CLASSES; k++) {
+      const name = ACCESS_PARAMETER[k]!;
+      byParameter.set(name, (byParameter.get(name) ?? 0) + this.accesses(k));
+    }
+    for (const [parameter, count] of byParameter) {
+      if (count > 0) entries.push({ parameter, count, cycles: count * this.costs.get(parameter) });
+    }
+    return entries.filter((e) => e.count > 0).sort((a, b) => b.cycles - a.cycles);
   }
 
   /** Record timeline entries for `lengthNs` from now on this CPU. */
@@ -103,30 +115,25 @@ export class CostMeter {
     this.timeline.push({ timeNs: now - this.windowStartNs, guest, kind, label, cycles });
   }
 
-  /** Every hardware MSR access on this CPU is priced. */
+  /** Every hardware MSR access on this CPU is priced (by the CPU, as it happens: see PhysicalCpu.accessCycles). */
   instrumentCpu(cpu: PhysicalCpu): void {
-    const rdmsr = cpu.rdmsr.bind(cpu);
-    const wrmsr = cpu.wrmsr.bind(cpu);
-    const rdpmc = cpu.rdpmc.bind(cpu);
-    const x2apic = this.slot('msr.x2apic');
-    const read = this.slot('msr.rdmsr');
-    const write = this.slot('msr.wrmsr');
-    const writeCounter = this.slot('msr.wrmsr-counter');
-    const readCounter = this.slot('msr.rdpmc');
-    cpu.rdmsr = (msr) => {
-      this.msrAccesses.rdmsr++;
-      this.chargeSlot(cpu, isX2apicMsr(msr) ? x2apic : read);
-      return rdmsr(msr);
-    };
-    cpu.wrmsr = (msr, value) => {
-      this.msrAccesses.wrmsr++;
-      this.chargeSlot(cpu, isX2apicMsr(msr) ? x2apic : isCounterMsr(msr) ? writeCounter : write);
-      wrmsr(msr, value);
-    };
-    cpu.rdpmc = (ecx) => {
-      this.msrAccesses.rdpmc++;
-      this.chargeSlot(cpu, readCounter);
-      return rdpmc(ecx);
+    for (let k = 0; k < ACCESS_CLASSES; k++) cpu.accessCycles[k] = this.costs.get(ACCESS_PARAMETER[k]!);
+    this.pricedCpus.push({ cpu, baseline: Float64Array.from(cpu.accessCounts) });
+  }
+
+  /** Accesses of one class made on the priced CPUs since they were instrumented. */
+  private accesses(kind: number): number {
+    let n = 0;
+    for (const { cpu, baseline } of this.pricedCpus) n += cpu.accessCounts[kind]! - baseline[kind]!;
+    return n;
+  }
+
+  /** Hardware MSR accesses on the priced CPUs: reads, writes, RDPMC. */
+  get msrAccesses(): { rdmsr: number; wrmsr: number; rdpmc: number } {
+    return {
+      rdmsr: this.accesses(ACCESS_RDMSR) + this.accesses(ACCESS_X2APIC_READ),
+      wrmsr: this.accesses(ACCESS_WRMSR) + this.accesses(ACCESS_WRMSR_COUNTER) + this.accesses(ACCESS_X2APIC_WRITE),
+      rdpmc: this.accesses(ACCESS_RDPMC),
     };
   }
 
