@@ -192,7 +192,16 @@ function guestBlock(guest: string, events: GuestEventResult[], c: Colors): strin
     'right',
     'right',
   ];
-  return [` Performance counter stats for guest '${guest}':`, '', table(rows, align, '    '), ''];
+  // perf record reports throttling; say which events stopped counting for a while, and why.
+  const throttled = events.filter((e) => e.throttled);
+  const notes = throttled.length
+    ? [
+        `    throttled: ${throttled.map((e) => `${e.event} ${formatCount(e.throttled!)}x`).join(', ')}` +
+          ' (the guest kernel lowered its sample rate: PMIs took too long; a throttled event' +
+          ' stops counting until the next tick)',
+      ]
+    : [];
+  return [` Performance counter stats for guest '${guest}':`, '', table(rows, align, '    '), ...notes, ''];
 }
 
 function hostRow(h: HostEventResult, c: Colors): Row {

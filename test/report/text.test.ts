@@ -159,3 +159,14 @@ test('a run without guest events shows - for mean |error| in a sweep', () => {
   report.results = [designFixture('mediated', { noGuestEvents: true })];
   assert.match(renderSweepText([report]), /\n {2}a +6\.05% +-\n/);
 });
+
+test('a throttled guest event is named under its table, with why it under-counts', () => {
+  const report = reportFixture();
+  const plain = renderText(report, { color: false });
+  assert.doesNotMatch(plain, /throttled:/);
+  const event = report.results[0]!.guestEvents[0]!;
+  event.throttled = 3;
+  const noted = renderText(report, { color: false });
+  assert.match(noted, new RegExp(`throttled: ${event.event} 3x \\(the guest kernel lowered its sample rate`));
+  assert.equal(noted.match(/throttled:/g)!.length, 1, 'only the design whose event was throttled');
+});
