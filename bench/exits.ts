@@ -14,7 +14,7 @@ console.log('\n== VM-exits with their world switch: a guest CPUID loop (median o
 for (const [label, enableMediatedPmu] of [['mediated', true], ['emulated', false]] as const) {
   const vcpu = createHost({ kvm: { enableMediatedPmu } }).kvm.createVm().createVcpu();
   vcpu.run((guest) => {
-    for (let i = 0; i < 50_000; i++) guest.cpuid(0);
+    for (let i = 0; i < 300_000; i++) guest.cpuid(0);
   });
   const exits = 200_000;
   const rates: number[] = [];

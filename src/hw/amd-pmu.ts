@@ -133,7 +133,12 @@ export class AmdPmu implements HardwarePmu {
   }
 
   rdpmc(ecx: number): bigint {
-    if (ecx >= 0 && ecx < this.nrCounters) return BigInt(this.bank.value[ecx]!);
+    return BigInt(this.rdpmcNumber(ecx));
+  }
+
+  /** RDPMC's value as a number (counters fit 48 bits): the one implementation. */
+  rdpmcNumber(ecx: number): number {
+    if (ecx >= 0 && ecx < this.nrCounters) return this.bank.value[ecx]!;
     throw gp(`rdpmc 0x${ecx.toString(16)}: no such counter`);
   }
 

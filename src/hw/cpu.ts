@@ -184,6 +184,12 @@ export class PhysicalCpu implements MsrPort {
     return this.pmu.rdpmc(ecx);
   }
 
+  /** RDPMC with its value as a number: the same instruction and price, no bigint (host-side hot paths). */
+  rdpmcNumber(ecx: number): number {
+    this.account(ACCESS_RDPMC);
+    return this.pmu.rdpmcNumber(ecx);
+  }
+
   cpuid(leaf: number, subleaf = 0): CpuidResult {
     return cpuidOf(this.model, leaf, subleaf);
   }

@@ -225,10 +225,15 @@ export class IntelPmu implements HardwarePmu {
   }
 
   rdpmc(ecx: number): bigint {
+    return counterValue(this.rdpmcNumber(ecx));
+  }
+
+  /** RDPMC's value as a number (counters fit 48 bits): the one implementation. */
+  rdpmcNumber(ecx: number): number {
     const type = ecx >>> 16;
     const index = ecx & RDPMC.INDEX_MASK;
-    if (type === 0 && index < this.nrGp) return counterValue(this.bank.value[index]!);
-    if (type === RDPMC.FIXED >>> 16 && index < this.nrFixed) return counterValue(this.bank.value[this.nrGp + index]!);
+    if (type === 0 && index < this.nrGp) return this.bank.value[index]!;
+    if (type === RDPMC.FIXED >>> 16 && index < this.nrFixed) return this.bank.value[this.nrGp + index]!;
     throw gp(`rdpmc 0x${ecx.toString(16)}: no such counter`);
   }
 

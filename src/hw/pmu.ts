@@ -12,6 +12,8 @@ export interface HardwarePmu {
   rdmsr(msr: number): bigint;
   wrmsr(msr: number, value: bigint): void;
   rdpmc(ecx: number): bigint;
+  /** The same RDPMC, its value as a number (for the host's hot paths; counters fit 48 bits). */
+  rdpmcNumber(ecx: number): number;
   /** Retire a block's quantities at `cpl`, in guest mode or not. */
   retire(quantities: Float64Array, cpl: number, guest: boolean): void;
   /** Overflow status as GLOBAL_STATUS would show it (0n where the part has none). */

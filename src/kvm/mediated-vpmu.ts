@@ -122,12 +122,12 @@ export class MediatedVpmu implements VpmuDesign {
     // kvm_pmu_load_guest_pmcs: counters only where hardware differs; selectors always.
     for (let i = 0; i < pmu.nrArchGpCounters; i++) {
       const pmc = pmu.gpCounters[i]!;
-      if (pmc.counter !== Number(cpu.rdpmc(i))) cpu.wrmsr(this.gpCounterMsr(i), BigInt(pmc.counter));
+      if (pmc.counter !== cpu.rdpmcNumber(i)) cpu.wrmsr(this.gpCounterMsr(i), BigInt(pmc.counter));
       cpu.wrmsr(this.gpEventselMsr(i), pmc.eventselHw);
     }
     for (let i = 0; i < pmu.nrArchFixedCounters; i++) {
       const pmc = pmu.fixedCounters[i]!;
-      if (pmc.counter !== Number(cpu.rdpmc(RDPMC.FIXED | i))) cpu.wrmsr(MSR.IA32_FIXED_CTR0 + i, BigInt(pmc.counter));
+      if (pmc.counter !== cpu.rdpmcNumber(RDPMC.FIXED | i)) cpu.wrmsr(MSR.IA32_FIXED_CTR0 + i, BigInt(pmc.counter));
     }
 
     if (this.vendor === 'intel') {
@@ -174,13 +174,13 @@ export class MediatedVpmu implements VpmuDesign {
     // kvm_pmu_put_guest_pmcs: save, then clear what is non-zero.
     for (let i = 0; i < pmu.nrArchGpCounters; i++) {
       const pmc = pmu.gpCounters[i]!;
-      pmc.counter = Number(cpu.rdpmc(i));
+      pmc.counter = cpu.rdpmcNumber(i);
       if (pmc.counter) cpu.wrmsr(this.gpCounterMsr(i), 0n);
       if (pmc.eventselHw) cpu.wrmsr(this.gpEventselMsr(i), 0n);
     }
     for (let i = 0; i < pmu.nrArchFixedCounters; i++) {
       const pmc = pmu.fixedCounters[i]!;
-      pmc.counter = Number(cpu.rdpmc(RDPMC.FIXED | i));
+      pmc.counter = cpu.rdpmcNumber(RDPMC.FIXED | i);
       if (pmc.counter) cpu.wrmsr(MSR.IA32_FIXED_CTR0 + i, 0n);
     }
     this.loaded = false;

@@ -69,6 +69,7 @@ function recorder(host: HostMachine): { log: string[]; clear(): void; enabled: b
   const wrmsr = cpu.wrmsr.bind(cpu);
   const rdmsr = cpu.rdmsr.bind(cpu);
   const rdpmc = cpu.rdpmc.bind(cpu);
+  const rdpmcNumber = cpu.rdpmcNumber.bind(cpu);
   const switchGlobalCtrl = cpu.switchGlobalCtrl.bind(cpu);
   cpu.wrmsr = (msr, value) => {
     if (!inPerf || msr === MSR.X2APIC_LVTPC) push(`wrmsr ${msrName(msr)} ${hex(value)}`);
@@ -81,6 +82,11 @@ function recorder(host: HostMachine): { log: string[]; clear(): void; enabled: b
   cpu.rdpmc = (ecx) => {
     if (!inPerf) push(rdpmcName(ecx));
     return rdpmc(ecx);
+  };
+  // The same RDPMC instruction, its value as a number (KVM's world switch uses it).
+  cpu.rdpmcNumber = (ecx) => {
+    if (!inPerf) push(rdpmcName(ecx));
+    return rdpmcNumber(ecx);
   };
   cpu.switchGlobalCtrl = (value) => {
     const old = switchGlobalCtrl(value);
