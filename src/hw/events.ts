@@ -139,7 +139,8 @@ export const NAMED_EVENTS: Readonly<Record<string, { intel: number | null; amd: 
   'topdown-slots': { intel: 0x01a4, amd: null, fixed: 3 },
 };
 
-const WORK_KEYS = [
+/** The quantities of a block of Work, by name (everything but cpl). */
+export const WORK_KEYS = [
   'instructions',
   'branches',
   'cycles',

@@ -2,13 +2,11 @@
  * Checking a block of Work from a caller: every quantity a non-negative safe
  * integer, the CPL 0 or 3. A bad block is refused with one clear message.
  */
-import type { Work } from '../hw/events.ts';
-
-const QUANTITIES = ['instructions', 'branches', 'cycles', 'refCycles', 'llcReferences', 'llcMisses', 'branchMisses', 'loads', 'stores'] as const;
+import { WORK_KEYS, type Work } from '../hw/events.ts';
 
 export function validateWork(work: Work, where: string): void {
   if (work === null || typeof work !== 'object') throw new TypeError(`${where}: work must be an object`);
-  for (const key of QUANTITIES) {
+  for (const key of WORK_KEYS) {
     const v = work[key];
     if (v === undefined && key !== 'instructions') continue;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
