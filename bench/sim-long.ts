@@ -10,4 +10,3 @@ console.log(
     `${fmt(ten.exitsPerWallSecond)} exits/wall s, peak RSS ${fmt(ten.peakRssMb, 1)} MB ` +
     `(targets: < 5 s, < 200 MB; the exits target is bench/exits.ts)`,
 );
-

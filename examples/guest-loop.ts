@@ -14,7 +14,8 @@ function measureLoop(mediated: boolean, hostContention: boolean) {
   const host = createHost({ cpu: 'intel-sapphire-rapids', kvm: { enableMediatedPmu: mediated } });
   if (hostContention) {
     // Host profiling that excludes guests, pinned on all 8 GP counters of CPU 0.
-    for (let i = 0; i < 8; i++) host.perf.open({ config: 0x00c4 + (i << 8), pinned: true, excludeGuest: true }, { cpu: 0 });
+    for (let i = 0; i < 8; i++)
+      host.perf.open({ config: 0x00c4 + (i << 8), pinned: true, excludeGuest: true }, { cpu: 0 });
   }
   const vcpu = host.kvm.createVm().createVcpu({ hostCpu: 0 });
   const counts = vcpu.run((guest) => {
@@ -27,13 +28,19 @@ function measureLoop(mediated: boolean, hostContention: boolean) {
     guest.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, 0n);
     return { instructions: guest.rdpmc(0), branches: guest.rdpmc(1) };
   });
-  return { design: host.kvm.params.enableMediatedPmu ? 'mediated' : 'emulated', ...counts, exits: vcpu.stats.exits };
+  return {
+    design: host.kvm.params.enableMediatedPmu ? 'mediated' : 'emulated',
+    ...counts,
+    exits: vcpu.stats.exits,
+  };
 }
 
 for (const contention of [false, true]) {
   console.log(contention ? 'host pinned events hold every GP counter:' : 'quiet host:');
   for (const mediated of [false, true]) {
     const r = measureLoop(mediated, contention);
-    console.log(`  ${r.design.padEnd(9)} instructions=${r.instructions} branches=${r.branches} exits=${r.exits}`);
+    console.log(
+      `  ${r.design.padEnd(9)} instructions=${r.instructions} branches=${r.branches} exits=${r.exits}`,
+    );
   }
 }

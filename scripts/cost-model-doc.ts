@@ -26,10 +26,19 @@ export function costModelDoc(): string {
     '',
   ];
   for (const [name, parameters] of Object.entries(COST_MODELS)) {
-    lines.push(`## \`${name}\``, '', '| parameter | cycles | what | source |', '|---|---:|---|---|');
+    lines.push(
+      `## \`${name}\``,
+      '',
+      '| parameter | cycles | what | source |',
+      '|---|---:|---|---|',
+    );
     for (const p of parameters) {
-      const source = p.assumption ? `*assumed*: ${p.source.replace(/^assumed:?\s*/, '')}` : p.source;
-      lines.push(`| \`${p.name}\` | ${p.cycles.toLocaleString('en-US')} | ${p.description} | ${source} |`);
+      const source = p.assumption
+        ? `*assumed*: ${p.source.replace(/^assumed:?\s*/, '')}`
+        : p.source;
+      lines.push(
+        `| \`${p.name}\` | ${p.cycles.toLocaleString('en-US')} | ${p.description} | ${source} |`,
+      );
     }
     lines.push('');
   }

@@ -16,7 +16,9 @@ function attempt(print: Print, what: string, action: () => string | void): void 
     print(`  ${pc.green('ok')}         ${what}${result ? `: ${result}` : ''}`);
   } catch (error) {
     if (!(error instanceof KernelError)) throw error;
-    print(`  ${pc.red(error.errno.padEnd(10))} ${what}: ${error.message.replace(/^E[A-Z0-9]+: /, '')}`);
+    print(
+      `  ${pc.red(error.errno.padEnd(10))} ${what}: ${error.message.replace(/^E[A-Z0-9]+: /, '')}`,
+    );
   }
 }
 
@@ -25,9 +27,14 @@ function counters(host: Host): string {
 }
 
 export function runDemo(print: Print): void {
-  const host = createHost({ cpu: 'intel-sapphire-rapids', cpus: 2, kvm: { enableMediatedPmu: true } });
+  const host = createHost({
+    cpu: 'intel-sapphire-rapids',
+    cpus: 2,
+    kvm: { enableMediatedPmu: true },
+  });
   print(pc.bold(`A ${host.model.name} host, 2 CPUs, kvm enable_mediated_pmu=1`));
-  for (const pmu of host.perf.pmus) print(`  PMU ${pmu.name.padEnd(11)} ${pmu.capabilities.join(', ') || '-'}`);
+  for (const pmu of host.perf.pmus)
+    print(`  PMU ${pmu.name.padEnd(11)} ${pmu.capabilities.join(', ') || '-'}`);
 
   print(pc.bold('\n1. Host profiling that counts in guests blocks mediated VMs'));
   const systemWide = host.perf.open({ config: 'cycles' }, { cpu: 0 });
@@ -48,26 +55,48 @@ export function runDemo(print: Print): void {
   });
 
   print(pc.bold('\n3. While a mediated VM exists, host events must exclude the guest'));
-  attempt(print, 'open cycles, exclude_guest=0', () => void host.perf.open({ config: 'cycles' }, { cpu: 1 }));
+  attempt(
+    print,
+    'open cycles, exclude_guest=0',
+    () => void host.perf.open({ config: 'cycles' }, { cpu: 1 }),
+  );
   attempt(print, 'open cycles, exclude_guest=1', () => {
     const e = host.perf.open({ config: 'cycles', excludeGuest: true }, { cpu: 1 });
     host.exec({ instructions: 1_000_000, cpu: 1 });
     return `counted ${e.read().value}`;
   });
-  attempt(print, 'open uncore_imc data_reads (uncore: exempt)', () => void host.perf.open({ pmu: 'uncore_imc', config: 'data_reads' }, { cpu: 0 }));
-  attempt(print, 'open task-clock (software: exempt)', () => void host.perf.open({ pmu: 'software', config: 'task-clock' }));
+  attempt(
+    print,
+    'open uncore_imc data_reads (uncore: exempt)',
+    () => void host.perf.open({ pmu: 'uncore_imc', config: 'data_reads' }, { cpu: 0 }),
+  );
+  attempt(
+    print,
+    'open task-clock (software: exempt)',
+    () => void host.perf.open({ pmu: 'software', config: 'task-clock' }),
+  );
 
   print(pc.bold('\n4. Destroying the VM releases the mediated PMU, once'));
   vm2.destroy();
   vm2.destroy();
   print(`  after two destroys: ${counters(host)}`);
-  attempt(print, 'open cycles, exclude_guest=0', () => void host.perf.open({ config: 'cycles' }, { cpu: 1 }));
-  attempt(print, 'perf_release_mediated_pmu() with nothing to release', () => host.perf.releaseMediatedPmu?.());
+  attempt(
+    print,
+    'open cycles, exclude_guest=0',
+    () => void host.perf.open({ config: 'cycles' }, { cpu: 1 }),
+  );
+  attempt(print, 'perf_release_mediated_pmu() with nothing to release', () =>
+    host.perf.releaseMediatedPmu?.(),
+  );
   print(`  dmesg: ${host.dmesg.filter((l) => l.startsWith('WARNING')).join(' | ')}`);
 
   print(pc.bold('\n5. The NMI watchdog counts in guests too'));
   const watchdogHost = createHost({ nmiWatchdog: true, kvm: { enableMediatedPmu: true } });
-  attempt(print, 'KVM_CREATE_VCPU with nmi_watchdog=1', () => void watchdogHost.kvm.createVm().createVcpu());
+  attempt(
+    print,
+    'KVM_CREATE_VCPU with nmi_watchdog=1',
+    () => void watchdogHost.kvm.createVm().createVcpu(),
+  );
   const legacy = createHost({ cpu: 'intel-haswell', kvm: { enableMediatedPmu: true } });
   print(`  on intel-haswell: ${legacy.dmesg.join(' ')}`);
 }

@@ -13,7 +13,12 @@ export class UsageError extends Error {
 }
 
 /** Parse a whole number option, or throw a UsageError naming the flag. */
-export function parseInteger(flag: string, value: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+export function parseInteger(
+  flag: string,
+  value: string,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   const n = Number(value);
   if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
     throw new UsageError(`${flag}: expected a whole number from ${min} to ${max}, got '${value}'`);
@@ -36,7 +41,10 @@ async function exitWhenDrained(code: number): Promise<never> {
 }
 
 /** Run a command body: bad input (usage, scenario) exits 2, a line per problem; anything else is a bug (exit 1). */
-export async function runCommand(debug: boolean, body: () => Promise<number> | number): Promise<never> {
+export async function runCommand(
+  debug: boolean,
+  body: () => Promise<number> | number,
+): Promise<never> {
   let code: number;
   try {
     code = await body();
@@ -52,7 +60,9 @@ export async function runCommand(debug: boolean, body: () => Promise<number> | n
       if (debug) process.stderr.write(`${error.stack}\n`);
       return exitWhenDrained(2);
     }
-    process.stderr.write(`vpmu: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      `vpmu: internal error: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
     if (debug && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     else process.stderr.write('(run with --debug for the stack trace)\n');
     return exitWhenDrained(1);

@@ -11,7 +11,9 @@ import { registerScenarios } from './scenarios.ts';
 import { registerSchema } from './schema.ts';
 import { registerStress } from './stress.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 // `vpmu ... | head`: a closed pipe ends the output, quietly.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -20,7 +22,9 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 });
 
 const program = new Command('vpmu')
-  .description('see, measure and verify how Linux shares the x86 PMU between the host and KVM guests')
+  .description(
+    'see, measure and verify how Linux shares the x86 PMU between the host and KVM guests',
+  )
   .version(pkg.version)
   .option('--debug', 'print stack traces on errors')
   .showHelpAfterError('(run vpmu --help for usage)')

@@ -39,7 +39,10 @@ interface RunOptions {
 /** --sweep path=v1,v2,... */
 export function parseSweep(text: string): { path: string; values: string[] } {
   const eq = text.indexOf('=');
-  if (eq <= 0) throw new UsageError(`--sweep: expected path=value1,value2,... (e.g. guests.0.perf.frequency=100,1000), got '${text}'`);
+  if (eq <= 0)
+    throw new UsageError(
+      `--sweep: expected path=value1,value2,... (e.g. guests.0.perf.frequency=100,1000), got '${text}'`,
+    );
   const path = text.slice(0, eq).trim();
   const values = text
     .slice(eq + 1)
@@ -56,16 +59,19 @@ export function parseShard(text: string): { index: number; count: number } {
   if (!m) throw new UsageError(`--shard: expected i/n (e.g. 2/8), got '${text}'`);
   const index = Number(m[1]);
   const count = Number(m[2]);
-  if (count < 1 || index < 1 || index > count) throw new UsageError(`--shard: i must be from 1 to n, got '${text}'`);
+  if (count < 1 || index < 1 || index > count)
+    throw new UsageError(`--shard: i must be from 1 to n, got '${text}'`);
   return { index, count };
 }
 
 /** The values a shard runs: every n-th, starting at i - 1. */
-export function shardValues<T>(values: readonly T[], shard: { index: number; count: number } | null): T[] {
+export function shardValues<T>(
+  values: readonly T[],
+  shard: { index: number; count: number } | null,
+): T[] {
   if (!shard) return [...values];
   return values.filter((_, k) => k % shard.count === shard.index - 1);
 }
-
 
 function progressBar(enabled: boolean): { update(fraction: number): void; stop(): void } {
   if (!enabled) return { update() {}, stop() {} };
@@ -75,7 +81,12 @@ function progressBar(enabled: boolean): { update(fraction: number): void; stop()
   return {
     update(fraction) {
       if (!bar && Date.now() - started > 1000) {
-        bar = new SingleBar({ stream: process.stderr, format: 'simulating [{bar}] {percentage}% | {eta_formatted} left', hideCursor: true, clearOnComplete: true });
+        bar = new SingleBar({
+          stream: process.stderr,
+          format: 'simulating [{bar}] {percentage}% | {eta_formatted} left',
+          hideCursor: true,
+          clearOnComplete: true,
+        });
         bar.start(1000, 0);
       }
       bar?.update(Math.round(fraction * 1000));
@@ -86,7 +97,10 @@ function progressBar(enabled: boolean): { update(fraction: number): void; stop()
   };
 }
 
-function runOne(scenario: Scenario, options: { seed?: number; duration?: number; progress: (f: number) => void }): SimulationReport {
+function runOne(
+  scenario: Scenario,
+  options: { seed?: number; duration?: number; progress: (f: number) => void },
+): SimulationReport {
   return simulate(scenarioToInput(scenario), {
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.duration !== undefined ? { duration: options.duration } : {}),
@@ -94,14 +108,20 @@ function runOne(scenario: Scenario, options: { seed?: number; duration?: number;
   });
 }
 
-export async function run(target: string | undefined, options: RunOptions, write: (text: string) => void): Promise<number> {
+export async function run(
+  target: string | undefined,
+  options: RunOptions,
+  write: (text: string) => void,
+): Promise<number> {
   const name = target ?? DEFAULT_SCENARIO;
   const seed = options.seed !== undefined ? parseInteger('--seed', options.seed, 0) : undefined;
   let duration: number | undefined;
   if (options.duration !== undefined) {
     duration = Number(options.duration);
     if (!Number.isFinite(duration) || duration <= 0 || duration > 3600) {
-      throw new UsageError(`--duration: expected simulated seconds, more than 0 and at most 3600, got '${options.duration}'`);
+      throw new UsageError(
+        `--duration: expected simulated seconds, more than 0 and at most 3600, got '${options.duration}'`,
+      );
     }
   }
   let { scenario } = loadScenario(name);
@@ -119,19 +139,30 @@ export async function run(target: string | undefined, options: RunOptions, write
       const shard = options.shard !== undefined ? parseShard(options.shard) : null;
       const values = shardValues(sweep.values, shard);
       // Validate every value before spending time on any run.
-      const variants = values.map((v) => ({ value: v, scenario: applyOverride(scenario, sweep.path, v, '--sweep') }));
+      const variants = values.map((v) => ({
+        value: v,
+        scenario: applyOverride(scenario, sweep.path, v, '--sweep'),
+      }));
       const reports: SimulationReport[] = [];
       variants.forEach(({ value, scenario: s }, k) => {
-        const report = runOne(s, { seed, duration, progress: (f) => bar.update((k + f) / variants.length) });
+        const report = runOne(s, {
+          seed,
+          duration,
+          progress: (f) => bar.update((k + f) / variants.length),
+        });
         reports.push({ ...report, sweep: { parameter: sweep.path, value } });
       });
       bar.stop();
       if (options.html) writeFileSync(options.html, await renderSweepHtml(reports));
-      if (options.json) write(`${JSON.stringify({ ...(toSweepJson(reports) as object), ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}) }, null, 2)}\n`);
+      if (options.json)
+        write(
+          `${JSON.stringify({ ...(toSweepJson(reports) as object), ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}) }, null, 2)}\n`,
+        );
       else write(renderSweepText(reports));
       return reports.every((r) => orderingCheck(r).ok) ? 0 : 1;
     }
-    if (options.shard !== undefined) throw new UsageError('--shard: only with --sweep (a shard is a slice of a sweep)');
+    if (options.shard !== undefined)
+      throw new UsageError('--shard: only with --sweep (a shard is a slice of a sweep)');
 
     const report = runOne(scenario, { seed, duration, progress: (f) => bar.update(f) });
     bar.stop();
@@ -152,17 +183,24 @@ export async function run(target: string | undefined, options: RunOptions, write
 export function registerRun(program: Command, options: { isDefault?: boolean } = {}): void {
   program
     .command('run', { isDefault: options.isDefault ?? false })
-    .description(`simulate a scenario (built-in name or YAML file; default ${DEFAULT_SCENARIO}) under each vPMU design`)
+    .description(
+      `simulate a scenario (built-in name or YAML file; default ${DEFAULT_SCENARIO}) under each vPMU design`,
+    )
     .argument('[scenario]', 'a built-in scenario name (see `vpmu scenarios`) or a YAML file')
     .option('--json', 'print the results as JSON')
     .option('--html <file>', 'write a self-contained HTML report with charts')
     .option('--seed <n>', "override the scenario's seed")
     .option('--duration <seconds>', 'simulated seconds (overrides the scenario)')
-    .option('--sweep <path=v1,v2,...>', 'run a scenario parameter across values, e.g. guests.0.perf.frequency=100,1000,4000')
+    .option(
+      '--sweep <path=v1,v2,...>',
+      'run a scenario parameter across values, e.g. guests.0.perf.frequency=100,1000,4000',
+    )
     .option('--shard <i/n>', 'run only the i-th of n slices of a sweep (for job arrays)')
     .option('--set <path=value...>', 'override scenario fields, e.g. --set duration=0.5')
     .option('--no-progress', 'no progress bar')
     .action(async (target: string | undefined, opts: RunOptions) => {
-      await runCommand(program.opts().debug === true, () => run(target, opts, (t) => process.stdout.write(t)));
+      await runCommand(program.opts().debug === true, () =>
+        run(target, opts, (t) => process.stdout.write(t)),
+      );
     });
 }

@@ -107,7 +107,11 @@ export class OperationBuilder {
     return this;
   }
   incNotZero(cell: string, ifIncremented: string): this {
-    return this.push(StepKind.IncNotZero, { cell, target: ifIncremented }, `atomic_inc_not_zero(&${cell})`);
+    return this.push(
+      StepKind.IncNotZero,
+      { cell, target: ifIncremented },
+      `atomic_inc_not_zero(&${cell})`,
+    );
   }
   jumpIfNonZero(cell: string, target: string): this {
     return this.push(StepKind.JumpIfNonZero, { cell, target }, `if (atomic_read(&${cell}))`);
@@ -122,7 +126,11 @@ export class OperationBuilder {
     return this.push(StepKind.Dec, { cell }, `atomic_dec(&${cell})`);
   }
   decJumpIfNegative(cell: string, target: string): this {
-    return this.push(StepKind.DecJumpIfNegative, { cell, target }, `if (atomic_dec_return(&${cell}) < 0)`);
+    return this.push(
+      StepKind.DecJumpIfNegative,
+      { cell, target },
+      `if (atomic_dec_return(&${cell}) < 0)`,
+    );
   }
   store(cell: string, value: number): this {
     return this.push(StepKind.Store, { cell, value }, `atomic_set(&${cell}, ${value})`);
@@ -180,7 +188,11 @@ export class OperationBuilder {
       if (line.site !== undefined) value = index(this.protocol.warnSites, line.site, 'WARN site');
       steps.push(Object.freeze({ kind: line.kind, cell, target, value, text: line.text }));
     }
-    if (steps.length === 0 || steps[steps.length - 1]!.kind !== StepKind.Return && steps[steps.length - 1]!.kind !== StepKind.Jump) {
+    if (
+      steps.length === 0 ||
+      (steps[steps.length - 1]!.kind !== StepKind.Return &&
+        steps[steps.length - 1]!.kind !== StepKind.Jump)
+    ) {
       throw new Error(`${this.name}: an operation must end in a return or a jump`);
     }
     return Object.freeze({ name: this.name, steps: Object.freeze(steps) });
@@ -248,13 +260,16 @@ export function runOperation(op: Operation, memory: ProtocolMemory, threadId = 0
         break;
       case StepKind.Lock:
         if (mutexes[step.cell] !== 0) {
-          throw new Error(`${op.name}: ${step.text} would block forever (already held by thread ${mutexes[step.cell]! - 1})`);
+          throw new Error(
+            `${op.name}: ${step.text} would block forever (already held by thread ${mutexes[step.cell]! - 1})`,
+          );
         }
         mutexes[step.cell] = threadId + 1;
         pc++;
         break;
       case StepKind.Unlock:
-        if (mutexes[step.cell] !== threadId + 1) throw new Error(`${op.name}: ${step.text} by a non-owner`);
+        if (mutexes[step.cell] !== threadId + 1)
+          throw new Error(`${op.name}: ${step.text} by a non-owner`);
         mutexes[step.cell] = 0;
         pc++;
         break;

@@ -47,7 +47,10 @@ const NAMED_QUANTITY: Readonly<Record<string, Quantity>> = {
 /** Parse 'branch-misses:u' or 'r01c2:k'. Throws RangeError with the event named. */
 export function parseEventSpec(spec: string): ParsedEvent {
   const m = /^([a-z][a-z0-9-]*)(?::([uk]+))?$/i.exec(spec.trim());
-  if (!m) throw new RangeError(`event '${spec}': expected a perf event name or rUUEE, with optional :u / :k`);
+  if (!m)
+    throw new RangeError(
+      `event '${spec}': expected a perf event name or rUUEE, with optional :u / :k`,
+    );
   const [, name, modifiers = ''] = m;
   const user = modifiers.includes('u');
   const kernel = modifiers.includes('k');
@@ -125,7 +128,15 @@ export class PerfSession {
     for (const { parsed, kernel, refused } of this.events) {
       let reading = byEvent.get(parsed.spec);
       if (!reading) {
-        reading = { event: parsed, raw: 0, enabled: 0, running: 0, scaled: 0, samples: 0, throttled: 0 };
+        reading = {
+          event: parsed,
+          raw: 0,
+          enabled: 0,
+          running: 0,
+          scaled: 0,
+          samples: 0,
+          throttled: 0,
+        };
         byEvent.set(parsed.spec, reading);
       }
       if (refused) {

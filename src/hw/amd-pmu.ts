@@ -4,7 +4,13 @@
  * first four), and PerfMonV2's global control / status MSRs. No fixed
  * counters. Host/GuestOnly bits select the mode a counter counts in.
  */
-import { COUNT_CPL0 as COUNT_CPL0_TABLE, COUNT_CPL3 as COUNT_CPL3_TABLE, COUNT_GUEST as COUNT_GUEST_TABLE, COUNT_HOST as COUNT_HOST_TABLE, CounterBank } from './counter-bank.ts';
+import {
+  COUNT_CPL0 as COUNT_CPL0_TABLE,
+  COUNT_CPL3 as COUNT_CPL3_TABLE,
+  COUNT_GUEST as COUNT_GUEST_TABLE,
+  COUNT_HOST as COUNT_HOST_TABLE,
+  CounterBank,
+} from './counter-bank.ts';
 import type { CpuModel } from './cpu-models.ts';
 import { amdEventQuantity as amdEventQuantity_EXPORT } from './events.ts';
 import { gp } from './fault.ts';
@@ -66,7 +72,8 @@ export class AmdPmu implements HardwarePmu {
   private readonly registers = new Map<number, { kind: AmdRegisterKind; index: number }>();
 
   private buildRegisterTable(): void {
-    const add = (msr: number, kind: AmdRegisterKind, index = 0) => this.registers.set(msr, Object.freeze({ kind, index }));
+    const add = (msr: number, kind: AmdRegisterKind, index = 0) =>
+      this.registers.set(msr, Object.freeze({ kind, index }));
     for (let i = 0; i < 4; i++) {
       add(MSR.MSR_K7_EVNTSEL0 + i, 'ctl', i);
       add(MSR.MSR_K7_PERFCTR0 + i, 'ctr', i);
@@ -162,7 +169,8 @@ export class AmdPmu implements HardwarePmu {
     const guestOnly = (hi & (1 << 8)) !== 0; // bit 40
     const hostOnly = (hi & (1 << 9)) !== 0; // bit 41
     // Neither or both: count in both modes.
-    bank.modeMask[i] = hostOnly === guestOnly ? COUNT_HOST | COUNT_GUEST : hostOnly ? COUNT_HOST : COUNT_GUEST;
+    bank.modeMask[i] =
+      hostOnly === guestOnly ? COUNT_HOST | COUNT_GUEST : hostOnly ? COUNT_HOST : COUNT_GUEST;
     bank.cmask[i] = lo >>> 24;
     bank.invert[i] = lo & (1 << 23) ? 1 : 0;
     bank.interrupt[i] = lo & (1 << 20) ? 1 : 0;

@@ -99,11 +99,17 @@ export class CounterBank {
    * `cpl` is 0 or 3; `guest` selects guest-mode counting (AMD Host/GuestOnly).
    */
   retire(quantities: Float64Array, cpl: number, guest: boolean, sink: OverflowSink): void {
-    if (this.depth >= MAX_NESTING) throw new Error('counter bank: work retired from too deeply nested PMI handlers');
+    if (this.depth >= MAX_NESTING)
+      throw new Error('counter bank: work retired from too deeply nested PMI handlers');
     const q = this.scratch[this.depth++]!;
     q.set(quantities);
     try {
-      this.retireLoop(q, cpl === 3 ? COUNT_CPL3 : COUNT_CPL0, guest ? COUNT_GUEST : COUNT_HOST, sink);
+      this.retireLoop(
+        q,
+        cpl === 3 ? COUNT_CPL3 : COUNT_CPL0,
+        guest ? COUNT_GUEST : COUNT_HOST,
+        sink,
+      );
     } finally {
       this.depth--;
     }
@@ -131,7 +137,8 @@ export class CounterBank {
 
       if (firstCounter < 0) {
         for (let i = 0; i < size; i++) {
-          if (this.counts(i, cplBit, modeBit)) value[i] = value[i]! + Math.floor(this.blockEvents(i, q));
+          if (this.counts(i, cplBit, modeBit))
+            value[i] = value[i]! + Math.floor(this.blockEvents(i, q));
         }
         return;
       }
@@ -139,7 +146,8 @@ export class CounterBank {
       // Split the block at the overflowing event. The counter that wraps first
       // advances by exactly its distance to the wrap; the rest of the block's
       // quantities are split in the same proportion.
-      const exactQuantity = this.cmask[firstCounter] === 0 ? this.quantity[firstCounter]! : Quantity.None;
+      const exactQuantity =
+        this.cmask[firstCounter] === 0 ? this.quantity[firstCounter]! : Quantity.None;
       const exactEvents = limit[firstCounter]! - value[firstCounter]!;
       for (let i = 0; i < size; i++) {
         if (!this.counts(i, cplBit, modeBit)) {
@@ -151,7 +159,8 @@ export class CounterBank {
         else add[i] = Math.floor(this.blockEvents(i, q) * first);
       }
       for (let k = 0; k < QUANTITY_COUNT; k++) {
-        const taken = k === exactQuantity ? exactEvents : Math.min(q[k]!, Math.floor(q[k]! * first));
+        const taken =
+          k === exactQuantity ? exactEvents : Math.min(q[k]!, Math.floor(q[k]! * first));
         q[k] = q[k]! - taken;
       }
       let wrapped = 0;
@@ -177,7 +186,12 @@ export class CounterBank {
  * cycles see ceil(rate) events and the rest floor(rate). A documented
  * approximation of the hardware's per-cycle comparison (docs/x86-pmu.md 4).
  */
-export function cmaskCycles(events: number, cycles: number, cmask: number, invert: boolean): number {
+export function cmaskCycles(
+  events: number,
+  cycles: number,
+  cmask: number,
+  invert: boolean,
+): number {
   if (cycles <= 0) return 0;
   const rate = events / cycles;
   const low = Math.floor(rate);

@@ -127,7 +127,12 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = Object.freez
     fixedCounters: 4,
     eventsLength: 8,
     fixedCounterMask: 0xf,
-    perfCapabilities: perfCapabilities({ lbrFormat: 5, pebsFormat: 4, baseline: true, perfMetrics: true }),
+    perfCapabilities: perfCapabilities({
+      lbrFormat: 5,
+      pebsFormat: 4,
+      baseline: true,
+      perfMetrics: true,
+    }),
     topdownSlotsPerCycle: 5,
     tscHz: 2_000_000_000,
   },
@@ -170,9 +175,21 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = Object.freez
     tscHz: 1_900_000_000,
   },
   // Zen 3: six core counters (PerfCtrExtCore), no PerfMonV2.
-  'amd-zen3': { ...amdBase, name: 'amd-zen3', pmuVersion: 1, perfMonV2: false, tscHz: 2_450_000_000 },
+  'amd-zen3': {
+    ...amdBase,
+    name: 'amd-zen3',
+    pmuVersion: 1,
+    perfMonV2: false,
+    tscHz: 2_450_000_000,
+  },
   // Zen 4: PerfMonV2 global control/status MSRs, six core counters.
-  'amd-zen4': { ...amdBase, name: 'amd-zen4', pmuVersion: 2, perfMonV2: true, tscHz: 2_400_000_000 },
+  'amd-zen4': {
+    ...amdBase,
+    name: 'amd-zen4',
+    pmuVersion: 2,
+    perfMonV2: true,
+    tscHz: 2_400_000_000,
+  },
 });
 
 export const CPU_MODEL_NAMES = Object.keys(CPU_MODELS) as CpuModelName[];
@@ -183,7 +200,9 @@ export function resolveCpuModel(model: CpuModelName | CpuModel | undefined): Cpu
   if (typeof model === 'string') {
     const found = (CPU_MODELS as Record<string, CpuModel>)[model];
     if (!found) {
-      throw new RangeError(`unknown CPU model '${model}' (expected one of: ${CPU_MODEL_NAMES.join(', ')})`);
+      throw new RangeError(
+        `unknown CPU model '${model}' (expected one of: ${CPU_MODEL_NAMES.join(', ')})`,
+      );
     }
     return found;
   }

@@ -82,7 +82,8 @@ export class PhysicalCpu implements MsrPort {
     readonly model: CpuModel,
   ) {
     const raisePmi = () => this.raisePmi();
-    this.pmu = model.vendor === 'intel' ? new IntelPmu(model, raisePmi) : new AmdPmu(model, raisePmi);
+    this.pmu =
+      model.vendor === 'intel' ? new IntelPmu(model, raisePmi) : new AmdPmu(model, raisePmi);
   }
 
   /** Nanoseconds since reset on this CPU's clock. */
@@ -164,7 +165,11 @@ export class PhysicalCpu implements MsrPort {
 
   wrmsr(msr: number, value: bigint): void {
     this.account(
-      msr >= 0x800 && msr <= 0x8ff ? ACCESS_X2APIC_WRITE : this.pmu.isCounterMsr(msr) ? ACCESS_WRMSR_COUNTER : ACCESS_WRMSR,
+      msr >= 0x800 && msr <= 0x8ff
+        ? ACCESS_X2APIC_WRITE
+        : this.pmu.isCounterMsr(msr)
+          ? ACCESS_WRMSR_COUNTER
+          : ACCESS_WRMSR,
     );
     if (msr === LVTPC) {
       if (value > 0xffffffffn) throw gp(`wrmsr LVTPC <- 0x${value.toString(16)}: reserved bits`);
@@ -225,8 +230,16 @@ function computeVendorString(vendor: 'intel' | 'amd'): CpuidResult {
   // CPUID.0: EBX, EDX, ECX spell the vendor in that order.
   const s = vendor === 'intel' ? 'GenuineIntel' : 'AuthenticAMD';
   const word = (o: number) =>
-    s.charCodeAt(o) | (s.charCodeAt(o + 1) << 8) | (s.charCodeAt(o + 2) << 16) | (s.charCodeAt(o + 3) << 24);
-  return { eax: vendor === 'intel' ? 0x20 : 0x10, ebx: word(0) >>> 0, edx: word(4) >>> 0, ecx: word(8) >>> 0 };
+    s.charCodeAt(o) |
+    (s.charCodeAt(o + 1) << 8) |
+    (s.charCodeAt(o + 2) << 16) |
+    (s.charCodeAt(o + 3) << 24);
+  return {
+    eax: vendor === 'intel' ? 0x20 : 0x10,
+    ebx: word(0) >>> 0,
+    edx: word(4) >>> 0,
+    ecx: word(8) >>> 0,
+  };
 }
 
 /** The PMU-related CPUID leaves of a CPU model (docs/x86-pmu.md section 1). */
@@ -237,7 +250,12 @@ export function cpuidOf(model: CpuModel, leaf: number, _subleaf = 0): CpuidResul
     if (leaf === 1) return { ...zero, ecx: 1 << 15 }; // PDCM: PERF_CAPABILITIES exists
     if (leaf === 0xa) {
       return {
-        eax: (model.pmuVersion | (model.gpCounters << 8) | (model.gpWidth << 16) | (model.eventsLength << 24)) >>> 0,
+        eax:
+          (model.pmuVersion |
+            (model.gpCounters << 8) |
+            (model.gpWidth << 16) |
+            (model.eventsLength << 24)) >>>
+          0,
         ebx: model.unavailableEvents,
         ecx: model.pmuVersion >= 5 ? model.fixedCounterMask : 0,
         // EDX[15]: AnyThread deprecated, set by every v5 part (AnyThread is reserved there).

@@ -75,7 +75,11 @@ export function intelEventQuantity(eventSelect: number, umask: number): Quantity
     case 0xc0:
       return Quantity.Instructions;
     case 0x2e:
-      return umask === 0x4f ? Quantity.LlcReferences : umask === 0x41 ? Quantity.LlcMisses : Quantity.None;
+      return umask === 0x4f
+        ? Quantity.LlcReferences
+        : umask === 0x41
+          ? Quantity.LlcMisses
+          : Quantity.None;
     case 0xc4:
       return Quantity.Branches;
     case 0xc5:
@@ -112,7 +116,13 @@ export function amdEventQuantity(eventSelect: number, umask: number): Quantity {
       const loads = (umask & 1) !== 0;
       const stores = (umask & 2) !== 0;
       const both = (umask & 4) !== 0 || (loads && stores);
-      return both ? Quantity.LoadsAndStores : loads ? Quantity.Loads : stores ? Quantity.Stores : Quantity.None;
+      return both
+        ? Quantity.LoadsAndStores
+        : loads
+          ? Quantity.Loads
+          : stores
+            ? Quantity.Stores
+            : Quantity.None;
     }
     default:
       return Quantity.None;
@@ -128,7 +138,9 @@ export const FIXED_COUNTER_QUANTITY: readonly Quantity[] = [
 ];
 
 /** The generic hardware events perf knows by name, with their encodings (umask << 8 | select). */
-export const NAMED_EVENTS: Readonly<Record<string, { intel: number | null; amd: number | null; fixed: number | null }>> = {
+export const NAMED_EVENTS: Readonly<
+  Record<string, { intel: number | null; amd: number | null; fixed: number | null }>
+> = {
   cycles: { intel: 0x003c, amd: 0x0076, fixed: 1 },
   instructions: { intel: 0x00c0, amd: 0x00c0, fixed: 0 },
   'ref-cycles': { intel: 0x013c, amd: null, fixed: 2 },

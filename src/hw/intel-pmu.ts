@@ -4,11 +4,26 @@
  * aliases, event selectors, fixed counters and FIXED_CTR_CTRL, and the v2+
  * global control / status MSRs. #GP where the hardware raises it.
  */
-import { COUNT_CPL0 as COUNT_CPL0_TABLE, COUNT_CPL3 as COUNT_CPL3_TABLE, COUNT_GUEST as COUNT_GUEST_TABLE, COUNT_HOST as COUNT_HOST_TABLE, CounterBank } from './counter-bank.ts';
+import {
+  COUNT_CPL0 as COUNT_CPL0_TABLE,
+  COUNT_CPL3 as COUNT_CPL3_TABLE,
+  COUNT_GUEST as COUNT_GUEST_TABLE,
+  COUNT_HOST as COUNT_HOST_TABLE,
+  CounterBank,
+} from './counter-bank.ts';
 import type { CpuModel } from './cpu-models.ts';
-import { FIXED_COUNTER_QUANTITY as FIXED_COUNTER_QUANTITY_EXPORT, intelEventQuantity as intelEventQuantity_EXPORT } from './events.ts';
+import {
+  FIXED_COUNTER_QUANTITY as FIXED_COUNTER_QUANTITY_EXPORT,
+  intelEventQuantity as intelEventQuantity_EXPORT,
+} from './events.ts';
 import { gp } from './fault.ts';
-import { FIXED_CTRL as FIXED_CTRL_TABLE, GLOBAL as GLOBAL_TABLE, MSR as MSR_TABLE, PERF_CAP as PERF_CAP_TABLE, RDPMC as RDPMC_TABLE } from './msr.ts';
+import {
+  FIXED_CTRL as FIXED_CTRL_TABLE,
+  GLOBAL as GLOBAL_TABLE,
+  MSR as MSR_TABLE,
+  PERF_CAP as PERF_CAP_TABLE,
+  RDPMC as RDPMC_TABLE,
+} from './msr.ts';
 import { mask, signExtend32, type HardwarePmu } from './pmu.ts';
 
 /** Module-local bindings of hot imports (the loader makes imported bindings getters). */
@@ -44,7 +59,17 @@ function writeFault(msr: number, value: bigint, why: string): Error {
   return gp(`wrmsr 0x${msr.toString(16)} <- 0x${value.toString(16)}: ${why}`);
 }
 
-type RegisterKind = 'legacy' | 'pmc' | 'evtsel' | 'fixed' | 'caps' | 'fixedctrl' | 'status' | 'globalctrl' | 'ovfctrl' | 'statusset';
+type RegisterKind =
+  | 'legacy'
+  | 'pmc'
+  | 'evtsel'
+  | 'fixed'
+  | 'caps'
+  | 'fixedctrl'
+  | 'status'
+  | 'globalctrl'
+  | 'ovfctrl'
+  | 'statusset';
 
 export class IntelPmu implements HardwarePmu {
   readonly bank: CounterBank;
@@ -87,7 +112,8 @@ export class IntelPmu implements HardwarePmu {
     let fixedValid = 0n;
     for (let j = 0; j < this.nrFixed; j++) fixedValid |= 0xbn << BigInt(4 * j); // OS, USR, PMI (+ AnyThread on v3, v4)
     // AnyThread came with v3 (SDM 20.2.3) and is deprecated, hence reserved, from v5.
-    if (model.pmuVersion >= 3 && model.pmuVersion < 5) for (let j = 0; j < this.nrFixed; j++) fixedValid |= 0x4n << BigInt(4 * j);
+    if (model.pmuVersion >= 3 && model.pmuVersion < 5)
+      for (let j = 0; j < this.nrFixed; j++) fixedValid |= 0x4n << BigInt(4 * j);
     this.fixedCtrlReserved = ~fixedValid & mask(64);
     this.statusWritable = counters | GLOBAL.STATUS_BUFFER_OVF | GLOBAL.STATUS_COND_CHGD;
     this.gpMax = mask(model.gpWidth);
@@ -118,7 +144,8 @@ export class IntelPmu implements HardwarePmu {
 
   private buildRegisterTable(): void {
     const { nrGp, nrFixed, model } = this;
-    const add = (msr: number, kind: RegisterKind, index = 0) => this.registers.set(msr, Object.freeze({ kind, index }));
+    const add = (msr: number, kind: RegisterKind, index = 0) =>
+      this.registers.set(msr, Object.freeze({ kind, index }));
     for (let i = 0; i < nrGp; i++) {
       add(MSR.IA32_PERFCTR0 + i, 'legacy', i);
       if (model.fullWidthWrites) add(MSR.IA32_PMC0 + i, 'pmc', i);
@@ -134,13 +161,16 @@ export class IntelPmu implements HardwarePmu {
     }
     if (model.pmuVersion >= 4) add(MSR.IA32_PERF_GLOBAL_STATUS_SET, 'statusset');
     for (const [msr, reg] of this.registers) {
-      if (msr >= 0x1000) throw new Error(`intel-pmu: MSR 0x${msr.toString(16)} is outside the decode array`);
+      if (msr >= 0x1000)
+        throw new Error(`intel-pmu: MSR 0x${msr.toString(16)} is outside the decode array`);
       this.registerArray[msr] = reg;
     }
   }
 
   /** The same table as an array over 0..0xfff, where every Intel PMU MSR lies: no hashing per access. */
-  private readonly registerArray: ({ kind: RegisterKind; index: number } | undefined)[] = new Array(0x1000);
+  private readonly registerArray: ({ kind: RegisterKind; index: number } | undefined)[] = new Array(
+    0x1000,
+  );
 
   private decode(msr: number): { kind: RegisterKind; index: number } | null {
     return msr >= 0 && msr < 0x1000 ? (this.registerArray[msr] ?? null) : null;
@@ -197,7 +227,8 @@ export class IntelPmu implements HardwarePmu {
         throw writeFault(msr, value, 'IA32_PERF_CAPABILITIES is read-only');
       case 'fixedctrl':
         if (value === this.fixedCtrCtrl) return; // unchanged (it was valid when written)
-        if (value !== 0n && value & this.fixedCtrlReserved) throw writeFault(msr, value, 'reserved FIXED_CTR_CTRL bits');
+        if (value !== 0n && value & this.fixedCtrlReserved)
+          throw writeFault(msr, value, 'reserved FIXED_CTR_CTRL bits');
         this.fixedCtrCtrl = value;
         for (let j = 0; j < this.nrFixed; j++) this.recomputeFixed(j);
         return;
@@ -213,12 +244,14 @@ export class IntelPmu implements HardwarePmu {
         this.recomputeAll();
         return;
       case 'ovfctrl':
-        if (value & this.ovfCtrlReserved) throw writeFault(msr, value, 'reserved GLOBAL_OVF_CTRL bits');
+        if (value & this.ovfCtrlReserved)
+          throw writeFault(msr, value, 'reserved GLOBAL_OVF_CTRL bits');
         this.status &= ~value;
         return;
       case 'statusset':
         // STATUS_SET has no CondChgd (bit 63 is reserved there; only STATUS_RESET clears it).
-        if (value & ~(this.statusWritable & ~GLOBAL.STATUS_COND_CHGD)) throw writeFault(msr, value, 'reserved GLOBAL_STATUS_SET bits');
+        if (value & ~(this.statusWritable & ~GLOBAL.STATUS_COND_CHGD))
+          throw writeFault(msr, value, 'reserved GLOBAL_STATUS_SET bits');
         this.status |= value;
         return;
     }
@@ -233,7 +266,8 @@ export class IntelPmu implements HardwarePmu {
     const type = ecx >>> 16;
     const index = ecx & RDPMC.INDEX_MASK;
     if (type === 0 && index < this.nrGp) return this.bank.value[index]!;
-    if (type === RDPMC.FIXED >>> 16 && index < this.nrFixed) return this.bank.value[this.nrGp + index]!;
+    if (type === RDPMC.FIXED >>> 16 && index < this.nrFixed)
+      return this.bank.value[this.nrGp + index]!;
     throw gp(`rdpmc 0x${ecx.toString(16)}: no such counter`);
   }
 
@@ -245,7 +279,8 @@ export class IntelPmu implements HardwarePmu {
   overflow(wrapped: number, interrupt: boolean): void {
     for (let i = 0; i < this.bank.size; i++) {
       if ((wrapped & (1 << i)) === 0) continue;
-      this.status |= i < this.nrGp ? 1n << BigInt(i) : 1n << BigInt(GLOBAL.FIXED_SHIFT + i - this.nrGp);
+      this.status |=
+        i < this.nrGp ? 1n << BigInt(i) : 1n << BigInt(GLOBAL.FIXED_SHIFT + i - this.nrGp);
     }
     if (interrupt) this.raisePmi();
   }
@@ -258,7 +293,9 @@ export class IntelPmu implements HardwarePmu {
 
   private globallyEnabled(bit: number): boolean {
     if (this.model.pmuVersion < 2) return true;
-    return bit < 32 ? ((this.globalLo >>> bit) & 1) === 1 : ((this.globalHi >>> (bit - 32)) & 1) === 1;
+    return bit < 32
+      ? ((this.globalLo >>> bit) & 1) === 1
+      : ((this.globalHi >>> (bit - 32)) & 1) === 1;
   }
 
   /** A GLOBAL_CTRL change only flips counters' global gates: no selector is decoded again. */
@@ -276,10 +313,14 @@ export class IntelPmu implements HardwarePmu {
     const bank = this.bank;
     const v1 = this.model.pmuVersion < 2;
     for (let i = 0; i < this.nrGp; i++) {
-      bank.active[i] = this.locallyEnabled[i] === 1 && (v1 || ((this.globalLo >>> i) & 1) === 1) ? 1 : 0;
+      bank.active[i] =
+        this.locallyEnabled[i] === 1 && (v1 || ((this.globalLo >>> i) & 1) === 1) ? 1 : 0;
     }
     for (let j = 0; j < this.nrFixed; j++) {
-      bank.active[this.nrGp + j] = this.locallyEnabled[this.nrGp + j] === 1 && (v1 || ((this.globalHi >>> j) & 1) === 1) ? 1 : 0;
+      bank.active[this.nrGp + j] =
+        this.locallyEnabled[this.nrGp + j] === 1 && (v1 || ((this.globalHi >>> j) & 1) === 1)
+          ? 1
+          : 0;
     }
   }
 
@@ -306,10 +347,12 @@ export class IntelPmu implements HardwarePmu {
     const field = (Number(this.fixedCtrCtrl & 0xffffn) >>> (FIXED_CTRL.bits * j)) & 0xf;
     const i = this.nrGp + j;
     const bank = this.bank;
-    bank.cplMask[i] = (field & FIXED_CTRL.OS ? COUNT_CPL0 : 0) | (field & FIXED_CTRL.USR ? COUNT_CPL3 : 0);
+    bank.cplMask[i] =
+      (field & FIXED_CTRL.OS ? COUNT_CPL0 : 0) | (field & FIXED_CTRL.USR ? COUNT_CPL3 : 0);
     bank.interrupt[i] = field & FIXED_CTRL.PMI ? 1 : 0;
     this.locallyEnabled[i] = (field & (FIXED_CTRL.OS | FIXED_CTRL.USR)) !== 0 ? 1 : 0;
-    bank.active[i] = this.locallyEnabled[i] === 1 && this.globallyEnabled(GLOBAL.FIXED_SHIFT + j) ? 1 : 0;
+    bank.active[i] =
+      this.locallyEnabled[i] === 1 && this.globallyEnabled(GLOBAL.FIXED_SHIFT + j) ? 1 : 0;
   }
 
   /** Full-width writes supported (PERF_CAPABILITIES bit 13). */

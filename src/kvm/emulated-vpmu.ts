@@ -124,7 +124,8 @@ export class EmulatedVpmu implements VpmuDesign {
     const modulus = this.ctx.pmu().pmcModulus(pmc);
     const running = b.event && !b.isPaused ? this.ctx.perf.readCounter(b.event) : 0;
     pmc.counter = (((value - running) % modulus) + modulus) % modulus;
-    if (b.event && !b.isPaused && b.event.isSampling) this.ctx.perf.setPeriod(b.event, this.samplePeriod(pmc, pmc.counter));
+    if (b.event && !b.isPaused && b.event.isSampling)
+      this.ctx.perf.setPeriod(b.event, this.samplePeriod(pmc, pmc.counter));
   }
 
   /**
@@ -178,7 +179,12 @@ export class EmulatedVpmu implements VpmuDesign {
   private reprogramCounter(pmc: KvmPmc): void {
     const pmu = this.ctx.pmu();
     this.pauseCounter(pmc);
-    if (!pmu.isPmcGloballyEnabled(pmc) || !pmu.isPmcLocallyEnabled(pmc) || !pmu.pmcEventIsAllowed(pmc)) return;
+    if (
+      !pmu.isPmcGloballyEnabled(pmc) ||
+      !pmu.isPmcLocallyEnabled(pmc) ||
+      !pmu.pmcEventIsAllowed(pmc)
+    )
+      return;
 
     let eventsel = pmc.eventsel;
     let config = eventsel;

@@ -46,7 +46,8 @@ export function asGuestFault<T>(access: () => T): T {
   try {
     return access();
   } catch (error) {
-    if (error instanceof CpuFault) throw new GuestFault(error.exception, error.message.replace(/^#GP: /, ''));
+    if (error instanceof CpuFault)
+      throw new GuestFault(error.exception, error.message.replace(/^#GP: /, ''));
     throw error;
   }
 }

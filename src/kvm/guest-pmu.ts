@@ -23,7 +23,13 @@
 import { GuestFault, KvmError } from '../common/errors.ts';
 import type { CpuModel, Vendor } from '../hw/cpu-models.ts';
 import { qualifiesForMediatedVpmu } from '../hw/cpu-models.ts';
-import { EVTSEL as EVTSEL_EXPORT, FIXED_CTRL as FIXED_CTRL_EXPORT, MSR as MSR_EXPORT, PERF_CAP as PERF_CAP_EXPORT, msrName } from '../hw/msr.ts';
+import {
+  EVTSEL as EVTSEL_EXPORT,
+  FIXED_CTRL as FIXED_CTRL_EXPORT,
+  MSR as MSR_EXPORT,
+  PERF_CAP as PERF_CAP_EXPORT,
+  msrName,
+} from '../hw/msr.ts';
 import { amdPmuCpuid, amdPmuOps } from './amd-pmu.ts';
 import {
   isFixedCounterAllowed,
@@ -636,8 +642,10 @@ export class GuestPmu {
     if (mask === 0n) return;
     const lo = Number(mask & 0xffffffffn);
     const hi = Number((mask >> 32n) & 0xffffffffn);
-    for (let i = 0; i < this.nrArchGpCounters && i < 32; i++) if ((lo >>> i) & 1) fn(this.gpCounters[i]!);
-    for (let i = 0; i < this.nrArchFixedCounters && i < 32; i++) if ((hi >>> i) & 1) fn(this.fixedCounters[i]!);
+    for (let i = 0; i < this.nrArchGpCounters && i < 32; i++)
+      if ((lo >>> i) & 1) fn(this.gpCounters[i]!);
+    for (let i = 0; i < this.nrArchFixedCounters && i < 32; i++)
+      if ((hi >>> i) & 1) fn(this.fixedCounters[i]!);
   }
 
   /** kvm_vcpu_has_mediated_pmu: enable_mediated_pmu && pmu->version. */
@@ -797,7 +805,9 @@ export class GuestPmu {
   isPmcGloballyEnabled(pmc: KvmPmc): boolean {
     if (!this.hasPerfGlobalCtrl) return true;
     const idx = pmc.idx;
-    return idx < 32 ? ((this.globalCtrlLo >>> idx) & 1) === 1 : ((this.globalCtrlHi >>> (idx - 32)) & 1) === 1;
+    return idx < 32
+      ? ((this.globalCtrlLo >>> idx) & 1) === 1
+      : ((this.globalCtrlHi >>> (idx - 32)) & 1) === 1;
   }
 
   /** pmc_is_locally_enabled: EN for GP counters, OS or USR for fixed counters. */

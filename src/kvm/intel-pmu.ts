@@ -10,7 +10,14 @@
  */
 import type { CpuModel } from '../hw/cpu-models.ts';
 import { NAMED_EVENTS } from '../hw/events.ts';
-import { EVTSEL as EVTSEL_EXPORT, FIXED_CTRL as FIXED_CTRL_EXPORT, GLOBAL as GLOBAL_EXPORT, MSR as MSR_EXPORT, PERF_CAP as PERF_CAP_EXPORT, RDPMC as RDPMC_EXPORT } from '../hw/msr.ts';
+import {
+  EVTSEL as EVTSEL_EXPORT,
+  FIXED_CTRL as FIXED_CTRL_EXPORT,
+  GLOBAL as GLOBAL_EXPORT,
+  MSR as MSR_EXPORT,
+  PERF_CAP as PERF_CAP_EXPORT,
+  RDPMC as RDPMC_EXPORT,
+} from '../hw/msr.ts';
 import type {
   CpuidRegs,
   Fault,

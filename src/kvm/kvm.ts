@@ -38,7 +38,8 @@ export class KvmModule implements Kvm {
   }
 
   createVm(options: VmOptions = {}): Vm {
-    if (options === null || typeof options !== 'object') throw new TypeError('createVm: options must be an object');
+    if (options === null || typeof options !== 'object')
+      throw new TypeError('createVm: options must be an object');
     const vm = new KvmVm(this, this.vms.length + 1, options);
     this.vms.push(vm);
     return vm;

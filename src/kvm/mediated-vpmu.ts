@@ -82,9 +82,21 @@ export class MediatedVpmu implements VpmuDesign {
     if (this.vendor === 'intel') {
       for (let i = 0; i < pmu.nrArchGpCounters; i++) passthrough.add(MSR.IA32_PERFCTR0 + i);
       for (let i = 0; i < pmu.nrArchFixedCounters; i++) passthrough.add(MSR.IA32_FIXED_CTR0 + i);
-      for (const msr of [MSR.IA32_FIXED_CTR_CTRL, MSR.IA32_PERF_GLOBAL_CTRL, MSR.IA32_PERF_GLOBAL_STATUS, MSR.IA32_PERF_GLOBAL_OVF_CTRL]) passthrough.add(msr);
+      for (const msr of [
+        MSR.IA32_FIXED_CTR_CTRL,
+        MSR.IA32_PERF_GLOBAL_CTRL,
+        MSR.IA32_PERF_GLOBAL_STATUS,
+        MSR.IA32_PERF_GLOBAL_OVF_CTRL,
+      ])
+        passthrough.add(msr);
     } else {
-      for (const msr of [MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS, MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET]) passthrough.add(msr);
+      for (const msr of [
+        MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL,
+        MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS,
+        MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR,
+        MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET,
+      ])
+        passthrough.add(msr);
     }
     return (this.cachedIntercepts = Object.freeze({ passthrough, rdpmcExits: false }));
   }
@@ -127,7 +139,8 @@ export class MediatedVpmu implements VpmuDesign {
     }
     for (let i = 0; i < pmu.nrArchFixedCounters; i++) {
       const pmc = pmu.fixedCounters[i]!;
-      if (pmc.counter !== cpu.rdpmcNumber(RDPMC.FIXED | i)) cpu.wrmsr(MSR.IA32_FIXED_CTR0 + i, BigInt(pmc.counter));
+      if (pmc.counter !== cpu.rdpmcNumber(RDPMC.FIXED | i))
+        cpu.wrmsr(MSR.IA32_FIXED_CTR0 + i, BigInt(pmc.counter));
     }
 
     if (this.vendor === 'intel') {
@@ -135,7 +148,8 @@ export class MediatedVpmu implements VpmuDesign {
       const hwStatus = cpu.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS);
       const toggle = pmu.globalStatus ^ hwStatus;
       if (hwStatus & toggle) cpu.wrmsr(MSR.IA32_PERF_GLOBAL_OVF_CTRL, hwStatus & toggle);
-      if (pmu.globalStatus & toggle) cpu.wrmsr(MSR.IA32_PERF_GLOBAL_STATUS_SET, pmu.globalStatus & toggle);
+      if (pmu.globalStatus & toggle)
+        cpu.wrmsr(MSR.IA32_PERF_GLOBAL_STATUS_SET, pmu.globalStatus & toggle);
       cpu.wrmsr(MSR.IA32_FIXED_CTR_CTRL, pmu.fixedCtrCtrlHw);
       // VM-entry loads the guest's GLOBAL_CTRL from the VMCS.
       cpu.switchGlobalCtrl(pmu.globalCtrl);

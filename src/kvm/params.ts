@@ -29,7 +29,8 @@ export function resolveKvmParams(
           ? `the PMU (version ${model.pmuVersion}${model.fullWidthWrites ? '' : ', no full-width writes'}) needs version 4+ with full-width counter writes`
           : 'the CPU lacks PerfMonV2';
     } else if (!perf.mediatedKconfig) why = 'perf was built without CONFIG_PERF_GUEST_MEDIATED_PMU';
-    else if (!perf.coreMediatedCapable) why = 'the core PMU does not advertise PERF_PMU_CAP_MEDIATED_VPMU';
+    else if (!perf.coreMediatedCapable)
+      why = 'the core PMU does not advertise PERF_PMU_CAP_MEDIATED_VPMU';
     if (why) {
       enableMediatedPmu = false;
       log(`kvm: mediated vPMU disabled (enable_mediated_pmu forced off): ${why}`);

@@ -128,7 +128,11 @@ export class VcpuImpl implements Vcpu {
         log: (l) => host.log(l),
       });
     }
-    pmu = new GuestPmu(cap, config, { backend: this.design.backend, enablePmu: host.enablePmu, filter: host.filter });
+    pmu = new GuestPmu(cap, config, {
+      backend: this.design.backend,
+      enablePmu: host.enablePmu,
+      filter: host.filter,
+    });
     this.pmu = pmu;
     this.guest = new GuestCpuImpl(this);
   }
@@ -163,8 +167,10 @@ export class VcpuImpl implements Vcpu {
 
   /** KVM_RUN: enter the guest, run the program, exit. */
   run<T>(program: (guest: GuestCpu) => T): T {
-    if (typeof program !== 'function') throw new TypeError('vcpu.run: program must be a function (guest) => result');
-    if (this.running) throw new KvmError('EBUSY', 'vCPU is already running (KVM_RUN is not reentrant)');
+    if (typeof program !== 'function')
+      throw new TypeError('vcpu.run: program must be a function (guest) => result');
+    if (this.running)
+      throw new KvmError('EBUSY', 'vCPU is already running (KVM_RUN is not reentrant)');
     this.running = true;
     this.host.perf.switchTask(this.cpu.id, this.pid);
     this.host.setRunning(this);
@@ -206,7 +212,9 @@ export class VcpuImpl implements Vcpu {
   exit<T>(reason: ExitReason, handler: () => T, fastpath = false, msr = -1): T {
     if (++this.nesting > MAX_NESTED_EXITS) {
       this.nesting--;
-      throw new Error(`vCPU ${this.id}: more than ${MAX_NESTED_EXITS} nested exits (a guest interrupt handler that never returns?)`);
+      throw new Error(
+        `vCPU ${this.id}: more than ${MAX_NESTED_EXITS} nested exits (a guest interrupt handler that never returns?)`,
+      );
     }
     this.stats.count(reason);
     const useFastpath = fastpath && this.fastpathAllowed();
@@ -245,7 +253,9 @@ export class VcpuImpl implements Vcpu {
 
   /** An interrupt raised while in guest mode: a VM-exit, then the host's handler with IRQs on. */
   private hardwareInterrupt(delivery: InterruptDelivery): void {
-    this.exit(delivery.nmi ? 'EXCEPTION_NMI' : 'EXTERNAL_INTERRUPT', () => this.cpu.hostInterrupt(delivery));
+    this.exit(delivery.nmi ? 'EXCEPTION_NMI' : 'EXTERNAL_INTERRUPT', () =>
+      this.cpu.hostInterrupt(delivery),
+    );
   }
 
   /** kvm_check_request before entry: KVM_REQ_PMU, then KVM_REQ_PMI (kvm_pmu_deliver_pmi). */
@@ -300,7 +310,8 @@ export class VcpuImpl implements Vcpu {
     if (msr === MSR.X2APIC_LVTPC) return BigInt(this.vlapic.lvtpc);
     if (this.pmu.isPmuMsr(msr)) {
       const value = this.pmu.getMsr(msr);
-      if (isFault(value)) throw new GuestFault('#GP', `rdmsr 0x${msr.toString(16)}: ${value.reason}`);
+      if (isFault(value))
+        throw new GuestFault('#GP', `rdmsr 0x${msr.toString(16)}: ${value.reason}`);
       return value;
     }
     throw new GuestFault('#GP', `rdmsr 0x${msr.toString(16)}: KVM does not emulate this MSR`);
@@ -323,7 +334,11 @@ export class VcpuImpl implements Vcpu {
     }
     if (this.pmu.isPmuMsr(msr)) {
       const r = this.pmu.setMsr(msr, value);
-      if (isFault(r)) throw new GuestFault('#GP', `wrmsr 0x${msr.toString(16)} <- 0x${value.toString(16)}: ${r.reason}`);
+      if (isFault(r))
+        throw new GuestFault(
+          '#GP',
+          `wrmsr 0x${msr.toString(16)} <- 0x${value.toString(16)}: ${r.reason}`,
+        );
       return;
     }
     throw new GuestFault('#GP', `wrmsr 0x${msr.toString(16)}: KVM does not emulate this MSR`);
@@ -375,7 +390,8 @@ class GuestCpuImpl implements GuestCpu {
 
   /** A guest CPU exists only while its vCPU runs: a program that kept it and calls it later is a bug. */
   private live(operation: string): void {
-    if (!this.vcpu.inRun) throw new Error(`guest.${operation}: the guest CPU is usable only inside vcpu.run()`);
+    if (!this.vcpu.inRun)
+      throw new Error(`guest.${operation}: the guest CPU is usable only inside vcpu.run()`);
   }
 
   private passthrough(msr: number): boolean {
@@ -393,7 +409,9 @@ class GuestCpuImpl implements GuestCpu {
     this.live('wrmsr');
     const index = checkIndex(msr, 'wrmsr');
     if (typeof value !== 'bigint' || value < 0n || value >= 1n << 64n) {
-      throw new TypeError(`wrmsr 0x${index.toString(16)}: value must be a bigint in [0, 2^64), got ${String(value)}`);
+      throw new TypeError(
+        `wrmsr 0x${index.toString(16)}: value must be a bigint in [0, 2^64), got ${String(value)}`,
+      );
     }
     if (this.passthrough(index)) return asGuestFault(() => this.vcpu.hostCpu.wrmsr(index, value));
     // KVM takes TSC-deadline writes in its fastpath (handle_fastpath_set_msr_irqoff).
@@ -405,8 +423,10 @@ class GuestCpuImpl implements GuestCpu {
     this.live('rdpmc');
     const index = checkIndex(ecx, 'rdpmc');
     // Privilege is checked before any VM-exit: CPL > 0 needs CR4.PCE.
-    if (this.cpl > 0 && !this.cr4Pce) throw new GuestFault('#GP', 'rdpmc at CPL 3 with CR4.PCE clear');
-    if (this.vcpu.loaded && !this.vcpu.intercepts.rdpmcExits) return asGuestFault(() => this.vcpu.hostCpu.rdpmc(index));
+    if (this.cpl > 0 && !this.cr4Pce)
+      throw new GuestFault('#GP', 'rdpmc at CPL 3 with CR4.PCE clear');
+    if (this.vcpu.loaded && !this.vcpu.intercepts.rdpmcExits)
+      return asGuestFault(() => this.vcpu.hostCpu.rdpmc(index));
     return this.vcpu.exit('RDPMC', () => this.vcpu.handleRdpmc(index, this.cpl, this.cr4Pce));
   }
 
@@ -455,8 +475,10 @@ class GuestCpuImpl implements GuestCpu {
   }
 
   onInterrupt(vector: number, handler: () => void): void {
-    if (!Number.isInteger(vector) || vector < 0 || vector > 255) throw new RangeError(`onInterrupt: vector ${vector} is not 0-255`);
-    if (typeof handler !== 'function') throw new TypeError('onInterrupt: handler must be a function');
+    if (!Number.isInteger(vector) || vector < 0 || vector > 255)
+      throw new RangeError(`onInterrupt: vector ${vector} is not 0-255`);
+    if (typeof handler !== 'function')
+      throw new TypeError('onInterrupt: handler must be a function');
     this.vcpu.registerGuestHandler(vector, handler);
   }
 }

@@ -2,7 +2,11 @@
  * A VM (API.md "Vm"): its PMU lifecycle, event filter and vCPUs.
  */
 import { KvmError } from '../common/errors.ts';
-import { compileEventFilter, type CompiledEventFilter, type PmuEventFilter } from './event-filter.ts';
+import {
+  compileEventFilter,
+  type CompiledEventFilter,
+  type PmuEventFilter,
+} from './event-filter.ts';
 import type { KvmModule } from './kvm.ts';
 import { VcpuImpl, type Vcpu, type VcpuOptions } from './vcpu.ts';
 import { VmPmuLifecycle, type VmOptions } from './vm.ts';
@@ -51,29 +55,38 @@ export class KvmVm implements Vm {
   }
 
   createVcpu(options: VcpuOptions = {}): Vcpu {
-    if (options === null || typeof options !== 'object') throw new TypeError('createVcpu: options must be an object');
+    if (options === null || typeof options !== 'object')
+      throw new TypeError('createVcpu: options must be an object');
     const hostCpu = options.hostCpu ?? 0;
     const cpus = this.kvm.host.cpus;
     if (!Number.isInteger(hostCpu) || hostCpu < 0 || hostCpu >= cpus.length) {
-      throw new KvmError('EINVAL', `hostCpu ${String(hostCpu)} does not exist (the host has ${cpus.length} CPUs)`);
+      throw new KvmError(
+        'EINVAL',
+        `hostCpu ${String(hostCpu)} does not exist (the host has ${cpus.length} CPUs)`,
+      );
     }
     this.lifecycle.precreateVcpu();
     const kvm = this.kvm;
     const lifecycle = this.lifecycle;
     let vcpu: VcpuImpl;
     try {
-      vcpu = new VcpuImpl(this.vcpus.length, this.id, {
-        cpu: cpus[hostCpu]!,
-        timers: kvm.host.timers,
-        perf: kvm.host.perf,
-        log: (l) => kvm.host.log(l),
-        get enablePmu() {
-          return lifecycle.enablePmu;
+      vcpu = new VcpuImpl(
+        this.vcpus.length,
+        this.id,
+        {
+          cpu: cpus[hostCpu]!,
+          timers: kvm.host.timers,
+          perf: kvm.host.perf,
+          log: (l) => kvm.host.log(l),
+          get enablePmu() {
+            return lifecycle.enablePmu;
+          },
+          design: this.design,
+          filter: this.filter,
+          setRunning: (v) => kvm.setRunning(hostCpu, v),
         },
-        design: this.design,
-        filter: this.filter,
-        setRunning: (v) => kvm.setRunning(hostCpu, v),
-      }, options);
+        options,
+      );
     } catch (error) {
       // kvm_vm_ioctl_create_vcpu's vcpu_decrement: the failed vCPU was never created.
       lifecycle.vcpuCreateFailed();

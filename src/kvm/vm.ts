@@ -77,10 +77,17 @@ export class VmPmuLifecycle {
       this.cells[1]!++;
       return;
     }
-    const r = this.perf.runMediatedPmuOperation(lifecycleFor(this.perf.accountingProtocol).createVcpu[0]!.op, this.cells, 1);
+    const r = this.perf.runMediatedPmuOperation(
+      lifecycleFor(this.perf.accountingProtocol).createVcpu[0]!.op,
+      this.cells,
+      1,
+    );
     if (r !== 0) {
       this.log(MEDIATED_PMU_EBUSY_MESSAGE);
-      throw new KvmError('EBUSY', 'perf refused the mediated PMU: host events that count in guests exist (system-wide perf, NMI watchdog)');
+      throw new KvmError(
+        'EBUSY',
+        'perf refused the mediated PMU: host events that count in guests exist (system-wide perf, NMI watchdog)',
+      );
     }
   }
 
@@ -97,7 +104,10 @@ export class VmPmuLifecycle {
   disablePmu(): void {
     this.checkAlive();
     if (this.createdVcpus > 0 || this.createdMediatedPmu) {
-      throw new KvmError('EINVAL', 'KVM_CAP_PMU_CAPABILITY is only accepted before the first vCPU is created');
+      throw new KvmError(
+        'EINVAL',
+        'KVM_CAP_PMU_CAPABILITY is only accepted before the first vCPU is created',
+      );
     }
     this.enablePmu = false;
   }
@@ -107,7 +117,11 @@ export class VmPmuLifecycle {
     if (this.destroyed) return;
     this.destroyed = true;
     if (this.createdMediatedPmu) {
-      this.perf.runMediatedPmuOperation(lifecycleFor(this.perf.accountingProtocol).destroyVm[0]!.op, this.cells, 1);
+      this.perf.runMediatedPmuOperation(
+        lifecycleFor(this.perf.accountingProtocol).destroyVm[0]!.op,
+        this.cells,
+        1,
+      );
     }
   }
 

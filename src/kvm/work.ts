@@ -5,12 +5,15 @@
 import { WORK_KEYS, type Work } from '../hw/events.ts';
 
 export function validateWork(work: Work, where: string): void {
-  if (work === null || typeof work !== 'object') throw new TypeError(`${where}: work must be an object`);
+  if (work === null || typeof work !== 'object')
+    throw new TypeError(`${where}: work must be an object`);
   for (const key of WORK_KEYS) {
     const v = work[key];
     if (v === undefined && key !== 'instructions') continue;
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-      throw new RangeError(`${where}: work.${key} must be a non-negative integer, got ${String(v)}`);
+      throw new RangeError(
+        `${where}: work.${key} must be a non-negative integer, got ${String(v)}`,
+      );
     }
   }
   if (work.cpl !== undefined && work.cpl !== 0 && work.cpl !== 3) {

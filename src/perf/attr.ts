@@ -29,25 +29,43 @@ export interface PerfTarget {
 
 /** Validate what perf_event_open checks before any PMU (kernel/events/core.c). */
 export function validateAttr(attr: PerfEventAttr): void {
-  if (attr === null || typeof attr !== 'object') throw new PerfError('EFAULT', 'attr is not an object');
+  if (attr === null || typeof attr !== 'object')
+    throw new PerfError('EFAULT', 'attr is not an object');
   const { config } = attr;
   if (typeof config === 'number') {
-    if (!Number.isSafeInteger(config) || config < 0) throw new PerfError('EINVAL', `raw config ${config} is not a non-negative integer`);
+    if (!Number.isSafeInteger(config) || config < 0)
+      throw new PerfError('EINVAL', `raw config ${config} is not a non-negative integer`);
   } else if (typeof config !== 'string') {
     throw new PerfError('EINVAL', 'config must be an event name or a raw number');
   }
   if (attr.samplePeriod !== undefined && attr.sampleFreq !== undefined) {
-    throw new PerfError('EINVAL', 'samplePeriod and sampleFreq are exclusive (attr.freq selects one)');
+    throw new PerfError(
+      'EINVAL',
+      'samplePeriod and sampleFreq are exclusive (attr.freq selects one)',
+    );
   }
-  if (attr.samplePeriod !== undefined && (!Number.isSafeInteger(attr.samplePeriod) || attr.samplePeriod <= 0)) {
-    throw new PerfError('EINVAL', `samplePeriod must be a positive integer, got ${attr.samplePeriod}`);
+  if (
+    attr.samplePeriod !== undefined &&
+    (!Number.isSafeInteger(attr.samplePeriod) || attr.samplePeriod <= 0)
+  ) {
+    throw new PerfError(
+      'EINVAL',
+      `samplePeriod must be a positive integer, got ${attr.samplePeriod}`,
+    );
   }
   if (attr.sampleFreq !== undefined) {
     if (!Number.isSafeInteger(attr.sampleFreq) || attr.sampleFreq <= 0) {
-      throw new PerfError('EINVAL', `sampleFreq must be a positive integer, got ${attr.sampleFreq}`);
+      throw new PerfError(
+        'EINVAL',
+        `sampleFreq must be a positive integer, got ${attr.sampleFreq}`,
+      );
     }
     // perf_event_max_sample_rate (default 100000): higher frequencies are refused.
-    if (attr.sampleFreq > MAX_SAMPLE_RATE) throw new PerfError('EINVAL', `sampleFreq ${attr.sampleFreq} exceeds perf_event_max_sample_rate (${MAX_SAMPLE_RATE})`);
+    if (attr.sampleFreq > MAX_SAMPLE_RATE)
+      throw new PerfError(
+        'EINVAL',
+        `sampleFreq ${attr.sampleFreq} exceeds perf_event_max_sample_rate (${MAX_SAMPLE_RATE})`,
+      );
   }
 }
 

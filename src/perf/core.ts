@@ -112,13 +112,17 @@ export class PerfCore {
 
     const desc = n > 0 ? enumerateX86Pmu(this.cpus[0]!) : null;
     this.x86 = desc
-      ? new X86Pmu(desc, this.cpus, options.mediatedKconfig && options.hardwareMediatedCapable, (cpu, e) =>
-          this.overflow(cpu, e),
+      ? new X86Pmu(
+          desc,
+          this.cpus,
+          options.mediatedKconfig && options.hardwareMediatedCapable,
+          (cpu, e) => this.overflow(cpu, e),
         )
       : null;
     if (this.x86) this.pmus.push(this.x86);
     this.pmus.push(this.software);
-    if (options.uncore) this.pmus.push(new UncorePmu(options.uncore.name, options.uncore.event, this.cpus));
+    if (options.uncore)
+      this.pmus.push(new UncorePmu(options.uncore.name, options.uncore.event, this.cpus));
 
     for (let cpu = 0; cpu < n; cpu++) {
       this.cpuContexts[cpu]!.activate(cpu, this.cpus[cpu]!.nowNs);
@@ -133,21 +137,40 @@ export class PerfCore {
    * perf_event_open(2) (and perf_event_create_kernel_counter when
    * `overflowHandler` is given). Throws PerfError with the kernel's errno.
    */
-  open(attr: PerfEventAttr, target: PerfTarget = {}, group?: KernelEvent, overflowHandler?: OverflowHandler): KernelEvent {
+  open(
+    attr: PerfEventAttr,
+    target: PerfTarget = {},
+    group?: KernelEvent,
+    overflowHandler?: OverflowHandler,
+  ): KernelEvent {
     validateAttr(attr);
     const resolved = this.resolveTarget(target);
     const pmu = this.findPmu(attr.pmu ?? 'cpu');
     if (group !== undefined) this.checkGroup(attr, resolved, pmu, group);
     const hw = pmu.eventInit(attr, resolved);
 
-    const ctx = resolved.pid >= 0 ? this.taskContext(resolved.pid) : this.cpuContexts[resolved.cpu]!;
+    const ctx =
+      resolved.pid >= 0 ? this.taskContext(resolved.pid) : this.cpuContexts[resolved.cpu]!;
     const period = attr.samplePeriod ?? (attr.sampleFreq !== undefined ? 1 : 0);
-    const event = new KernelEvent(this.nextId++, attr, pmu, hw, resolved.cpu, ctx, group ?? null, overflowHandler ?? null, period);
+    const event = new KernelEvent(
+      this.nextId++,
+      attr,
+      pmu,
+      hw,
+      resolved.cpu,
+      ctx,
+      group ?? null,
+      overflowHandler ?? null,
+      period,
+    );
 
     // perf_event_alloc -> account_event -> mediated_pmu_account_event.
     if (this.accounting && event.isIncludeGuestOnCapablePmu) {
       if (this.accounting.run('account') !== 0) {
-        throw new PerfError('EOPNOTSUPP', 'an event that counts in guests cannot coexist with a mediated vPMU VM (set exclude_guest)');
+        throw new PerfError(
+          'EOPNOTSUPP',
+          'an event that counts in guests cannot coexist with a mediated vPMU VM (set exclude_guest)',
+        );
       }
       event.accountedIncludeGuest = true;
     }
@@ -161,35 +184,58 @@ export class PerfCore {
   }
 
   private resolveTarget(target: PerfTarget): Required<PerfTarget> {
-    if (target === null || typeof target !== 'object') throw new PerfError('EFAULT', 'target is not an object');
+    if (target === null || typeof target !== 'object')
+      throw new PerfError('EFAULT', 'target is not an object');
     const cpu = target.cpu ?? -1;
     let pid = target.pid ?? (target.cpu === undefined ? 0 : -1);
     if (!Number.isInteger(cpu) || cpu < -1 || cpu >= this.cpus.length) {
-      throw new PerfError('EINVAL', `cpu ${cpu} does not exist (this machine has ${this.cpus.length})`);
+      throw new PerfError(
+        'EINVAL',
+        `cpu ${cpu} does not exist (this machine has ${this.cpus.length})`,
+      );
     }
-    if (!Number.isInteger(pid) || pid < -1) throw new PerfError('EINVAL', `pid ${pid} is not valid`);
-    if (pid === -1 && cpu === -1) throw new PerfError('EINVAL', 'pid -1 needs a cpu (a system-wide event is per CPU)');
+    if (!Number.isInteger(pid) || pid < -1)
+      throw new PerfError('EINVAL', `pid ${pid} is not valid`);
+    if (pid === -1 && cpu === -1)
+      throw new PerfError('EINVAL', 'pid -1 needs a cpu (a system-wide event is per CPU)');
     if (pid === 0) pid = DEFAULT_TASK_PID;
     return { cpu, pid };
   }
 
   private findPmu(name: string): PerfPmu {
     const pmu = this.pmus.find((p) => p.name === name);
-    if (!pmu) throw new PerfError('ENOENT', `no PMU named '${name}' (have: ${this.pmus.map((p) => p.name).join(', ')})`);
+    if (!pmu)
+      throw new PerfError(
+        'ENOENT',
+        `no PMU named '${name}' (have: ${this.pmus.map((p) => p.name).join(', ')})`,
+      );
     return pmu;
   }
 
-  private checkGroup(attr: PerfEventAttr, target: Required<PerfTarget>, pmu: PerfPmu, group: KernelEvent): void {
+  private checkGroup(
+    attr: PerfEventAttr,
+    target: Required<PerfTarget>,
+    pmu: PerfPmu,
+    group: KernelEvent,
+  ): void {
     if (group.state === EventState.Dead) throw new PerfError('EBADF', 'group leader is closed');
     const leader = group.groupLeader;
     if (leader !== group) throw new PerfError('EINVAL', 'group must name the group leader');
     if (attr.pinned) throw new PerfError('EINVAL', 'only a group leader can be pinned');
-    if (leader.cpu !== target.cpu) throw new PerfError('EINVAL', 'a group lives on one CPU: the leader is on another');
+    if (leader.cpu !== target.cpu)
+      throw new PerfError('EINVAL', 'a group lives on one CPU: the leader is on another');
     const leaderOwner = leader.ctx.kind === 'task' ? leader.ctx.owner : -1;
-    if (leaderOwner !== target.pid) throw new PerfError('EINVAL', 'a group lives in one context: the leader follows another target');
+    if (leaderOwner !== target.pid)
+      throw new PerfError(
+        'EINVAL',
+        'a group lives in one context: the leader follows another target',
+      );
     const groupPmu = this.groupPmu(leader);
     if (pmu.hasCounters && groupPmu.hasCounters && pmu !== groupPmu) {
-      throw new PerfError('EINVAL', `a group cannot mix hardware PMUs (${groupPmu.name} and ${pmu.name})`);
+      throw new PerfError(
+        'EINVAL',
+        `a group cannot mix hardware PMUs (${groupPmu.name} and ${pmu.name})`,
+      );
     }
   }
 
@@ -221,7 +267,8 @@ export class PerfCore {
       (event.attr.pinned ? event.ctx.pinned : event.ctx.flexible).push(event);
     }
     const cpu = event.ctx.activeCpu;
-    if (cpu >= 0 && event.state !== EventState.Off) this.reschedule(cpu, !!event.groupLeader.attr.pinned, event.ctx.kind === 'cpu');
+    if (cpu >= 0 && event.state !== EventState.Off)
+      this.reschedule(cpu, !!event.groupLeader.attr.pinned, event.ctx.kind === 'cpu');
   }
 
   // ================================================================ scheduling
@@ -279,8 +326,18 @@ export class PerfCore {
   }
 
   /** Schedule out groups of a context (all PMUs, or those matching `only`). */
-  private schedOut(ctx: EventContext, cpu: number, which: 'all' | 'flexible' | 'pinned', only?: (pmu: PerfPmu) => boolean): void {
-    const lists = which === 'all' ? [ctx.pinned, ctx.flexible] : which === 'pinned' ? [ctx.pinned] : [ctx.flexible];
+  private schedOut(
+    ctx: EventContext,
+    cpu: number,
+    which: 'all' | 'flexible' | 'pinned',
+    only?: (pmu: PerfPmu) => boolean,
+  ): void {
+    const lists =
+      which === 'all'
+        ? [ctx.pinned, ctx.flexible]
+        : which === 'pinned'
+          ? [ctx.pinned]
+          : [ctx.flexible];
     for (const list of lists) {
       for (const leader of list) {
         if (only && !only(this.groupPmu(leader))) continue;
@@ -300,7 +357,11 @@ export class PerfCore {
   }
 
   /** perf_event_sched_in: pinned groups of every context, then flexible ones. */
-  private schedIn(contexts: readonly EventContext[], cpu: number, only?: (pmu: PerfPmu) => boolean): void {
+  private schedIn(
+    contexts: readonly EventContext[],
+    cpu: number,
+    only?: (pmu: PerfPmu) => boolean,
+  ): void {
     for (const ctx of contexts) this.schedInList(ctx, ctx.pinned, cpu, only);
     for (const ctx of contexts) this.schedInList(ctx, ctx.flexible, cpu, only);
   }
@@ -312,7 +373,12 @@ export class PerfCore {
    * that PMU in this list: a flexible one waits for rotation, a pinned one
    * goes to the error state. Other PMUs and other contexts still get a try.
    */
-  private schedInList(ctx: EventContext, list: readonly KernelEvent[], cpu: number, only?: (pmu: PerfPmu) => boolean): void {
+  private schedInList(
+    ctx: EventContext,
+    list: readonly KernelEvent[],
+    cpu: number,
+    only?: (pmu: PerfPmu) => boolean,
+  ): void {
     let full: PerfPmu[] | null = null;
     for (const leader of list) {
       if (leader.state !== EventState.Inactive) continue;
@@ -366,7 +432,8 @@ export class PerfCore {
   // ================================================================ timers
 
   private armMuxTimer(cpu: number): void {
-    if (this.muxDeadlineNs[cpu] === Infinity) this.muxDeadlineNs[cpu] = this.cpus[cpu]!.nowNs + this.muxIntervalNs;
+    if (this.muxDeadlineNs[cpu] === Infinity)
+      this.muxDeadlineNs[cpu] = this.cpus[cpu]!.nowNs + this.muxIntervalNs;
   }
 
   /** The next time (ns on this CPU's clock) perf needs the CPU: the tick or the multiplexing timer. */
@@ -382,7 +449,8 @@ export class PerfCore {
       this.rotate(cpu);
     }
     if (now >= this.tickDeadlineNs[cpu]!) {
-      while (this.tickDeadlineNs[cpu]! <= now) this.tickDeadlineNs[cpu] = this.tickDeadlineNs[cpu]! + this.tickNs;
+      while (this.tickDeadlineNs[cpu]! <= now)
+        this.tickDeadlineNs[cpu] = this.tickDeadlineNs[cpu]! + this.tickNs;
       this.tick(cpu);
     }
   }
@@ -446,7 +514,13 @@ export class PerfCore {
   }
 
   /** perf_adjust_period: steer the sample period toward sample_freq, through a low-pass filter. */
-  private adjustPeriod(cpu: number, e: KernelEvent, nsec: number, count: number, restart: boolean): void {
+  private adjustPeriod(
+    cpu: number,
+    e: KernelEvent,
+    nsec: number,
+    count: number,
+    restart: boolean,
+  ): void {
     const freq = e.attr.sampleFreq!;
     const period = Math.floor((count * 1e9) / (nsec * freq));
     let delta = period - e.samplePeriod;
@@ -471,7 +545,8 @@ export class PerfCore {
       const now = this.cpus[cpu]!.nowNs;
       const delta = now - e.freqTimeStamp;
       e.freqTimeStamp = now;
-      if (delta > 0 && delta < 2 * this.tickNs) this.adjustPeriod(cpu, e, delta, e.lastPeriod, true);
+      if (delta > 0 && delta < 2 * this.tickNs)
+        this.adjustPeriod(cpu, e, delta, e.lastPeriod, true);
     }
     // The overflow that throttles still delivers its sample.
     e.samples++;
@@ -613,7 +688,8 @@ export class PerfCore {
       }
       this.enablePmus(cpu);
     } else {
-      for (const e of event.isGroupLeader ? [...event.members()] : [event]) e.setState(EventState.Off);
+      for (const e of event.isGroupLeader ? [...event.members()] : [event])
+        e.setState(EventState.Off);
     }
   }
 
@@ -654,7 +730,8 @@ export class PerfCore {
 
   /** perf_event_period (KVM): a new sample period, effective at the next (re)programming. */
   setPeriod(event: KernelEvent, period: number): void {
-    if (!Number.isSafeInteger(period) || period <= 0) throw new PerfError('EINVAL', `period ${period}`);
+    if (!Number.isSafeInteger(period) || period <= 0)
+      throw new PerfError('EINVAL', `period ${period}`);
     const cpu = event.ctx.activeCpu;
     const active = cpu >= 0 && event.state === EventState.Active;
     if (active) {
@@ -680,12 +757,18 @@ export class PerfCore {
 
   /** perf_create_mediated_pmu: 0 or -EBUSY. */
   createMediatedPmu(): number {
-    if (!this.accounting) throw new Error('CONFIG_PERF_GUEST_MEDIATED_PMU is off: there is no perf_create_mediated_pmu');
+    if (!this.accounting)
+      throw new Error(
+        'CONFIG_PERF_GUEST_MEDIATED_PMU is off: there is no perf_create_mediated_pmu',
+      );
     return this.accounting.run('create');
   }
 
   releaseMediatedPmu(): void {
-    if (!this.accounting) throw new Error('CONFIG_PERF_GUEST_MEDIATED_PMU is off: there is no perf_release_mediated_pmu');
+    if (!this.accounting)
+      throw new Error(
+        'CONFIG_PERF_GUEST_MEDIATED_PMU is off: there is no perf_release_mediated_pmu',
+      );
     this.accounting.run('release');
   }
 
@@ -695,7 +778,8 @@ export class PerfCore {
    * guest time. Non-capable PMUs (uncore, software) keep counting.
    */
   loadGuestContext(cpu: number): void {
-    if (this.guestLoaded[cpu]) throw new Error(`perf_load_guest_context: a guest is already loaded on CPU ${cpu}`);
+    if (this.guestLoaded[cpu])
+      throw new Error(`perf_load_guest_context: a guest is already loaded on CPU ${cpu}`);
     this.updateContextTimes(cpu);
     this.disablePmus(cpu);
     for (const ctx of this.contextsOn(cpu)) this.schedOut(ctx, cpu, 'all', isMediatedCapable);
@@ -706,7 +790,8 @@ export class PerfCore {
 
   /** perf_put_guest_context (after the run loop): stop guest time, schedule the host events back in. */
   putGuestContext(cpu: number): void {
-    if (!this.guestLoaded[cpu]) throw new Error(`perf_put_guest_context: no guest loaded on CPU ${cpu}`);
+    if (!this.guestLoaded[cpu])
+      throw new Error(`perf_put_guest_context: no guest loaded on CPU ${cpu}`);
     this.updateContextTimes(cpu);
     for (const ctx of this.contextsOn(cpu)) ctx.guestLoaded = false;
     this.guestLoaded[cpu] = false;

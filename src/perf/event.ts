@@ -22,7 +22,9 @@ export const enum EventState {
   Active = 1,
 }
 
-export const STATE_NAMES: Readonly<Record<EventState, 'dead' | 'error' | 'off' | 'inactive' | 'active'>> = {
+export const STATE_NAMES: Readonly<
+  Record<EventState, 'dead' | 'error' | 'off' | 'inactive' | 'active'>
+> = {
   [EventState.Dead]: 'dead',
   [EventState.Error]: 'error',
   [EventState.Off]: 'off',

@@ -43,7 +43,8 @@ export class PerfKvmExports {
 
   /** The accounting protocol perf runs (upstream or v6), for KVM's own protocol built on it. */
   get accountingProtocol(): AccountingProtocol {
-    if (!this.core.accounting) throw new Error('CONFIG_PERF_GUEST_MEDIATED_PMU is off: no accounting');
+    if (!this.core.accounting)
+      throw new Error('CONFIG_PERF_GUEST_MEDIATED_PMU is off: no accounting');
     return this.core.accounting.protocol;
   }
 
@@ -52,7 +53,8 @@ export class PerfKvmExports {
    * (kvm/vm-lifecycle-protocol.ts) over perf's accounting and the VM's own cells.
    */
   runMediatedPmuOperation(op: Operation, vmCells: Int32Array, vmMutexes: number): number {
-    if (!this.core.accounting) throw new Error('CONFIG_PERF_GUEST_MEDIATED_PMU is off: no accounting');
+    if (!this.core.accounting)
+      throw new Error('CONFIG_PERF_GUEST_MEDIATED_PMU is off: no accounting');
     return this.core.accounting.runExtended(op, vmCells, vmMutexes);
   }
 
@@ -103,7 +105,12 @@ export class PerfKvmExports {
   // ---- the legacy (perf-emulated) vPMU's use of perf: kernel counters
 
   /** perf_event_create_kernel_counter. Throws PerfError. */
-  createKernelCounter(attr: PerfEventAttr, cpu: number, pid: number, overflow: OverflowHandler): KernelEvent {
+  createKernelCounter(
+    attr: PerfEventAttr,
+    cpu: number,
+    pid: number,
+    overflow: OverflowHandler,
+  ): KernelEvent {
     return this.core.open(attr, pid >= 0 ? { pid, cpu } : { cpu }, undefined, overflow);
   }
 
@@ -150,6 +157,8 @@ export class PerfKvmExports {
   /** perf_guest_get_msrs (Intel): GLOBAL_CTRL values for the VM-entry/exit switch. */
   guestSwitchGlobalCtrl(cpu: number): { host: bigint; guest: bigint } | null {
     const x86 = this.core.x86;
-    return x86 && x86.desc.vendor === 'intel' && x86.desc.version >= 2 ? x86.guestSwitchGlobalCtrl(cpu) : null;
+    return x86 && x86.desc.vendor === 'intel' && x86.desc.version >= 2
+      ? x86.guestSwitchGlobalCtrl(cpu)
+      : null;
   }
 }

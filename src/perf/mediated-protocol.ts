@@ -79,7 +79,11 @@ export const UPSTREAM: AccountingProtocol = Object.freeze({
     create: acquireUpstream('perf_create_mediated_pmu', VMS, EVENTS, -ERRNO.EBUSY),
     release: releaseChecked('perf_release_mediated_pmu', VMS, 'perf_release_mediated_pmu'),
     account: acquireUpstream('mediated_pmu_account_event', EVENTS, VMS, -ERRNO.EOPNOTSUPP),
-    unaccount: releaseChecked('mediated_pmu_unaccount_event', EVENTS, 'mediated_pmu_unaccount_event'),
+    unaccount: releaseChecked(
+      'mediated_pmu_unaccount_event',
+      EVENTS,
+      'mediated_pmu_unaccount_event',
+    ),
   }),
 });
 

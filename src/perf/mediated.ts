@@ -3,7 +3,12 @@
  * mediated-protocol.ts executed sequentially on the perf core's counters,
  * with WARN_ON_ONCE splats going to the kernel log once per call site.
  */
-import { createProtocolMemory, runOperation, type Operation, type ProtocolMemory } from '../common/protocol.ts';
+import {
+  createProtocolMemory,
+  runOperation,
+  type Operation,
+  type ProtocolMemory,
+} from '../common/protocol.ts';
 import {
   NR_INCLUDE_GUEST_EVENTS,
   NR_MEDIATED_PMU_VMS,

@@ -67,7 +67,11 @@ class PerfEventHandle implements PerfEvent {
   }
   read(): PerfCount {
     const { value, enabled, running } = this.core.read(this.kernel);
-    return { value: BigInt(value), timeEnabled: BigInt(Math.round(enabled)), timeRunning: BigInt(Math.round(running)) };
+    return {
+      value: BigInt(value),
+      timeEnabled: BigInt(Math.round(enabled)),
+      timeRunning: BigInt(Math.round(running)),
+    };
   }
   enable(): void {
     this.core.enable(this.kernel);
@@ -105,7 +109,11 @@ export function createPerf(core: PerfCore): Perf {
   if (core.accounting) {
     perf.createMediatedPmu = () => {
       const r = core.createMediatedPmu();
-      if (r !== 0) throw new PerfError('EBUSY', 'events that count in guests exist (exclude_guest=0 on a capable PMU)');
+      if (r !== 0)
+        throw new PerfError(
+          'EBUSY',
+          'events that count in guests exist (exclude_guest=0 on a capable PMU)',
+        );
     };
     perf.releaseMediatedPmu = () => core.releaseMediatedPmu();
   }

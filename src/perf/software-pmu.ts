@@ -16,7 +16,10 @@ export class SoftwarePmu extends CounterlessPmu {
   eventInit(attr: PerfEventAttr): HwConfig {
     const name = typeof attr.config === 'number' ? SOFTWARE_EVENTS[attr.config] : attr.config;
     if (!name || !(SOFTWARE_EVENTS as readonly string[]).includes(name)) {
-      throw new PerfError('ENOENT', `software PMU has no event '${attr.config}' (expected ${SOFTWARE_EVENTS.join(', ')})`);
+      throw new PerfError(
+        'ENOENT',
+        `software PMU has no event '${attr.config}' (expected ${SOFTWARE_EVENTS.join(', ')})`,
+      );
     }
     return { config: 0n, fixedIndex: -1, gpAllowed: false, fixedBits: 0, name };
   }

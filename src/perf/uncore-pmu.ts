@@ -32,9 +32,13 @@ export class UncorePmu extends CounterlessPmu {
 
   eventInit(attr: PerfEventAttr, target: Required<PerfTarget>): HwConfig {
     if (attr.config !== this.eventName && attr.config !== 0) {
-      throw new PerfError('ENOENT', `${this.name} has no event '${attr.config}' (expected '${this.eventName}')`);
+      throw new PerfError(
+        'ENOENT',
+        `${this.name} has no event '${attr.config}' (expected '${this.eventName}')`,
+      );
     }
-    if (target.cpu < 0) throw new PerfError('EINVAL', `${this.name} events count per CPU: a CPU is required`);
+    if (target.cpu < 0)
+      throw new PerfError('EINVAL', `${this.name} events count per CPU: a CPU is required`);
     if (target.pid >= 0) throw new PerfError('EINVAL', `${this.name} events cannot follow a task`);
     // PERF_PMU_CAP_NO_EXCLUDE: perf_try_init_event refuses any exclude bit
     // (event_has_any_exclude_flag), exclude_guest and exclude_host included.

@@ -12,7 +12,14 @@ import { PerfError } from '../common/errors.ts';
 import type { CpuidResult } from '../hw/cpu.ts';
 import { NAMED_EVENTS } from '../hw/events.ts';
 import type { MsrPort } from '../hw/fault.ts';
-import { EVTSEL as EVTSEL_TABLE, FIXED_CTRL as FIXED_CTRL_TABLE, LVT as LVT_TABLE, MSR as MSR_TABLE, PERF_CAP as PERF_CAP_TABLE, RDPMC as RDPMC_TABLE } from '../hw/msr.ts';
+import {
+  EVTSEL as EVTSEL_TABLE,
+  FIXED_CTRL as FIXED_CTRL_TABLE,
+  LVT as LVT_TABLE,
+  MSR as MSR_TABLE,
+  PERF_CAP as PERF_CAP_TABLE,
+  RDPMC as RDPMC_TABLE,
+} from '../hw/msr.ts';
 import type { PerfEventAttr } from './attr.ts';
 import { EventState, type HwConfig, type KernelEvent } from './event.ts';
 import { CAP_MEDIATED_VPMU, type PerfPmu } from './pmu.ts';
@@ -185,7 +192,8 @@ export class X86Pmu implements PerfPmu {
     this.capabilities = mediatedCapable ? [CAP_MEDIATED_VPMU] : [];
     this.hw = ports.map(() => new CpuHwEvents());
     let mask = (1n << BigInt(desc.nrGp)) - 1n;
-    for (let j = 0; j < desc.nrFixed; j++) if (desc.fixedMask & (1 << j)) mask |= 1n << BigInt(FIXED_IDX + j);
+    for (let j = 0; j < desc.nrFixed; j++)
+      if (desc.fixedMask & (1 << j)) mask |= 1n << BigInt(FIXED_IDX + j);
     this.allCountersMask = mask;
   }
 
@@ -214,13 +222,24 @@ export class X86Pmu implements PerfPmu {
     } else {
       raw = BigInt(attr.config);
       const allowed = desc.vendor === 'intel' ? RAW_MASK_INTEL : RAW_MASK_AMD;
-      if (raw & ~allowed) throw new PerfError('EINVAL', `raw config 0x${raw.toString(16)} sets bits outside the event encoding`);
+      if (raw & ~allowed)
+        throw new PerfError(
+          'EINVAL',
+          `raw config 0x${raw.toString(16)} sets bits outside the event encoding`,
+        );
       name = `r${raw.toString(16)}`;
       const pseudoIndex = desc.vendor === 'intel' ? INTEL_FIXED_ONLY.get(raw) : undefined;
       if (pseudoIndex !== undefined) {
-        if (!(desc.fixedMask & (1 << pseudoIndex))) throw new PerfError('EINVAL', `${name} needs fixed counter ${pseudoIndex}, which this PMU lacks`);
+        if (!(desc.fixedMask & (1 << pseudoIndex)))
+          throw new PerfError(
+            'EINVAL',
+            `${name} needs fixed counter ${pseudoIndex}, which this PMU lacks`,
+          );
         fixedIndex = pseudoIndex;
-      } else if (desc.vendor === 'intel' && (raw & (EVTSEL.EDGE | EVTSEL.INV | EVTSEL.CMASK)) === 0n) {
+      } else if (
+        desc.vendor === 'intel' &&
+        (raw & (EVTSEL.EDGE | EVTSEL.INV | EVTSEL.CMASK)) === 0n
+      ) {
         // FIXED_EVENT_CONSTRAINT(0x00c0, 0) and (0x003c, 1): the raw architectural
         // encodings of instructions and cycles may also take their fixed counter.
         // Fixed counters 2 and 3 take only the pseudo-encodings above: a raw
@@ -228,7 +247,8 @@ export class X86Pmu implements PerfPmu {
         const pseudoFixed = new Set(INTEL_FIXED_ONLY.values());
         for (const named of Object.values(NAMED_EVENTS)) {
           if (named.fixed === null || pseudoFixed.has(named.fixed)) continue;
-          if (BigInt(named.intel ?? -1) === raw && desc.fixedMask & (1 << named.fixed)) fixedIndex = named.fixed;
+          if (BigInt(named.intel ?? -1) === raw && desc.fixedMask & (1 << named.fixed))
+            fixedIndex = named.fixed;
         }
       }
     }
@@ -330,7 +350,8 @@ export class X86Pmu implements PerfPmu {
       const i = order[k]!;
       const e = events[i]!;
       let chosen = -1;
-      if (e.hw.fixedIndex >= 0 && used[FIXED_IDX + e.hw.fixedIndex] === 0) chosen = FIXED_IDX + e.hw.fixedIndex;
+      if (e.hw.fixedIndex >= 0 && used[FIXED_IDX + e.hw.fixedIndex] === 0)
+        chosen = FIXED_IDX + e.hw.fixedIndex;
       else if (e.hw.gpAllowed) {
         for (let c = 0; c < nrGp; c++) {
           if (used[c] === 0) {
@@ -411,7 +432,8 @@ export class X86Pmu implements PerfPmu {
 
   private disableAll(cpu: number): void {
     const port = this.port(cpu);
-    if (this.desc.vendor === 'intel' && this.desc.version >= 2) port.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, 0n);
+    if (this.desc.vendor === 'intel' && this.desc.version >= 2)
+      port.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, 0n);
     else if (this.desc.perfMonV2) port.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, 0n);
     else {
       // x86_pmu_disable_all: clear EN in every active selector.
@@ -431,12 +453,16 @@ export class X86Pmu implements PerfPmu {
       hw.fixedCtrlWritten = hw.fixedCtrl;
     }
     if (this.desc.vendor === 'intel' && this.desc.version >= 2) {
-      port.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, hw.hostGlobalCtrl ?? this.allCountersMask & ~hw.guestOnlyMask);
+      port.wrmsr(
+        MSR.IA32_PERF_GLOBAL_CTRL,
+        hw.hostGlobalCtrl ?? this.allCountersMask & ~hw.guestOnlyMask,
+      );
     } else if (this.desc.perfMonV2) {
       port.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, this.allCountersMask);
     } else {
       for (const e of hw.events) {
-        if (e.idx >= 0 && e.idx < FIXED_IDX && !e.throttled) port.wrmsr(this.evtselMsr(e.idx), e.hw.config | EVTSEL.EN);
+        if (e.idx >= 0 && e.idx < FIXED_IDX && !e.throttled)
+          port.wrmsr(this.evtselMsr(e.idx), e.hw.config | EVTSEL.EN);
       }
     }
   }
@@ -683,4 +709,3 @@ export class X86Pmu implements PerfPmu {
     return idx >= FIXED_IDX ? RDPMC.FIXED | (idx - FIXED_IDX) : idx;
   }
 }
-

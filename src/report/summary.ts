@@ -34,7 +34,13 @@ export function meanAbsErrorPercent(result: DesignResult): number | undefined {
 }
 
 // The ordering check is the simulator's (it decides `vpmu run`'s exit code); the reports show it.
-export { orderingCheck, orderingText, relation, type OrderingCheck, type Relation } from '../sim/ordering.ts';
+export {
+  orderingCheck,
+  orderingText,
+  relation,
+  type OrderingCheck,
+  type Relation,
+} from '../sim/ordering.ts';
 
 /** Exit reasons over all designs, most frequent first (ties by name). */
 export function exitReasons(results: DesignResult[]): string[] {

@@ -201,7 +201,13 @@ function guestBlock(guest: string, events: GuestEventResult[], c: Colors): strin
           ' stops counting until the next tick)',
       ]
     : [];
-  return [` Performance counter stats for guest '${guest}':`, '', table(rows, align, '    '), ...notes, ''];
+  return [
+    ` Performance counter stats for guest '${guest}':`,
+    '',
+    table(rows, align, '    '),
+    ...notes,
+    '',
+  ];
 }
 
 function hostRow(h: HostEventResult, c: Colors): Row {

@@ -108,7 +108,13 @@ export class CostMeter {
     this.windowEndNs = cpu.nowNs + lengthNs;
   }
 
-  note(cpu: PhysicalCpu, guest: string, kind: TimelineEntry['kind'], label: string, cycles: number): void {
+  note(
+    cpu: PhysicalCpu,
+    guest: string,
+    kind: TimelineEntry['kind'],
+    label: string,
+    cycles: number,
+  ): void {
     if (cpu !== this.windowCpu || this.timeline.length >= MAX_TIMELINE) return;
     const now = cpu.nowNs;
     if (now < this.windowStartNs || now >= this.windowEndNs) return;
@@ -117,7 +123,8 @@ export class CostMeter {
 
   /** Every hardware MSR access on this CPU is priced (by the CPU, as it happens: see PhysicalCpu.accessCycles). */
   instrumentCpu(cpu: PhysicalCpu): void {
-    for (let k = 0; k < ACCESS_CLASSES; k++) cpu.accessCycles[k] = this.costs.get(ACCESS_PARAMETER[k]!);
+    for (let k = 0; k < ACCESS_CLASSES; k++)
+      cpu.accessCycles[k] = this.costs.get(ACCESS_PARAMETER[k]!);
     this.pricedCpus.push({ cpu, baseline: Float64Array.from(cpu.accessCounts) });
   }
 
@@ -132,7 +139,10 @@ export class CostMeter {
   get msrAccesses(): { rdmsr: number; wrmsr: number; rdpmc: number } {
     return {
       rdmsr: this.accesses(ACCESS_RDMSR) + this.accesses(ACCESS_X2APIC_READ),
-      wrmsr: this.accesses(ACCESS_WRMSR) + this.accesses(ACCESS_WRMSR_COUNTER) + this.accesses(ACCESS_X2APIC_WRITE),
+      wrmsr:
+        this.accesses(ACCESS_WRMSR) +
+        this.accesses(ACCESS_WRMSR_COUNTER) +
+        this.accesses(ACCESS_X2APIC_WRITE),
       rdpmc: this.accesses(ACCESS_RDPMC),
     };
   }
@@ -192,7 +202,8 @@ export class CostMeter {
       // The VMCS switches PERF_GLOBAL_CTRL at every exit and entry.
       if (intelPmu) cycles += this.charge(cpu, 'vmcs.global-ctrl-switch', 2);
       this.note(cpu, guest, 'exit', fastpath ? `${reason} (fastpath)` : reason, cycles);
-      if (!fastpath && vcpu.designName !== 'emulated' && vcpu.hasPmu) this.note(cpu, guest, 'world-switch', 'put + load', 0);
+      if (!fastpath && vcpu.designName !== 'emulated' && vcpu.hasPmu)
+        this.note(cpu, guest, 'world-switch', 'put + load', 0);
     };
     vcpu.onInject = (vector) => {
       const cycles = this.charge(cpu, 'inject.interrupt');

@@ -8,7 +8,15 @@ export function scenarioToInput(s: Scenario): SimulationInput {
   return {
     name: s.name,
     description: s.description,
-    ...(s.published ? { published: { test: s.published.test, source: s.published.source, overheadPercent: { ...s.published.overheadPercent } } } : {}),
+    ...(s.published
+      ? {
+          published: {
+            test: s.published.test,
+            source: s.published.source,
+            overheadPercent: { ...s.published.overheadPercent },
+          },
+        }
+      : {}),
     machine: { ...s.machine },
     costModel: s.costModel,
     costs: { ...s.costs },
@@ -25,7 +33,11 @@ export function scenarioToInput(s: Scenario): SimulationInput {
       ...(g.perf ? { perf: { ...g.perf, events: [...g.perf.events] } } : {}),
     })),
     host: {
-      perf: s.host.perf.map((h) => ({ ...h, events: [...h.events], ...(h.cpus ? { cpus: [...h.cpus] } : {}) })),
+      perf: s.host.perf.map((h) => ({
+        ...h,
+        events: [...h.events],
+        ...(h.cpus ? { cpus: [...h.cpus] } : {}),
+      })),
       tasks: s.host.tasks.map((t) => ({ ...t, workload: { ...t.workload } })),
     },
   };

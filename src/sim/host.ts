@@ -6,7 +6,12 @@
  * multiplexing timer) fire at their deadlines inside a block of work, which is
  * split there.
  */
-import { qualifiesForMediatedVpmu, resolveCpuModel, type CpuModel, type CpuModelName } from '../hw/cpu-models.ts';
+import {
+  qualifiesForMediatedVpmu,
+  resolveCpuModel,
+  type CpuModel,
+  type CpuModelName,
+} from '../hw/cpu-models.ts';
 import { PhysicalCpu } from '../hw/cpu.ts';
 import type { Work } from '../hw/events.ts';
 import { KvmModule, type Kvm } from '../kvm/kvm.ts';
@@ -71,7 +76,10 @@ export class HostMachine implements Host {
       hardwareMediatedCapable: qualifiesForMediatedVpmu(this.model),
       accounting: ACCOUNTING_VARIANTS[options.accountingVariant ?? 'upstream'],
       log,
-      uncore: { name: this.model.vendor === 'intel' ? 'uncore_imc' : 'amd_df', event: 'data_reads' },
+      uncore: {
+        name: this.model.vendor === 'intel' ? 'uncore_imc' : 'amd_df',
+        event: 'data_reads',
+      },
       hz: options.hz,
     });
     this.perfExports = new PerfKvmExports(this.perfCore, this.cpus);
@@ -79,7 +87,8 @@ export class HostMachine implements Host {
     for (const cpu of this.cpus) {
       cpu.hostInterrupt = (d) => {
         if (d.nmi) this.perfCore.handleNmi(cpu.id);
-        else if (d.vector === PERF_GUEST_MEDIATED_PMI_VECTOR) this.perfExports.handleMediatedPmi(cpu.id);
+        else if (d.vector === PERF_GUEST_MEDIATED_PMI_VECTOR)
+          this.perfExports.handleMediatedPmi(cpu.id);
         else this.log(`do_IRQ: ${cpu.id}.${d.vector} No irq handler for vector`);
       };
     }
@@ -87,7 +96,10 @@ export class HostMachine implements Host {
     if (options.nmiWatchdog) {
       for (const cpu of this.cpus) {
         this.watchdogEvents.push(
-          this.perf.open({ config: 'cycles', pinned: true, samplePeriod: this.model.tscHz * WATCHDOG_THRESH_S }, { cpu: cpu.id }),
+          this.perf.open(
+            { config: 'cycles', pinned: true, samplePeriod: this.model.tscHz * WATCHDOG_THRESH_S },
+            { cpu: cpu.id },
+          ),
         );
       }
       this.log('NMI watchdog: Enabled. Permanently consumes one hw-PMU counter.');
@@ -97,7 +109,11 @@ export class HostMachine implements Host {
       nextDeadlineNs: (cpu: number) => this.perfCore.nextTimerNs(cpu),
       run: (cpu: number) => this.perfCore.runTimers(cpu),
     };
-    this.kvm = new KvmModule(params, { cpus: this.cpus, perf: this.perfExports, log, timers }, options.kvm?.mediatedDesign ?? 'mediated');
+    this.kvm = new KvmModule(
+      params,
+      { cpus: this.cpus, perf: this.perfExports, log, timers },
+      options.kvm?.mediatedDesign ?? 'mediated',
+    );
   }
 
   log(line: string): void {
@@ -108,10 +124,13 @@ export class HostMachine implements Host {
     validateWork(work, 'host.exec');
     const cpuId = work.cpu ?? 0;
     if (!Number.isInteger(cpuId) || cpuId < 0 || cpuId >= this.cpus.length) {
-      throw new RangeError(`host.exec: cpu ${cpuId} does not exist (this host has ${this.cpus.length})`);
+      throw new RangeError(
+        `host.exec: cpu ${cpuId} does not exist (this host has ${this.cpus.length})`,
+      );
     }
     const pid = work.pid ?? DEFAULT_TASK_PID;
-    if (!Number.isInteger(pid) || pid < 1) throw new RangeError(`host.exec: pid ${pid} is not a task id (>= 1)`);
+    if (!Number.isInteger(pid) || pid < 1)
+      throw new RangeError(`host.exec: pid ${pid} is not a task id (>= 1)`);
     const cpu = this.cpus[cpuId]!;
     this.perfCore.switchTask(cpuId, pid);
     const block: Work = { ...work, cpl: work.cpl ?? 3 };
@@ -131,15 +150,31 @@ export class HostMachine implements Host {
 }
 
 function checkHostOptions(options: HostOptions): void {
-  if (options === null || typeof options !== 'object') throw new TypeError('createHost: options must be an object');
-  if (options.cpus !== undefined && (!Number.isInteger(options.cpus) || options.cpus < 1 || options.cpus > 1024)) {
-    throw new RangeError(`createHost: cpus must be an integer from 1 to 1024, got ${String(options.cpus)}`);
+  if (options === null || typeof options !== 'object')
+    throw new TypeError('createHost: options must be an object');
+  if (
+    options.cpus !== undefined &&
+    (!Number.isInteger(options.cpus) || options.cpus < 1 || options.cpus > 1024)
+  ) {
+    throw new RangeError(
+      `createHost: cpus must be an integer from 1 to 1024, got ${String(options.cpus)}`,
+    );
   }
-  if (options.accountingVariant !== undefined && !(options.accountingVariant in ACCOUNTING_VARIANTS)) {
-    throw new RangeError(`createHost: accountingVariant must be 'upstream' or 'v6', got '${String(options.accountingVariant)}'`);
+  if (
+    options.accountingVariant !== undefined &&
+    !(options.accountingVariant in ACCOUNTING_VARIANTS)
+  ) {
+    throw new RangeError(
+      `createHost: accountingVariant must be 'upstream' or 'v6', got '${String(options.accountingVariant)}'`,
+    );
   }
-  if (options.hz !== undefined && (!Number.isInteger(options.hz) || options.hz < 1 || options.hz > 10_000)) {
-    throw new RangeError(`createHost: hz must be an integer from 1 to 10000, got ${String(options.hz)}`);
+  if (
+    options.hz !== undefined &&
+    (!Number.isInteger(options.hz) || options.hz < 1 || options.hz > 10_000)
+  ) {
+    throw new RangeError(
+      `createHost: hz must be an integer from 1 to 10000, got ${String(options.hz)}`,
+    );
   }
 }
 

@@ -50,13 +50,23 @@ export interface OrderingCheck {
 }
 
 export function orderingCheck(report: SimulationReport): OrderingCheck {
-  const simulated = report.results.map((r) => ({ design: r.design, overheadPercent: r.overheadPercent }));
-  const check: OrderingCheck = { simulated: orderingText(simulated), inversions: [], ok: true, message: '' };
+  const simulated = report.results.map((r) => ({
+    design: r.design,
+    overheadPercent: r.overheadPercent,
+  }));
+  const check: OrderingCheck = {
+    simulated: orderingText(simulated),
+    inversions: [],
+    ok: true,
+    message: '',
+  };
   const published = report.published?.overheadPercent;
   if (!published) return check;
   const both = simulated.filter((p) => Number.isFinite(published[p.design]));
   if (both.length === 0) return check;
-  check.published = orderingText(both.map((p) => ({ design: p.design, overheadPercent: published[p.design]! })));
+  check.published = orderingText(
+    both.map((p) => ({ design: p.design, overheadPercent: published[p.design]! })),
+  );
   for (const a of both) {
     for (const b of both) {
       if (published[a.design]! > published[b.design]! && a.overheadPercent < b.overheadPercent) {

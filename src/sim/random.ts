@@ -8,7 +8,8 @@ export class SeededRandom {
 
   constructor(seed: number, stream = 0) {
     // Mix the stream (e.g. a guest's index) in so guests do not share a sequence.
-    this.state = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(stream + 1, 0xc2b2ae35)) >>> 0;
+    this.state =
+      (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(stream + 1, 0xc2b2ae35)) >>> 0;
   }
 
   /** A float in [0, 1). */

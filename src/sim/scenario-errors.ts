@@ -214,7 +214,8 @@ export function issuesToProblems(
       }
     } else {
       // A custom issue about a key itself (e.g. an unknown cost name) asks to be placed at the key.
-      const atKey = issue.code === 'custom' && (issue.params as { at?: string } | undefined)?.at === 'key';
+      const atKey =
+        issue.code === 'custom' && (issue.params as { at?: string } | undefined)?.at === 'key';
       problems.push({
         ...locate(issue.path, atKey),
         path: formatPath(issue.path),

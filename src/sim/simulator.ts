@@ -13,7 +13,14 @@ import type { CpuModelName } from '../hw/cpu-models.ts';
 import { Quantity, type Work } from '../hw/events.ts';
 import { GuestKernel } from '../guest/guest-kernel.ts';
 import { PerfSession, eventQuantity, type PerfSessionSpec } from '../guest/perf-session.ts';
-import { Truth, computeBlocks, ioBlocks, phaseMix, specintMix, type WorkloadSpec } from '../guest/workloads.ts';
+import {
+  Truth,
+  computeBlocks,
+  ioBlocks,
+  phaseMix,
+  specintMix,
+  type WorkloadSpec,
+} from '../guest/workloads.ts';
 import { SeededRandom } from './random.ts';
 import type { GuestCpu } from '../kvm/guest-cpu.ts';
 import type { GuestPmuConfig } from '../kvm/guest-pmu.ts';
@@ -52,7 +59,12 @@ export interface SimulationInput {
     perf?: PerfSessionSpec;
   }[];
   host?: {
-    perf?: readonly (PerfSessionSpec & { name: string; cpus?: readonly number[]; startAt?: number; stopAt?: number })[];
+    perf?: readonly (PerfSessionSpec & {
+      name: string;
+      cpus?: readonly number[];
+      startAt?: number;
+      stopAt?: number;
+    })[];
     tasks?: readonly { cpu: number; share: number; workload: WorkloadSpec }[];
   };
 }
@@ -87,7 +99,10 @@ class WorkloadRunner {
   ) {}
 
   /** Retire work through `exec` until the CPU clock reaches `deadlineNs`. */
-  runUntil(deadlineNs: number, run: { exec(work: Work): void; hlt(): void; io(): void; completion(): void }): void {
+  runUntil(
+    deadlineNs: number,
+    run: { exec(work: Work): void; hlt(): void; io(): void; completion(): void },
+  ): void {
     const cpu = this.cpu;
     const hz = cpu.model.tscHz;
     const slots = cpu.model.topdownSlotsPerCycle;
@@ -141,7 +156,10 @@ class WorkloadRunner {
 
   private idle(run: { hlt(): void }, untilNs: number): void {
     run.hlt();
-    const cycles = Math.max(0, Math.ceil(((untilNs - this.cpu.nowNs) * this.cpu.model.tscHz) / 1e9));
+    const cycles = Math.max(
+      0,
+      Math.ceil(((untilNs - this.cpu.nowNs) * this.cpu.model.tscHz) / 1e9),
+    );
     this.cpu.stall(cycles);
     this.idleCycles += cycles;
   }
@@ -174,7 +192,12 @@ interface HostSessionState {
  * What a host session's CPUs have retired so far that its events can see:
  * host tasks, and guests too unless it excludes them.
  */
-function sessionTruth(cpus: readonly number[], excludeGuest: boolean, taskTruth: readonly Truth[], guests: readonly GuestState[]): Truth {
+function sessionTruth(
+  cpus: readonly number[],
+  excludeGuest: boolean,
+  taskTruth: readonly Truth[],
+  guests: readonly GuestState[],
+): Truth {
   const sum = new Truth();
   const add = (t: Truth) => {
     for (let cpl = 0; cpl < 2; cpl++) {
@@ -196,7 +219,10 @@ export class Simulation {
   private designIndex = 0;
   private lastProgress = 0;
 
-  constructor(input: SimulationInput, private readonly options: SimulationOptions = {}) {
+  constructor(
+    input: SimulationInput,
+    private readonly options: SimulationOptions = {},
+  ) {
     this.input = input;
     this.duration = options.duration ?? input.duration;
     this.seed = options.seed ?? input.seed;
@@ -254,7 +280,11 @@ export class Simulation {
       vcpu: null,
       kernel: null,
       session: null,
-      runner: new WorkloadRunner(spec.workload, host.cpus[spec.hostCpu]!, new SeededRandom(this.seed, index)),
+      runner: new WorkloadRunner(
+        spec.workload,
+        host.cpus[spec.hostCpu]!,
+        new SeededRandom(this.seed, index),
+      ),
       sliceCycles: 0,
       samplesCharged: 0,
     }));
@@ -263,7 +293,10 @@ export class Simulation {
     const refusals: GuestRefusal[] = [];
     const startNs = host.cpus.map((c) => c.nowNs);
     const durationNs = this.duration * 1e9;
-    meter.openTimelineWindow(host.cpus[input.guests[0]?.hostCpu ?? 0]!, this.options.timelineWindowNs ?? 2e6);
+    meter.openTimelineWindow(
+      host.cpus[input.guests[0]?.hostCpu ?? 0]!,
+      this.options.timelineWindowNs ?? 2e6,
+    );
 
     // Setup points in time: host sessions before guests at the same instant.
     type Start = { at: number; order: number; act: () => void };
@@ -287,8 +320,16 @@ export class Simulation {
         act: () => {
           const cpus = spec.cpus ? [...spec.cpus] : host.cpus.map((c) => c.id);
           const session = new PerfSession(host.perfCore, spec);
-          session.open(cpus.map((cpu) => ({ cpu })), host.cpus[cpus[0] ?? 0]!.nowNs);
-          hostSessions.push({ spec, session, cpus, openedTruth: sessionTruth(cpus, !!spec.excludeGuest, taskTruth, guests) });
+          session.open(
+            cpus.map((cpu) => ({ cpu })),
+            host.cpus[cpus[0] ?? 0]!.nowNs,
+          );
+          hostSessions.push({
+            spec,
+            session,
+            cpus,
+            openedTruth: sessionTruth(cpus, !!spec.excludeGuest, taskTruth, guests),
+          });
         },
       });
     });
@@ -299,7 +340,10 @@ export class Simulation {
         act: () => {
           try {
             const vm = host.kvm.createVm();
-            g.vcpu = vm.createVcpu({ hostCpu: g.spec.hostCpu, ...(g.spec.pmu ? { pmu: g.spec.pmu } : {}) }) as VcpuImpl;
+            g.vcpu = vm.createVcpu({
+              hostCpu: g.spec.hostCpu,
+              ...(g.spec.pmu ? { pmu: g.spec.pmu } : {}),
+            }) as VcpuImpl;
             meter.instrumentVcpu(g.vcpu, g.spec.name);
           } catch (error) {
             if (!(error instanceof KernelError)) throw error;
@@ -310,7 +354,9 @@ export class Simulation {
       }),
     );
     starts.sort((a, b) => a.at - b.at || a.order - b.order);
-    const points = [...new Set([...starts.map((s) => Math.min(s.at, durationNs)), durationNs])].sort((a, b) => a - b);
+    const points = [
+      ...new Set([...starts.map((s) => Math.min(s.at, durationNs)), durationNs]),
+    ].sort((a, b) => a - b);
 
     let s = 0;
     let from = 0;
@@ -323,8 +369,15 @@ export class Simulation {
     // Read everything after the measured interval.
     const elapsed = host.cpus.map((c, i) => c.tsc - (startNs[i]! * c.model.tscHz) / 1e9);
     // What the measured interval cost, before the readout below adds its own accesses.
-    const measured = { costBreakdown: meter.breakdown, timeline: [...meter.timeline], msrAccesses: { ...meter.msrAccesses } };
-    return { ...this.collect(design, host, meter, guests, hostSessions, taskTruth, refusals, elapsed), ...measured };
+    const measured = {
+      costBreakdown: meter.breakdown,
+      timeline: [...meter.timeline],
+      msrAccesses: { ...meter.msrAccesses },
+    };
+    return {
+      ...this.collect(design, host, meter, guests, hostSessions, taskTruth, refusals, elapsed),
+      ...measured,
+    };
   }
 
   /** Run every CPU up to `toNs` (relative to each CPU's start). */
@@ -362,12 +415,20 @@ export class Simulation {
         for (const g of runnable) {
           this.runGuestSlice(g, Math.min(sliceEnd, cpu.nowNs + guestSpan / runnable.length), meter);
         }
-        if (runnable.length === 0 && cpu.nowNs < sliceEnd) cpu.stall(Math.ceil(((sliceEnd - cpu.nowNs) * cpu.model.tscHz) / 1e9));
+        if (runnable.length === 0 && cpu.nowNs < sliceEnd)
+          cpu.stall(Math.ceil(((sliceEnd - cpu.nowNs) * cpu.model.tscHz) / 1e9));
       }
     }
   }
 
-  private runHostTask(host: HostMachine, cpu: PhysicalCpu, spec: WorkloadSpec, pid: number, untilNs: number, truth: Truth): void {
+  private runHostTask(
+    host: HostMachine,
+    cpu: PhysicalCpu,
+    spec: WorkloadSpec,
+    pid: number,
+    untilNs: number,
+    truth: Truth,
+  ): void {
     const cycles = Math.floor(((untilNs - cpu.nowNs) * cpu.model.tscHz) / 1e9);
     if (cycles <= 0) return;
     const mix = specintMix(spec.kind === 'specint' ? spec : {});
@@ -417,9 +478,15 @@ export class Simulation {
   /** The guest kernel boots its perf and the perf tool opens its events. */
   private bootGuest(g: GuestState, guest: GuestCpu, meter: CostMeter): void {
     const cpu = g.cpu;
-    const kernel = new GuestKernel(guest, () => cpu.nowNs, g.spec.hz, () => {}, () => {
-      meter.charge(cpu, 'pmi.entry');
-    });
+    const kernel = new GuestKernel(
+      guest,
+      () => cpu.nowNs,
+      g.spec.hz,
+      () => {},
+      () => {
+        meter.charge(cpu, 'pmi.entry');
+      },
+    );
     meter.instrumentTimers(kernel.perf, [cpu], g.spec.name);
     // Samples: written to the ring buffer in the NMI, then copied out by perf record.
     const handleNmi = kernel.perf.handleNmi.bind(kernel.perf);
@@ -466,10 +533,17 @@ export class Simulation {
         const readings = g.vcpu.run(() => g.session!.read());
         for (const r of readings) {
           const q = eventQuantity(r.event, vendor);
-          const truth = q === Quantity.None ? 0 : g.runner.truth.total(q, !r.event.excludeUser, !r.event.excludeKernel);
+          const truth =
+            q === Quantity.None
+              ? 0
+              : g.runner.truth.total(q, !r.event.excludeUser, !r.event.excludeKernel);
           const spec = g.session.spec;
           const expectedSamples =
-            spec.mode !== 'record' ? undefined : spec.period !== undefined ? truth / spec.period : (spec.frequency ?? 4000) * elapsedS;
+            spec.mode !== 'record'
+              ? undefined
+              : spec.period !== undefined
+                ? truth / spec.period
+                : (spec.frequency ?? 4000) * elapsedS;
           guestEvents.push({
             guest: g.spec.name,
             event: r.event.spec,
@@ -480,11 +554,14 @@ export class Simulation {
             timeEnabledNs: r.enabled,
             timeRunningNs: r.running,
             ...(r.throttled > 0 ? { throttled: r.throttled } : {}),
-            ...(spec.mode === 'record' ? { samples: r.samples, expectedSamples: expectedSamples! } : {}),
+            ...(spec.mode === 'record'
+              ? { samples: r.samples, expectedSamples: expectedSamples! }
+              : {}),
           });
         }
       }
-      for (const [reason, n] of Object.entries(g.vcpu.stats.exitReasons)) exits[reason] = (exits[reason] ?? 0) + n;
+      for (const [reason, n] of Object.entries(g.vcpu.stats.exitReasons))
+        exits[reason] = (exits[reason] ?? 0) + n;
       totalExits += g.vcpu.stats.exits;
       guestPmis += g.vcpu.stats.pmis;
     }
@@ -492,7 +569,8 @@ export class Simulation {
     const hostEvents: HostEventResult[] = [];
     for (const h of hostSessions) {
       // Truth over the session's life only: from its open to its stop (or the end).
-      const until = h.stoppedTruth ?? sessionTruth(h.cpus, !!h.spec.excludeGuest, taskTruth, guests);
+      const until =
+        h.stoppedTruth ?? sessionTruth(h.cpus, !!h.spec.excludeGuest, taskTruth, guests);
       for (const r of h.session.read()) {
         if (r.refused) {
           hostEvents.push({ name: h.spec.name, event: r.event.spec, refused: r.refused });
@@ -501,7 +579,10 @@ export class Simulation {
         const q = eventQuantity(r.event, vendor);
         const user = !r.event.excludeUser;
         const kernel = !r.event.excludeKernel;
-        const truth = q === Quantity.None ? 0 : until.total(q, user, kernel) - h.openedTruth.total(q, user, kernel);
+        const truth =
+          q === Quantity.None
+            ? 0
+            : until.total(q, user, kernel) - h.openedTruth.total(q, user, kernel);
         hostEvents.push({
           name: h.spec.name,
           event: r.event.spec,

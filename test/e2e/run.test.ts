@@ -294,17 +294,14 @@ describe('vpmu run', { timeout: 300_000 }, () => {
     assert.deepEqual(result, { charts: 4, errors: [] });
   });
 
-  it(
-    '--html with --json: the JSON on stdout, and an HTML report whose charts all draw (even when every count is exact)',
-    async (t) => {
-      const r = await run('html sampling');
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(json(r).scenario, 'specint-sampling');
-      const result = await chartsOf(t, path('sampling.html'));
-      if (!result) return;
-      assert.deepEqual(result, { charts: 4, errors: [] });
-    },
-  );
+  it('--html with --json: the JSON on stdout, and an HTML report whose charts all draw (even when every count is exact)', async (t) => {
+    const r = await run('html sampling');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(json(r).scenario, 'specint-sampling');
+    const result = await chartsOf(t, path('sampling.html'));
+    if (!result) return;
+    assert.deepEqual(result, { charts: 4, errors: [] });
+  });
 
   it('every built-in scenario runs; exit 1 only when the ordering check fails', async () => {
     const results = await Promise.all(BUILTINS.map((name) => run(`builtin ${name}`)));

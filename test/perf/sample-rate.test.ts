@@ -24,7 +24,10 @@ describe('perf_sample_event_took', () => {
     const host = hostWithPmiCost(20_000); // 20 us per PMI, 8x the 2.5 us allowed
     const before = host.perfCore.maxSamplesPerTick;
     assert.equal(before, 400); // 100000 / HZ 250
-    host.perf.open({ config: 'instructions', samplePeriod: 100_000, excludeGuest: true }, { cpu: 0 });
+    host.perf.open(
+      { config: 'instructions', samplePeriod: 100_000, excludeGuest: true },
+      { cpu: 0 },
+    );
     host.exec({ instructions: 100_000_000 }); // 1000 PMIs
     const after = host.perfCore.maxSamplesPerTick;
     assert.ok(after < before, `max_samples_per_tick stayed ${after}`);
@@ -33,12 +36,21 @@ describe('perf_sample_event_took', () => {
     // A lies in [20 us / 1.25, 20 us] and the limit in [1 ms / 25 us, 1 ms / 20 us].
     assert.ok(after >= 40 && after <= 50, `max_samples_per_tick = ${after}`);
     assert.equal(host.perfCore.maxSampleRate, after * 250);
-    assert.ok(host.dmesg.some((l) => /^perf: interrupt took too long \(\d+ > \d+\), lowering kernel.perf_event_max_sample_rate to \d+$/.test(l)));
+    assert.ok(
+      host.dmesg.some((l) =>
+        /^perf: interrupt took too long \(\d+ > \d+\), lowering kernel.perf_event_max_sample_rate to \d+$/.test(
+          l,
+        ),
+      ),
+    );
   });
 
   it('short PMI handlers leave the limits alone', () => {
     const host = hostWithPmiCost(1_000); // 1 us: within the 2.5 us allowed
-    host.perf.open({ config: 'instructions', samplePeriod: 100_000, excludeGuest: true }, { cpu: 0 });
+    host.perf.open(
+      { config: 'instructions', samplePeriod: 100_000, excludeGuest: true },
+      { cpu: 0 },
+    );
     host.exec({ instructions: 100_000_000 });
     assert.equal(host.perfCore.maxSamplesPerTick, 400);
     assert.ok(!host.dmesg.some((l) => l.startsWith('perf: interrupt took too long')));
@@ -46,7 +58,10 @@ describe('perf_sample_event_took', () => {
 
   it('the lowered limit throttles: at most max_samples_per_tick PMIs per event per tick', () => {
     const host = hostWithPmiCost(100_000); // 100 us: the limit falls to a handful
-    const e = host.perf.open({ config: 'instructions', samplePeriod: 1_000, excludeGuest: true }, { cpu: 0 });
+    const e = host.perf.open(
+      { config: 'instructions', samplePeriod: 1_000, excludeGuest: true },
+      { cpu: 0 },
+    );
     host.exec({ instructions: 40_000_000 }); // 20 ms: 5 ticks
     const limit = host.perfCore.maxSamplesPerTick;
     assert.ok(limit < 20, `limit ${limit}`);

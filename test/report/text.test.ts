@@ -167,6 +167,9 @@ test('a throttled guest event is named under its table, with why it under-counts
   const event = report.results[0]!.guestEvents[0]!;
   event.throttled = 3;
   const noted = renderText(report, { color: false });
-  assert.match(noted, new RegExp(`throttled: ${event.event} 3x \\(the guest kernel lowered its sample rate`));
+  assert.match(
+    noted,
+    new RegExp(`throttled: ${event.event} 3x \\(the guest kernel lowered its sample rate`),
+  );
   assert.equal(noted.match(/throttled:/g)!.length, 1, 'only the design whose event was throttled');
 });
