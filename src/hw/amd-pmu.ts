@@ -64,10 +64,6 @@ export class AmdPmu implements HardwarePmu {
     return this.decode(msr)?.kind === 'ctr';
   }
 
-  handlesMsr(msr: number): boolean {
-    return this.decode(msr) !== null;
-  }
-
   /** Which register an MSR index names on this part: built once, as a table. */
   private readonly registers = new Map<number, { kind: AmdRegisterKind; index: number }>();
 

@@ -135,10 +135,6 @@ export class IntelPmu implements HardwarePmu {
     return kind === 'legacy' || kind === 'pmc' || kind === 'fixed';
   }
 
-  handlesMsr(msr: number): boolean {
-    return this.decode(msr) !== null;
-  }
-
   /** Which register an MSR index names on this part: built once, as a table. */
   private readonly registers = new Map<number, { kind: RegisterKind; index: number }>();
 

@@ -5,10 +5,9 @@ import type { CounterBank } from './counter-bank.ts';
 
 export interface HardwarePmu {
   readonly bank: CounterBank;
-  /** Whether this MSR index belongs to the PMU on this part. */
-  handlesMsr(msr: number): boolean;
   /** Whether it is a counter (its writes are priced as counter writes). */
   isCounterMsr(msr: number): boolean;
+  /** #GP (CpuFault) for an MSR index the part does not implement. */
   rdmsr(msr: number): bigint;
   wrmsr(msr: number, value: bigint): void;
   rdpmc(ecx: number): bigint;

@@ -101,12 +101,7 @@ export class MediatedVpmu implements VpmuDesign {
     return (this.cachedIntercepts = Object.freeze({ passthrough, rdpmcExits: false }));
   }
 
-  /** The guest's CPUID changed (refresh): the intercepts follow. */
-  invalidateIntercepts(): void {
-    this.cachedIntercepts = null;
-    this.globalCtrlPassedThroughCache = null;
-  }
-
+  /** Cached with the intercepts: a vCPU's PMU configuration is fixed when it is created. */
   private globalCtrlPassedThroughCache: boolean | null = null;
 
   /** Whether the guest writes GLOBAL_CTRL straight to hardware (then the put must save it). */
