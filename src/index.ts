@@ -29,7 +29,7 @@ export type { Vm, VmOptions } from './kvm/vm-object.ts';
 export type { Vcpu, VcpuOptions } from './kvm/vcpu.ts';
 export type { VcpuStats, ExitReason } from './kvm/exits.ts';
 export type { GuestCpu } from './kvm/guest-cpu.ts';
-export type { GuestPmuConfig } from './kvm/guest-pmu.ts';
+export type { GuestPmuConfig } from './kvm/pmu-types.ts';
 export type { VpmuDesignName } from './kvm/vpmu-design.ts';
 export { encodeMaskedEntry, type PmuEventFilter } from './kvm/event-filter.ts';
 export { createHost, type Host, type HostOptions } from './sim/host.ts';

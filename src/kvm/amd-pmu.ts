@@ -9,7 +9,8 @@
  * which exist only with PerfCtrExtCore; PerfMonV2 adds GLOBAL_STATUS, _CTL,
  * _STATUS_CLR, _STATUS_SET (0xC0000300-3).
  *
- * Only types come from guest-pmu.ts (which imports this module).
+ * Types come from pmu-types.ts, which imports neither this module nor the
+ * core, so there is no import cycle.
  */
 import type { CpuModel } from '../hw/cpu-models.ts';
 import { NAMED_EVENTS } from '../hw/events.ts';
@@ -17,13 +18,13 @@ import { EVTSEL as EVTSEL_EXPORT, MSR as MSR_EXPORT } from '../hw/msr.ts';
 import type {
   CpuidRegs,
   Fault,
-  GuestPmu,
   GuestPmuConfig,
   HostPmuCapability,
   KvmPmc,
+  KvmPmu,
   KvmPmuCapability,
   KvmPmuOps,
-} from './guest-pmu.ts';
+} from './pmu-types.ts';
 
 /** Module-local bindings of hot imports (the loader makes imported bindings getters). */
 const EVTSEL = EVTSEL_EXPORT;
@@ -65,7 +66,7 @@ function amdGuestHasPerfMonV2(cap: KvmPmuCapability, config: GuestPmuConfig): bo
  * get_gp_pmc_amd: the counter behind a K7 or F15H counter/selector MSR of the
  * requested kind, if the guest has it.
  */
-function getGpPmcAmd(pmu: GuestPmu, msr: number, type: 'counter' | 'evntsel'): KvmPmc | null {
+function getGpPmcAmd(pmu: KvmPmu, msr: number, type: 'counter' | 'evntsel'): KvmPmc | null {
   if (!pmu.version) return null;
   let idx: number;
   if (msr >= MSR.MSR_F15H_PERF_CTL0 && msr <= F15H_LAST) {
@@ -113,7 +114,7 @@ export const amdPmuOps: KvmPmuOps = Object.freeze({
    * GLOBAL_CTL/STATUS reserved bits (v2) are the absent counters; 48-bit
    * counters; no fixed counters.
    */
-  refresh(pmu: GuestPmu, config: GuestPmuConfig): void {
+  refresh(pmu: KvmPmu, config: GuestPmuConfig): void {
     if (!config.version) return;
     const cap = pmu.cap;
     pmu.perfCtrCore = amdGuestHasPerfCtrCore(cap, config);
@@ -138,7 +139,7 @@ export const amdPmuOps: KvmPmuOps = Object.freeze({
   },
 
   /** amd_msr_idx_to_pmc. */
-  msrIdxToPmc(pmu: GuestPmu, msr: number): KvmPmc | null {
+  msrIdxToPmc(pmu: KvmPmu, msr: number): KvmPmc | null {
     return getGpPmcAmd(pmu, msr, 'counter') ?? getGpPmcAmd(pmu, msr, 'evntsel');
   },
 
@@ -147,7 +148,7 @@ export const amdPmuOps: KvmPmuOps = Object.freeze({
    * lacks, which then #GPs on access), the F15H range with PerfCtrExtCore,
    * the PerfMonV2 globals with v2.
    */
-  isValidMsr(pmu: GuestPmu, msr: number): boolean {
+  isValidMsr(pmu: KvmPmu, msr: number): boolean {
     if (msr >= MSR.MSR_K7_EVNTSEL0 && msr <= MSR.MSR_K7_PERFCTR0 + 3) return pmu.version > 0;
     if (msr >= MSR.MSR_F15H_PERF_CTL0 && msr <= F15H_LAST) return pmu.perfCtrCore;
     if (
@@ -162,7 +163,7 @@ export const amdPmuOps: KvmPmuOps = Object.freeze({
   },
 
   /** amd_pmu_get_msr. */
-  getMsr(pmu: GuestPmu, msr: number): bigint | undefined {
+  getMsr(pmu: KvmPmu, msr: number): bigint | undefined {
     let pmc = getGpPmcAmd(pmu, msr, 'counter');
     if (pmc) return BigInt(pmu.pmcReadCounter(pmc));
     if ((pmc = getGpPmcAmd(pmu, msr, 'evntsel'))) return pmc.eventsel;
@@ -176,7 +177,7 @@ export const amdPmuOps: KvmPmuOps = Object.freeze({
    * counts nothing in the host (AMD cannot switch PerfCntrGlobalCtl at
    * VM-entry/exit).
    */
-  setMsr(pmu: GuestPmu, msr: number, data: bigint): Fault | undefined {
+  setMsr(pmu: KvmPmu, msr: number, data: bigint): Fault | undefined {
     let pmc = getGpPmcAmd(pmu, msr, 'counter');
     if (pmc) {
       pmu.pmcWriteCounter(pmc, data);
@@ -195,7 +196,7 @@ export const amdPmuOps: KvmPmuOps = Object.freeze({
   },
 
   /** amd_rdpmc_ecx_to_pmc: ECX is the counter index, no type bits; no extra mask. */
-  rdpmcEcxToPmc(pmu: GuestPmu, ecx: number): { pmc: KvmPmc; mask: bigint } | null {
+  rdpmcEcxToPmc(pmu: KvmPmu, ecx: number): { pmc: KvmPmc; mask: bigint } | null {
     return ecx < pmu.nrArchGpCounters
       ? { pmc: pmu.gpCounters[ecx]!, mask: 0xffff_ffff_ffff_ffffn }
       : null;

@@ -13,7 +13,8 @@ import type { PhysicalCpu } from '../hw/cpu.ts';
 import { EVTSEL } from '../hw/msr.ts';
 import type { KernelEvent } from '../perf/event.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
-import type { GuestPmu, GuestPmuBackend, KvmPmc } from './guest-pmu.ts';
+import type { GuestPmu } from './guest-pmu.ts';
+import type { GuestPmuBackend, KvmPmc } from './pmu-types.ts';
 import { LEGACY_INTERCEPTS, type PmuIntercepts } from './msr-intercepts.ts';
 import type { VpmuDesign } from './vpmu-design.ts';
 

@@ -20,9 +20,8 @@
  * plain numbers (widths are at most 52 bits, real parts 48), masked with
  * modular arithmetic, so counting never allocates.
  */
-import { GuestFault, KvmError } from '../common/errors.ts';
-import type { CpuModel, Vendor } from '../hw/cpu-models.ts';
-import { qualifiesForMediatedVpmu } from '../hw/cpu-models.ts';
+import { KvmError } from '../common/errors.ts';
+import type { Vendor } from '../hw/cpu-models.ts';
 import {
   EVTSEL as EVTSEL_EXPORT,
   FIXED_CTRL as FIXED_CTRL_EXPORT,
@@ -30,445 +29,35 @@ import {
   PERF_CAP as PERF_CAP_EXPORT,
   msrName,
 } from '../hw/msr.ts';
-import { amdPmuCpuid, amdPmuOps } from './amd-pmu.ts';
 import {
   isFixedCounterAllowed,
   isGpEventAllowed,
   type CompiledEventFilter,
 } from './event-filter.ts';
-import { intelPmuCpuidLeafA, intelPmuOps } from './intel-pmu.ts';
+import { kvmPmuOps } from './pmu-capability.ts';
+import {
+  AMD64_RAW_EVENT_MASK_NB,
+  genmask,
+  gpFault,
+  KVM_FIXED_PMC_BASE_IDX,
+  SOFTWARE_BACKEND,
+  U64_MAX,
+  X86_RAW_EVENT_MASK,
+  type Fault,
+  type GuestPmuBackend,
+  type GuestPmuConfig,
+  type KvmPmc,
+  type KvmPmu,
+  type KvmPmuCapability,
+  type KvmPmuOps,
+  type PmcType,
+} from './pmu-types.ts';
 
 /** Module-local bindings of hot imports (the loader makes imported bindings getters). */
 const EVTSEL = EVTSEL_EXPORT;
 const FIXED_CTRL = FIXED_CTRL_EXPORT;
 const MSR = MSR_EXPORT;
 const PERF_CAP = PERF_CAP_EXPORT;
-
-// ---------------------------------------------------------------------------
-// Vocabulary
-// ---------------------------------------------------------------------------
-
-/** KVM_FIXED_PMC_BASE_IDX: fixed counter i has global index 32 + i, its GLOBAL_CTRL bit. */
-export const KVM_FIXED_PMC_BASE_IDX = 32;
-
-/** Widest counter the model holds in a plain number without losing precision. */
-export const MAX_COUNTER_WIDTH = 52;
-
-/** All 64 bits set: KVM's "~0ull" (every bit reserved). */
-export const U64_MAX = 0xffff_ffff_ffff_ffffn;
-
-/** X86_RAW_EVENT_MASK: select, umask, edge, inv, cmask (what legacy KVM hands perf). */
-export const X86_RAW_EVENT_MASK = 0xff84_ffffn;
-
-/** AMD64_RAW_EVENT_MASK_NB: the bits kvm_pmu's pmc_is_event_match compares (12-bit select + umask). */
-export const AMD64_RAW_EVENT_MASK_NB = EVTSEL.EVENT | EVTSEL.AMD_EVENT_HI | EVTSEL.UMASK;
-
-/** What KVM injects where this model returns a Fault. `reason` is for traces and messages. */
-export interface Fault {
-  readonly fault: '#GP';
-  readonly reason: string;
-}
-
-/** A #GP with a reason (allocates: faults are rare, the success paths do not). */
-export function gpFault(reason: string): Fault {
-  return { fault: '#GP', reason };
-}
-
-/** Whether an MSR/RDPMC result is a fault. */
-export function isFault(value: unknown): value is Fault {
-  return typeof value === 'object' && value !== null && (value as Fault).fault === '#GP';
-}
-
-/** Unwrap a result for the guest: a Fault becomes GuestFault('#GP'), thrown inside the guest program. */
-export function orGuestFault<T>(result: T | Fault): T {
-  if (isFault(result)) throw new GuestFault(result.fault, result.reason);
-  return result;
-}
-
-/**
- * The guest's PMU as userspace configures it: CPUID 0xA (Intel) or
- * 0x80000001/0x80000022 (AMD) and IA32_PERF_CAPABILITIES (API.md).
- */
-export interface GuestPmuConfig {
-  version: number;
-  gpCounters: number;
-  fixedCounters: number;
-  gpWidth: number;
-  fixedWidth: number;
-  /** CPUID 0xA EBX: a set bit marks an architectural event as unavailable. */
-  unavailableEvents: number;
-  /** CPUID 0xA ECX: supported fixed counters bitmap (v5+). */
-  fixedCounterMask: number;
-  /** IA32_PERF_CAPABILITIES (Intel; 0n on AMD). */
-  perfCapabilities: bigint;
-}
-
-/**
- * kvm_host_pmu: perf's x86_pmu_capability as perf_get_x86_pmu_capability()
- * reports it, unadulterated by KVM. The mediated vPMU compares the guest
- * against *this* (not KVM's capped view) to decide what to pass through.
- */
-export interface HostPmuCapability {
-  readonly version: number;
-  readonly numCountersGp: number;
-  readonly numCountersFixed: number;
-  /** 0 when there are no GP counters (perf reports no width for absent counters). */
-  readonly bitWidthGp: number;
-  /** 0 when there are no fixed counters ("perf/x86/core: Do not set bit width for unavailable counters"). */
-  readonly bitWidthFixed: number;
-  readonly eventsMask: number;
-  readonly eventsMaskLen: number;
-  /** PERF_PMU_CAP_MEDIATED_VPMU on the core PMU. */
-  readonly mediated: boolean;
-}
-
-/**
- * What KVM supports on this host (kvm_pmu_cap, kvm_caps.supported_perf_cap,
- * the PMU bits of kvm_cpu_caps) plus the module parameters that shaped it.
- */
-export interface KvmPmuCapability {
-  readonly vendor: Vendor;
-  /** enable_pmu after kvm_init_pmu_capability (false: no vPMU at all). */
-  readonly enablePmu: boolean;
-  /** enable_mediated_pmu after kvm_init_pmu_capability (forced off when the host does not qualify). */
-  readonly mediated: boolean;
-  /**
-   * Intel: kvm_pmu_cap.version = min(host, 2), with or without the mediated
-   * vPMU. AMD: the highest guest version KVM can give (2 with PerfMonV2, else 1).
-   */
-  readonly version: number;
-  readonly numCountersGp: number;
-  readonly numCountersFixed: number;
-  readonly bitWidthGp: number;
-  readonly bitWidthFixed: number;
-  readonly eventsMask: number;
-  readonly eventsMaskLen: number;
-  /** kvm_caps.supported_perf_cap (vmx_get_perf_capabilities; 0n on AMD). */
-  readonly perfCapabilities: bigint;
-  /** AMD kvm_cpu_caps: PERFCTR_CORE (0x80000001 ECX[23]) and PERFMON_V2 (0x80000022 EAX[0]). */
-  readonly perfCtrExtCore: boolean;
-  readonly perfMonV2: boolean;
-  /** kvm_host_pmu, for the mediated intercept decisions (msr-intercepts.ts). */
-  readonly host: HostPmuCapability;
-}
-
-export type PmcType = 'gp' | 'fixed';
-
-/** One guest counter: upstream `struct kvm_pmc`. */
-export interface KvmPmc {
-  readonly type: PmcType;
-  /** Global index: GP i is i, fixed i is KVM_FIXED_PMC_BASE_IDX + i (its GLOBAL_CTRL/STATUS bit). */
-  readonly idx: number;
-  /** Index within its kind (the n of PERFEVTSELn / FIXED_CTRn). */
-  readonly index: number;
-  /** The guest's count, masked to the counter width (pmc->counter). */
-  counter: number;
-  /**
-   * GP: the selector the guest wrote. Fixed: the architectural event KVM maps
-   * the counter to (intel_get_fixed_pmc_eventsel), used to match emulated events.
-   */
-  eventsel: bigint;
-  /**
-   * GP: what KVM would program into hardware (pmc->eventsel_hw). Mediated: ENABLE
-   * cleared while the filter denies the event. AMD: GuestOnly=1, HostOnly=0.
-   * The legacy design does not use it. Fixed counters: unused (see fixedCtrCtrlHw).
-   */
-  eventselHw: bigint;
-  /**
-   * Emulation cache (kvm_pmu_recalc_pmc_emulation, AND global enable and the
-   * filter): bit 0 = counts emulated instructions, bit 1 = emulated branches.
-   */
-  emulatedEvents: number;
-  /** CPL filter of the counter: bit 0 = counts at CPL 0 (OS), bit 1 = at CPL > 0 (USR). */
-  cplMask: number;
-}
-
-/**
- * The design-specific half of the vPMU, called by the common model where
- * upstream's common code either talks to perf (legacy) or to the VMCS/VMCB and
- * the loaded hardware state (mediated). The model has always updated its own
- * state (counter, eventsel, eventselHw, fixedCtrCtrlHw, globalCtrl, ...)
- * before it calls a hook, so a hook reads the new state from `pmc`/the pmu.
- *
- * - legacy (perf-emulated): reprogramCounter is reprogram_counter() (pause,
- *   then re-period/resume or release+create the perf event, skipping
- *   counters for which `pmu.pmcEventIsAllowed(pmc)` is false); readCounter
- *   adds the perf event's count since the last write; writeCounter rebases the
- *   event (pmc_write_counter: counts since now, new sample period).
- * - mediated: reprogramCounter has nothing to do but note that eventselHw /
- *   fixedCtrCtrlHw must be loaded at the next VM-entry; readCounter returns
- *   the hardware counter while the guest's PMU state is loaded (pmc.counter
- *   otherwise); writeCounter writes it if loaded; globalCtrlChanged is
- *   kvm_pmu_ops.write_global_ctrl (VMCS GUEST_IA32_PERF_GLOBAL_CTRL).
- */
-export interface GuestPmuBackend {
-  /**
-   * The counter must be (re)programmed: its selector / FIXED_CTR_CTRL field,
-   * its GLOBAL_CTRL bit or the event filter changed (upstream: its bit in
-   * reprogram_pmi plus KVM_REQ_PMU, handled synchronously here).
-   */
-  reprogramCounter(pmc: KvmPmc): void;
-  /**
-   * The counter was written (guest WRMSR, host KVM_SET_MSRS, or an emulated
-   * increment): `pmc.counter` already holds `value`, masked to the width.
-   * Afterwards readCounter(pmc) must return `value` until the counter counts.
-   */
-  writeCounter(pmc: KvmPmc, value: number): void;
-  /** The counter's current value (the model masks it to the width). */
-  readCounter(pmc: KvmPmc): number;
-  /**
-   * GLOBAL_CTRL was written (every accepted write, also when unchanged, as
-   * upstream forwards each one to the VMCS for mediated vCPUs) or set by
-   * refresh. Counters whose bit changed also get reprogramCounter.
-   */
-  globalCtrlChanged(oldValue: bigint, newValue: bigint): void;
-  /** kvm_pmu_reset -> pmc_stop_counter: drop what backs `pmc` (legacy: release its perf event). */
-  stopCounter?(pmc: KvmPmc): void;
-  /**
-   * kvm_pmu_incr_counter for a backend whose counter runs in something else
-   * (legacy: a perf event): KVM counted one emulated event and the counter's
-   * value is now `value`. Upstream adds it to pmc->emulated_counter and
-   * reprograms (pause folds the perf count, resume re-derives the sample
-   * period from the exact value). Without this hook an increment is a
-   * writeCounter of the new value (mediated: pmc->counter + 1).
-   */
-  countEmulated?(pmc: KvmPmc, value: number): void;
-}
-
-/** A backend that only keeps pmc.counter: the state of a vCPU whose counters never run. */
-export const SOFTWARE_BACKEND: GuestPmuBackend = Object.freeze({
-  reprogramCounter(): void {},
-  writeCounter(): void {},
-  readCounter(pmc: KvmPmc): number {
-    return pmc.counter;
-  },
-  globalCtrlChanged(): void {},
-});
-
-/** CPUID output registers. */
-export interface CpuidRegs {
-  eax: number;
-  ebx: number;
-  ecx: number;
-  edx: number;
-}
-
-/**
- * The vendor half (upstream struct kvm_pmu_ops). `getMsr` returns undefined and
- * `setMsr` a Fault where the vendor's get_msr/set_msr return 1.
- */
-export interface KvmPmuOps {
-  readonly vendor: Vendor;
-  /** kvm_pmu_ops.EVENTSEL_EVENT. */
-  readonly EVENTSEL_EVENT: bigint;
-  readonly MAX_NR_GP_COUNTERS: number;
-  /** Fewer GP counters than this on the host: KVM disables its vPMU. */
-  readonly MIN_NR_GP_COUNTERS: number;
-  readonly MAX_NR_FIXED_COUNTERS: number;
-  /** perf_get_hw_event_config(INSTRUCTIONS / BRANCH_INSTRUCTIONS): kvm_pmu_eventsel. */
-  readonly INSTRUCTIONS_RETIRED: bigint;
-  readonly BRANCH_INSTRUCTIONS_RETIRED: bigint;
-  isMediatedPmuSupported(host: HostPmuCapability, model: CpuModel): boolean;
-  /** kvm_caps.supported_perf_cap. */
-  supportedPerfCapabilities(model: CpuModel, mediated: boolean): bigint;
-  /** Vendor init: per-counter constants (e.g. the fixed counters' event selectors). */
-  init(pmu: GuestPmu): void;
-  /** Vendor refresh from the guest's CPUID/PERF_CAPABILITIES, after the common reset. */
-  refresh(pmu: GuestPmu, config: GuestPmuConfig): void;
-  msrIdxToPmc(pmu: GuestPmu, msr: number): KvmPmc | null;
-  isValidMsr(pmu: GuestPmu, msr: number): boolean;
-  getMsr(pmu: GuestPmu, msr: number): bigint | undefined;
-  setMsr(pmu: GuestPmu, msr: number, data: bigint, hostInitiated: boolean): Fault | undefined;
-  /** rdpmc_ecx_to_pmc: the counter and the value mask, or null (#GP). */
-  rdpmcEcxToPmc(pmu: GuestPmu, ecx: number): { pmc: KvmPmc; mask: bigint } | null;
-}
-
-/** kvm_pmu_ops for a vendor. */
-export function kvmPmuOps(vendor: Vendor): KvmPmuOps {
-  return vendor === 'amd' ? amdPmuOps : intelPmuOps;
-}
-
-// ---------------------------------------------------------------------------
-// Capability (kvm_init_pmu_capability) and the guest configuration
-// ---------------------------------------------------------------------------
-
-/** perf_get_x86_pmu_capability() on this host. */
-export function hostPmuCapability(model: CpuModel): HostPmuCapability {
-  return {
-    // Perf reports version 0 for AMD cores without PerfMonV2.
-    version: model.vendor === 'amd' ? (model.perfMonV2 ? 2 : 0) : model.pmuVersion,
-    numCountersGp: model.gpCounters,
-    numCountersFixed: model.fixedCounters,
-    bitWidthGp: model.gpCounters ? model.gpWidth : 0,
-    bitWidthFixed: model.fixedCounters ? model.fixedWidth : 0,
-    eventsMask: model.unavailableEvents,
-    eventsMaskLen: model.eventsLength,
-    mediated: qualifiesForMediatedVpmu(model),
-  };
-}
-
-const NO_PMU = {
-  version: 0,
-  numCountersGp: 0,
-  numCountersFixed: 0,
-  bitWidthGp: 0,
-  bitWidthFixed: 0,
-};
-
-/**
- * kvm_init_pmu_capability (pmu.c) for a host: what KVM offers its guests.
- * - enable_pmu is forced off with no GP counters, fewer than the vendor's
- *   architectural minimum (Intel 1, AMD 4), or an Intel PMU of version 0.
- * - enable_mediated_pmu is forced off unless enable_pmu, perf's
- *   PERF_PMU_CAP_MEDIATED_VPMU and the vendor check (Intel: v4+ and full-width
- *   writes; AMD: PerfMonV2) all hold.
- * - Then: version = min(host, 2) (also with the mediated vPMU), GP counters
- *   capped at KVM_MAX_NR_{INTEL,AMD}_GP_COUNTERS (8, 6), fixed counters at
- *   KVM_MAX_NR_FIXED_COUNTERS (3: fixed counter 3, topdown slots, is not
- *   offered in 7.0), widths and the event mask as perf reports them.
- */
-export function kvmPmuCapability(
-  hostModel: CpuModel,
-  options: { mediated?: boolean; enablePmu?: boolean } = {},
-): KvmPmuCapability {
-  const ops = kvmPmuOps(hostModel.vendor);
-  const host = hostPmuCapability(hostModel);
-  if (Math.max(hostModel.gpWidth, hostModel.fixedWidth) > MAX_COUNTER_WIDTH) {
-    throw new RangeError(
-      `${hostModel.name}: counters wider than ${MAX_COUNTER_WIDTH} bits are not modelled`,
-    );
-  }
-  let enablePmu = options.enablePmu ?? true;
-  if (!host.numCountersGp || host.numCountersGp < ops.MIN_NR_GP_COUNTERS) enablePmu = false;
-  else if (hostModel.vendor === 'intel' && !host.version) enablePmu = false;
-  const mediated =
-    enablePmu &&
-    (options.mediated ?? false) &&
-    host.mediated &&
-    ops.isMediatedPmuSupported(host, hostModel);
-  const amd = hostModel.vendor === 'amd';
-  const common = {
-    vendor: hostModel.vendor,
-    enablePmu,
-    mediated,
-    eventsMask: enablePmu ? host.eventsMask : 0,
-    eventsMaskLen: enablePmu ? host.eventsMaskLen : 0,
-    perfCapabilities: enablePmu ? ops.supportedPerfCapabilities(hostModel, mediated) : 0n,
-    perfCtrExtCore: enablePmu && amd && hostModel.perfCtrExtCore,
-    perfMonV2: enablePmu && amd && hostModel.perfMonV2,
-    host,
-  };
-  if (!enablePmu) return Object.freeze({ ...common, ...NO_PMU });
-  return Object.freeze({
-    ...common,
-    version: amd ? (hostModel.perfMonV2 ? 2 : 1) : Math.min(host.version, 2),
-    numCountersGp: Math.min(host.numCountersGp, ops.MAX_NR_GP_COUNTERS),
-    numCountersFixed: Math.min(host.numCountersFixed, ops.MAX_NR_FIXED_COUNTERS),
-    bitWidthGp: host.bitWidthGp,
-    bitWidthFixed: host.bitWidthFixed,
-  });
-}
-
-function checkField(name: string, value: unknown, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
-    throw new KvmError(
-      'EINVAL',
-      `pmu.${name} must be an integer in 0..${max}, got ${String(value)}`,
-    );
-  }
-  return value;
-}
-
-/**
- * The guest configuration a VMM asks for, clamped the way a VMM that builds
- * its guest CPUID from KVM_GET_SUPPORTED_CPUID does, and then as KVM's refresh
- * (intel_pmu_refresh / amd_pmu_refresh) clamps it: every missing field is
- * KVM's default (what it supports), version = min(KVM's, requested), counts
- * and widths = min(requested, KVM's). Intel version 1 has no fixed counters;
- * version 0 (or a host without a vPMU) is "no PMU". CPUID 0xA ECX is a v5+
- * field and so always 0 here (KVM reports 0 and ignores it). A requested
- * unavailable-event mask can only add unavailable events.
- *
- * AMD: the count is what the CPUID bits can express: with PerfMonV2,
- * 0x80000022 EBX[3:0]; without, 6 with PerfCtrExtCore (requested > 4) else 4.
- * Widths are 48, there are no fixed counters and no PERF_CAPABILITIES.
- *
- * PERF_CAPABILITIES bits KVM does not support are rejected with EINVAL, as
- * KVM rejects the host-initiated WRMSR that would set them.
- */
-export function resolveGuestPmuConfig(
-  cap: KvmPmuCapability,
-  requested: Partial<GuestPmuConfig> = {},
-): GuestPmuConfig {
-  const version = checkField('version', requested.version, 255);
-  const gp = checkField('gpCounters', requested.gpCounters, 255);
-  const fixed = checkField('fixedCounters', requested.fixedCounters, 31);
-  const gpWidth = checkField('gpWidth', requested.gpWidth, 255);
-  const fixedWidth = checkField('fixedWidth', requested.fixedWidth, 255);
-  const unavailable = checkField('unavailableEvents', requested.unavailableEvents, 0xffffffff);
-  checkField('fixedCounterMask', requested.fixedCounterMask, 0xffffffff);
-  const perfCaps = requested.perfCapabilities;
-  if (
-    perfCaps !== undefined &&
-    (typeof perfCaps !== 'bigint' || perfCaps < 0n || perfCaps > U64_MAX)
-  ) {
-    throw new KvmError(
-      'EINVAL',
-      `pmu.perfCapabilities must be a u64 bigint, got ${String(perfCaps)}`,
-    );
-  }
-  if (perfCaps !== undefined && (perfCaps & ~cap.perfCapabilities) !== 0n) {
-    throw new KvmError(
-      'EINVAL',
-      `PERF_CAPABILITIES 0x${perfCaps.toString(16)} has bits KVM does not support (0x${cap.perfCapabilities.toString(16)})`,
-    );
-  }
-  const none: GuestPmuConfig = {
-    version: 0,
-    gpCounters: 0,
-    fixedCounters: 0,
-    gpWidth: 0,
-    fixedWidth: 0,
-    unavailableEvents: 0,
-    fixedCounterMask: 0,
-    perfCapabilities: 0n,
-  };
-  const v = Math.min(version ?? cap.version, cap.version);
-  if (!cap.enablePmu || v === 0) return none;
-
-  if (cap.vendor === 'amd') {
-    const want = gp ?? cap.numCountersGp;
-    const count = v >= 2 ? want : want > 4 && cap.perfCtrExtCore ? 6 : 4;
-    return { ...none, version: v, gpCounters: Math.min(count, cap.numCountersGp), gpWidth: 48 };
-  }
-  const lenMask = cap.eventsMaskLen >= 32 ? 0xffffffff : (1 << cap.eventsMaskLen) - 1;
-  return {
-    version: v,
-    gpCounters: Math.min(gp ?? cap.numCountersGp, cap.numCountersGp),
-    gpWidth: Math.min(gpWidth ?? cap.bitWidthGp, cap.bitWidthGp),
-    fixedCounters: v >= 2 ? Math.min(fixed ?? cap.numCountersFixed, cap.numCountersFixed) : 0,
-    fixedWidth: v >= 2 ? Math.min(fixedWidth ?? cap.bitWidthFixed, cap.bitWidthFixed) : 0,
-    unavailableEvents: (((unavailable ?? 0) | cap.eventsMask) & lenMask) >>> 0,
-    fixedCounterMask: 0,
-    perfCapabilities: perfCaps ?? cap.perfCapabilities,
-  };
-}
-
-/**
- * The guest's CPUID for the PMU leaves, from its configuration: Intel leaf 0xA;
- * AMD leaf 0x80000022 and, for 0x80000001, only ECX[23] (PerfCtrExtCore), to be
- * ORed into the rest of that leaf. null for any other leaf.
- */
-export function guestPmuCpuid(
-  cap: KvmPmuCapability,
-  config: GuestPmuConfig,
-  leaf: number,
-  subleaf = 0,
-): CpuidRegs | null {
-  if (cap.vendor === 'intel') return leaf === 0xa ? intelPmuCpuidLeafA(cap, config) : null;
-  return amdPmuCpuid(cap, config, leaf, subleaf);
-}
 
 // ---------------------------------------------------------------------------
 // Which MSRs are the PMU's
@@ -520,11 +109,6 @@ export function isPmuMsr(msr: number): boolean {
 // The vCPU's PMU
 // ---------------------------------------------------------------------------
 
-/** GENMASK_ULL(n - 1, 0). */
-export function genmask(n: number): bigint {
-  return (1n << BigInt(n)) - 1n;
-}
-
 function emulationBit(kind: 'instructions' | 'branches'): number {
   return kind === 'instructions' ? 1 : 2;
 }
@@ -543,7 +127,7 @@ export interface GuestPmuOptions {
  * upstream's in TypeScript casing; they are public for the backends and for
  * tests, and only this module and the vendor ops change them.
  */
-export class GuestPmu {
+export class GuestPmu implements KvmPmu {
   readonly ops: KvmPmuOps;
   readonly cap: KvmPmuCapability;
   readonly vendor: Vendor;

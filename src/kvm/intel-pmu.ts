@@ -5,8 +5,8 @@
  * IN_TXCP) are not modelled: the mediated vPMU offers none of them, and the
  * guest here never has TSX, so IN_TX/IN_TXCP stay reserved.
  *
- * Only types come from guest-pmu.ts (which imports this module), so there is
- * no import cycle at run time.
+ * Types come from pmu-types.ts, which imports neither this module nor the
+ * core, so there is no import cycle.
  */
 import type { CpuModel } from '../hw/cpu-models.ts';
 import { NAMED_EVENTS } from '../hw/events.ts';
@@ -21,13 +21,13 @@ import {
 import type {
   CpuidRegs,
   Fault,
-  GuestPmu,
   GuestPmuConfig,
   HostPmuCapability,
   KvmPmc,
+  KvmPmu,
   KvmPmuCapability,
   KvmPmuOps,
-} from './guest-pmu.ts';
+} from './pmu-types.ts';
 
 /** Module-local bindings of hot imports (the loader makes imported bindings getters). */
 const EVTSEL = EVTSEL_EXPORT;
@@ -71,7 +71,7 @@ function intelFixedBitsByIdx(index: number, bits: number): bigint {
 }
 
 /** get_fw_gp_pmc: the IA32_PMCx alias exists only with full-width writes. */
-function getFwGpPmc(pmu: GuestPmu, msr: number): KvmPmc | null {
+function getFwGpPmc(pmu: KvmPmu, msr: number): KvmPmc | null {
   return pmu.fwWritesEnabled ? pmu.getGpPmc(msr, MSR.IA32_PMC0) : null;
 }
 
@@ -83,7 +83,7 @@ function getFwGpPmc(pmu: GuestPmu, msr: number): KvmPmc | null {
  * denied counter whose field the guest rewrites unchanged gets its field back
  * in fixed_ctr_ctrl_hw (docs/kvm-vpmu.md, "An upstream gap").
  */
-function reprogramFixedCounters(pmu: GuestPmu, data: bigint): void {
+function reprogramFixedCounters(pmu: KvmPmu, data: bigint): void {
   const old = pmu.fixedCtrCtrl;
   pmu.fixedCtrCtrl = data;
   pmu.fixedCtrCtrlHw = data;
@@ -128,7 +128,7 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
     return cap;
   },
 
-  init(pmu: GuestPmu): void {
+  init(pmu: KvmPmu): void {
     pmu.fixedCounters.forEach((pmc, i) => (pmc.eventsel = FIXED_PMC_EVENTSEL[i] ?? 0n));
   },
 
@@ -140,7 +140,7 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
    * allows existing counters; GLOBAL_STATUS also bits 62 (buffer overflow) and
    * 63 (condition changed).
    */
-  refresh(pmu: GuestPmu, config: GuestPmuConfig): void {
+  refresh(pmu: KvmPmu, config: GuestPmuConfig): void {
     const cap = pmu.cap;
     pmu.version = config.version;
     if (!pmu.version) return;
@@ -176,7 +176,7 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
   },
 
   /** intel_msr_idx_to_pmc: fixed counter, selector or legacy counter alias (not IA32_PMCx). */
-  msrIdxToPmc(pmu: GuestPmu, msr: number): KvmPmc | null {
+  msrIdxToPmc(pmu: KvmPmu, msr: number): KvmPmc | null {
     return (
       pmu.getFixedPmc(msr) ??
       pmu.getGpPmc(msr, MSR.IA32_PERFEVTSEL0) ??
@@ -185,7 +185,7 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
   },
 
   /** intel_is_valid_msr (without LBR/PEBS/DS). */
-  isValidMsr(pmu: GuestPmu, msr: number): boolean {
+  isValidMsr(pmu: KvmPmu, msr: number): boolean {
     if (msr === MSR.IA32_FIXED_CTR_CTRL) return pmu.hasPerfGlobalCtrl;
     return (
       pmu.getGpPmc(msr, MSR.IA32_PERFCTR0) !== null ||
@@ -196,7 +196,7 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
   },
 
   /** intel_pmu_get_msr. */
-  getMsr(pmu: GuestPmu, msr: number): bigint | undefined {
+  getMsr(pmu: KvmPmu, msr: number): bigint | undefined {
     if (msr === MSR.IA32_FIXED_CTR_CTRL) return pmu.fixedCtrCtrl;
     let pmc = pmu.getGpPmc(msr, MSR.IA32_PERFCTR0) ?? pmu.getGpPmc(msr, MSR.IA32_PMC0);
     if (pmc) return BigInt(pmu.pmcReadCounter(pmc)) & pmu.counterBitmaskGp;
@@ -207,7 +207,7 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
   },
 
   /** intel_pmu_set_msr. */
-  setMsr(pmu: GuestPmu, msr: number, data: bigint, hostInitiated: boolean): Fault | undefined {
+  setMsr(pmu: KvmPmu, msr: number, data: bigint, hostInitiated: boolean): Fault | undefined {
     if (msr === MSR.IA32_FIXED_CTR_CTRL) {
       if (data & pmu.fixedCtrCtrlRsvd) {
         return gp('FIXED_CTR_CTRL: AnyThread, or a field of a counter the guest does not have');
@@ -247,7 +247,7 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
    * bit 30); anything else, including the old bit-31 "fast" flag, is no
    * counter. ECX[15:0] is the index. The value is masked to the type's width.
    */
-  rdpmcEcxToPmc(pmu: GuestPmu, ecx: number): { pmc: KvmPmc; mask: bigint } | null {
+  rdpmcEcxToPmc(pmu: KvmPmu, ecx: number): { pmc: KvmPmc; mask: bigint } | null {
     const type = ecx >>> 16;
     const idx = ecx & RDPMC.INDEX_MASK;
     if (type === RDPMC.FIXED >>> 16) {

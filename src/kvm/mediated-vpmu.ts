@@ -12,7 +12,8 @@
 import type { PhysicalCpu } from '../hw/cpu.ts';
 import { MSR as MSR_TABLE, RDPMC as RDPMC_TABLE } from '../hw/msr.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
-import type { GuestPmu, GuestPmuBackend, KvmPmc } from './guest-pmu.ts';
+import type { GuestPmu } from './guest-pmu.ts';
+import type { GuestPmuBackend, KvmPmc } from './pmu-types.ts';
 import { pmuIntercepts, type PmuIntercepts } from './msr-intercepts.ts';
 import type { VirtualLapic } from './vlapic.ts';
 import type { VpmuDesign } from './vpmu-design.ts';

@@ -25,7 +25,9 @@
  */
 import type { CpuModel } from '../hw/cpu-models.ts';
 import { MSR } from '../hw/msr.ts';
-import { genmask, GuestPmu, kvmPmuCapability, type GuestPmuConfig } from './guest-pmu.ts';
+import { GuestPmu } from './guest-pmu.ts';
+import { kvmPmuCapability } from './pmu-capability.ts';
+import { genmask, type GuestPmuConfig } from './pmu-types.ts';
 
 export interface PmuIntercepts {
   /** MSR indices the guest reads and writes with no VM-exit. */

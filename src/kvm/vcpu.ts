@@ -20,14 +20,9 @@ import { EmulatedVpmu } from './emulated-vpmu.ts';
 import { ExitCounters, type ExitReason, type VcpuStats } from './exits.ts';
 import type { CompiledEventFilter } from './event-filter.ts';
 import { asGuestFault, type GuestCpu } from './guest-cpu.ts';
-import {
-  GuestPmu,
-  guestPmuCpuid,
-  isFault,
-  kvmPmuCapability,
-  resolveGuestPmuConfig,
-  type GuestPmuConfig,
-} from './guest-pmu.ts';
+import { GuestPmu } from './guest-pmu.ts';
+import { guestPmuCpuid, kvmPmuCapability, resolveGuestPmuConfig } from './pmu-capability.ts';
+import { isFault, type GuestPmuConfig } from './pmu-types.ts';
 import { MediatedVpmu } from './mediated-vpmu.ts';
 import { VirtualLapic, type GuestInterrupt } from './vlapic.ts';
 import type { VpmuDesign, VpmuDesignName } from './vpmu-design.ts';

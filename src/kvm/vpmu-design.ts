@@ -4,7 +4,7 @@
  * (mediated, perf-emulated) and one hypothetical ('passthrough-all': the
  * mediated design with selectors passed through too, for ablation).
  */
-import type { GuestPmuBackend } from './guest-pmu.ts';
+import type { GuestPmuBackend } from './pmu-types.ts';
 import type { PmuIntercepts } from './msr-intercepts.ts';
 
 export type VpmuDesignName = 'mediated' | 'emulated' | 'passthrough-all' | 'none';

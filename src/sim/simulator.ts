@@ -23,7 +23,7 @@ import {
 } from '../guest/workloads.ts';
 import { SeededRandom } from './random.ts';
 import type { GuestCpu } from '../kvm/guest-cpu.ts';
-import type { GuestPmuConfig } from '../kvm/guest-pmu.ts';
+import type { GuestPmuConfig } from '../kvm/pmu-types.ts';
 import { IA32_TSC_DEADLINE, type VcpuImpl } from '../kvm/vcpu.ts';
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import { CostModel } from './cost-model.ts';

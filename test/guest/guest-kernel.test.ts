@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CpuModelName } from '../../src/hw/cpu-models.ts';
-import type { GuestPmuConfig } from '../../src/kvm/guest-pmu.ts';
+import type { GuestPmuConfig } from '../../src/kvm/pmu-types.ts';
 import type { VcpuImpl } from '../../src/kvm/vcpu.ts';
 import { GuestKernel } from '../../src/guest/guest-kernel.ts';
 import { PerfSession, eventQuantity } from '../../src/guest/perf-session.ts';

@@ -5,14 +5,13 @@ import { CPU_MODELS, type CpuModelName } from '../../src/hw/cpu-models.ts';
 import { MSR } from '../../src/hw/msr.ts';
 import { AMD_RESERVED_BITS, KVM_MAX_NR_AMD_GP_COUNTERS } from '../../src/kvm/amd-pmu.ts';
 import { compileEventFilter } from '../../src/kvm/event-filter.ts';
+import { GuestPmu } from '../../src/kvm/guest-pmu.ts';
 import {
-  GuestPmu,
   guestPmuCpuid,
-  isFault,
   kvmPmuCapability,
   resolveGuestPmuConfig,
-  type GuestPmuConfig,
-} from '../../src/kvm/guest-pmu.ts';
+} from '../../src/kvm/pmu-capability.ts';
+import { isFault, type GuestPmuConfig } from '../../src/kvm/pmu-types.ts';
 
 const SEED = { seed: 0xa3d, numRuns: 200 };
 const EN = 1n << 22n;

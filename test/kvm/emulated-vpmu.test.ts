@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import type { CpuModelName } from '../../src/hw/cpu-models.ts';
 import { EVTSEL, LVT, MSR } from '../../src/hw/msr.ts';
 import type { EmulatedVpmu } from '../../src/kvm/emulated-vpmu.ts';
-import type { GuestPmuConfig } from '../../src/kvm/guest-pmu.ts';
+import type { GuestPmuConfig } from '../../src/kvm/pmu-types.ts';
 import type { VcpuImpl } from '../../src/kvm/vcpu.ts';
 import type { PerfEventAttr } from '../../src/perf/attr.ts';
 import type { KernelEvent } from '../../src/perf/event.ts';

@@ -5,18 +5,15 @@ import { GuestFault, KvmError } from '../../src/common/errors.ts';
 import { CPU_MODELS, type CpuModel, type CpuModelName } from '../../src/hw/cpu-models.ts';
 import { MSR } from '../../src/hw/msr.ts';
 import { compileEventFilter } from '../../src/kvm/event-filter.ts';
+import { GuestPmu, isLegacyPerfMsr, isPmuMsr } from '../../src/kvm/guest-pmu.ts';
+import { kvmPmuCapability, resolveGuestPmuConfig } from '../../src/kvm/pmu-capability.ts';
 import {
-  GuestPmu,
   isFault,
-  isLegacyPerfMsr,
-  isPmuMsr,
-  kvmPmuCapability,
   orGuestFault,
-  resolveGuestPmuConfig,
   type GuestPmuBackend,
   type GuestPmuConfig,
   type KvmPmc,
-} from '../../src/kvm/guest-pmu.ts';
+} from '../../src/kvm/pmu-types.ts';
 
 const SEED = { seed: 0xc0ffee, numRuns: 200 };
 const EN = 1n << 22n;

@@ -4,14 +4,13 @@ import fc from 'fast-check';
 import { CPU_MODELS, type CpuModelName } from '../../src/hw/cpu-models.ts';
 import { MSR } from '../../src/hw/msr.ts';
 import { compileEventFilter } from '../../src/kvm/event-filter.ts';
+import { GuestPmu } from '../../src/kvm/guest-pmu.ts';
 import {
-  GuestPmu,
   guestPmuCpuid,
-  isFault,
   kvmPmuCapability,
   resolveGuestPmuConfig,
-  type GuestPmuConfig,
-} from '../../src/kvm/guest-pmu.ts';
+} from '../../src/kvm/pmu-capability.ts';
+import { isFault, type GuestPmuConfig } from '../../src/kvm/pmu-types.ts';
 import {
   intelPmuOps,
   KVM_MAX_NR_INTEL_FIXED_COUNTERS,

@@ -14,7 +14,7 @@ import { describe, it } from 'node:test';
 import type { CpuModelName } from '../../src/hw/cpu-models.ts';
 import { EVTSEL, LVT, MSR, RDPMC, msrName } from '../../src/hw/msr.ts';
 import type { GuestCpu } from '../../src/kvm/guest-cpu.ts';
-import type { GuestPmuConfig } from '../../src/kvm/guest-pmu.ts';
+import type { GuestPmuConfig } from '../../src/kvm/pmu-types.ts';
 import type { VcpuImpl } from '../../src/kvm/vcpu.ts';
 import { PERF_GUEST_MEDIATED_PMI_VECTOR } from '../../src/perf/kvm-exports.ts';
 import { HostMachine } from '../../src/sim/host.ts';

@@ -3,12 +3,9 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { CPU_MODELS, type CpuModel, type CpuModelName } from '../../src/hw/cpu-models.ts';
 import { MSR } from '../../src/hw/msr.ts';
-import {
-  GuestPmu,
-  kvmPmuCapability,
-  resolveGuestPmuConfig,
-  type GuestPmuConfig,
-} from '../../src/kvm/guest-pmu.ts';
+import { GuestPmu } from '../../src/kvm/guest-pmu.ts';
+import { kvmPmuCapability, resolveGuestPmuConfig } from '../../src/kvm/pmu-capability.ts';
+import type { GuestPmuConfig } from '../../src/kvm/pmu-types.ts';
 import {
   legacyIntercepts,
   mediatedIntercepts,

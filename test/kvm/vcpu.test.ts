@@ -10,7 +10,7 @@ import { GuestFault, KvmError } from '../../src/common/errors.ts';
 import type { CpuModelName } from '../../src/hw/cpu-models.ts';
 import { EVTSEL, LVT, MSR, PERF_CAP, RDPMC } from '../../src/hw/msr.ts';
 import type { GuestCpu } from '../../src/kvm/guest-cpu.ts';
-import type { GuestPmuConfig } from '../../src/kvm/guest-pmu.ts';
+import type { GuestPmuConfig } from '../../src/kvm/pmu-types.ts';
 import { pmuIntercepts } from '../../src/kvm/msr-intercepts.ts';
 import type { VcpuImpl } from '../../src/kvm/vcpu.ts';
 import { HostMachine } from '../../src/sim/host.ts';

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { KvmError, PerfError } from '../../src/common/errors.ts';
 import type { CpuModelName } from '../../src/hw/cpu-models.ts';
 import { EVTSEL, MSR } from '../../src/hw/msr.ts';
-import type { GuestPmuConfig } from '../../src/kvm/guest-pmu.ts';
+import type { GuestPmuConfig } from '../../src/kvm/pmu-types.ts';
 import type { VcpuImpl } from '../../src/kvm/vcpu.ts';
 import { MEDIATED_PMU_EBUSY_MESSAGE } from '../../src/kvm/vm.ts';
 import type { KvmVm } from '../../src/kvm/vm-object.ts';
