@@ -126,8 +126,7 @@ export class PerfCore {
 
     for (let cpu = 0; cpu < n; cpu++) {
       this.cpuContexts[cpu]!.activate(cpu, this.cpus[cpu]!.nowNs);
-      // perf_events_lapic_init: PMIs arrive as NMIs.
-      if (this.x86) this.cpus[cpu]!.wrmsr(0x834, 0x400n);
+      this.x86?.lapicInit(cpu);
     }
   }
 

@@ -197,6 +197,14 @@ export class X86Pmu implements PerfPmu {
     this.allCountersMask = mask;
   }
 
+  /**
+   * perf_events_lapic_init (init_hw_perf_events, and x86_pmu_starting_cpu for
+   * each CPU): LVTPC delivers PMIs as NMIs.
+   */
+  lapicInit(cpu: number): void {
+    this.port(cpu).wrmsr(MSR.X2APIC_LVTPC, BigInt(LVT.DM_NMI));
+  }
+
   // ---------------------------------------------------------------- event_init
 
   eventInit(attr: PerfEventAttr): HwConfig {
