@@ -6,7 +6,6 @@
  */
 import type { GuestCpu } from '../kvm/guest-cpu.ts';
 import { PerfCore, type PerfCpu } from '../perf/core.ts';
-import { UPSTREAM } from '../perf/mediated-protocol.ts';
 
 export class GuestKernel {
   readonly perf: PerfCore;
@@ -36,7 +35,6 @@ export class GuestKernel {
       cpus: [port],
       mediatedKconfig: false,
       hardwareMediatedCapable: false,
-      accounting: UPSTREAM,
       log,
       uncore: null,
       hz,

@@ -4,6 +4,7 @@
  * by rotation on the per-CPU multiplexing timer, the tick (frequency
  * adjustment, unthrottling), reading with enabled/running times, the
  * mediated-PMU accounting, and the guest context switch for mediated guests.
+ * The timers themselves are timers.ts; sampling-rate control sample-rate.ts.
  *
  * It is the same code for the host and for a guest kernel: a guest builds it
  * over its vCPUs' ports (ARCHITECTURE.md principle 2).
@@ -17,6 +18,8 @@ import type { AccountingProtocol } from './mediated-protocol.ts';
 import type { PerfPmu } from './pmu.ts';
 import { SoftwarePmu } from './software-pmu.ts';
 import { UncorePmu } from './uncore-pmu.ts';
+import { adjustPeriod, SampleRateLimit, unthrottleAndAdjustFreq } from './sample-rate.ts';
+import { MUX_TIMER, PerfTimers, TICK_TIMER } from './timers.ts';
 import { enumerateX86Pmu, X86Pmu, type X86CpuPort } from './x86-pmu.ts';
 
 /** What perf needs of a CPU: the PMU port, CPUID, and its clock. */
@@ -34,7 +37,8 @@ export interface PerfCoreOptions {
   mediatedKconfig: boolean;
   /** Whether the hardware qualifies for PERF_PMU_CAP_MEDIATED_VPMU (decided by the vendor driver). */
   hardwareMediatedCapable: boolean;
-  accounting: AccountingProtocol;
+  /** The accounting protocol perf runs: required with mediatedKconfig, unused without. */
+  accounting?: AccountingProtocol;
   /** The kernel log. */
   log: (line: string) => void;
   /** Uncore PMU to register: name and its one event, or null (a guest has none). */
@@ -51,11 +55,6 @@ export interface PerfCoreOptions {
 const isMediatedCapable = (pmu: PerfPmu): boolean => pmu.mediatedCapable;
 const hasHardwareCounters = (pmu: PerfPmu): boolean => pmu.hasCounters;
 
-/** sysctl kernel.perf_cpu_time_max_percent default. */
-const CPU_TIME_MAX_PERCENT = 25;
-/** PMI lengths averaged by perf_sample_event_took. */
-const NR_ACCUMULATED_SAMPLES = 128;
-
 /** The task the host runs when none is named (pid 0 in perf_event_open means "me": this one). */
 export const DEFAULT_TASK_PID = 1;
 
@@ -64,17 +63,12 @@ export class PerfCore {
   readonly x86: X86Pmu | null;
   readonly software = new SoftwarePmu();
   readonly accounting: MediatedAccounting | null;
+  /** CONFIG_HZ, the tick period and perf_event_mux_interval_ms (ns), as the timers run them. */
   readonly hz: number;
   readonly tickNs: number;
   readonly muxIntervalNs: number;
-  /** max_samples_per_tick: lowered by perf_sample_event_took() when PMIs take too long. */
-  maxSamplesPerTick: number;
-  /** sysctl kernel.perf_event_max_sample_rate (lowered with it). */
-  maxSampleRate: number;
-  /** perf_sample_allowed_ns: the average PMI length allowed before the rate is lowered. */
-  private sampleAllowedNs: number;
-  /** running_sample_length, per CPU: a decaying sum of the last ~128 PMI lengths. */
-  private readonly runningSampleLength: number[];
+  private readonly timers: PerfTimers;
+  private readonly sampleRate: SampleRateLimit;
 
   private readonly cpus: readonly PerfCpu[];
   private readonly cpuContexts: EventContext[];
@@ -83,8 +77,6 @@ export class PerfCore {
   private readonly currentTask: number[];
   /** A mediated guest's PMU context is loaded on the CPU (EVENT_GUEST). */
   private readonly guestLoaded: boolean[];
-  private readonly muxDeadlineNs: number[];
-  private readonly tickDeadlineNs: number[];
   private readonly events = new Map<number, KernelEvent>();
   private nextId = 1;
   private readonly log: (line: string) => void;
@@ -92,23 +84,27 @@ export class PerfCore {
   constructor(options: PerfCoreOptions) {
     this.cpus = options.cpus;
     this.log = options.log;
-    this.hz = options.hz ?? 250;
-    this.tickNs = 1e9 / this.hz;
-    this.muxIntervalNs = (options.muxIntervalMs ?? 1000 / this.hz) * 1e6;
-    this.maxSampleRate = options.maxSampleRate ?? 100_000;
-    this.maxSamplesPerTick = Math.ceil(this.maxSampleRate / this.hz);
-    // DEFAULT_SAMPLE_PERIOD_NS * perf_cpu_time_max_percent (25) / 100.
-    this.sampleAllowedNs = ((1e9 / this.maxSampleRate) * CPU_TIME_MAX_PERCENT) / 100;
-    this.runningSampleLength = this.cpus.map(() => 0);
+    this.timers = new PerfTimers(
+      this.cpus.map((c) => c.nowNs),
+      options.hz,
+      options.muxIntervalMs,
+    );
+    this.hz = this.timers.hz;
+    this.tickNs = this.timers.tickNs;
+    this.muxIntervalNs = this.timers.muxIntervalNs;
+    this.sampleRate = new SampleRateLimit(this.cpus.length, this.hz, options.maxSampleRate);
     const n = this.cpus.length;
     this.cpuContexts = this.cpus.map((_, i) => new EventContext('cpu', i));
     this.currentTask = new Array<number>(n).fill(-1);
     this.guestLoaded = new Array<boolean>(n).fill(false);
-    this.muxDeadlineNs = new Array<number>(n).fill(Infinity);
-    this.tickDeadlineNs = this.cpus.map((c) => c.nowNs + this.tickNs);
-    this.accounting = options.mediatedKconfig
-      ? new MediatedAccounting(options.accounting, this.log, () => 0)
-      : null;
+    if (options.mediatedKconfig && !options.accounting)
+      throw new Error(
+        'CONFIG_PERF_GUEST_MEDIATED_PMU is on: PerfCore needs an accounting protocol',
+      );
+    this.accounting =
+      options.mediatedKconfig && options.accounting
+        ? new MediatedAccounting(options.accounting, this.log, () => 0)
+        : null;
 
     const desc = n > 0 ? enumerateX86Pmu(this.cpus[0]!) : null;
     this.x86 = desc
@@ -128,6 +124,16 @@ export class PerfCore {
       this.cpuContexts[cpu]!.activate(cpu, this.cpus[cpu]!.nowNs);
       this.x86?.lapicInit(cpu);
     }
+  }
+
+  /** max_samples_per_tick: lowered by perf_sample_event_took() when PMIs take too long. */
+  get maxSamplesPerTick(): number {
+    return this.sampleRate.maxSamplesPerTick;
+  }
+
+  /** sysctl kernel.perf_event_max_sample_rate (lowered with it). */
+  get maxSampleRate(): number {
+    return this.sampleRate.maxSampleRate;
   }
 
   // ================================================================ perf_event_open
@@ -394,7 +400,7 @@ export class PerfCore {
         for (const e of leader.members()) e.setState(EventState.Error);
       } else {
         ctx.rotateNecessary = true;
-        this.armMuxTimer(cpu);
+        this.timers.armMux(cpu, this.cpus[cpu]!.nowNs);
       }
     }
   }
@@ -430,28 +436,16 @@ export class PerfCore {
 
   // ================================================================ timers
 
-  private armMuxTimer(cpu: number): void {
-    if (this.muxDeadlineNs[cpu] === Infinity)
-      this.muxDeadlineNs[cpu] = this.cpus[cpu]!.nowNs + this.muxIntervalNs;
-  }
-
   /** The next time (ns on this CPU's clock) perf needs the CPU: the tick or the multiplexing timer. */
   nextTimerNs(cpu: number): number {
-    return Math.min(this.tickDeadlineNs[cpu]!, this.muxDeadlineNs[cpu]!);
+    return this.timers.next(cpu);
   }
 
   /** Run the timers due on a CPU (hrtimer interrupts, in host context). */
   runTimers(cpu: number): void {
-    const now = this.cpus[cpu]!.nowNs;
-    if (now >= this.muxDeadlineNs[cpu]!) {
-      this.muxDeadlineNs[cpu] = Infinity;
-      this.rotate(cpu);
-    }
-    if (now >= this.tickDeadlineNs[cpu]!) {
-      while (this.tickDeadlineNs[cpu]! <= now)
-        this.tickDeadlineNs[cpu] = this.tickDeadlineNs[cpu]! + this.tickNs;
-      this.tick(cpu);
-    }
+    const fired = this.timers.expire(cpu, this.cpus[cpu]!.nowNs);
+    if (fired & MUX_TIMER) this.rotate(cpu);
+    if (fired & TICK_TIMER) this.tick(cpu);
   }
 
   /** perf_rotate_context: the multiplexing timer moved the first flexible group last. */
@@ -473,7 +467,8 @@ export class PerfCore {
     }
     for (const ctx of moved) this.schedInList(ctx, ctx.flexible, cpu, hasHardwareCounters);
     this.enablePmus(cpu);
-    if (this.contextsOn(cpu).some((c) => c.rotateNecessary)) this.armMuxTimer(cpu);
+    if (this.contextsOn(cpu).some((c) => c.rotateNecessary))
+      this.timers.armMux(cpu, this.cpus[cpu]!.nowNs);
     this.rotations++;
   }
 
@@ -493,44 +488,8 @@ export class PerfCore {
     if (work.length === 0) return;
     this.updateContextTimes(cpu);
     this.disablePmus(cpu);
-    for (const e of work) {
-      if (e.throttled) {
-        // perf_adjust_freq_unthr_events: unthrottle; a period-mode event is
-        // restarted where it stopped (start without PERF_EF_RELOAD), a
-        // frequency-mode one by the adjustment below.
-        e.throttled = false;
-        if (e.attr.sampleFreq === undefined) e.pmu.start(cpu, e, false);
-      }
-      if (e.attr.sampleFreq === undefined) continue;
-      e.pmu.stop(cpu, e);
-      const delta = e.count - e.freqCountStamp;
-      e.freqCountStamp = e.count;
-      if (delta > 0) this.adjustPeriod(cpu, e, this.tickNs, delta, false);
-      // Reload only if the count moved.
-      e.pmu.start(cpu, e, delta > 0);
-    }
+    unthrottleAndAdjustFreq(cpu, work, this.tickNs);
     this.enablePmus(cpu);
-  }
-
-  /** perf_adjust_period: steer the sample period toward sample_freq, through a low-pass filter. */
-  private adjustPeriod(
-    cpu: number,
-    e: KernelEvent,
-    nsec: number,
-    count: number,
-    restart: boolean,
-  ): void {
-    const freq = e.attr.sampleFreq!;
-    const period = Math.floor((count * 1e9) / (nsec * freq));
-    let delta = period - e.samplePeriod;
-    delta = delta >= 0 ? delta + 7 : delta - 7;
-    delta = Math.trunc(delta / 8);
-    e.samplePeriod = Math.max(1, e.samplePeriod + delta);
-    if (e.periodLeft > 8 * e.samplePeriod) {
-      if (restart) e.pmu.stop(cpu, e);
-      e.periodLeft = 0;
-      if (restart) e.pmu.start(cpu, e);
-    }
   }
 
   /** perf_event_overflow, called by the driver's PMI handler for each overflowed event. */
@@ -539,13 +498,12 @@ export class PerfCore {
     if (!e.isSampling) return;
     // __perf_event_account_interrupt: throttle past max_samples_per_tick.
     e.interrupts++;
-    const throttle = e.interrupts > this.maxSamplesPerTick;
+    const throttle = e.interrupts > this.sampleRate.maxSamplesPerTick;
     if (e.attr.sampleFreq !== undefined) {
       const now = this.cpus[cpu]!.nowNs;
       const delta = now - e.freqTimeStamp;
       e.freqTimeStamp = now;
-      if (delta > 0 && delta < 2 * this.tickNs)
-        this.adjustPeriod(cpu, e, delta, e.lastPeriod, true);
+      if (delta > 0 && delta < 2 * this.tickNs) adjustPeriod(cpu, e, delta, e.lastPeriod, true);
     }
     // The overflow that throttles still delivers its sample.
     e.samples++;
@@ -563,34 +521,11 @@ export class PerfCore {
   handleNmi(cpu: number): boolean {
     const started = this.cpus[cpu]!.nowNs;
     const handled = this.x86?.handleIrq(cpu) ?? false;
-    if (handled) this.sampleEventTook(cpu, this.cpus[cpu]!.nowNs - started);
+    if (handled) {
+      const lowered = this.sampleRate.sampleEventTook(cpu, this.cpus[cpu]!.nowNs - started);
+      if (lowered) this.log(lowered);
+    }
     return handled;
-  }
-
-  /**
-   * perf_sample_event_took: keep a decaying average of PMI handler lengths;
-   * when it exceeds the allowed length (a PMI rate that would take more than
-   * perf_cpu_time_max_percent of the CPU), lower max_samples_per_tick, and
-   * with it kernel.perf_event_max_sample_rate, to fit 25% below it.
-   */
-  private sampleEventTook(cpu: number, lengthNs: number): void {
-    if (this.sampleAllowedNs === 0) return;
-    let running = this.runningSampleLength[cpu]!;
-    running -= running / NR_ACCUMULATED_SAMPLES;
-    running += lengthNs;
-    this.runningSampleLength[cpu] = running;
-    let average = running / NR_ACCUMULATED_SAMPLES;
-    if (average <= this.sampleAllowedNs) return;
-    const allowed = this.sampleAllowedNs;
-    average += average / 4;
-    let max = (this.tickNs / 100) * CPU_TIME_MAX_PERCENT;
-    max = average < max ? Math.floor(max / average) : 1;
-    this.sampleAllowedNs = average;
-    this.maxSamplesPerTick = Math.max(1, max);
-    this.maxSampleRate = this.maxSamplesPerTick * this.hz;
-    this.log(
-      `perf: interrupt took too long (${Math.round(average)} > ${Math.round(allowed)}), lowering kernel.perf_event_max_sample_rate to ${this.maxSampleRate}`,
-    );
   }
 
   // ================================================================ tasks
