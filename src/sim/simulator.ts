@@ -9,18 +9,11 @@
  */
 import { KernelError } from '../common/errors.ts';
 import type { PhysicalCpu } from '../hw/cpu.ts';
-import type { CpuModelName } from '../hw/cpu-models.ts';
+import type { CpuModelName, Vendor } from '../hw/cpu-models.ts';
 import { Quantity, type Work } from '../hw/events.ts';
 import { GuestKernel } from '../guest/guest-kernel.ts';
 import { PerfSession, eventQuantity, type PerfSessionSpec } from '../guest/perf-session.ts';
-import {
-  Truth,
-  computeBlocks,
-  ioBlocks,
-  phaseMix,
-  specintMix,
-  type WorkloadSpec,
-} from '../guest/workloads.ts';
+import { Truth, computeBlocks, specintMix, type WorkloadSpec } from '../guest/workloads.ts';
 import { SeededRandom } from './random.ts';
 import type { GuestCpu } from '../kvm/guest-cpu.ts';
 import type { GuestPmuConfig } from '../kvm/pmu-types.ts';
@@ -29,6 +22,7 @@ import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import { CostModel } from './cost-model.ts';
 import { CostMeter } from './cost-meter.ts';
 import { HostMachine } from './host.ts';
+import { WorkloadRunner } from './workload-runner.ts';
 import type {
   DesignResult,
   GuestEventResult,
@@ -79,92 +73,6 @@ export interface SimulationOptions {
   timelineWindowNs?: number;
 }
 
-/** The guest workload driver: runs until a deadline, recording ground truth. */
-/**
- * Compute is retired in chunks of at most this much time, so that what the
- * chunk costs (exits, PMIs) cannot carry the run far past a deadline, and a
- * program phase lasts this long.
- */
-const CHUNK_NS = 250_000;
-
-class WorkloadRunner {
-  readonly truth = new Truth();
-  idleCycles = 0;
-  private nextIoNs = 0;
-
-  constructor(
-    readonly spec: WorkloadSpec,
-    private readonly cpu: PhysicalCpu,
-    private readonly random: SeededRandom,
-  ) {}
-
-  /** Retire work through `exec` until the CPU clock reaches `deadlineNs`. */
-  runUntil(
-    deadlineNs: number,
-    run: { exec(work: Work): void; hlt(): void; io(): void; completion(): void },
-  ): void {
-    const cpu = this.cpu;
-    const hz = cpu.model.tscHz;
-    const slots = cpu.model.topdownSlotsPerCycle;
-    const spec = this.spec;
-    if (spec.kind === 'specint') {
-      const base = specintMix(spec);
-      const spread = spec.phaseVariation ?? 0;
-      const jitter = () => this.random.jitter(spread);
-      while (cpu.nowNs < deadlineNs) {
-        const ns = Math.min(CHUNK_NS, deadlineNs - cpu.nowNs);
-        const cycles = Math.max(1, Math.floor((ns * hz) / 1e9));
-        const mix = spread > 0 ? phaseMix(base, jitter) : base;
-        for (const block of computeBlocks(mix, cycles)) {
-          this.truth.record(block, slots);
-          run.exec(block);
-        }
-      }
-      return;
-    }
-    if (spec.kind === 'fio') {
-      const iops = spec.iops ?? 20_000;
-      const perIo = spec.instructionsPerIo ?? 20_000;
-      const doorbells = Math.max(1, (spec.exitsPerIo ?? 2) - 1);
-      while (cpu.nowNs < deadlineNs) {
-        const started = cpu.nowNs;
-        for (const block of ioBlocks(perIo, spec.ipc ?? 1)) {
-          this.truth.record(block, slots);
-          run.exec(block);
-        }
-        for (let d = 0; d < doorbells; d++) run.io();
-        // The device completes no faster than its IOPS: the guest halts until then.
-        this.nextIoNs = Math.max(started + 1e9 / iops, cpu.nowNs);
-        if (cpu.nowNs < this.nextIoNs) this.idle(run, this.nextIoNs);
-        run.completion();
-      }
-      return;
-    }
-    const wakeups = spec.wakeupsPerSecond ?? 100;
-    const perWakeup = spec.instructionsPerWakeup ?? 5000;
-    while (cpu.nowNs < deadlineNs) {
-      const next = Math.min(deadlineNs, Math.max(this.nextIoNs, cpu.nowNs));
-      if (cpu.nowNs < next) this.idle(run, next);
-      if (cpu.nowNs >= deadlineNs) break;
-      for (const block of ioBlocks(perWakeup, 1)) {
-        this.truth.record(block, slots);
-        run.exec(block);
-      }
-      this.nextIoNs = cpu.nowNs + 1e9 / wakeups;
-    }
-  }
-
-  private idle(run: { hlt(): void }, untilNs: number): void {
-    run.hlt();
-    const cycles = Math.max(
-      0,
-      Math.ceil(((untilNs - this.cpu.nowNs) * this.cpu.model.tscHz) / 1e9),
-    );
-    this.cpu.stall(cycles);
-    this.idleCycles += cycles;
-  }
-}
-
 interface GuestState {
   spec: SimulationInput['guests'][number];
   cpu: PhysicalCpu;
@@ -186,6 +94,26 @@ interface HostSessionState {
   /** What its CPUs had retired (that it can see) when it opened, and when it stopped. */
   openedTruth: Truth;
   stoppedTruth?: Truth;
+}
+
+/** One design's machine and what the simulator tracks while it runs. */
+interface DesignRun {
+  host: HostMachine;
+  meter: CostMeter;
+  guests: GuestState[];
+  hostSessions: HostSessionState[];
+  /** Per CPU: what its host tasks retired. */
+  taskTruth: Truth[];
+  refusals: GuestRefusal[];
+  /** Each CPU's clock when the design began. */
+  startNs: number[];
+}
+
+/** A setup event: at `at` ns, in `order` among those of the same instant. */
+interface SetupEvent {
+  at: number;
+  order: number;
+  act: () => void;
 }
 
 /**
@@ -257,7 +185,32 @@ export class Simulation {
     };
   }
 
+  /**
+   * One design on a fresh machine: build and instrument the machine, put the
+   * setup events (host sessions, guests) on a timeline, run every CPU from
+   * one setup point to the next, then read the results.
+   */
   runDesign(design: Exclude<VpmuDesignName, 'none'>): DesignResult {
+    const run = this.buildMachine(design);
+    const durationNs = this.duration * 1e9;
+    const starts = [...this.hostSessionStarts(run), ...this.guestStarts(run)];
+    starts.sort((a, b) => a.at - b.at || a.order - b.order);
+    this.runTimeline(run, starts, durationNs);
+
+    // Read everything after the measured interval.
+    const { host, meter } = run;
+    const elapsed = host.cpus.map((c, i) => c.tsc - (run.startNs[i]! * c.model.tscHz) / 1e9);
+    // What the measured interval cost, before the readout below adds its own accesses.
+    const measured = {
+      costBreakdown: meter.breakdown,
+      timeline: [...meter.timeline],
+      msrAccesses: { ...meter.msrAccesses },
+    };
+    return { ...this.collect(design, run, elapsed), ...measured };
+  }
+
+  /** A fresh machine for `design`, its cost meter hooked in, and the guests' state before they start. */
+  private buildMachine(design: Exclude<VpmuDesignName, 'none'>): DesignRun {
     const input = this.input;
     const host = new HostMachine({
       cpu: input.machine.cpu,
@@ -288,20 +241,20 @@ export class Simulation {
       sliceCycles: 0,
       samplesCharged: 0,
     }));
-    const hostSessions: HostSessionState[] = [];
     const taskTruth = host.cpus.map(() => new Truth());
-    const refusals: GuestRefusal[] = [];
     const startNs = host.cpus.map((c) => c.nowNs);
-    const durationNs = this.duration * 1e9;
     meter.openTimelineWindow(
       host.cpus[input.guests[0]?.hostCpu ?? 0]!,
       this.options.timelineWindowNs ?? 2e6,
     );
+    return { host, meter, guests, hostSessions: [], taskTruth, refusals: [], startNs };
+  }
 
-    // Setup points in time: host sessions before guests at the same instant.
-    type Start = { at: number; order: number; act: () => void };
-    const starts: Start[] = [];
-    (input.host?.perf ?? []).forEach((spec, i) => {
+  /** Each host perf session opens at its startAt and, if it has one, stops at its stopAt. */
+  private hostSessionStarts(run: DesignRun): SetupEvent[] {
+    const { host, guests, hostSessions, taskTruth } = run;
+    const starts: SetupEvent[] = [];
+    (this.input.host?.perf ?? []).forEach((spec, i) => {
       if (spec.stopAt !== undefined) {
         starts.push({
           at: spec.stopAt * 1e9,
@@ -333,51 +286,51 @@ export class Simulation {
         },
       });
     });
-    guests.forEach((g, i) =>
-      starts.push({
-        at: (g.spec.startAt ?? 0) * 1e9,
-        order: 1000 + i,
-        act: () => {
-          try {
-            const vm = host.kvm.createVm();
-            g.vcpu = vm.createVcpu({
-              hostCpu: g.spec.hostCpu,
-              ...(g.spec.pmu ? { pmu: g.spec.pmu } : {}),
-            }) as VcpuImpl;
-            meter.instrumentVcpu(g.vcpu, g.spec.name);
-          } catch (error) {
-            if (!(error instanceof KernelError)) throw error;
-            g.refusal = { guest: g.spec.name, errno: error.errno, message: error.message };
-            refusals.push(g.refusal);
-          }
-        },
-      }),
-    );
-    starts.sort((a, b) => a.at - b.at || a.order - b.order);
+    return starts;
+  }
+
+  /**
+   * Each guest's VM and vCPU are created at its startAt (after host sessions
+   * of the same instant); KVM refusing them is a result (a GuestRefusal).
+   */
+  private guestStarts(run: DesignRun): SetupEvent[] {
+    const { host, meter, refusals } = run;
+    return run.guests.map((g, i) => ({
+      at: (g.spec.startAt ?? 0) * 1e9,
+      order: 1000 + i,
+      act: () => {
+        try {
+          const vm = host.kvm.createVm();
+          g.vcpu = vm.createVcpu({
+            hostCpu: g.spec.hostCpu,
+            ...(g.spec.pmu ? { pmu: g.spec.pmu } : {}),
+          }) as VcpuImpl;
+          meter.instrumentVcpu(g.vcpu, g.spec.name);
+        } catch (error) {
+          if (!(error instanceof KernelError)) throw error;
+          g.refusal = { guest: g.spec.name, errno: error.errno, message: error.message };
+          refusals.push(g.refusal);
+        }
+      },
+    }));
+  }
+
+  /**
+   * Run every CPU from one setup point to the next (`starts` sorted), acting
+   * the setup events due at each point, up to `durationNs`.
+   */
+  private runTimeline(run: DesignRun, starts: readonly SetupEvent[], durationNs: number): void {
     const points = [
       ...new Set([...starts.map((s) => Math.min(s.at, durationNs)), durationNs]),
     ].sort((a, b) => a - b);
-
     let s = 0;
     let from = 0;
     for (const to of points) {
-      if (to > from) this.runInterval(host, meter, guests, taskTruth, startNs, to);
+      if (to > from)
+        this.runInterval(run.host, run.meter, run.guests, run.taskTruth, run.startNs, to);
       while (s < starts.length && starts[s]!.at <= to && to < durationNs) starts[s++]!.act();
       from = to;
     }
-
-    // Read everything after the measured interval.
-    const elapsed = host.cpus.map((c, i) => c.tsc - (startNs[i]! * c.model.tscHz) / 1e9);
-    // What the measured interval cost, before the readout below adds its own accesses.
-    const measured = {
-      costBreakdown: meter.breakdown,
-      timeline: [...meter.timeline],
-      msrAccesses: { ...meter.msrAccesses },
-    };
-    return {
-      ...this.collect(design, host, meter, guests, hostSessions, taskTruth, refusals, elapsed),
-      ...measured,
-    };
   }
 
   /** Run every CPU up to `toNs` (relative to each CPU's start). */
@@ -509,14 +462,10 @@ export class Simulation {
 
   private collect(
     design: Exclude<VpmuDesignName, 'none'>,
-    host: HostMachine,
-    meter: CostMeter,
-    guests: GuestState[],
-    hostSessions: HostSessionState[],
-    taskTruth: Truth[],
-    refusals: GuestRefusal[],
+    run: DesignRun,
     elapsedByCpu: number[],
   ): DesignResult {
+    const { host, meter, guests, refusals } = run;
     const vendor = host.model.vendor;
     const guestEvents: GuestEventResult[] = [];
     let workCycles = 0;
@@ -566,6 +515,29 @@ export class Simulation {
       guestPmis += g.vcpu.stats.pmis;
     }
 
+    const hostEvents = this.hostEventResults(run, vendor);
+
+    const elapsedCycles = elapsedByCpu.reduce((a, b) => a + b, 0);
+    return {
+      design,
+      overheadPercent: busyCycles > 0 ? (1 - workCycles / busyCycles) * 100 : 0,
+      exits,
+      totalExits,
+      guestPmis,
+      guestEvents,
+      hostEvents,
+      refusals,
+      elapsedCycles,
+      workCycles,
+      costBreakdown: meter.breakdown,
+      timeline: meter.timeline,
+      msrAccesses: { ...meter.msrAccesses },
+    };
+  }
+
+  /** Each host session's readings against what its CPUs retired over the session's life. */
+  private hostEventResults(run: DesignRun, vendor: Vendor): HostEventResult[] {
+    const { guests, hostSessions, taskTruth } = run;
     const hostEvents: HostEventResult[] = [];
     for (const h of hostSessions) {
       // Truth over the session's life only: from its open to its stop (or the end).
@@ -594,23 +566,7 @@ export class Simulation {
         });
       }
     }
-
-    const elapsedCycles = elapsedByCpu.reduce((a, b) => a + b, 0);
-    return {
-      design,
-      overheadPercent: busyCycles > 0 ? (1 - workCycles / busyCycles) * 100 : 0,
-      exits,
-      totalExits,
-      guestPmis,
-      guestEvents,
-      hostEvents,
-      refusals,
-      elapsedCycles,
-      workCycles,
-      costBreakdown: meter.breakdown,
-      timeline: meter.timeline,
-      msrAccesses: { ...meter.msrAccesses },
-    };
+    return hostEvents;
   }
 }
 

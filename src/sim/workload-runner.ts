@@ -1,0 +1,105 @@
+/**
+ * The guest workload driver: runs a workload (specint, fio, idle wakeups) on
+ * a CPU until a deadline, recording the ground truth of what it retired.
+ */
+import type { PhysicalCpu } from '../hw/cpu.ts';
+import type { Work } from '../hw/events.ts';
+import {
+  Truth,
+  computeBlocks,
+  ioBlocks,
+  phaseMix,
+  specintMix,
+  type WorkloadSpec,
+} from '../guest/workloads.ts';
+import type { SeededRandom } from './random.ts';
+
+/** What a workload does through the CPU that runs it (a guest's, or a test's). */
+export interface WorkloadActions {
+  exec(work: Work): void;
+  hlt(): void;
+  io(): void;
+  completion(): void;
+}
+
+/**
+ * Compute is retired in chunks of at most this much time, so that what the
+ * chunk costs (exits, PMIs) cannot carry the run far past a deadline, and a
+ * program phase lasts this long.
+ */
+const CHUNK_NS = 250_000;
+
+export class WorkloadRunner {
+  readonly truth = new Truth();
+  idleCycles = 0;
+  private nextIoNs = 0;
+
+  constructor(
+    readonly spec: WorkloadSpec,
+    private readonly cpu: PhysicalCpu,
+    private readonly random: SeededRandom,
+  ) {}
+
+  /** Retire work through `exec` until the CPU clock reaches `deadlineNs`. */
+  runUntil(deadlineNs: number, run: WorkloadActions): void {
+    const cpu = this.cpu;
+    const hz = cpu.model.tscHz;
+    const slots = cpu.model.topdownSlotsPerCycle;
+    const spec = this.spec;
+    if (spec.kind === 'specint') {
+      const base = specintMix(spec);
+      const spread = spec.phaseVariation ?? 0;
+      const jitter = () => this.random.jitter(spread);
+      while (cpu.nowNs < deadlineNs) {
+        const ns = Math.min(CHUNK_NS, deadlineNs - cpu.nowNs);
+        const cycles = Math.max(1, Math.floor((ns * hz) / 1e9));
+        const mix = spread > 0 ? phaseMix(base, jitter) : base;
+        for (const block of computeBlocks(mix, cycles)) {
+          this.truth.record(block, slots);
+          run.exec(block);
+        }
+      }
+      return;
+    }
+    if (spec.kind === 'fio') {
+      const iops = spec.iops ?? 20_000;
+      const perIo = spec.instructionsPerIo ?? 20_000;
+      const doorbells = Math.max(1, (spec.exitsPerIo ?? 2) - 1);
+      while (cpu.nowNs < deadlineNs) {
+        const started = cpu.nowNs;
+        for (const block of ioBlocks(perIo, spec.ipc ?? 1)) {
+          this.truth.record(block, slots);
+          run.exec(block);
+        }
+        for (let d = 0; d < doorbells; d++) run.io();
+        // The device completes no faster than its IOPS: the guest halts until then.
+        this.nextIoNs = Math.max(started + 1e9 / iops, cpu.nowNs);
+        if (cpu.nowNs < this.nextIoNs) this.idle(run, this.nextIoNs);
+        run.completion();
+      }
+      return;
+    }
+    const wakeups = spec.wakeupsPerSecond ?? 100;
+    const perWakeup = spec.instructionsPerWakeup ?? 5000;
+    while (cpu.nowNs < deadlineNs) {
+      const next = Math.min(deadlineNs, Math.max(this.nextIoNs, cpu.nowNs));
+      if (cpu.nowNs < next) this.idle(run, next);
+      if (cpu.nowNs >= deadlineNs) break;
+      for (const block of ioBlocks(perWakeup, 1)) {
+        this.truth.record(block, slots);
+        run.exec(block);
+      }
+      this.nextIoNs = cpu.nowNs + 1e9 / wakeups;
+    }
+  }
+
+  private idle(run: { hlt(): void }, untilNs: number): void {
+    run.hlt();
+    const cycles = Math.max(
+      0,
+      Math.ceil(((untilNs - this.cpu.nowNs) * this.cpu.model.tscHz) / 1e9),
+    );
+    this.cpu.stall(cycles);
+    this.idleCycles += cycles;
+  }
+}
