@@ -25,7 +25,7 @@ export { ACCOUNTING_VARIANTS } from './perf/mediated-protocol.ts';
 export type { Perf, PerfCount, PerfEvent, PerfEventState, PmuInfo } from './perf/perf.ts';
 export type { Kvm } from './kvm/kvm.ts';
 export type { KvmParams } from './kvm/params.ts';
-export type { Vm, VmOptions } from './kvm/vm-object.ts';
+export type { Vm, VmOptions } from './kvm/vm.ts';
 export type { Vcpu, VcpuOptions } from './kvm/vcpu.ts';
 export type { VcpuStats, ExitReason } from './kvm/exits.ts';
 export type { GuestCpu } from './kvm/guest-cpu.ts';

@@ -7,7 +7,7 @@ import type { PhysicalCpu } from '../hw/cpu.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
 import type { KvmParams } from './params.ts';
 import type { HostTimers, VcpuImpl } from './vcpu.ts';
-import { KvmVm, type Vm, type VmOptions } from './vm-object.ts';
+import { KvmVm, type Vm, type VmOptions } from './vm.ts';
 import type { VpmuDesignName } from './vpmu-design.ts';
 
 export interface Kvm {

@@ -15,7 +15,7 @@ import type { Work } from '../hw/events.ts';
 import type { InterruptDelivery } from '../hw/lapic.ts';
 import { MSR as MSR_EXPORT } from '../hw/msr.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
-import { validateWork } from './work.ts';
+import { validateWork } from '../hw/validate-work.ts';
 import { EmulatedVpmu } from './emulated-vpmu.ts';
 import { ExitCounters, type ExitReason, type VcpuStats } from './exits.ts';
 import type { CompiledEventFilter } from './event-filter.ts';

@@ -9,7 +9,7 @@ import {
 } from './event-filter.ts';
 import type { KvmModule } from './kvm.ts';
 import { VcpuImpl, type Vcpu, type VcpuOptions } from './vcpu.ts';
-import { VmPmuLifecycle, type VmOptions } from './vm.ts';
+import { VmPmuLifecycle, type VmOptions } from './vm-pmu-lifecycle.ts';
 import type { VpmuDesignName } from './vpmu-design.ts';
 
 export type { VmOptions };

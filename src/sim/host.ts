@@ -20,7 +20,7 @@ import { PerfCore, DEFAULT_TASK_PID } from '../perf/core.ts';
 import { PERF_GUEST_MEDIATED_PMI_VECTOR, PerfKvmExports } from '../perf/kvm-exports.ts';
 import { ACCOUNTING_VARIANTS } from '../perf/mediated-protocol.ts';
 import { createPerf, type Perf, type PerfEvent } from '../perf/perf.ts';
-import { validateWork } from '../kvm/work.ts';
+import { validateWork } from '../hw/validate-work.ts';
 
 export interface HostOptions {
   /** CPU model preset or a custom model; default 'intel-sapphire-rapids'. */

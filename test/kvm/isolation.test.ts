@@ -33,7 +33,7 @@ import {
 import type { GuestCpu } from '../../src/kvm/guest-cpu.ts';
 import type { EmulatedVpmu } from '../../src/kvm/emulated-vpmu.ts';
 import type { VcpuImpl } from '../../src/kvm/vcpu.ts';
-import type { KvmVm } from '../../src/kvm/vm-object.ts';
+import type { KvmVm } from '../../src/kvm/vm.ts';
 import type { KernelEvent } from '../../src/perf/event.ts';
 import type { PerfEvent } from '../../src/perf/perf.ts';
 import { HostMachine } from '../../src/sim/host.ts';

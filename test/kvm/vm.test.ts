@@ -12,8 +12,8 @@ import type { CpuModelName } from '../../src/hw/cpu-models.ts';
 import { EVTSEL, MSR } from '../../src/hw/msr.ts';
 import type { GuestPmuConfig } from '../../src/kvm/pmu-types.ts';
 import type { VcpuImpl } from '../../src/kvm/vcpu.ts';
-import { MEDIATED_PMU_EBUSY_MESSAGE } from '../../src/kvm/vm.ts';
-import type { KvmVm } from '../../src/kvm/vm-object.ts';
+import { MEDIATED_PMU_EBUSY_MESSAGE } from '../../src/kvm/vm-pmu-lifecycle.ts';
+import type { KvmVm } from '../../src/kvm/vm.ts';
 import { HostMachine, type HostOptions } from '../../src/sim/host.ts';
 
 function mediatedHost(

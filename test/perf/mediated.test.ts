@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { KvmError, PerfError, type Errno } from '../../src/common/errors.ts';
 import type { CpuModelName } from '../../src/hw/cpu-models.ts';
-import { MEDIATED_PMU_EBUSY_MESSAGE } from '../../src/kvm/vm.ts';
+import { MEDIATED_PMU_EBUSY_MESSAGE } from '../../src/kvm/vm-pmu-lifecycle.ts';
 import { MediatedAccounting } from '../../src/perf/mediated.ts';
 import { UPSTREAM, V6 } from '../../src/perf/mediated-protocol.ts';
 import type { PerfEvent } from '../../src/perf/perf.ts';

@@ -2,7 +2,7 @@
  * Checking a block of Work from a caller: every quantity a non-negative safe
  * integer, the CPL 0 or 3. A bad block is refused with one clear message.
  */
-import { WORK_KEYS, type Work } from '../hw/events.ts';
+import { WORK_KEYS, type Work } from './events.ts';
 
 export function validateWork(work: Work, where: string): void {
   if (work === null || typeof work !== 'object')
