@@ -2,6 +2,12 @@
  * The perf entry points only KVM may call: the counterpart of
  * EXPORT_SYMBOL_FOR_KVM in kernel/events/core.c and arch/x86/events/core.c.
  * kvm/ imports this module and nothing else of perf's internals.
+ *
+ * Each entry point named in KVM_PERF_CALLS (perf/tracepoints.ts) fires the
+ * perf instance's kvmCall trace point first, which is how the simulator
+ * prices it. The others cost what their MSR accesses cost (LVTPC, EOI) or
+ * are setup and bookkeeping outside the measured run (VM creation, the
+ * capability checks, the task switch, the GLOBAL_CTRL values for the VMCS).
  */
 import type { Operation } from '../common/protocol.ts';
 import { LVT as LVT_EXPORT, MSR as MSR_EXPORT } from '../hw/msr.ts';
@@ -9,6 +15,7 @@ import type { PerfEventAttr } from './attr.ts';
 import type { PerfCore, PerfCpu } from './core.ts';
 import type { KernelEvent, OverflowHandler } from './event.ts';
 import type { AccountingProtocol } from './mediated-protocol.ts';
+import type { KvmPerfCall } from './tracepoints.ts';
 
 /** Module-local bindings of hot imports (the loader makes imported bindings getters). */
 const LVT = LVT_EXPORT;
@@ -66,11 +73,19 @@ export class PerfKvmExports {
     this.core.releaseMediatedPmu();
   }
 
+  /** KVM called `call` (the kvmCall trace point). */
+  private traced(call: KvmPerfCall, cpu: number): void {
+    const probe = this.core.trace.kvmCall.probe;
+    if (probe !== null) probe(call, cpu);
+  }
+
   loadGuestContext(cpu: number): void {
+    this.traced('perf_load_guest_context', cpu);
     this.core.loadGuestContext(cpu);
   }
 
   putGuestContext(cpu: number): void {
+    this.traced('perf_put_guest_context', cpu);
     this.core.putGuestContext(cpu);
   }
 
@@ -111,20 +126,24 @@ export class PerfKvmExports {
     pid: number,
     overflow: OverflowHandler,
   ): KernelEvent {
+    this.traced('perf_event_create_kernel_counter', cpu);
     return this.core.open(attr, pid >= 0 ? { pid, cpu } : { cpu }, undefined, overflow);
   }
 
   releaseKernelCounter(event: KernelEvent): void {
+    this.traced('perf_event_release_kernel', event.cpu);
     this.core.close(event);
   }
 
   /** perf_event_read_value: the event's count now. */
   readCounter(event: KernelEvent): number {
+    this.traced('perf_event_read_value', event.cpu);
     return this.core.read(event).value;
   }
 
   /** perf_event_pause(event, reset = true): disable it, return its count, and zero the count. */
   pauseCounter(event: KernelEvent): number {
+    this.traced('perf_event_pause', event.cpu);
     this.core.disable(event);
     const count = this.core.read(event).value;
     event.count = 0;
@@ -133,6 +152,7 @@ export class PerfKvmExports {
 
   /** perf_event_enable. */
   enableCounter(event: KernelEvent): void {
+    this.traced('perf_event_enable', event.cpu);
     this.core.enable(event);
   }
 
@@ -151,6 +171,7 @@ export class PerfKvmExports {
 
   /** perf_event_period. */
   setPeriod(event: KernelEvent, period: number): void {
+    this.traced('perf_event_period', event.cpu);
     this.core.setPeriod(event, period);
   }
 
