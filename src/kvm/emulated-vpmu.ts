@@ -107,6 +107,17 @@ export class EmulatedVpmu implements VpmuDesign {
     return left === 0 ? modulus : left;
   }
 
+  /**
+   * The guest counter as perf last brought its backing event up to date (at
+   * a PMI, a read, a reschedule), without calling into perf: what a trace
+   * may look at without changing the run.
+   */
+  peekCounter(pmc: KvmPmc): number {
+    const b = this.backing.get(pmc);
+    const counted = b?.event && !b.isPaused ? b.event.count : 0;
+    return (pmc.counter + counted) % this.ctx.pmu().pmcModulus(pmc);
+  }
+
   /** pmc_read_counter: the saved value plus what the running perf event counted. */
   private readCounter(pmc: KvmPmc): number {
     const b = this.state(pmc);

@@ -77,6 +77,8 @@ export class CostMeter {
 
   /** What the last VM-exit was charged (round trip, handler, VMCS switch), for the trace. */
   lastExitCycles = 0;
+  /** Cycles charged on each CPU (by id), MSR accesses apart. */
+  private readonly chargedOn: number[] = [];
   private readonly attachments = new Attachments();
 
   constructor(private readonly costs: CostModel) {}
@@ -99,6 +101,7 @@ export class CostMeter {
   private chargeSlot(cpu: PhysicalCpu, slot: CostSlot, count = 1): number {
     const cycles = slot.cycles * count;
     cpu.stall(cycles);
+    this.chargedOn[cpu.id] = (this.chargedOn[cpu.id] ?? 0) + cycles;
     slot.entry.count += count;
     slot.entry.cycles += cycles;
     return cycles;
@@ -150,6 +153,16 @@ export class CostMeter {
     let n = 0;
     for (const { cpu, baseline } of this.pricedCpus) n += cpu.accessCounts[kind]! - baseline[kind]!;
     return n;
+  }
+
+  /** Everything priced on `cpu` so far: what was charged, and its MSR accesses since it was instrumented. */
+  pricedCycles(cpu: PhysicalCpu): number {
+    let cycles = this.chargedOn[cpu.id] ?? 0;
+    const priced = this.pricedCpus.find((p) => p.cpu === cpu);
+    if (priced)
+      for (let k = 0; k < ACCESS_CLASSES; k++)
+        cycles += (cpu.accessCounts[k]! - priced.baseline[k]!) * cpu.accessCycles[k]!;
+    return cycles;
   }
 
   /** Hardware MSR accesses on the priced CPUs: reads, writes, RDPMC. */

@@ -21,6 +21,7 @@ import { IA32_TSC_DEADLINE, type VcpuImpl } from '../kvm/vcpu.ts';
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import { CostModel } from './cost-model.ts';
 import { CostMeter } from './cost-meter.ts';
+import type { TraceRecorder, Track } from './trace-recorder.ts';
 import { HostMachine } from './host.ts';
 import { WorkloadRunner } from './workload-runner.ts';
 import type {
@@ -71,6 +72,11 @@ export interface SimulationOptions {
   progress?: (fraction: number) => void;
   /** Length of the timeline window recorded for the report, in ns. */
   timelineWindowNs?: number;
+  /**
+   * Record the run for Perfetto (sim/trace-recorder.ts). Its probes are
+   * attached before the meter's, so a slice begins before what it is charged.
+   */
+  trace?: TraceRecorder;
 }
 
 interface GuestState {
@@ -85,6 +91,8 @@ interface GuestState {
   refusal?: GuestRefusal;
   /** The guest's perf-record samples already charged for user-space processing. */
   samplesCharged: number;
+  /** The vCPU's track in the trace, when there is one. */
+  track?: Track;
 }
 
 interface HostSessionState {
@@ -207,6 +215,7 @@ export class Simulation {
       msrAccesses: { ...meter.msrAccesses },
     };
     const result = { ...this.collect(design, run, elapsed), ...measured };
+    this.options.trace?.endDesign();
     meter.detach();
     return result;
   }
@@ -226,6 +235,7 @@ export class Simulation {
     });
     const meter = new CostMeter(this.costModel);
     for (const cpu of host.cpus) meter.instrumentCpu(cpu);
+    this.options.trace?.beginDesign(design, host, meter);
     meter.attachHost(host);
 
     const guests: GuestState[] = input.guests.map((spec, index) => ({
@@ -306,6 +316,8 @@ export class Simulation {
             hostCpu: g.spec.hostCpu,
             ...(g.spec.pmu ? { pmu: g.spec.pmu } : {}),
           }) as VcpuImpl;
+          const track = this.options.trace?.attachVcpu(g.vcpu, g.spec.name, meter);
+          if (track) g.track = track;
           meter.attachVcpu(g.vcpu, g.spec.name);
         } catch (error) {
           if (!(error instanceof KernelError)) throw error;
@@ -438,6 +450,7 @@ export class Simulation {
       g.spec.hz,
       () => {},
     );
+    if (g.track) this.options.trace?.attachGuestPerf(kernel.perf, g.vcpu!, g.track, g.spec.name);
     // Samples: written to the ring buffer in the NMI, then copied out by perf record.
     meter.attachGuestPerf(kernel.perf, cpu, g.spec.name, g.spec.perf?.mode === 'record');
     g.kernel = kernel;
