@@ -198,6 +198,15 @@ export class PhysicalCpu implements MsrPort {
     return this.pmu.rdpmcNumber(ecx);
   }
 
+  /**
+   * A counter's value read the way a debugger would, not by executing
+   * RDPMC: nothing is priced or counted. For observers (the trace), never for
+   * modelled code.
+   */
+  peekCounter(ecx: number): number {
+    return this.pmu.rdpmcNumber(ecx);
+  }
+
   cpuid(leaf: number, subleaf = 0): CpuidResult {
     return cpuidOf(this.model, leaf, subleaf);
   }

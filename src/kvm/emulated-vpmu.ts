@@ -108,13 +108,14 @@ export class EmulatedVpmu implements VpmuDesign {
   }
 
   /**
-   * The guest counter as perf last brought its backing event up to date (at
-   * a PMI, a read, a reschedule), without calling into perf: what a trace
-   * may look at without changing the run.
+   * The guest counter now, as pmc_read_counter would compute it, but with
+   * the backing event's count peeked (PerfKvmExports.peekCount) rather than
+   * read: nothing executed or priced, so a trace may look without changing
+   * the run.
    */
   peekCounter(pmc: KvmPmc): number {
     const b = this.backing.get(pmc);
-    const counted = b?.event && !b.isPaused ? b.event.count : 0;
+    const counted = b?.event && !b.isPaused ? this.ctx.perf.peekCount(b.event) : 0;
     return (pmc.counter + counted) % this.ctx.pmu().pmcModulus(pmc);
   }
 

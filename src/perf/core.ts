@@ -30,6 +30,8 @@ export interface PerfCpu extends X86CpuPort {
   readonly nowNs: number;
   /** The uncore's free-running memory-read count, where the CPU has an uncore. */
   readonly uncoreDataReads?: number;
+  /** An observer's read of a counter (no instruction executed), where the CPU offers one. */
+  peekCounter?(ecx: number): number;
 }
 
 export interface PerfCoreOptions {

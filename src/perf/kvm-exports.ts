@@ -13,9 +13,10 @@ import type { Operation } from '../common/protocol.ts';
 import { LVT as LVT_EXPORT, MSR as MSR_EXPORT } from '../hw/msr.ts';
 import type { PerfEventAttr } from './attr.ts';
 import type { PerfCore, PerfCpu } from './core.ts';
-import type { KernelEvent, OverflowHandler } from './event.ts';
+import { EventState, type KernelEvent, type OverflowHandler } from './event.ts';
 import type { AccountingProtocol } from './mediated-protocol.ts';
 import type { KvmPerfCall } from './tracepoints.ts';
+import { FIXED_IDX } from './x86-pmu.ts';
 
 /** Module-local bindings of hot imports (the loader makes imported bindings getters). */
 const LVT = LVT_EXPORT;
@@ -154,6 +155,23 @@ export class PerfKvmExports {
   enableCounter(event: KernelEvent): void {
     this.traced('perf_event_enable', event.cpu);
     this.core.enable(event);
+  }
+
+  /**
+   * A kernel counter's count as of now, from its hardware counter read by an
+   * observer (PerfCpu.peekCounter): nothing executed, priced or updated. For
+   * traces; KVM's own reads go through readCounter.
+   */
+  peekCount(event: KernelEvent): number {
+    const x86 = this.core.x86;
+    const cpu = event.ctx.activeCpu;
+    const port = cpu >= 0 ? this.cpus[cpu] : undefined;
+    if (!x86 || !port?.peekCounter || event.idx < 0 || event.state !== EventState.Active)
+      return event.count;
+    const width = event.idx >= FIXED_IDX ? x86.desc.fixedWidth : x86.desc.gpWidth;
+    let delta = port.peekCounter(x86.rdpmcIndex(event.idx)) - event.prevCount;
+    if (delta < 0) delta += 2 ** width;
+    return event.count + delta;
   }
 
   /** Whether a kernel counter is in the error state (pinned, and no counter could be had). */

@@ -396,6 +396,7 @@ describe("KVM's calls into perf", () => {
     releaseMediatedPmu: { notPriced: 'VM destruction' },
     runMediatedPmuOperation: { notPriced: 'the accounting protocol, run by the checker' },
     counterInError: { notPriced: 'reads a field' },
+    peekCount: { notPriced: "an observer's read for traces: nothing executed" },
     switchTask: { notPriced: 'the scheduler, not KVM: host context switches are not priced' },
     guestSwitchGlobalCtrl: { notPriced: 'reads the values; the switch is vmcs.global-ctrl-switch' },
     mediatedKconfig: { notPriced: 'capability check' },

@@ -7,7 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { EVTSEL, MSR } from '../../src/hw/msr.ts';
+import type { EmulatedVpmu } from '../../src/kvm/emulated-vpmu.ts';
+import type { VcpuImpl } from '../../src/kvm/vcpu.ts';
 import { scenarioToInput } from '../../src/sim/from-scenario.ts';
+import { HostMachine } from '../../src/sim/host.ts';
 import type { SimulationReport } from '../../src/sim/results.ts';
 import { loadScenario } from '../../src/sim/scenario.ts';
 import { simulate } from '../../src/sim/simulator.ts';
@@ -246,5 +250,27 @@ describe('tracing changes nothing', () => {
       const { report } = traced(scenario, 0.02);
       assert.deepEqual(report, plain, scenario);
     }
+  });
+});
+
+describe('guest counters read for the trace', () => {
+  it('the emulated vPMU: the peeked value is what the guest then reads, and peeking costs nothing', () => {
+    const host = new HostMachine({ cpus: 1, kvm: { enableMediatedPmu: false } });
+    const cpu = host.cpus[0]!;
+    const vcpu = host.kvm.createVm().createVcpu() as VcpuImpl;
+    const design = vcpu.design as EmulatedVpmu;
+    vcpu.run((g) => {
+      g.wrmsr(MSR.IA32_PERFEVTSEL0, 0xc0n | EVTSEL.EN | EVTSEL.OS | EVTSEL.USR);
+      g.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, 1n);
+      g.exec({ instructions: 123_456, cycles: 200_000 });
+      const tsc = cpu.tsc;
+      const accesses = [...cpu.accessCounts];
+      const peeked = design.peekCounter(vcpu.pmu.gpCounters[0]!);
+      assert.equal(cpu.tsc, tsc);
+      assert.deepEqual([...cpu.accessCounts], accesses);
+      // The guest's own read exits to KVM, which reads the perf event (pmc_read_counter).
+      assert.equal(BigInt(peeked), g.rdmsr(MSR.IA32_PMC0));
+      assert.ok(peeked >= 123_456, `${peeked}`);
+    });
   });
 });
