@@ -78,7 +78,7 @@ export class CostMeter {
   /** What the last VM-exit was charged (round trip, handler, VMCS switch), for the trace. */
   lastExitCycles = 0;
   /** Cycles charged on each CPU (by id), MSR accesses apart. */
-  private readonly chargedOn: number[] = [];
+  private chargedOn = new Float64Array(8);
   private readonly attachments = new Attachments();
 
   constructor(private readonly costs: CostModel) {}
@@ -101,10 +101,17 @@ export class CostMeter {
   private chargeSlot(cpu: PhysicalCpu, slot: CostSlot, count = 1): number {
     const cycles = slot.cycles * count;
     cpu.stall(cycles);
-    this.chargedOn[cpu.id] = (this.chargedOn[cpu.id] ?? 0) + cycles;
+    if (cpu.id >= this.chargedOn.length) this.growChargedOn(cpu.id);
+    this.chargedOn[cpu.id]! += cycles;
     slot.entry.count += count;
     slot.entry.cycles += cycles;
     return cycles;
+  }
+
+  private growChargedOn(id: number): void {
+    const grown = new Float64Array(Math.max(2 * this.chargedOn.length, id + 1));
+    grown.set(this.chargedOn);
+    this.chargedOn = grown;
   }
 
   get breakdown(): CostBreakdownEntry[] {
@@ -157,7 +164,7 @@ export class CostMeter {
 
   /** Everything priced on `cpu` so far: what was charged, and its MSR accesses since it was instrumented. */
   pricedCycles(cpu: PhysicalCpu): number {
-    let cycles = this.chargedOn[cpu.id] ?? 0;
+    let cycles = cpu.id < this.chargedOn.length ? this.chargedOn[cpu.id]! : 0;
     const priced = this.pricedCpus.find((p) => p.cpu === cpu);
     if (priced)
       for (let k = 0; k < ACCESS_CLASSES; k++)
