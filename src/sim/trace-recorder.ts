@@ -42,7 +42,6 @@ export interface TraceEvent {
 
 export interface TraceFile {
   traceEvents: TraceEvent[];
-  displayTimeUnit: 'ns';
   otherData: {
     generator: string;
     windowS: { start: number; end: number | null };
@@ -85,6 +84,15 @@ export class Track {
 }
 
 const hex = (n: number) => `0x${n.toString(16)}`;
+
+/**
+ * Whole nanoseconds as the format's microseconds. Perfetto's JSON importer
+ * turns them back into integer ns by rounding in recent versions and by
+ * truncation in older ones; k ns written as (k + 0.01) / 1000 comes back as
+ * k either way, so slices that end together still nest. (The file has no
+ * displayTimeUnit: Perfetto reads "ns" there as the unit of ts.)
+ */
+const micros = (ns: number) => (ns + 0.01) / 1000;
 
 export class TraceRecorder {
   private readonly events: TraceEvent[] = [];
@@ -257,7 +265,6 @@ export class TraceRecorder {
     );
     return {
       traceEvents,
-      displayTimeUnit: 'ns',
       otherData: {
         generator: 'vpmu run --trace',
         windowS: {
@@ -310,8 +317,8 @@ export class TraceRecorder {
       name,
       cat: slice.cat,
       ph: 'X',
-      ts: slice.startNs / 1000,
-      dur: (endNs - slice.startNs) / 1000,
+      ts: micros(slice.startNs),
+      dur: micros(endNs - slice.startNs),
       pid: this.pid,
       tid: track.tid,
       args: { ...slice.args, ...args },
@@ -330,7 +337,7 @@ export class TraceRecorder {
       cat,
       ph: 'i',
       s: 't',
-      ts: ns / 1000,
+      ts: micros(ns),
       pid: this.pid,
       tid: track.tid,
       ...(args ? { args } : {}),
@@ -343,7 +350,7 @@ export class TraceRecorder {
       name,
       cat: 'overhead',
       ph: 'C',
-      ts: ns / 1000,
+      ts: micros(ns),
       pid: this.pid,
       tid: 0,
       args: values,
