@@ -10,7 +10,8 @@
  * Exit codes: 0 ok; 1 the simulated ordering of the designs contradicts the
  * published one (a check failed); 2 bad input.
  */
-import { writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { renderHtml, renderSweepHtml } from '../report/html.ts';
@@ -20,6 +21,7 @@ import type { SimulationReport } from '../sim/results.ts';
 import { applyOverride, loadScenario, type Scenario } from '../sim/scenario.ts';
 import { simulate } from '../sim/simulator.ts';
 import { scenarioToInput } from '../sim/from-scenario.ts';
+import { DEFAULT_MAX_TRACE_EVENTS, TraceRecorder } from '../sim/trace-recorder.ts';
 import { orderingCheck } from '../sim/ordering.ts';
 import { parseInteger, runCommand, UsageError } from './errors.ts';
 
@@ -34,6 +36,63 @@ interface RunOptions {
   shard?: string;
   set?: string[];
   progress?: boolean;
+  trace?: string;
+  traceWindow?: string;
+  traceMaxEvents?: string;
+}
+
+/** --trace-window START:END, simulated seconds (either side may be left out). */
+export function parseTraceWindow(text: string): { start: number; end: number } {
+  const m = /^\s*([^:]*):([^:]*)\s*$/.exec(text);
+  const start = m && m[1]!.trim() !== '' ? Number(m[1]) : 0;
+  const end = m && m[2]!.trim() !== '' ? Number(m[2]) : Infinity;
+  if (!m || !Number.isFinite(start) || start < 0 || Number.isNaN(end) || end <= start)
+    throw new UsageError(
+      `--trace-window: expected START:END in simulated seconds with 0 <= START < END (e.g. 0.1:0.12), got '${text}'`,
+    );
+  return { start, end };
+}
+
+/** The trace options, checked before anything runs. */
+function traceRecorder(options: RunOptions): TraceRecorder | null {
+  if (options.trace === undefined) {
+    if (options.traceWindow !== undefined || options.traceMaxEvents !== undefined)
+      throw new UsageError('--trace-window and --trace-max-events go with --trace FILE.json');
+    return null;
+  }
+  if (options.sweep !== undefined) throw new UsageError('--trace: records one run, not a --sweep');
+  checkOutputFile('--trace', options.trace);
+  const window =
+    options.traceWindow !== undefined ? parseTraceWindow(options.traceWindow) : undefined;
+  const max =
+    options.traceMaxEvents !== undefined
+      ? parseInteger('--trace-max-events', options.traceMaxEvents, 1)
+      : DEFAULT_MAX_TRACE_EVENTS;
+  return new TraceRecorder({
+    ...(window ? { window } : {}),
+    maxEventsPerDesign: max,
+  });
+}
+
+/** An output file's directory must exist before the run spends any time. */
+function checkOutputFile(flag: string, path: string): void {
+  const dir = dirname(path);
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(dir).isDirectory();
+  } catch {
+    isDirectory = false;
+  }
+  if (!isDirectory) throw new UsageError(`${flag}: directory '${dir}' does not exist`);
+}
+
+function writeOutput(flag: string, path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    throw new UsageError(`${flag}: cannot write '${path}' (${code})`);
+  }
 }
 
 /** --sweep path=v1,v2,... */
@@ -99,12 +158,18 @@ function progressBar(enabled: boolean): { update(fraction: number): void; stop()
 
 function runOne(
   scenario: Scenario,
-  options: { seed?: number; duration?: number; progress: (f: number) => void },
+  options: {
+    seed?: number;
+    duration?: number;
+    progress: (f: number) => void;
+    trace?: TraceRecorder | null;
+  },
 ): SimulationReport {
   return simulate(scenarioToInput(scenario), {
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.duration !== undefined ? { duration: options.duration } : {}),
     progress: options.progress,
+    ...(options.trace ? { trace: options.trace } : {}),
   });
 }
 
@@ -130,6 +195,7 @@ export async function run(
     if (eq <= 0) throw new UsageError(`--set: expected path=value, got '${assignment}'`);
     scenario = applyOverride(scenario, assignment.slice(0, eq), assignment.slice(eq + 1), '--set');
   }
+  const trace = traceRecorder(options);
   const color = !!process.stdout.isTTY && !process.env.NO_COLOR;
   const bar = progressBar(options.progress !== false && !!process.stderr.isTTY);
 
@@ -164,14 +230,16 @@ export async function run(
     if (options.shard !== undefined)
       throw new UsageError('--shard: only with --sweep (a shard is a slice of a sweep)');
 
-    const report = runOne(scenario, { seed, duration, progress: (f) => bar.update(f) });
+    const report = runOne(scenario, { seed, duration, progress: (f) => bar.update(f), trace });
     bar.stop();
+    if (trace) writeOutput('--trace', options.trace!, JSON.stringify(trace.toJSON()));
     if (options.html) writeFileSync(options.html, await renderHtml(report));
     const check = orderingCheck(report);
     if (options.json) write(`${JSON.stringify(toJson(report), null, 2)}\n`);
     else {
       write(renderText(report, { color }));
       if (options.html) write(`HTML report written to ${options.html}\n`);
+      if (trace) write(`Trace written to ${options.trace} (open it in https://ui.perfetto.dev)\n`);
     }
     if (!check.ok) process.stderr.write(`vpmu: check failed: ${check.message}\n`);
     return check.ok ? 0 : 1;
@@ -198,6 +266,15 @@ export function registerRun(program: Command, options: { isDefault?: boolean } =
     .option('--shard <i/n>', 'run only the i-th of n slices of a sweep (for job arrays)')
     .option('--set <path=value...>', 'override scenario fields, e.g. --set duration=0.5')
     .option('--no-progress', 'no progress bar')
+    .option('--trace <file.json>', 'write the simulated timeline for Perfetto (Trace Event Format)')
+    .option(
+      '--trace-window <start:end>',
+      'trace only events that begin in this span of simulated seconds, e.g. 0.1:0.12',
+    )
+    .option(
+      '--trace-max-events <n>',
+      `keep at most n trace events per design (default ${DEFAULT_MAX_TRACE_EVENTS})`,
+    )
     .action(async (target: string | undefined, opts: RunOptions) => {
       await runCommand(program.opts().debug === true, () =>
         run(target, opts, (t) => process.stdout.write(t)),

@@ -15,6 +15,7 @@ import { IntelPmu } from './intel-pmu.ts';
 import { LocalApic, type InterruptDelivery } from './lapic.ts';
 import { MSR as MSR_TABLE } from './msr.ts';
 import type { HardwarePmu } from './pmu.ts';
+import { CpuTracepoints } from './tracepoints.ts';
 
 /** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
 const MSR = MSR_TABLE;
@@ -48,6 +49,8 @@ export interface CpuidResult {
 export class PhysicalCpu implements MsrPort {
   readonly pmu: HardwarePmu;
   readonly lapic = new LocalApic();
+  /** This CPU's trace points (hw/tracepoints.ts). */
+  readonly trace = new CpuTracepoints();
   /** In VMX non-root / SVM guest mode. */
   guestMode = false;
   /** The host kernel's interrupt entry (NMI handler chain and vectored handlers). */
@@ -195,6 +198,15 @@ export class PhysicalCpu implements MsrPort {
     return this.pmu.rdpmcNumber(ecx);
   }
 
+  /**
+   * A counter's value read the way a debugger would, not by executing
+   * RDPMC: nothing is priced or counted. For observers (the trace), never for
+   * modelled code.
+   */
+  peekCounter(ecx: number): number {
+    return this.pmu.rdpmcNumber(ecx);
+  }
+
   cpuid(leaf: number, subleaf = 0): CpuidResult {
     return cpuidOf(this.model, leaf, subleaf);
   }
@@ -203,6 +215,8 @@ export class PhysicalCpu implements MsrPort {
   private raisePmi(): void {
     this.syncClockToOverflow();
     const delivery = this.lapic.deliverPmi(this.model.vendor === 'intel');
+    const probe = this.trace.pmi.probe;
+    if (probe !== null) probe(delivery, this.guestMode);
     if (!delivery) {
       this.interruptsDelivered.masked++;
       return;

@@ -107,6 +107,18 @@ export class EmulatedVpmu implements VpmuDesign {
     return left === 0 ? modulus : left;
   }
 
+  /**
+   * The guest counter now, as pmc_read_counter would compute it, but with
+   * the backing event's count peeked (PerfKvmExports.peekCount) rather than
+   * read: nothing executed or priced, so a trace may look without changing
+   * the run.
+   */
+  peekCounter(pmc: KvmPmc): number {
+    const b = this.backing.get(pmc);
+    const counted = b?.event && !b.isPaused ? this.ctx.perf.peekCount(b.event) : 0;
+    return (pmc.counter + counted) % this.ctx.pmu().pmcModulus(pmc);
+  }
+
   /** pmc_read_counter: the saved value plus what the running perf event counted. */
   private readCounter(pmc: KvmPmc): number {
     const b = this.state(pmc);

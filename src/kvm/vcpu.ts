@@ -24,6 +24,7 @@ import { GuestPmu } from './guest-pmu.ts';
 import { guestPmuCpuid, kvmPmuCapability, resolveGuestPmuConfig } from './pmu-capability.ts';
 import { isFault, type GuestPmuConfig } from './pmu-types.ts';
 import { MediatedVpmu } from './mediated-vpmu.ts';
+import { VcpuTracepoints } from './tracepoints.ts';
 import { VirtualLapic, type GuestInterrupt } from './vlapic.ts';
 import type { VpmuDesign, VpmuDesignName } from './vpmu-design.ts';
 
@@ -86,10 +87,8 @@ export class VcpuImpl implements Vcpu {
   private running = false;
   private nesting = 0;
   private readonly guest: GuestCpuImpl;
-  /** Optional observer of exits (reason, fastpath, MSR index for MSR exits), for the simulator. */
-  onExit: ((reason: ExitReason, fastpath: boolean, msr: number) => void) | null = null;
-  /** Optional observer of interrupt injections, for the simulator. */
-  onInject: ((vector: number) => void) | null = null;
+  /** This vCPU's trace points: exits, entries, injections, the PMU world switch (kvm/tracepoints.ts). */
+  readonly trace = new VcpuTracepoints();
   /** IA32_TSC_DEADLINE as the guest last wrote it. */
   tscDeadline = 0n;
 
@@ -189,15 +188,33 @@ export class VcpuImpl implements Vcpu {
   /** vcpu_enter_guest up to VM-entry: requests, load, entry, then injection. */
   private enter(): void {
     this.processRequests();
-    this.design.beforeEntry();
+    this.loadPmu();
     this.cpu.guestMode = true;
+    const entered = this.trace.entry.probe;
+    if (entered !== null) entered();
     this.injectPending();
   }
 
   /** VM-exit back to userspace (the end of KVM_RUN). */
   private leave(): void {
     this.cpu.guestMode = false;
+    this.putPmu();
+  }
+
+  /** The design's put after a VM-exit (kvm_mediated_pmu_put; the legacy GLOBAL_CTRL switch back). */
+  private putPmu(): void {
+    const probe = this.trace.pmuSwitch.probe;
+    if (probe !== null) probe('put', false);
     this.design.afterExit();
+    if (probe !== null) probe('put', true);
+  }
+
+  /** The design's load before VM-entry (kvm_mediated_pmu_load; the legacy GLOBAL_CTRL switch). */
+  private loadPmu(): void {
+    const probe = this.trace.pmuSwitch.probe;
+    if (probe !== null) probe('load', false);
+    this.design.beforeEntry();
+    if (probe !== null) probe('load', true);
   }
 
   /**
@@ -214,17 +231,20 @@ export class VcpuImpl implements Vcpu {
     this.stats.count(reason);
     const useFastpath = fastpath && this.fastpathAllowed();
     if (useFastpath) this.stats.fastpathExits++;
-    this.onExit?.(reason, useFastpath, msr);
+    const exited = this.trace.exit.probe;
+    if (exited !== null) exited(reason, useFastpath, msr);
     this.cpu.guestMode = false;
-    if (!useFastpath) this.design.afterExit();
+    if (!useFastpath) this.putPmu();
     try {
       return handler();
     } finally {
       if (!useFastpath) {
         this.processRequests();
-        this.design.beforeEntry();
+        this.loadPmu();
       }
       this.cpu.guestMode = true;
+      const entered = this.trace.entry.probe;
+      if (entered !== null) entered();
       // The injected interrupt's handler runs nested in this exit, so the
       // exits it makes count toward MAX_NESTED_EXITS.
       try {
@@ -271,14 +291,16 @@ export class VcpuImpl implements Vcpu {
     const interrupt = this.pendingInjection;
     if (!interrupt) return;
     this.pendingInjection = null;
-    this.onInject?.(interrupt.vector);
+    const injected = this.trace.inject.probe;
+    if (injected !== null) injected(interrupt.vector);
     this.guestHandlers.get(interrupt.vector)?.();
   }
 
   /** Inject an interrupt that is not the PMI (timer, device) at the next entry and run `handler` then. */
   injectAndRun(reason: ExitReason, fastpath: boolean, vector: number, handler: () => void): void {
     this.exit(reason, () => {}, fastpath);
-    this.onInject?.(vector);
+    const injected = this.trace.inject.probe;
+    if (injected !== null) injected(vector);
     handler();
   }
 

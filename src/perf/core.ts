@@ -20,6 +20,7 @@ import { SoftwarePmu } from './software-pmu.ts';
 import { UncorePmu } from './uncore-pmu.ts';
 import { adjustPeriod, SampleRateLimit, unthrottleAndAdjustFreq } from './sample-rate.ts';
 import { MUX_TIMER, PerfTimers, TICK_TIMER } from './timers.ts';
+import { PerfTracepoints } from './tracepoints.ts';
 import { enumerateX86Pmu, X86Pmu, type X86CpuPort } from './x86-pmu.ts';
 
 /** What perf needs of a CPU: the PMU port, CPUID, and its clock. */
@@ -29,6 +30,8 @@ export interface PerfCpu extends X86CpuPort {
   readonly nowNs: number;
   /** The uncore's free-running memory-read count, where the CPU has an uncore. */
   readonly uncoreDataReads?: number;
+  /** An observer's read of a counter (no instruction executed), where the CPU offers one. */
+  peekCounter?(ecx: number): number;
 }
 
 export interface PerfCoreOptions {
@@ -62,6 +65,10 @@ export class PerfCore {
   readonly pmus: PerfPmu[] = [];
   readonly x86: X86Pmu | null;
   readonly software = new SoftwarePmu();
+  /** This perf instance's trace points (perf/tracepoints.ts). */
+  readonly trace = new PerfTracepoints();
+  /** Samples written by overflow handling, all CPUs (the nmiExit trace point reports each NMI's). */
+  samplesWritten = 0;
   readonly accounting: MediatedAccounting | null;
   /** CONFIG_HZ, the tick period and perf_event_mux_interval_ms (ns), as the timers run them. */
   readonly hz: number;
@@ -443,9 +450,13 @@ export class PerfCore {
 
   /** Run the timers due on a CPU (hrtimer interrupts, in host context). */
   runTimers(cpu: number): void {
+    const entry = this.trace.timerEntry.probe;
+    if (entry !== null) entry(cpu);
     const fired = this.timers.expire(cpu, this.cpus[cpu]!.nowNs);
     if (fired & MUX_TIMER) this.rotate(cpu);
     if (fired & TICK_TIMER) this.tick(cpu);
+    const exit = this.trace.timerExit.probe;
+    if (exit !== null) exit(cpu);
   }
 
   /** perf_rotate_context: the multiplexing timer moved the first flexible group last. */
@@ -470,6 +481,8 @@ export class PerfCore {
     if (this.contextsOn(cpu).some((c) => c.rotateNecessary))
       this.timers.armMux(cpu, this.cpus[cpu]!.nowNs);
     this.rotations++;
+    const rotated = this.trace.rotate.probe;
+    if (rotated !== null) rotated(cpu);
   }
 
   /** Multiplexing rotations performed (all CPUs). */
@@ -507,6 +520,7 @@ export class PerfCore {
     }
     // The overflow that throttles still delivers its sample.
     e.samples++;
+    this.samplesWritten++;
     e.overflowHandler?.(e);
     if (throttle) {
       // The driver stops the event, x86_pmu_stop(event, 0): no update (the
@@ -519,12 +533,17 @@ export class PerfCore {
 
   /** The NMI handler for PMIs (perf_event_nmi_handler). */
   handleNmi(cpu: number): boolean {
+    const entry = this.trace.nmiEntry.probe;
+    if (entry !== null) entry(cpu);
+    const samples = this.samplesWritten;
     const started = this.cpus[cpu]!.nowNs;
     const handled = this.x86?.handleIrq(cpu) ?? false;
     if (handled) {
       const lowered = this.sampleRate.sampleEventTook(cpu, this.cpus[cpu]!.nowNs - started);
       if (lowered) this.log(lowered);
     }
+    const exit = this.trace.nmiExit.probe;
+    if (exit !== null) exit(cpu, handled, this.samplesWritten - samples);
     return handled;
   }
 

@@ -2,13 +2,21 @@
  * The perf entry points only KVM may call: the counterpart of
  * EXPORT_SYMBOL_FOR_KVM in kernel/events/core.c and arch/x86/events/core.c.
  * kvm/ imports this module and nothing else of perf's internals.
+ *
+ * Each entry point named in KVM_PERF_CALLS (perf/tracepoints.ts) fires the
+ * perf instance's kvmCall trace point first, which is how the simulator
+ * prices it. The others cost what their MSR accesses cost (LVTPC, EOI) or
+ * are setup and bookkeeping outside the measured run (VM creation, the
+ * capability checks, the task switch, the GLOBAL_CTRL values for the VMCS).
  */
 import type { Operation } from '../common/protocol.ts';
 import { LVT as LVT_EXPORT, MSR as MSR_EXPORT } from '../hw/msr.ts';
 import type { PerfEventAttr } from './attr.ts';
 import type { PerfCore, PerfCpu } from './core.ts';
-import type { KernelEvent, OverflowHandler } from './event.ts';
+import { EventState, type KernelEvent, type OverflowHandler } from './event.ts';
 import type { AccountingProtocol } from './mediated-protocol.ts';
+import type { KvmPerfCall } from './tracepoints.ts';
+import { FIXED_IDX } from './x86-pmu.ts';
 
 /** Module-local bindings of hot imports (the loader makes imported bindings getters). */
 const LVT = LVT_EXPORT;
@@ -66,11 +74,19 @@ export class PerfKvmExports {
     this.core.releaseMediatedPmu();
   }
 
+  /** KVM called `call` (the kvmCall trace point). */
+  private traced(call: KvmPerfCall, cpu: number): void {
+    const probe = this.core.trace.kvmCall.probe;
+    if (probe !== null) probe(call, cpu);
+  }
+
   loadGuestContext(cpu: number): void {
+    this.traced('perf_load_guest_context', cpu);
     this.core.loadGuestContext(cpu);
   }
 
   putGuestContext(cpu: number): void {
+    this.traced('perf_put_guest_context', cpu);
     this.core.putGuestContext(cpu);
   }
 
@@ -111,20 +127,24 @@ export class PerfKvmExports {
     pid: number,
     overflow: OverflowHandler,
   ): KernelEvent {
+    this.traced('perf_event_create_kernel_counter', cpu);
     return this.core.open(attr, pid >= 0 ? { pid, cpu } : { cpu }, undefined, overflow);
   }
 
   releaseKernelCounter(event: KernelEvent): void {
+    this.traced('perf_event_release_kernel', event.cpu);
     this.core.close(event);
   }
 
   /** perf_event_read_value: the event's count now. */
   readCounter(event: KernelEvent): number {
+    this.traced('perf_event_read_value', event.cpu);
     return this.core.read(event).value;
   }
 
   /** perf_event_pause(event, reset = true): disable it, return its count, and zero the count. */
   pauseCounter(event: KernelEvent): number {
+    this.traced('perf_event_pause', event.cpu);
     this.core.disable(event);
     const count = this.core.read(event).value;
     event.count = 0;
@@ -133,7 +153,25 @@ export class PerfKvmExports {
 
   /** perf_event_enable. */
   enableCounter(event: KernelEvent): void {
+    this.traced('perf_event_enable', event.cpu);
     this.core.enable(event);
+  }
+
+  /**
+   * A kernel counter's count as of now, from its hardware counter read by an
+   * observer (PerfCpu.peekCounter): nothing executed, priced or updated. For
+   * traces; KVM's own reads go through readCounter.
+   */
+  peekCount(event: KernelEvent): number {
+    const x86 = this.core.x86;
+    const cpu = event.ctx.activeCpu;
+    const port = cpu >= 0 ? this.cpus[cpu] : undefined;
+    if (!x86 || !port?.peekCounter || event.idx < 0 || event.state !== EventState.Active)
+      return event.count;
+    const width = event.idx >= FIXED_IDX ? x86.desc.fixedWidth : x86.desc.gpWidth;
+    let delta = port.peekCounter(x86.rdpmcIndex(event.idx)) - event.prevCount;
+    if (delta < 0) delta += 2 ** width;
+    return event.count + delta;
   }
 
   /** Whether a kernel counter is in the error state (pinned, and no counter could be had). */
@@ -151,6 +189,7 @@ export class PerfKvmExports {
 
   /** perf_event_period. */
   setPeriod(event: KernelEvent, period: number): void {
+    this.traced('perf_event_period', event.cpu);
     this.core.setPeriod(event, period);
   }
 

@@ -2,9 +2,11 @@
  * Pricing what the model does. The meter observes the operations the
  * modelled kernel code really performs, and charges each its cost-model price
  * as time on the CPU it ran on (PhysicalCpu.stall): every RDMSR / WRMSR /
- * RDPMC the perf driver and KVM's world switch execute on the hardware, every
- * VM-exit by reason, every injected interrupt, every perf call KVM makes,
- * every PMI and timer. Nothing here decides behaviour.
+ * RDPMC the perf driver and KVM's world switch execute on the hardware (the
+ * CPU prices those itself, PhysicalCpu.accessCycles), and through the
+ * model's trace points (common/tracepoint.ts) every VM-exit by reason, every
+ * injected interrupt, every perf call KVM makes, every PMI and timer.
+ * Nothing here decides behaviour, and nothing here replaces a method.
  */
 import {
   ACCESS_CLASSES,
@@ -17,14 +19,13 @@ import {
   type PhysicalCpu,
 } from '../hw/cpu.ts';
 
+import { Attachments } from '../common/tracepoint.ts';
 import type { ExitReason } from '../kvm/exits.ts';
 import { IA32_TSC_DEADLINE, type VcpuImpl } from '../kvm/vcpu.ts';
 import type { PerfCore } from '../perf/core.ts';
-import type { PerfKvmExports } from '../perf/kvm-exports.ts';
+import type { KvmPerfCall } from '../perf/tracepoints.ts';
 import type { CostModel } from './cost-model.ts';
 import type { CostBreakdownEntry, TimelineEntry } from './results.ts';
-
-/** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
 
 const MAX_TIMELINE = 4000;
 
@@ -39,6 +40,18 @@ const ACCESS_PARAMETER: readonly string[] = (() => {
   names[ACCESS_RDPMC] = 'msr.rdpmc';
   return names;
 })();
+
+/** What each perf entry point KVM calls costs (perf/tracepoints.ts KVM_PERF_CALLS). */
+export const KVM_CALL_PARAMETER: Readonly<Record<KvmPerfCall, string>> = Object.freeze({
+  perf_event_create_kernel_counter: 'perf.create',
+  perf_event_release_kernel: 'perf.release',
+  perf_event_period: 'perf.period',
+  perf_event_pause: 'perf.pause',
+  perf_event_enable: 'perf.enable',
+  perf_event_read_value: 'perf.read',
+  perf_load_guest_context: 'perf.guest-context',
+  perf_put_guest_context: 'perf.guest-context',
+});
 
 function isX2apicMsr(msr: number): boolean {
   return msr >= 0x800 && msr <= 0x8ff;
@@ -62,6 +75,12 @@ export class CostMeter {
   private windowEndNs = 0;
   private windowCpu: PhysicalCpu | null = null;
 
+  /** What the last VM-exit was charged (round trip, handler, VMCS switch), for the trace. */
+  lastExitCycles = 0;
+  /** Cycles charged on each CPU (by id), MSR accesses apart. */
+  private chargedOn = new Float64Array(8);
+  private readonly attachments = new Attachments();
+
   constructor(private readonly costs: CostModel) {}
 
   /** Charge `parameter` (times `count`) as time on `cpu`. */
@@ -82,9 +101,17 @@ export class CostMeter {
   private chargeSlot(cpu: PhysicalCpu, slot: CostSlot, count = 1): number {
     const cycles = slot.cycles * count;
     cpu.stall(cycles);
+    if (cpu.id >= this.chargedOn.length) this.growChargedOn(cpu.id);
+    this.chargedOn[cpu.id]! += cycles;
     slot.entry.count += count;
     slot.entry.cycles += cycles;
     return cycles;
+  }
+
+  private growChargedOn(id: number): void {
+    const grown = new Float64Array(Math.max(2 * this.chargedOn.length, id + 1));
+    grown.set(this.chargedOn);
+    this.chargedOn = grown;
   }
 
   get breakdown(): CostBreakdownEntry[] {
@@ -135,6 +162,16 @@ export class CostMeter {
     return n;
   }
 
+  /** Everything priced on `cpu` so far: what was charged, and its MSR accesses since it was instrumented. */
+  pricedCycles(cpu: PhysicalCpu): number {
+    let cycles = cpu.id < this.chargedOn.length ? this.chargedOn[cpu.id]! : 0;
+    const priced = this.pricedCpus.find((p) => p.cpu === cpu);
+    if (priced)
+      for (let k = 0; k < ACCESS_CLASSES; k++)
+        cycles += (cpu.accessCounts[k]! - priced.baseline[k]!) * cpu.accessCycles[k]!;
+    return cycles;
+  }
+
   /** Hardware MSR accesses on the priced CPUs: reads, writes, RDPMC. */
   get msrAccesses(): { rdmsr: number; wrmsr: number; rdpmc: number } {
     return {
@@ -147,68 +184,85 @@ export class CostMeter {
     };
   }
 
-  /** The perf calls KVM makes (legacy design) and the guest-context switch (mediated). */
-  instrumentPerfExports(exports: PerfKvmExports): void {
-    const wrap = <K extends keyof PerfKvmExports>(name: K, parameter: string) => {
-      const original = (exports[name] as (...args: unknown[]) => unknown).bind(exports);
-      (exports as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
-        if (this.current) this.charge(this.current, parameter);
-        return original(...args);
-      };
-    };
-    wrap('createKernelCounter', 'perf.create');
-    wrap('releaseKernelCounter', 'perf.release');
-    wrap('setPeriod', 'perf.period');
-    wrap('pauseCounter', 'perf.pause');
-    wrap('enableCounter', 'perf.enable');
-    wrap('readCounter', 'perf.read');
-    wrap('loadGuestContext', 'perf.guest-context');
-    wrap('putGuestContext', 'perf.guest-context');
-  }
-
-  /** Host PMIs, timers and multiplexing rotations on the host's perf core. */
-  instrumentHostPerf(core: PerfCore, cpus: readonly PhysicalCpu[]): void {
-    const handleNmi = core.handleNmi.bind(core);
-    core.handleNmi = (cpu) => {
+  /**
+   * Subscribe to a host's trace points: perf's NMI handler (pmi.entry), its
+   * timer interrupts and rotations, and the calls KVM makes into perf
+   * (charged to `current`, the CPU being simulated).
+   */
+  attachHost(host: { readonly perfCore: PerfCore; readonly cpus: readonly PhysicalCpu[] }): void {
+    const { perfCore, cpus } = host;
+    this.attachments.add(perfCore.trace.nmiEntry, (cpu) => {
       this.charge(cpus[cpu]!, 'pmi.entry');
-      return handleNmi(cpu);
-    };
-    this.instrumentTimers(core, cpus, 'host');
+    });
+    this.attachTimers(perfCore, cpus, 'host');
+    this.attachments.add(perfCore.trace.kvmCall, (call) => {
+      if (this.current) this.charge(this.current, KVM_CALL_PARAMETER[call]);
+    });
   }
 
-  /** Timer interrupts and rotations of a perf core (host or guest). */
-  instrumentTimers(core: PerfCore, cpus: readonly PhysicalCpu[], who: string): void {
-    const runTimers = core.runTimers.bind(core);
-    core.runTimers = (cpu) => {
+  /**
+   * A guest kernel's perf, running on `cpu`: its PMI handler's entry
+   * (pmi.entry) and the samples it writes (perf.sample, and the perf tool's
+   * copy of each when it records), its timer interrupts and rotations.
+   */
+  attachGuestPerf(perf: PerfCore, cpu: PhysicalCpu, guest: string, recording: boolean): void {
+    this.attachments.add(perf.trace.nmiEntry, () => {
+      this.charge(cpu, 'pmi.entry');
+    });
+    this.attachments.add(perf.trace.nmiExit, (_cpu, _handled, samples) => {
+      if (samples === 0) return;
+      this.charge(cpu, 'perf.sample', samples);
+      if (recording) this.charge(cpu, 'perf.record-userspace', samples);
+    });
+    this.attachTimers(perf, [cpu], guest);
+  }
+
+  /**
+   * Timer interrupts (tick.handler, on entry) and multiplexing rotations
+   * (perf.rotate each, when the interrupt returns) of a perf instance; its
+   * CPU `n` runs on `cpus[n]`.
+   */
+  attachTimers(perf: PerfCore, cpus: readonly PhysicalCpu[], who: string): void {
+    let rotations = 0;
+    this.attachments.add(perf.trace.timerEntry, (cpu) => {
+      this.charge(cpus[cpu]!, 'tick.handler');
+    });
+    this.attachments.add(perf.trace.rotate, () => {
+      rotations++;
+    });
+    this.attachments.add(perf.trace.timerExit, (cpu) => {
+      if (rotations === 0) return;
       const physical = cpus[cpu]!;
-      const rotations = core.rotations;
-      this.charge(physical, 'tick.handler');
-      runTimers(cpu);
-      if (core.rotations > rotations) {
-        const c = this.charge(physical, 'perf.rotate', core.rotations - rotations);
-        this.note(physical, who, 'rotation', 'perf rotate', c);
-      }
-    };
+      const c = this.charge(physical, 'perf.rotate', rotations);
+      rotations = 0;
+      this.note(physical, who, 'rotation', 'perf rotate', c);
+    });
   }
 
   /** Exits and injections of a vCPU. */
-  instrumentVcpu(vcpu: VcpuImpl, guest: string): void {
+  attachVcpu(vcpu: VcpuImpl, guest: string): void {
     const cpu = vcpu.hostCpu;
     const intelPmu = cpu.model.vendor === 'intel' && vcpu.hasPmu;
-    vcpu.onExit = (reason, fastpath, msr) => {
+    const worldSwitch = vcpu.designName !== 'emulated' && vcpu.hasPmu;
+    this.attachments.add(vcpu.trace.exit, (reason, fastpath, msr) => {
       let cycles = this.charge(cpu, reason === 'HLT' ? 'exit.hlt' : 'exit.roundtrip');
       const handler = exitHandlerCost(reason, msr, fastpath);
       if (handler) cycles += this.charge(cpu, handler);
       // The VMCS switches PERF_GLOBAL_CTRL at every exit and entry.
       if (intelPmu) cycles += this.charge(cpu, 'vmcs.global-ctrl-switch', 2);
+      this.lastExitCycles = cycles;
       this.note(cpu, guest, 'exit', fastpath ? `${reason} (fastpath)` : reason, cycles);
-      if (!fastpath && vcpu.designName !== 'emulated' && vcpu.hasPmu)
-        this.note(cpu, guest, 'world-switch', 'put + load', 0);
-    };
-    vcpu.onInject = (vector) => {
+      if (!fastpath && worldSwitch) this.note(cpu, guest, 'world-switch', 'put + load', 0);
+    });
+    this.attachments.add(vcpu.trace.inject, (vector) => {
       const cycles = this.charge(cpu, 'inject.interrupt');
       if (vector === 2) this.note(cpu, guest, 'pmi', 'PMI injected', cycles);
-    };
+    });
+  }
+
+  /** Stop observing: every probe attached by this meter is detached. */
+  detach(): void {
+    this.attachments.detachAll();
   }
 }
 

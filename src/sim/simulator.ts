@@ -21,6 +21,7 @@ import { IA32_TSC_DEADLINE, type VcpuImpl } from '../kvm/vcpu.ts';
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import { CostModel } from './cost-model.ts';
 import { CostMeter } from './cost-meter.ts';
+import type { TraceRecorder, Track } from './trace-recorder.ts';
 import { HostMachine } from './host.ts';
 import { WorkloadRunner } from './workload-runner.ts';
 import type {
@@ -71,6 +72,11 @@ export interface SimulationOptions {
   progress?: (fraction: number) => void;
   /** Length of the timeline window recorded for the report, in ns. */
   timelineWindowNs?: number;
+  /**
+   * Record the run for Perfetto (sim/trace-recorder.ts). Its probes are
+   * attached before the meter's, so a slice begins before what it is charged.
+   */
+  trace?: TraceRecorder;
 }
 
 interface GuestState {
@@ -85,6 +91,8 @@ interface GuestState {
   refusal?: GuestRefusal;
   /** The guest's perf-record samples already charged for user-space processing. */
   samplesCharged: number;
+  /** The vCPU's track in the trace, when there is one. */
+  track?: Track;
 }
 
 interface HostSessionState {
@@ -206,7 +214,10 @@ export class Simulation {
       timeline: [...meter.timeline],
       msrAccesses: { ...meter.msrAccesses },
     };
-    return { ...this.collect(design, run, elapsed), ...measured };
+    const result = { ...this.collect(design, run, elapsed), ...measured };
+    this.options.trace?.endDesign();
+    meter.detach();
+    return result;
   }
 
   /** A fresh machine for `design`, its cost meter hooked in, and the guests' state before they start. */
@@ -224,8 +235,8 @@ export class Simulation {
     });
     const meter = new CostMeter(this.costModel);
     for (const cpu of host.cpus) meter.instrumentCpu(cpu);
-    meter.instrumentPerfExports(host.perfExports);
-    meter.instrumentHostPerf(host.perfCore, host.cpus);
+    this.options.trace?.beginDesign(design, host, meter);
+    meter.attachHost(host);
 
     const guests: GuestState[] = input.guests.map((spec, index) => ({
       spec,
@@ -305,7 +316,9 @@ export class Simulation {
             hostCpu: g.spec.hostCpu,
             ...(g.spec.pmu ? { pmu: g.spec.pmu } : {}),
           }) as VcpuImpl;
-          meter.instrumentVcpu(g.vcpu, g.spec.name);
+          const track = this.options.trace?.attachVcpu(g.vcpu, g.spec.name, meter);
+          if (track) g.track = track;
+          meter.attachVcpu(g.vcpu, g.spec.name);
         } catch (error) {
           if (!(error instanceof KernelError)) throw error;
           g.refusal = { guest: g.spec.name, errno: error.errno, message: error.message };
@@ -436,23 +449,10 @@ export class Simulation {
       () => cpu.nowNs,
       g.spec.hz,
       () => {},
-      () => {
-        meter.charge(cpu, 'pmi.entry');
-      },
     );
-    meter.instrumentTimers(kernel.perf, [cpu], g.spec.name);
+    if (g.track) this.options.trace?.attachGuestPerf(kernel.perf, g.vcpu!, g.track, g.spec.name);
     // Samples: written to the ring buffer in the NMI, then copied out by perf record.
-    const handleNmi = kernel.perf.handleNmi.bind(kernel.perf);
-    kernel.perf.handleNmi = (c) => {
-      const before = g.session ? totalSamples(g.session) : 0;
-      const handled = handleNmi(c);
-      const taken = g.session ? totalSamples(g.session) - before : 0;
-      if (taken > 0) {
-        meter.charge(cpu, 'perf.sample', taken);
-        if (g.session!.spec.mode === 'record') meter.charge(cpu, 'perf.record-userspace', taken);
-      }
-      return handled;
-    };
+    meter.attachGuestPerf(kernel.perf, cpu, g.spec.name, g.spec.perf?.mode === 'record');
     g.kernel = kernel;
     if (g.spec.perf) {
       g.session = new PerfSession(kernel.perf, g.spec.perf);
@@ -568,12 +568,6 @@ export class Simulation {
     }
     return hostEvents;
   }
-}
-
-function totalSamples(session: PerfSession): number {
-  let n = 0;
-  for (const e of session.events) n += e.kernel?.samples ?? 0;
-  return n;
 }
 
 export function errorPercent(counted: number, truth: number): number {

@@ -7,7 +7,17 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { UsageError } from '../../src/cli/errors.ts';
-import { DEFAULT_SCENARIO, parseShard, parseSweep, shardValues } from '../../src/cli/run.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  DEFAULT_SCENARIO,
+  parseShard,
+  parseSweep,
+  parseTraceWindow,
+  run,
+  shardValues,
+} from '../../src/cli/run.ts';
 
 const usage = (flag: string, pattern?: RegExp) => (e: unknown) =>
   e instanceof UsageError &&
@@ -126,5 +136,66 @@ describe('shardValues', () => {
 describe('defaults', () => {
   it('run with no scenario runs specint-sampling', () => {
     assert.equal(DEFAULT_SCENARIO, 'specint-sampling');
+  });
+});
+
+describe('--trace', () => {
+  it('--trace-window START:END in simulated seconds; either side may be left out', () => {
+    assert.deepEqual(parseTraceWindow('0.1:0.25'), { start: 0.1, end: 0.25 });
+    assert.deepEqual(parseTraceWindow(':0.5'), { start: 0, end: 0.5 });
+    assert.deepEqual(parseTraceWindow('0.5:'), { start: 0.5, end: Infinity });
+    assert.deepEqual(parseTraceWindow(' 1 : 2 '), { start: 1, end: 2 });
+  });
+
+  it('a window that is empty, reversed, negative or not numbers: UsageError naming --trace-window', () => {
+    for (const bad of ['0.2:0.1', '1:1', '-1:2', 'a:b', '0.1', '0.1:0.2:0.3', '1e999:']) {
+      assert.throws(() => parseTraceWindow(bad), usage('--trace-window', /START:END/), bad);
+    }
+  });
+
+  it('bad combinations and a missing directory are refused before anything runs', async () => {
+    const write = () => assert.fail('nothing is printed');
+    await assert.rejects(
+      run('specint-sampling', { trace: '/nonexistent-dir/t.json' }, write),
+      usage('--trace', /directory '\/nonexistent-dir' does not exist/),
+    );
+    await assert.rejects(
+      run('specint-sampling', { trace: 't.json', sweep: 'seed=1,2' }, write),
+      usage('--trace', /not a --sweep/),
+    );
+    await assert.rejects(
+      run('specint-sampling', { traceWindow: '0:1' }, write),
+      (e: unknown) => e instanceof UsageError && /go with --trace/.test(e.message),
+    );
+    await assert.rejects(
+      run('specint-sampling', { trace: 't.json', traceMaxEvents: '0' }, write),
+      usage('--trace-max-events'),
+    );
+  });
+
+  it('writes the trace file beside the report', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vpmu-trace-'));
+    try {
+      const file = join(dir, 'run.json');
+      let out = '';
+      const code = await run(
+        'specint-sampling',
+        { trace: file, duration: '0.01', json: true, traceMaxEvents: '300', progress: false },
+        (t) => (out += t),
+      );
+      assert.equal(code, 0);
+      const report = JSON.parse(out) as { results: { design: string }[] };
+      const trace = JSON.parse(readFileSync(file, 'utf8')) as {
+        traceEvents: { ph: string; pid: number }[];
+        otherData: { designs: { design: string; events: number }[] };
+      };
+      assert.deepEqual(
+        trace.otherData.designs.map((d) => d.design),
+        report.results.map((r) => r.design),
+      );
+      for (const d of trace.otherData.designs) assert.equal(d.events, 300);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

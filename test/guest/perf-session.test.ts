@@ -301,7 +301,7 @@ describe('PerfSession: perf record', () => {
     // Price the PMIs (as the simulator does): perf's frequency estimate divides by the
     // time between overflows, and an unpriced PMI takes none.
     const meter = new CostMeter(new CostModel());
-    meter.instrumentHostPerf(host.perfCore, host.cpus);
+    meter.attachHost(host);
     runWork(host, 0, 120e6, new Truth());
     const settled = session.read()[0]!.samples;
     const kernel = session.events[0]!.kernel!;

@@ -14,8 +14,6 @@ import type { CpuModelName } from '../../src/hw/cpu-models.ts';
 import { MSR } from '../../src/hw/msr.ts';
 import type { ExitReason } from '../../src/kvm/exits.ts';
 import { IA32_TSC_DEADLINE, type VcpuImpl } from '../../src/kvm/vcpu.ts';
-import type { PerfCore } from '../../src/perf/core.ts';
-import type { PerfKvmExports } from '../../src/perf/kvm-exports.ts';
 import { COST_MODELS, CostModel } from '../../src/sim/cost-model.ts';
 import { CostMeter } from '../../src/sim/cost-meter.ts';
 import { HostMachine } from '../../src/sim/host.ts';
@@ -227,21 +225,21 @@ describe('hardware MSR accesses (instrumentCpu)', () => {
   });
 });
 
-describe('VM-exits and injections (instrumentVcpu)', () => {
+describe('VM-exits and injections (attachVcpu)', () => {
   function vcpuOn(model: CpuModelName, mediated: boolean, hostCpu = 1) {
     const host = machine(model, 2, mediated);
     const vcpu = host.kvm.createVm().createVcpu({ hostCpu }) as VcpuImpl;
     const meter = new CostMeter(DISTINCT);
-    meter.instrumentVcpu(vcpu, 'vm0');
+    meter.attachVcpu(vcpu, 'vm0');
     return { host, vcpu, meter, cpu: host.cpus[hostCpu]! };
   }
 
-  /** What one exit costs, by reason / fastpath / MSR, called the way vcpu.exit calls onExit. */
+  /** What one exit costs, by reason / fastpath / MSR, fired the way vcpu.exit fires kvm_exit. */
   function exitPrice(model: CpuModelName, reason: ExitReason, fastpath = false, msr = -1): number {
     const { vcpu, cpu, host } = vcpuOn(model, true);
     const other = host.cpus[0]!.tsc;
     const before = cpu.tsc;
-    vcpu.onExit!(reason, fastpath, msr);
+    vcpu.trace.exit.probe!(reason, fastpath, msr);
     assert.equal(host.cpus[0]!.tsc, other, 'charged to the vCPU’s host CPU only');
     return cpu.tsc - before;
   }
@@ -334,8 +332,8 @@ describe('VM-exits and injections (instrumentVcpu)', () => {
     const { vcpu, cpu, meter } = vcpuOn('intel-sapphire-rapids', true);
     meter.openTimelineWindow(cpu, 1e9);
     const before = cpu.tsc;
-    vcpu.onInject!(0xec);
-    vcpu.onInject!(2);
+    vcpu.trace.inject.probe!(0xec);
+    vcpu.trace.inject.probe!(2);
     assert.equal(cpu.tsc - before, 2 * BITS['inject.interrupt']!);
     assert.deepEqual(
       meter.timeline.map((t) => [t.guest, t.kind, t.label, t.cycles]),
@@ -347,8 +345,8 @@ describe('VM-exits and injections (instrumentVcpu)', () => {
     for (const mediated of [true, false]) {
       const { vcpu, cpu, meter } = vcpuOn('intel-sapphire-rapids', mediated);
       meter.openTimelineWindow(cpu, 1e9);
-      vcpu.onExit!('MSR_WRITE', true, IA32_TSC_DEADLINE);
-      vcpu.onExit!('RDPMC', false, -1);
+      vcpu.trace.exit.probe!('MSR_WRITE', true, IA32_TSC_DEADLINE);
+      vcpu.trace.exit.probe!('RDPMC', false, -1);
       const expected: [string, string][] = [
         ['exit', 'MSR_WRITE (fastpath)'],
         ['exit', 'RDPMC'],
@@ -367,64 +365,53 @@ describe('VM-exits and injections (instrumentVcpu)', () => {
 });
 
 describe('perf calls, PMIs and timers', () => {
-  const EXPORTS: [keyof PerfKvmExports, string][] = [
-    ['createKernelCounter', 'perf.create'],
-    ['releaseKernelCounter', 'perf.release'],
-    ['setPeriod', 'perf.period'],
-    ['pauseCounter', 'perf.pause'],
-    ['enableCounter', 'perf.enable'],
-    ['readCounter', 'perf.read'],
-    ['loadGuestContext', 'perf.guest-context'],
-    ['putGuestContext', 'perf.guest-context'],
-  ];
-
   it("KVM's perf calls are charged to the CPU being simulated (none when there is none), results passed through", () => {
     const host = machine('intel-sapphire-rapids', 2);
-    const calls: string[] = [];
-    const fake = Object.fromEntries(
-      EXPORTS.map(([name]) => [
-        name,
-        (...args: unknown[]) => {
-          calls.push(`${name}(${args.join(',')})`);
-          return name;
-        },
-      ]),
-    ) as unknown as PerfKvmExports;
+    const exports = host.perfExports;
     const meter = new CostMeter(DISTINCT);
-    meter.instrumentPerfExports(fake);
-    const call = (name: keyof PerfKvmExports, ...args: unknown[]) =>
-      (fake[name] as unknown as (...a: unknown[]) => unknown)(...args);
+    meter.attachHost(host);
+    const spent = () => host.cpus[1]!.tsc;
+    const overflow = () => {};
+    const attr = { config: 0xc0, pinned: true, excludeHost: true, samplePeriod: 1000 };
 
-    assert.equal(call('setPeriod', 1, 2), 'setPeriod');
+    exports.createKernelCounter(attr, -1, 1000, overflow);
     assert.deepEqual(meter.breakdown, [], 'no current CPU: nothing charged');
     meter.current = host.cpus[1]!;
-    for (const [name, parameter] of EXPORTS) {
-      const before = host.cpus[1]!.tsc;
-      assert.equal(call(name, 7), name);
-      assert.equal(host.cpus[1]!.tsc - before, BITS[parameter], name);
+    const calls: [string, () => unknown][] = [];
+    let event = exports.createKernelCounter(attr, 1, -1, overflow);
+    calls.push(['perf.create', () => (event = exports.createKernelCounter(attr, 1, -1, overflow))]);
+    calls.push(['perf.period', () => exports.setPeriod(event, 5000)]);
+    calls.push(['perf.read', () => exports.readCounter(event)]);
+    calls.push(['perf.pause', () => exports.pauseCounter(event)]);
+    calls.push(['perf.enable', () => exports.enableCounter(event)]);
+    calls.push(['perf.release', () => exports.releaseKernelCounter(event)]);
+    calls.push(['perf.guest-context', () => exports.loadGuestContext(1)]);
+    calls.push(['perf.guest-context', () => exports.putGuestContext(1)]);
+    for (const [parameter, call] of calls) {
+      const before = spent();
+      call();
+      assert.equal(spent() - before, BITS[parameter], parameter);
     }
-    assert.equal(host.cpus[0]!.tsc, 0);
-    assert.equal(calls.length, EXPORTS.length + 1);
-    assert.equal(calls[0], 'setPeriod(1,2)');
+    assert.equal(host.cpus[0]!.tsc, 0, 'nothing on the other CPU');
+    assert.equal(event.samplePeriod, 5000, 'the call still happened');
+    assert.equal(counts(meter)['perf.create'], 2);
   });
 
-  it('host PMIs cost pmi.entry on their CPU; timers cost tick.handler, rotations perf.rotate each', () => {
+  it('host PMIs cost pmi.entry on their CPU; timers cost tick.handler, rotations perf.rotate each when the interrupt returns', () => {
     const host = machine('intel-sapphire-rapids', 2);
-    const fake = {
-      rotations: 0,
-      handleNmi: (_cpu: number) => true,
-      runTimers: (cpu: number) => {
-        if (cpu === 1) fake.rotations += 3;
-      },
-    };
+    const trace = host.perfCore.trace;
     const meter = new CostMeter(DISTINCT);
-    meter.instrumentHostPerf(fake as unknown as PerfCore, host.cpus);
+    meter.attachHost(host);
     meter.openTimelineWindow(host.cpus[1]!, 1e9);
-    assert.equal(fake.handleNmi(0), true);
+    host.perfCore.handleNmi(0);
     assert.equal(host.cpus[0]!.tsc, BITS['pmi.entry']);
-    fake.runTimers(0);
+    host.perfCore.runTimers(0);
     assert.equal(host.cpus[0]!.tsc, price('pmi.entry', 'tick.handler'));
-    fake.runTimers(1);
+    // Rotations inside a timer interrupt, as perf's multiplexing timer makes them.
+    trace.timerEntry.probe!(1);
+    for (let i = 0; i < 3; i++) trace.rotate.probe!(1);
+    assert.equal(host.cpus[1]!.tsc, BITS['tick.handler'], 'rotations are charged on return');
+    trace.timerExit.probe!(1);
     assert.equal(host.cpus[1]!.tsc, BITS['tick.handler']! + 3 * BITS['perf.rotate']!);
     assert.deepEqual(counts(meter), { 'pmi.entry': 1, 'tick.handler': 2, 'perf.rotate': 3 });
     assert.deepEqual(
@@ -433,10 +420,21 @@ describe('perf calls, PMIs and timers', () => {
     );
   });
 
+  it('after detach() nothing is charged', () => {
+    const host = machine('intel-sapphire-rapids', 1);
+    const meter = new CostMeter(DISTINCT);
+    meter.attachHost(host);
+    meter.detach();
+    host.perfCore.handleNmi(0);
+    host.perfCore.runTimers(0);
+    assert.equal(host.cpus[0]!.tsc, 0);
+    assert.deepEqual(meter.breakdown, []);
+  });
+
   it('on a real host, a counter overflow PMI is charged', () => {
     const host = machine('intel-sapphire-rapids', 1);
     const meter = new CostMeter(new CostModel());
-    meter.instrumentHostPerf(host.perfCore, host.cpus);
+    meter.attachHost(host);
     const event = host.perf.open({ config: 'instructions', samplePeriod: 10_000 }, { cpu: 0 });
     host.exec({ instructions: 100_000 });
     const pmis = counts(meter)['pmi.entry'] ?? 0;
