@@ -1,5 +1,5 @@
 /**
- * vpmu: the public API (../shared/API.md). Everything a program outside the
+ * vpmu: the public API (docs/api.md). Everything a program outside the
  * project may use is exported here, and nothing else is.
  */
 export {

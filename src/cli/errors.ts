@@ -1,7 +1,7 @@
 /**
  * Bad input (a CLI argument, a scenario file) is one clear line naming the
  * flag or file and what was expected, exit code 2, no stack trace unless
- * --debug (ARCHITECTURE.md principle 5).
+ * --debug (docs/architecture.md principle 5).
  */
 import { ScenarioError } from '../sim/scenario-errors.ts';
 

@@ -1,5 +1,5 @@
 /**
- * Errors are data (ARCHITECTURE.md principle 5).
+ * Errors are data (docs/architecture.md principle 5).
  *
  * Kernel failures carry a Linux errno and are thrown as KernelError subclasses
  * (PerfError from perf, KvmError from KVM). A fault a guest takes is a

@@ -1,5 +1,5 @@
 /**
- * Concurrent kernel protocols, written once (ARCHITECTURE.md principle 1).
+ * Concurrent kernel protocols, written once (docs/architecture.md principle 1).
  *
  * A protocol is a set of operations (e.g. perf_create_mediated_pmu), each a
  * straight-line program of steps over an abstract shared memory: integer cells

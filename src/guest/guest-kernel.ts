@@ -1,6 +1,6 @@
 /**
  * A guest kernel, as far as the PMU goes: Linux's perf core (the very same
- * PerfCore the host runs, ARCHITECTURE.md principle 2) built over the vCPU's
+ * PerfCore the host runs, docs/architecture.md principle 2) built over the vCPU's
  * GuestCpu, its NMI handler for PMIs, and its tick. Every MSR access this
  * perf makes goes through KVM's intercept policy.
  */

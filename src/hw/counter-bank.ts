@@ -2,7 +2,7 @@
  * The counting engine shared by the Intel and AMD PMU models: a bank of
  * counters, each decoded (at MSR-write time) into plain numbers in typed
  * arrays, so that retiring a block of work costs O(counters) whatever its
- * size, and allocates nothing (ARCHITECTURE.md principle 4).
+ * size, and allocates nothing (docs/architecture.md principle 4).
  *
  * Overflow lands at the exact event that wraps: the block is split there, the
  * overflow is reported (the PMU sets status and may raise a PMI, whose handler

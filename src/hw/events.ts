@@ -3,7 +3,7 @@
  * selector counts (docs/x86-pmu.md section 2).
  */
 
-/** A block of work retired on a CPU (API.md `Work`). */
+/** A block of work retired on a CPU (docs/api.md `Work`). */
 export interface Work {
   instructions: number;
   branches?: number;
@@ -49,7 +49,7 @@ export const QUANTITY_NAMES = [
 ] as const;
 
 /**
- * Fill `out` with a block's quantities (defaults of API.md: cycles =
+ * Fill `out` with a block's quantities (defaults of docs/api.md: cycles =
  * instructions, refCycles = cycles, the rest 0). No allocation.
  */
 export function workQuantities(work: Work, slotsPerCycle: number, out: Float64Array): void {

@@ -1,6 +1,6 @@
 /**
  * Model-specific register indices (arch/x86/include/asm/msr-index.h), the
- * public `MSR` table of API.md, and helpers to name them in traces.
+ * public `MSR` table of docs/api.md, and helpers to name them in traces.
  */
 
 const intel = {

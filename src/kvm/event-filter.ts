@@ -46,7 +46,7 @@ export function eventselEventMask(vendor: Vendor): bigint {
   return vendor === 'amd' ? EVTSEL.EVENT | EVTSEL.AMD_EVENT_HI : EVTSEL.EVENT;
 }
 
-/** The filter as userspace hands it to KVM_SET_PMU_EVENT_FILTER (API.md). */
+/** The filter as userspace hands it to KVM_SET_PMU_EVENT_FILTER (docs/api.md). */
 export interface PmuEventFilter {
   action: 'allow' | 'deny';
   events: readonly bigint[];

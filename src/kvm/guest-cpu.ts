@@ -1,5 +1,5 @@
 /**
- * The CPU a guest program drives (API.md "GuestCpu"). Each operation either
+ * The CPU a guest program drives (docs/api.md "GuestCpu"). Each operation either
  * runs on the hardware (a passed-through MSR or RDPMC, native execution) or
  * is intercepted: a VM-exit with a reason, KVM's handler, and VM-entry. The
  * guest sees what it would see on real KVM; a fault it takes is a GuestFault.

@@ -50,7 +50,7 @@ export function orGuestFault<T>(result: T | Fault): T {
 
 /**
  * The guest's PMU as userspace configures it: CPUID 0xA (Intel) or
- * 0x80000001/0x80000022 (AMD) and IA32_PERF_CAPABILITIES (API.md).
+ * 0x80000001/0x80000022 (AMD) and IA32_PERF_CAPABILITIES (docs/api.md).
  */
 export interface GuestPmuConfig {
   version: number;

@@ -1,5 +1,5 @@
 /**
- * A vCPU (API.md "Vcpu"): its guest PMU (KVM's model of it, with the
+ * A vCPU (docs/api.md "Vcpu"): its guest PMU (KVM's model of it, with the
  * design's backend), its virtual LAPIC, and KVM_RUN.
  *
  * The guest program runs synchronously. Every intercepted operation is an

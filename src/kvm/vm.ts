@@ -1,5 +1,5 @@
 /**
- * A VM (API.md "Vm"): its PMU lifecycle, event filter and vCPUs.
+ * A VM (docs/api.md "Vm"): its PMU lifecycle, event filter and vCPUs.
  */
 import { KvmError } from '../common/errors.ts';
 import {
@@ -14,7 +14,7 @@ import type { VpmuDesignName } from './vpmu-design.ts';
 
 export type { VmOptions };
 
-/** API.md "Vm". */
+/** docs/api.md "Vm". */
 export interface Vm {
   /** True once this VM holds a mediated PMU. */
   readonly mediatedPmu: boolean;

@@ -1,5 +1,5 @@
 /**
- * perf_event_attr as the model takes it (API.md PerfEventAttr), and the
+ * perf_event_attr as the model takes it (docs/api.md PerfEventAttr), and the
  * generic validation perf_event_open does before a PMU sees the event.
  */
 import { PerfError } from '../common/errors.ts';

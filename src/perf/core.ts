@@ -7,7 +7,7 @@
  * The timers themselves are timers.ts; sampling-rate control sample-rate.ts.
  *
  * It is the same code for the host and for a guest kernel: a guest builds it
- * over its vCPUs' ports (ARCHITECTURE.md principle 2).
+ * over its vCPUs' ports (docs/architecture.md principle 2).
  */
 import { PerfError } from '../common/errors.ts';
 import { validateAttr, type PerfEventAttr, type PerfTarget } from './attr.ts';

@@ -1,5 +1,5 @@
 /**
- * The public face of host perf (API.md "Perf"): perf_event_open and the
+ * The public face of host perf (docs/api.md "Perf"): perf_event_open and the
  * mediated-PMU APIs over the perf core, with bigint counts at the edge.
  */
 import { PerfError } from '../common/errors.ts';

@@ -2,7 +2,7 @@
  * The x86 core PMU driver ('cpu'): arch/x86/events/core.c with the Intel
  * (intel/core.c) and AMD (amd/core.c) parts it needs.
  *
- * It programs the PMU only through an MsrPort (ARCHITECTURE.md principle 2)
+ * It programs the PMU only through an MsrPort (docs/architecture.md principle 2)
  * and learns the PMU from CPUID and PERF_CAPABILITIES as Linux does, so the
  * same driver runs on the host CPU and, inside a guest, on the vCPU, where
  * every access it makes meets KVM's intercept policy. The access sequences

@@ -1,7 +1,7 @@
 /**
  * The cost model: what each virtualization and perf operation costs, in
  * cycles of the CPU it runs on. Every parameter has a default and its source
- * (../shared/docs/costs-and-rates.md section 1) or a stated assumption.
+ * (docs/costs-and-rates.md section 1) or a stated assumption.
  * Overhead is never a parameter: the simulator counts the operations the
  * modelled kernel code really performs (exits by reason, MSR accesses of the
  * perf driver and of the world switch, perf calls) and prices them here.

@@ -1,6 +1,6 @@
 /**
  * The machine: CPUs of one model, the host kernel's perf and KVM, the kernel
- * log, and host tasks retiring work (API.md "Host").
+ * log, and host tasks retiring work (docs/api.md "Host").
  *
  * Work runs through the CPU's clock; perf's timers (the tick and the
  * multiplexing timer) fire at their deadlines inside a block of work, which is

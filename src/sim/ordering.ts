@@ -10,7 +10,7 @@ import type { SimulationReport } from './results.ts';
 
 export type Relation = '>>' | '>' | '~';
 
-/** How two overheads compare: '>>' at least twice and a point apart, '>' apart at 0.01 %, else '~'. */
+/** How two overheads compare: '>>' at least twice and 1 percentage point apart, '>' at least 0.005 points apart (visible at two decimals), else '~'. */
 export function relation(a: number, b: number): Relation {
   if (a - b >= 1 && a >= 2 * b) return '>>';
   if (a - b >= 0.005) return '>';

@@ -72,7 +72,7 @@ export interface CostBreakdownEntry {
 
 export interface DesignResult {
   design: VpmuDesignName;
-  /** Guest work lost to virtualization and PMU handling: 1 - (work cycles / elapsed cycles), in %. */
+  /** Guest work lost to virtualization and PMU handling: 1 - (work cycles / busy cycles), in %; busy = the guests' vCPU time minus their idle (HLT) time (docs/reports.md). */
   overheadPercent: number;
   /** VM-exits by reason, all guests. */
   exits: Record<string, number>;

@@ -1,5 +1,5 @@
 /**
- * Bad scenarios are data (ARCHITECTURE.md principle 5): every problem names
+ * Bad scenarios are data (docs/architecture.md principle 5): every problem names
  * the file, line, column and field, and says what was expected and what was
  * found, one line each:
  *

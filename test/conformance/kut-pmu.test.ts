@@ -14,7 +14,7 @@
  * - The measured loop (LOOP_ASM) is one block of Work retiring exactly what
  *   the asm retires (N iterations of mov, add, 7 nops and loop, plus the
  *   clflush/mfence/IBPB jmp); the GuestCpu's own rdmsr/wrmsr/rdpmc/cpuid
- *   retire nothing (API.md), so the enabling WRMSRs of __precise_loop are
+ *   retire nothing (docs/api.md), so the enabling WRMSRs of __precise_loop are
  *   outside the count exactly as the C arranges them to be.
  * - PMIs are delivered at the overflow, not held pending until check_irq()'s
  *   STI: check_irq() reports whether the handler ran since the previous call.

@@ -60,7 +60,7 @@ const AMD_EVENTS: Partial<Record<QuantityName, [number, number]>> = {
 };
 const FIXED_QUANTITY: QuantityName[] = ['instructions', 'cycles', 'refCycles', 'slots'];
 
-/** What a counter on `q` counts over a block (API.md Work defaults). */
+/** What a counter on `q` counts over a block (docs/api.md Work defaults). */
 function events(work: Work, q: QuantityName): bigint {
   const cycles = work.cycles ?? work.instructions;
   switch (q) {

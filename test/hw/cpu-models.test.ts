@@ -11,7 +11,7 @@ import {
 import { PERF_CAP } from '../../src/hw/msr.ts';
 
 /**
- * The real parts (SDM CPUID 0xA as read on them, API.md "CPU model presets",
+ * The real parts (SDM CPUID 0xA as read on them, docs/api.md "CPU model presets" table,
  * Linux's boot banner): per logical CPU with SMT on.
  */
 const REAL: Record<
@@ -157,7 +157,7 @@ const REAL: Record<
 };
 
 describe('CPU model presets against the real parts', () => {
-  test('every preset name of API.md exists, and nothing else', () => {
+  test('every preset name of docs/api.md exists, and nothing else', () => {
     assert.deepEqual([...CPU_MODEL_NAMES].sort(), Object.keys(REAL).sort());
   });
 
@@ -211,7 +211,7 @@ describe('CPU model presets against the real parts', () => {
 });
 
 describe('resolveCpuModel', () => {
-  test('defaults to Sapphire Rapids (API.md HostOptions.cpu)', () => {
+  test('defaults to Sapphire Rapids (docs/api.md HostOptions.cpu)', () => {
     assert.equal(resolveCpuModel(undefined), CPU_MODELS['intel-sapphire-rapids']);
   });
   test('names resolve to the preset objects', () => {

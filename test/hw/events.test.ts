@@ -27,7 +27,7 @@ const WORK_KEYS = [
   'stores',
 ] as const;
 
-/** Every quantity of a block with the API.md defaults applied. */
+/** Every quantity of a block with the docs/api.md defaults applied. */
 function full(work: Work): Record<(typeof WORK_KEYS)[number], number> {
   const cycles = work.cycles ?? work.instructions;
   return {
@@ -70,7 +70,7 @@ const workArb: fc.Arbitrary<Work> = fc
   });
 
 describe('workQuantities', () => {
-  test('API.md defaults: cycles = instructions, refCycles = cycles, the rest 0', () => {
+  test('docs/api.md defaults: cycles = instructions, refCycles = cycles, the rest 0', () => {
     const q = new Float64Array(QUANTITY_COUNT).fill(-1);
     workQuantities({ instructions: 1234 }, 6, q);
     assert.equal(q[Quantity.Instructions], 1234);

@@ -1,5 +1,5 @@
 /**
- * The public Perf (src/perf/perf.ts, API.md "Perf"): the PMUs it lists, and
+ * The public Perf (src/perf/perf.ts, docs/api.md "Perf"): the PMUs it lists, and
  * perf_event_open with every errno it can return, through host.perf only.
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * The machine (src/sim/host.ts, API.md "Host"): options, CPUs, the boot-time
+ * The machine (src/sim/host.ts, docs/api.md "Host"): options, CPUs, the boot-time
  * state perf sets up, host tasks retiring work, perf's timers firing inside a
  * block, the NMI watchdog, and how KVM's parameters follow the hardware and
  * the Kconfig.
