@@ -51,7 +51,14 @@ export interface StressResult {
   finalCounters: [number, number];
 }
 
-const WORKER = new URL('./worker-stub.mjs', import.meta.url);
+/**
+ * The worker's entry. Compiled (dist/), it is stress-worker.js itself. From
+ * the TypeScript sources (under tsx), a worker cannot start from a .ts file:
+ * worker-stub.mjs registers tsx in the worker first, then loads it.
+ */
+const WORKER = import.meta.url.endsWith('.ts')
+  ? new URL('./worker-stub.mjs', import.meta.url)
+  : new URL('./stress-worker.js', import.meta.url);
 
 export async function runStress(options: StressOptions): Promise<StressResult> {
   const protocol = accountingVariant(options.variant);
