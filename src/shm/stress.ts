@@ -4,7 +4,8 @@
  * the ghost holder counts about every millisecond while they run, and sums
  * what they did.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../common/worker-thread.ts';
 import { accountingVariant } from './variants.ts';
 import {
   bothHeld,
@@ -51,15 +52,6 @@ export interface StressResult {
   finalCounters: [number, number];
 }
 
-/**
- * The worker's entry. Compiled (dist/), it is stress-worker.js itself. From
- * the TypeScript sources (under tsx), a worker cannot start from a .ts file:
- * worker-stub.mjs registers tsx in the worker first, then loads it.
- */
-const WORKER = import.meta.url.endsWith('.ts')
-  ? new URL('./worker-stub.mjs', import.meta.url)
-  : new URL('./stress-worker.js', import.meta.url);
-
 export async function runStress(options: StressOptions): Promise<StressResult> {
   const protocol = accountingVariant(options.variant);
   const mix = options.mix ?? 'mixed';
@@ -70,7 +62,7 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   const workers: Worker[] = [];
   const outputs: Promise<WorkerOutput>[] = [];
   for (let i = 0; i < options.threads; i++) {
-    const worker = new Worker(WORKER, {
+    const worker = startWorker(import.meta.url, 'stress-worker', {
       workerData: {
         variant: options.variant,
         buffer,

@@ -8,8 +8,9 @@
  *   (b) a TypeScript consumer (the tour and more of the public types)
  *       compiled with module NodeNext, strict, emitting: no error allowed,
  *       and the emitted JavaScript run,
- *   (c) `npx vpmu` from the installed package: --version, scenarios, and
- *       --html without the optional vega packages (one line, exit 2).
+ *   (c) `npx vpmu` from the installed package: --version, scenarios, stress
+ *       (worker threads, without tsx), and --html without the optional vega
+ *       packages (one line, exit 2).
  * It packs with --ignore-scripts from the dist/ that scripts/run-tests.mjs
  * has just brought up to date (`prepare` would only rebuild it).
  */
@@ -237,7 +238,7 @@ console.log(typeof stats, design, filter, typeof entry, typeof MSR, typeof ERRNO
     assert.equal(lines.at(-1), 'object undefined undefined bigint object object KernelError');
   });
 
-  test('(c) npx vpmu from the installed package: --version, scenarios, --html without vega', () => {
+  test('(c) npx vpmu from the installed package: --version, scenarios, stress, --html without vega', () => {
     const npx = (...args: string[]) =>
       spawnSync('npx', ['--no-install', 'vpmu', ...args], {
         cwd: project,
@@ -252,6 +253,11 @@ console.log(typeof stats, design, filter, typeof entry, typeof MSR, typeof ERRNO
     const scenarios = npx('scenarios');
     assert.equal(scenarios.status, 0, scenarios.stderr);
     assert.match(scenarios.stdout, /^specint-sampling +\S/m);
+
+    // Worker threads start from the compiled module: tsx is not installed here.
+    const stress = npx('stress', '--threads', '1', '--seconds', '0.2', '--json');
+    assert.equal(stress.status, 0, stress.stderr);
+    assert.equal((JSON.parse(stress.stdout) as { threads: number }).threads, 1);
 
     // vega and vega-lite are optional peers: not installed here, so --html
     // says what to install, in one line, before simulating anything.
