@@ -5,7 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'coverage/', 'out/', '**/*.pml', 'bench/spin/'] },
+  { ignores: ['node_modules/', 'dist/', 'coverage/', 'out/', '**/*.pml', 'bench/spin/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

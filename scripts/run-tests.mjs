@@ -5,7 +5,7 @@
 //   node scripts/run-tests.mjs perf/ kvm/filter
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, sep } from 'node:path';
 
 function findTests(dir) {
   const found = [];
@@ -24,6 +24,15 @@ const files = findTests('test').filter(
 if (files.length === 0) {
   console.error(`run-tests: no test file matches ${filters.join(' ')}`);
   process.exit(2);
+}
+// The end-to-end tests run `vpmu` as users do, from the compiled dist/: build
+// it first if src/ changed since (bin/vpmu.mjs would otherwise fall back to
+// the sources and say so on stderr).
+if (files.some((f) => relative('test', f).startsWith(`e2e${sep}`))) {
+  const build = spawnSync(process.execPath, ['scripts/build.mjs', '--if-stale'], {
+    stdio: 'inherit',
+  });
+  if (build.status !== 0) process.exit(build.status ?? 1);
 }
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], {
   stdio: 'inherit',

@@ -5,7 +5,8 @@
  */
 import type { Command } from 'commander';
 import pc from 'picocolors';
-import { createHost, KernelError, type Host } from '../index.ts';
+import { KernelError } from '../common/errors.ts';
+import type { Host } from '../index.ts';
 import { runCommand } from './errors.ts';
 
 type Print = (line: string) => void;
@@ -26,7 +27,9 @@ function counters(host: Host): string {
   return `nr_mediated_pmu_vms=${host.perf.nrMediatedPmuVms} nr_include_guest_events=${host.perf.nrIncludeGuestEvents}`;
 }
 
-export function runDemo(print: Print): void {
+export async function runDemo(print: Print): Promise<void> {
+  // The model is loaded when the tour starts, not when `vpmu --help` does.
+  const { createHost } = await import('../index.ts');
   const host = createHost({
     cpu: 'intel-sapphire-rapids',
     cpus: 2,
@@ -106,8 +109,8 @@ export function registerDemo(program: Command, options: { isDefault?: boolean } 
     .command('demo', { isDefault: options.isDefault ?? false })
     .description('a short tour of the mediated-PMU accounting through the public API')
     .action(async () => {
-      await runCommand(program.opts().debug === true, () => {
-        runDemo((line) => process.stdout.write(`${line}\n`));
+      await runCommand(program.opts().debug === true, async () => {
+        await runDemo((line) => process.stdout.write(`${line}\n`));
         return 0;
       });
     });

@@ -3,8 +3,6 @@
  * flag or file and what was expected, exit code 2, no stack trace unless
  * --debug (docs/architecture.md principle 5).
  */
-import { ScenarioError } from '../sim/scenario-errors.ts';
-
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -54,6 +52,8 @@ export async function runCommand(
       if (debug) process.stderr.write(`${error.stack}\n`);
       return exitWhenDrained(2);
     }
+    // Loaded only on this path: it brings the YAML parser, which --help does not need.
+    const { ScenarioError } = await import('../sim/scenario-errors.ts');
     if (error instanceof ScenarioError) {
       // One line per problem, each already 'file:line:column: field: ...'.
       process.stderr.write(`${error.message}\n`);

@@ -12,17 +12,13 @@
  */
 import { statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { SingleBar } from 'cli-progress';
+import type { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
-import { renderHtml, renderSweepHtml } from '../report/html.ts';
-import { toJson, toSweepJson } from '../report/json.ts';
-import { renderSweepText, renderText } from '../report/text.ts';
+import { loadHtmlReport, MissingPackageError, type HtmlReport } from '../report/load-html.ts';
 import type { SimulationReport } from '../sim/results.ts';
-import { applyOverride, loadScenario, type Scenario } from '../sim/scenario.ts';
-import { simulate } from '../sim/simulator.ts';
-import { scenarioToInput } from '../sim/from-scenario.ts';
-import { DEFAULT_MAX_TRACE_EVENTS, TraceRecorder } from '../sim/trace-recorder.ts';
-import { orderingCheck } from '../sim/ordering.ts';
+import type { Scenario } from '../sim/scenario.ts';
+import { DEFAULT_MAX_TRACE_EVENTS } from '../sim/trace-limits.ts';
+import type { TraceRecorder } from '../sim/trace-recorder.ts';
 import { parseInteger, runCommand, UsageError } from './errors.ts';
 
 export const DEFAULT_SCENARIO = 'specint-sampling';
@@ -54,7 +50,7 @@ export function parseTraceWindow(text: string): { start: number; end: number } {
 }
 
 /** The trace options, checked before anything runs. */
-function traceRecorder(options: RunOptions): TraceRecorder | null {
+function traceRecorder(Recorder: typeof TraceRecorder, options: RunOptions): TraceRecorder | null {
   if (options.trace === undefined) {
     if (options.traceWindow !== undefined || options.traceMaxEvents !== undefined)
       throw new UsageError('--trace-window and --trace-max-events go with --trace FILE.json');
@@ -68,7 +64,7 @@ function traceRecorder(options: RunOptions): TraceRecorder | null {
     options.traceMaxEvents !== undefined
       ? parseInteger('--trace-max-events', options.traceMaxEvents, 1)
       : DEFAULT_MAX_TRACE_EVENTS;
-  return new TraceRecorder({
+  return new Recorder({
     ...(window ? { window } : {}),
     maxEventsPerDesign: max,
   });
@@ -132,7 +128,51 @@ export function shardValues<T>(
   return values.filter((_, k) => k % shard.count === shard.index - 1);
 }
 
-function progressBar(enabled: boolean): { update(fraction: number): void; stop(): void } {
+/**
+ * What a run needs beyond its flags: the scenario loader (yaml, zod), the
+ * simulator, the trace recorder, the reports, the progress bar. Imported
+ * when a run starts, so that `vpmu --help` or `vpmu scenarios` does not load
+ * them.
+ */
+async function loadRunModules() {
+  const [scenario, simulator, fromScenario, trace, ordering, json, text, progress] =
+    await Promise.all([
+      import('../sim/scenario.ts'),
+      import('../sim/simulator.ts'),
+      import('../sim/from-scenario.ts'),
+      import('../sim/trace-recorder.ts'),
+      import('../sim/ordering.ts'),
+      import('../report/json.ts'),
+      import('../report/text.ts'),
+      import('cli-progress'),
+    ]);
+  return {
+    ...scenario,
+    ...simulator,
+    ...fromScenario,
+    ...trace,
+    ...ordering,
+    ...json,
+    ...text,
+    SingleBar: progress.default.SingleBar,
+  };
+}
+type RunModules = Awaited<ReturnType<typeof loadRunModules>>;
+
+/** The HTML report's renderers, or a one-line usage error when vega is not installed. */
+async function loadHtml(): Promise<HtmlReport> {
+  try {
+    return await loadHtmlReport();
+  } catch (error) {
+    if (error instanceof MissingPackageError) throw new UsageError(`--html: ${error.message}`);
+    throw error;
+  }
+}
+
+function progressBar(
+  Bar: typeof SingleBar,
+  enabled: boolean,
+): { update(fraction: number): void; stop(): void } {
   if (!enabled) return { update() {}, stop() {} };
   // Shown only for runs over a second, on stderr.
   const started = Date.now();
@@ -140,7 +180,7 @@ function progressBar(enabled: boolean): { update(fraction: number): void; stop()
   return {
     update(fraction) {
       if (!bar && Date.now() - started > 1000) {
-        bar = new SingleBar({
+        bar = new Bar({
           stream: process.stderr,
           format: 'simulating [{bar}] {percentage}% | {eta_formatted} left',
           hideCursor: true,
@@ -157,6 +197,7 @@ function progressBar(enabled: boolean): { update(fraction: number): void; stop()
 }
 
 function runOne(
+  { simulate, scenarioToInput }: RunModules,
   scenario: Scenario,
   options: {
     seed?: number;
@@ -189,15 +230,20 @@ export async function run(
       );
     }
   }
-  let { scenario } = loadScenario(name);
+  // The HTML renderers first: a missing optional package fails before the simulation runs.
+  const html = options.html !== undefined ? await loadHtml() : undefined;
+  const modules = await loadRunModules();
+  const { applyOverride, orderingCheck, toJson, toSweepJson, renderSweepText, renderText } =
+    modules;
+  let { scenario } = modules.loadScenario(name);
   for (const assignment of options.set ?? []) {
     const eq = assignment.indexOf('=');
     if (eq <= 0) throw new UsageError(`--set: expected path=value, got '${assignment}'`);
     scenario = applyOverride(scenario, assignment.slice(0, eq), assignment.slice(eq + 1), '--set');
   }
-  const trace = traceRecorder(options);
+  const trace = traceRecorder(modules.TraceRecorder, options);
   const color = !!process.stdout.isTTY && !process.env.NO_COLOR;
-  const bar = progressBar(options.progress !== false && !!process.stderr.isTTY);
+  const bar = progressBar(modules.SingleBar, options.progress !== false && !!process.stderr.isTTY);
 
   try {
     if (options.sweep !== undefined) {
@@ -211,7 +257,7 @@ export async function run(
       }));
       const reports: SimulationReport[] = [];
       variants.forEach(({ value, scenario: s }, k) => {
-        const report = runOne(s, {
+        const report = runOne(modules, s, {
           seed,
           duration,
           progress: (f) => bar.update((k + f) / variants.length),
@@ -219,7 +265,7 @@ export async function run(
         reports.push({ ...report, sweep: { parameter: sweep.path, value } });
       });
       bar.stop();
-      if (options.html) writeFileSync(options.html, await renderSweepHtml(reports));
+      if (html && options.html) writeFileSync(options.html, await html.renderSweepHtml(reports));
       if (options.json)
         write(
           `${JSON.stringify({ ...(toSweepJson(reports) as object), ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}) }, null, 2)}\n`,
@@ -230,10 +276,15 @@ export async function run(
     if (options.shard !== undefined)
       throw new UsageError('--shard: only with --sweep (a shard is a slice of a sweep)');
 
-    const report = runOne(scenario, { seed, duration, progress: (f) => bar.update(f), trace });
+    const report = runOne(modules, scenario, {
+      seed,
+      duration,
+      progress: (f) => bar.update(f),
+      trace,
+    });
     bar.stop();
     if (trace) writeOutput('--trace', options.trace!, JSON.stringify(trace.toJSON()));
-    if (options.html) writeFileSync(options.html, await renderHtml(report));
+    if (html && options.html) writeFileSync(options.html, await html.renderHtml(report));
     const check = orderingCheck(report);
     if (options.json) write(`${JSON.stringify(toJson(report), null, 2)}\n`);
     else {

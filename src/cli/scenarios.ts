@@ -5,9 +5,8 @@
  * (or built-in names) instead: every problem on its own line, exit 2.
  */
 import type { Command } from 'commander';
-import Table from 'cli-table3';
 import pc from 'picocolors';
-import { listBuiltinScenarios, loadScenario, ScenarioError } from '../sim/scenario.ts';
+import type { ScenarioError } from '../sim/scenario.ts';
 import { runCommand } from './errors.ts';
 
 type Print = (line: string) => void;
@@ -19,7 +18,9 @@ interface Listing {
 }
 
 /** Validate each scenario; all problems of all files in one ScenarioError. */
-function checkScenarios(names: string[]): Listing[] {
+async function checkScenarios(names: string[]): Promise<Listing[]> {
+  // The schema (zod) is loaded only to validate: listing needs just the YAML.
+  const { loadScenario, ScenarioError } = await import('../sim/scenario.ts');
   const found: Listing[] = [];
   const problems: ScenarioError['problems'] = [];
   for (const name of names) {
@@ -35,12 +36,15 @@ function checkScenarios(names: string[]): Listing[] {
   return found;
 }
 
-export function runScenarios(
+export async function runScenarios(
   print: Print,
   options: { json?: boolean; tty?: boolean; columns?: number; check?: string[] },
-): number {
+): Promise<number> {
   const checking = (options.check ?? []).length > 0;
-  const scenarios = checking ? checkScenarios(options.check!) : listBuiltinScenarios();
+  // Imported here, not at start-up: `vpmu --help` needs neither the YAML parser nor the table.
+  const scenarios = checking
+    ? await checkScenarios(options.check!)
+    : (await import('../sim/builtin-scenarios.ts')).describeBuiltinScenarios();
   if (options.json) {
     print(JSON.stringify(scenarios, null, 2));
     return 0;
@@ -52,6 +56,7 @@ export function runScenarios(
   const pad = Math.max(...scenarios.map((s) => s.name.length)) + 2;
   if (options.tty) {
     const width = Math.max(40, (options.columns ?? 100) - pad - 7);
+    const { default: Table } = await import('cli-table3');
     const table = new Table({
       head: [pc.bold('scenario'), pc.bold('description')],
       colWidths: [pad, width],

@@ -4,7 +4,6 @@
  * server at it (docs/scenarios.md).
  */
 import type { Command } from 'commander';
-import { scenarioJsonSchema } from '../sim/scenario.ts';
 import { runCommand } from './errors.ts';
 
 export function registerSchema(program: Command): void {
@@ -12,7 +11,8 @@ export function registerSchema(program: Command): void {
     .command('schema')
     .description('print the JSON Schema of scenario files')
     .action(async () => {
-      await runCommand(program.opts().debug === true, () => {
+      await runCommand(program.opts().debug === true, async () => {
+        const { scenarioJsonSchema } = await import('../sim/scenario.ts');
         process.stdout.write(`${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`);
         return 0;
       });

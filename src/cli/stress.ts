@@ -4,7 +4,7 @@
  * bad input.
  */
 import type { Command } from 'commander';
-import { runStress, type StressResult } from '../shm/stress.ts';
+import type { StressResult } from '../shm/stress.ts';
 import { STRESS_MIXES, type StressMix } from '../shm/stress-layout.ts';
 import { STRESS_VARIANTS } from '../shm/variants.ts';
 import { parseInteger, runCommand, UsageError } from './errors.ts';
@@ -51,6 +51,8 @@ export function registerStress(program: Command): void {
             `--seconds: expected a number of seconds above 0 and at most 3600, got '${flags.seconds}'`,
           );
         }
+        // The worker pool is loaded when a stress run starts, not at start-up.
+        const { runStress } = await import('../shm/stress.ts');
         const result = await runStress({
           variant: flags.variant,
           threads: parseInteger('--threads', flags.threads, 1, 64),

@@ -4,7 +4,8 @@
  * the ghost holder counts about every millisecond while they run, and sums
  * what they did.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../common/worker-thread.ts';
 import { accountingVariant } from './variants.ts';
 import {
   bothHeld,
@@ -51,8 +52,6 @@ export interface StressResult {
   finalCounters: [number, number];
 }
 
-const WORKER = new URL('./worker-stub.mjs', import.meta.url);
-
 export async function runStress(options: StressOptions): Promise<StressResult> {
   const protocol = accountingVariant(options.variant);
   const mix = options.mix ?? 'mixed';
@@ -63,7 +62,7 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   const workers: Worker[] = [];
   const outputs: Promise<WorkerOutput>[] = [];
   for (let i = 0; i < options.threads; i++) {
-    const worker = new Worker(WORKER, {
+    const worker = startWorker(import.meta.url, 'stress-worker', {
       workerData: {
         variant: options.variant,
         buffer,

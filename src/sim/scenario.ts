@@ -4,11 +4,11 @@
  * the built-ins, override fields from the command line (--set, --sweep), and
  * publish the JSON Schema for editors. docs/scenarios.md is the reference.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { LineCounter, parse as parseYaml, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { BUILTIN_DIR, builtinScenarioNames } from './builtin-scenarios.ts';
 import {
   issueMessage,
   issuesToProblems,
@@ -40,10 +40,6 @@ export {
   type Workload,
 } from './scenario-schema.ts';
 export { formatProblem, ScenarioError, type ScenarioProblem } from './scenario-errors.ts';
-
-/** The package root (holds scenarios/), found from this module's place in src/sim/. */
-const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BUILTIN_DIR = resolve(PACKAGE_ROOT, 'scenarios');
 
 /** Validate parsed data; problems are placed by `locate`. */
 function validate(
@@ -105,15 +101,6 @@ function yamlMessage(message: string): string {
   return `expected valid YAML: ${first.charAt(0).toLowerCase()}${first.slice(1)}`;
 }
 
-/** Built-in scenario names (the files in scenarios/), sorted. */
-function builtinNames(): string[] {
-  if (!existsSync(BUILTIN_DIR)) return [];
-  return readdirSync(BUILTIN_DIR)
-    .filter((f) => f.endsWith('.yaml'))
-    .map((f) => f.slice(0, -'.yaml'.length))
-    .sort();
-}
-
 /** A path relative to the working directory when inside it, for messages. */
 function displayPath(path: string): string {
   const rel = relative(process.cwd(), path);
@@ -147,7 +134,7 @@ export function loadScenario(nameOrPath: string): { scenario: Scenario; file: st
   if (existsSync(nameOrPath) && statSync(nameOrPath).isFile()) {
     return { scenario: readScenarioFile(nameOrPath, nameOrPath), file: nameOrPath };
   }
-  const names = builtinNames();
+  const names = builtinScenarioNames();
   if (names.includes(nameOrPath)) {
     const file = resolve(BUILTIN_DIR, `${nameOrPath}.yaml`);
     return { scenario: readScenarioFile(file, displayPath(file)), file };
@@ -163,7 +150,7 @@ export function loadScenario(nameOrPath: string): { scenario: Scenario; file: st
 
 /** The built-in scenarios, sorted by name. Throws ScenarioError if one is invalid (a bug). */
 export function listBuiltinScenarios(): { name: string; description: string; file: string }[] {
-  return builtinNames().map((name) => {
+  return builtinScenarioNames().map((name) => {
     const { scenario, file } = loadScenario(name);
     return { name: scenario.name, description: scenario.description, file };
   });

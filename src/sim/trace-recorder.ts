@@ -25,6 +25,7 @@ import { EmulatedVpmu } from '../kvm/emulated-vpmu.ts';
 import type { VcpuImpl } from '../kvm/vcpu.ts';
 import type { PerfCore } from '../perf/core.ts';
 import type { CostMeter } from './cost-meter.ts';
+import { DEFAULT_MAX_TRACE_EVENTS } from './trace-limits.ts';
 
 /** One Trace Event Format event: times in microseconds. */
 export interface TraceEvent {
@@ -57,8 +58,7 @@ export interface TraceOptions {
   maxEventsPerDesign?: number;
 }
 
-/** About 15 MB of JSON per design: a size Perfetto's JSON import opens in seconds. */
-export const DEFAULT_MAX_TRACE_EVENTS = 100_000;
+export { DEFAULT_MAX_TRACE_EVENTS };
 
 /** Thread ids: host CPU c is CPU_TID + c, the n-th vCPU of a design VCPU_TID + n. */
 const CPU_TID = 1;

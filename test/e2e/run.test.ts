@@ -1,9 +1,9 @@
 /**
- * `vpmu run` end to end: `node bin/vpmu.mjs ...` in a child process, its
- * exit code, stdout and stderr. Each start costs about a second of tsx
- * start-up, so the runs are short (0.02 simulated seconds or less), all of
- * them are started up front two at a time (RUNS), and each run's output is
- * checked for several things.
+ * `vpmu run` end to end: `node bin/vpmu.mjs ...` (the compiled CLI in dist/,
+ * which scripts/run-tests.mjs builds first) in a child process, its exit
+ * code, stdout and stderr. The runs are short (0.02 simulated seconds or
+ * less), all of them are started up front two at a time (RUNS), and each
+ * run's output is checked for several things.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -398,7 +398,12 @@ describe(
       assert.doesNotMatch(r.stderr, /^\s+at /m);
       assert.equal(debug.code, 2);
       assert.ok(debug.stderr.startsWith(r.stderr), 'the same lines first');
-      assert.match(debug.stderr, /^\s+at .+scenario\.ts:\d+:\d+/m, 'then the stack');
+      // The compiled module (dist/sim/scenario.js): the tests run what users run.
+      assert.match(
+        debug.stderr,
+        /^\s+at .+dist[/\\]sim[/\\]scenario\.js:\d+:\d+/m,
+        'then the stack',
+      );
     });
 
     it('an unknown cost parameter is bad input too, placed in the file', async () => {
