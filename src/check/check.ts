@@ -3,8 +3,8 @@
  * strategy, and on a violation find a shortest schedule to it and its trace.
  */
 import { Engine } from './engine.ts';
-import type { Model } from './model.ts';
-import { BadInput, buildModel, type ModelKind, type ModelParams } from './models.ts';
+import type { Model } from './model-definition.ts';
+import { BadInput, buildModel, type ModelKind, type ModelParams } from './model-catalogue.ts';
 import {
   ALL_PROPERTIES,
   propertyMask,

@@ -22,7 +22,7 @@
  * Nothing here allocates per transition.
  */
 import { StepKind, type Operation } from '../common/protocol.ts';
-import type { Model } from './model.ts';
+import type { Model } from './model-definition.ts';
 import { PROPERTY_NAMES, VIOLATED_PROPERTY, Violation } from './properties.ts';
 
 export interface EngineOptions {

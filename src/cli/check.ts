@@ -19,7 +19,7 @@ import {
   variantInfo,
   variantNames,
   type ModelParams,
-} from '../check/models.ts';
+} from '../check/model-catalogue.ts';
 import { PROPERTIES } from '../check/properties.ts';
 import { parseProperties } from '../check/schedule.ts';
 import { parseInteger, runCommand, UsageError } from './errors.ts';

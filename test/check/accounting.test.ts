@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runCheck, runReplay, type CheckOptions } from '../../src/check/check.ts';
 import { Engine } from '../../src/check/engine.ts';
-import { buildModel } from '../../src/check/models.ts';
+import { buildModel } from '../../src/check/model-catalogue.ts';
 import { ALL_PROPERTIES, Violation } from '../../src/check/properties.ts';
 
 const small = { vms: 2, events: 2, rounds: 1 };

@@ -9,7 +9,7 @@ import {
   LIFECYCLE_VARIANT_NAMES,
   lifecycleModel,
 } from './lifecycle-model.ts';
-import type { Model } from './model.ts';
+import type { Model } from './model-definition.ts';
 import { VM_LIFECYCLE_VARIANTS } from '../kvm/vm-lifecycle-protocol.ts';
 
 export const MODEL_KINDS = ['accounting', 'vm-lifecycle'] as const;
