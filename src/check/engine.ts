@@ -106,6 +106,13 @@ export class Engine {
   readonly stepEffect: Int32Array;
   /** Index of each step inside its own operation, for traces. */
   readonly stepLocalPc: Int32Array;
+  /**
+   * 1 where the thread word's flag bit can still matter (flagLiveness()): 0
+   * where, in a call whose refusals are checked, the ghost flag is dead. The
+   * engine keeps the flag only where it is live, so two states that differ
+   * in a dead flag are one state.
+   */
+  readonly flagLive: Uint8Array;
 
   // Calls (distinct Call objects).
   readonly callFirstStep: Int32Array;
@@ -170,6 +177,7 @@ export class Engine {
     this.stepTarget = new Int32Array(totalSteps);
     this.stepEffect = new Int32Array(totalSteps);
     this.stepLocalPc = new Int32Array(totalSteps);
+    this.flagLive = new Uint8Array(totalSteps).fill(1);
     this.callFirstStep = new Int32Array(calls.length);
     this.callFlags = new Uint8Array(calls.length);
     this.callJustifiedBy = new Int16Array(calls.length);
@@ -203,6 +211,8 @@ export class Engine {
         mark(g.refusedAt, EFFECT_REFUSED);
         mark(g.releasedAt, EFFECT_RELEASE);
       }
+      const j = this.callJustifiedBy[id]!;
+      if (j >= 0) this.flagLive.set(flagLiveness(call.op, j, call.ghost?.refusedAt ?? []), at);
       at += call.op.steps.length;
     });
     this.hasLoops = hasLoops;
@@ -466,7 +476,12 @@ export class Engine {
       if (kind[pc]! <= K_UNLOCK) break;
     }
     if (call < programLength)
-      word = (call << CALL_SHIFT) | (pc << PC_SHIFT) | (mutexes << 2) | (held << 1) | flag;
+      word =
+        (call << CALL_SHIFT) |
+        (pc << PC_SHIFT) |
+        (mutexes << 2) |
+        (held << 1) |
+        (flag & this.flagLive[pc]!);
     else word = (call << CALL_SHIFT) | (mutexes << 2) | (held << 1);
     s[th] = word;
 
@@ -478,7 +493,8 @@ export class Engine {
       const i = w >>> CALL_SHIFT;
       if (i >= this.programLength[u]!) continue;
       const j = this.callJustifiedBy[this.threadCalls[this.programStart[u]! + i]!]!;
-      if (j >= 0 && s[o + j] !== 0) s[threadBase + u] = w | 1;
+      if (j >= 0 && s[o + j] !== 0 && this.flagLive[(w >>> PC_SHIFT) & 0x3fff] === 1)
+        s[threadBase + u] = w | 1;
     }
     if (v !== V_NONE) this.violationThread = t;
     return v;
@@ -538,14 +554,9 @@ export class Engine {
     if (call >= length) return (call << CALL_SHIFT) | (mutexes << 2) | (held << 1);
     const id = this.threadCalls[start + call]!;
     const j = this.callJustifiedBy[id]!;
-    const flag = j >= 0 && s[o + j] !== 0 ? 1 : 0;
-    return (
-      (call << CALL_SHIFT) |
-      (this.callFirstStep[id]! << PC_SHIFT) |
-      (mutexes << 2) |
-      (held << 1) |
-      flag
-    );
+    const first = this.callFirstStep[id]!;
+    const flag = j >= 0 && s[o + j] !== 0 ? this.flagLive[first]! : 0;
+    return (call << CALL_SHIFT) | (first << PC_SHIFT) | (mutexes << 2) | (held << 1) | flag;
   }
 
   /** Runs thread t's local steps up to its next shared step (at the initial state). */
@@ -599,4 +610,62 @@ export class Engine {
     this.hashHi = h1;
     this.hashLo = h2;
   }
+}
+
+/**
+ * Where a call's ghost flag ("the justifying cell was non-zero in some state
+ * of this call") is live: at a refusing return, which reads it, and at every
+ * step from which a refusing return is reachable along edges that do not
+ * force the flag to 1. An edge forces it when taking it means the justifying
+ * cell is non-zero in the state after the step (the branch of
+ * `if (atomic_read(&other))` taken; `atomic_inc_not_zero(&other)`
+ * succeeding; `atomic_set(&other, v != 0)`), since the engine sets the flag
+ * after each of the thread's own shared steps when that cell is non-zero.
+ * Along such an edge the flag's earlier value cannot reach the refusal: it is
+ * dead, a classic live-variable reduction (bisimilar states merged). In the
+ * real accounting every refusal sits behind `if (atomic_read(&other))`, so
+ * the flag is dead everywhere and costs no states; a mutant that refuses
+ * without looking keeps it.
+ */
+export function flagLiveness(
+  op: Operation,
+  justifiedBy: number,
+  refusedAt: readonly number[],
+): Uint8Array {
+  const steps = op.steps;
+  const live = new Uint8Array(steps.length);
+  for (const pc of refusedAt) live[pc] = 1;
+  /** The successors of pc whose edges leave the flag's value as it was. */
+  const unforced = (pc: number): number[] => {
+    const step = steps[pc]!;
+    const mine = step.cell === justifiedBy;
+    switch (step.kind) {
+      case StepKind.Return:
+        return [];
+      case StepKind.Jump:
+        return [step.target];
+      case StepKind.IncNotZero:
+      case StepKind.JumpIfNonZero:
+        return mine ? [pc + 1] : [pc + 1, step.target];
+      case StepKind.JumpIfZero:
+        return mine ? [step.target] : [pc + 1, step.target];
+      case StepKind.DecJumpIfNegative:
+        return [pc + 1, step.target];
+      case StepKind.Store:
+        return mine && step.value !== 0 ? [] : [pc + 1];
+      default:
+        return [pc + 1];
+    }
+  };
+  for (let changed = true; changed;) {
+    changed = false;
+    for (let pc = steps.length - 1; pc >= 0; pc--) {
+      if (live[pc] === 1) continue;
+      if (unforced(pc).some((q) => live[q] === 1)) {
+        live[pc] = 1;
+        changed = true;
+      }
+    }
+  }
+  return live;
 }
