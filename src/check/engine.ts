@@ -23,7 +23,7 @@
  */
 import { StepKind, type Operation } from '../common/protocol.ts';
 import type { Model } from './model-definition.ts';
-import { PROPERTY_NAMES, VIOLATED_PROPERTY, Violation } from './properties.ts';
+import { assertionViolation, PROPERTY_NAMES, VIOLATED_PROPERTY, Violation } from './properties.ts';
 
 export interface EngineOptions {
   /** Lipton reduction of mutex_lock / mutex_unlock (see above). */
@@ -84,6 +84,7 @@ export const EFFECT_SLOT = 8;
 
 const CALL_ONLY_IF_HELD = 1;
 const CALL_EXPECT_WARN = 2;
+const CALL_ATOMIC = 4;
 
 const PC_SHIFT = 10;
 const CALL_SHIFT = 24;
@@ -137,6 +138,8 @@ export class Engine {
 
   /** Which violations count (by Violation code). */
   private readonly selected: Uint8Array;
+  /** By WARN site: 0 for a kernel WARN, else the Violation its ghost assertion reports. */
+  private readonly assertionAt: Uint8Array;
 
   /** The thread of the last violation step() or checkStuck() reported. */
   violationThread = -1;
@@ -188,7 +191,12 @@ export class Engine {
       this.callOp.push(call.op);
       this.callFirstStep[id] = at;
       this.callFlags[id] =
-        (call.onlyIfHeld ? CALL_ONLY_IF_HELD : 0) | (call.expectWarn ? CALL_EXPECT_WARN : 0);
+        (call.onlyIfHeld ? CALL_ONLY_IF_HELD : 0) |
+        (call.expectWarn ? CALL_EXPECT_WARN : 0) |
+        (call.atomic ? CALL_ATOMIC : 0);
+      if (call.atomic && call.op.steps.some((st) => st.kind === K_LOCK)) {
+        throw new RangeError(`${call.op.name}: an atomic call may not take a mutex`);
+      }
       // Without the refusals property the ghost flag is not kept: fewer states.
       this.callJustifiedBy[id] = checkRefusals ? (call.justifiedBy ?? -1) : -1;
       call.op.steps.forEach((step, pc) => {
@@ -249,6 +257,10 @@ export class Engine {
     this.counterCells = Int32Array.from(model.counterCells);
     this.maxSteps = maxSteps;
 
+    this.assertionAt = new Uint8Array(model.protocol.warnSites.length);
+    for (const [site, property] of Object.entries(model.assertions ?? {})) {
+      this.assertionAt[Number(site)] = assertionViolation(property);
+    }
     this.selected = new Uint8Array(VIOLATED_PROPERTY.length);
     for (let v = 1; v < VIOLATED_PROPERTY.length; v++) {
       this.selected[v] = (options.properties >> PROPERTY_NAMES.indexOf(VIOLATED_PROPERTY[v]!)) & 1;
@@ -343,6 +355,7 @@ export class Engine {
     const programLength = this.programLength[t]!;
     let callId = this.threadCalls[programStart + call]!;
     let justifiedBy = this.callJustifiedBy[callId]!;
+    let atomic = (this.callFlags[callId]! & CALL_ATOMIC) !== 0;
     let v: Violation = V_NONE;
     let shared = 0;
     let afterLock = false;
@@ -354,7 +367,8 @@ export class Engine {
       if (k <= K_UNLOCK) {
         // A shared step: the first of this transition, or one fused with it.
         if (shared > 0 || localsOnly) {
-          if (localsOnly || !(fuse && (k === K_UNLOCK || (afterLock && k !== K_LOCK)))) break;
+          if (localsOnly || !(atomic || (fuse && (k === K_UNLOCK || (afterLock && k !== K_LOCK)))))
+            break;
         }
         shared++;
         afterLock = false;
@@ -447,7 +461,10 @@ export class Engine {
         continue;
       }
       if (k === K_WARN_ONCE) {
-        if ((this.callFlags[callId]! & CALL_EXPECT_WARN) !== 0) flag = 1;
+        const asserted = this.assertionAt[cellOf[pc]!]!;
+        if (asserted !== 0) {
+          if (v === V_NONE && sel[asserted]) v = asserted;
+        } else if ((this.callFlags[callId]! & CALL_EXPECT_WARN) !== 0) flag = 1;
         else if (v === V_NONE && sel[V_UNEXPECTED_WARN]) v = V_UNEXPECTED_WARN;
         pc++;
         if (observer !== null) observer.after(s, o);
@@ -471,6 +488,7 @@ export class Engine {
       flag = word & 1;
       callId = this.threadCalls[programStart + call]!;
       justifiedBy = this.callJustifiedBy[callId]!;
+      atomic = (this.callFlags[callId]! & CALL_ATOMIC) !== 0;
       afterLock = false;
       // The next call's shared steps belong to later transitions.
       if (kind[pc]! <= K_UNLOCK) break;

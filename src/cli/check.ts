@@ -14,6 +14,7 @@ import {
 } from '../check/check.ts';
 import {
   BadInput,
+  MODEL_KINDS,
   paramSpecs,
   parseModelKind,
   variantInfo,
@@ -32,6 +33,9 @@ interface CheckFlags {
   vcpus?: string;
   exempt?: string;
   strayRelease?: boolean;
+  rotations?: string;
+  pmis?: string;
+  irqWindow?: boolean;
   strategy: string;
   preemptions?: string;
   seed: string;
@@ -51,20 +55,29 @@ export function registerCheck(program: Command): void {
     .description(
       'verify a concurrent protocol over all interleavings (or sample them, or replay one)',
     )
-    .argument('[model]', 'accounting | vm-lifecycle', 'accounting')
+    .argument('[model]', 'accounting | vm-lifecycle | guest-context', 'accounting')
     .option(
       '--variant <name>',
       'protocol variant: upstream, v6, or a mutant (see --list)',
       'upstream',
     )
     .option('--vms <n>', 'VM threads (accounting) or VMs (vm-lifecycle)')
-    .option('--events <n>', 'threads with an include-guest event on a capable PMU')
+    .option(
+      '--events <n>',
+      'threads with an include-guest event on a capable PMU (guest-context: host events)',
+    )
     .option('--rounds <n>', 'rounds each thread repeats its calls')
     .option('--vcpus <n>', 'vm-lifecycle: vCPU creations racing on each VM')
     .option('--exempt <n>', 'accounting: threads with an event on a non-capable PMU')
     .option(
       '--stray-release',
       'accounting: the single VM thread first releases what it never created',
+    )
+    .option('--rotations <n>', 'guest-context: multiplexing rotations (hrtimer)')
+    .option('--pmis <n>', 'guest-context: overflows of a guest counter and of a host counter')
+    .option(
+      '--irq-window',
+      'guest-context: the vCPU takes host interrupts while its guest context is loaded',
     )
     .option('--strategy <s>', `search strategy: ${STRATEGIES.join(' | ')}`, 'dfs')
     .option('--preemptions <k>', 'dfs: bound the preemptions per run (no reductions then)')
@@ -115,6 +128,8 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
     ['rounds', flags.rounds],
     ['vcpus', flags.vcpus],
     ['exempt', flags.exempt],
+    ['rotations', flags.rotations],
+    ['pmis', flags.pmis],
   ];
   for (const [name, value] of counts) {
     if (value === undefined) continue;
@@ -126,6 +141,11 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
     if (!allowed.includes('stray-release'))
       throw new UsageError(`--stray-release: not an option of the ${model} model`);
     params['stray-release'] = true;
+  }
+  if (flags.irqWindow) {
+    if (!allowed.includes('irq-window'))
+      throw new UsageError(`--irq-window: not an option of the ${model} model`);
+    params['irq-window'] = true;
   }
   if (!(STRATEGIES as readonly string[]).includes(flags.strategy)) {
     throw new UsageError(
@@ -188,7 +208,7 @@ function progressLine(): {
 
 function list(): number {
   const lines: string[] = [];
-  for (const model of ['accounting', 'vm-lifecycle'] as const) {
+  for (const model of MODEL_KINDS) {
     lines.push(
       `${model} (parameters: ${paramSpecs(model)
         .map((s) => s.name)
