@@ -36,6 +36,7 @@ interface CheckFlags {
   rotations?: string;
   pmis?: string;
   irqWindow?: boolean;
+  anyN?: boolean;
   strategy: string;
   preemptions?: string;
   seed: string;
@@ -78,6 +79,10 @@ export function registerCheck(program: Command): void {
     .option(
       '--irq-window',
       'guest-context: the vCPU takes host interrupts while its guest context is loaded',
+    )
+    .option(
+      '--any-n',
+      'accounting: prove the per-thread properties for every number of VM and event threads (counter abstraction)',
     )
     .option('--strategy <s>', `search strategy: ${STRATEGIES.join(' | ')}`, 'dfs')
     .option('--preemptions <k>', 'dfs: bound the preemptions per run (no reductions then)')
@@ -176,6 +181,7 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
           ? Number.MAX_SAFE_INTEGER
           : parseInteger('--max-states', flags.maxStates, 1),
       symmetry: flags.symmetry,
+      anyN: flags.anyN === true,
       por: flags.por,
       onProgress: progress.update,
     });
@@ -243,6 +249,7 @@ function toJson(r: CheckResult) {
     ...(r.violation ? { violation: r.violation } : {}),
     ...(r.schedule !== undefined ? { schedule: r.schedule, minimal: r.minimal ?? false } : {}),
     ...(r.trace ? { trace: r.trace } : {}),
+    ...(r.method ? { method: r.method, abstraction: r.abstraction } : {}),
   };
 }
 
@@ -259,9 +266,28 @@ function report(r: CheckResult): string {
       `explored    ${fmt(r.states)} states, ${fmt(r.transitions)} transitions in ${r.seconds.toFixed(3)} s (${fmt(r.statesPerSecond)} states/s)`,
     );
   }
+  if (r.method && r.abstraction) {
+    const a = r.abstraction;
+    lines.push(
+      `method      ${r.method}: threads per local state counted 0..${a.threshold - 1} exactly, then "${a.threshold} or more" (thresholds tried ${a.thresholdsTried.join(', ')}; ${a.spurious} spurious abstract counterexamples)`,
+    );
+    if (a.concretizedOn) {
+      const on = Object.entries(a.concretizedOn)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(', ');
+      lines.push(`concrete    the abstract counterexample replays on ${on}:`);
+    }
+  }
+  if (r.verdict === 'inconclusive') {
+    lines.push(
+      'verdict     inconclusive: every abstract counterexample was spurious (no concrete configuration reproduced one)',
+    );
+    return `${lines.join('\n')}\n`;
+  }
   if (r.verdict === 'holds') {
-    const scope =
-      r.strategy === 'replay'
+    const scope = r.method
+      ? 'the per-thread properties hold for every number of VM threads and event threads'
+      : r.strategy === 'replay'
         ? 'this schedule breaks no property'
         : r.complete
           ? 'every property holds in every interleaving'
