@@ -119,6 +119,8 @@ export function runCheck(options: CheckOptions): CheckResult {
         engine.hasLoops ? 'persistent-sets (off: the model has loops)' : 'persistent-sets',
       );
     if (preemptions >= 0) reductions.push(`preemption-bound=${preemptions}`);
+    // Always on (a live-variable reduction of the refusal ghost flag), when that flag is kept.
+    if ((mask & propertyMask(['refusals'])) !== 0) reductions.push('dead-ghost-flags');
     const r = dfs(engine, {
       por,
       preemptions,
