@@ -29,7 +29,7 @@ import {
   type Call,
   type Model,
   type ThreadSpec,
-} from './model.ts';
+} from './model-definition.ts';
 
 export interface AccountingParams {
   vms: number;

@@ -105,6 +105,26 @@ function unlockBeforeInc(s: SideNames): Operation {
     .build();
 }
 
+/**
+ * A copy-paste slip: under the mutex, the check reads this side's own counter
+ * instead of the other side's. It refuses while the other side is empty (an
+ * unjustified refusal) and admits while the other side holds (the invariant).
+ */
+function checksOwnCounter(s: SideNames): Operation {
+  return accountingOperation(s.name)
+    .incNotZero(s.mine, 'done')
+    .lock(MUTEX)
+    .jumpIfNonZero(s.mine, 'refuse')
+    .inc(s.mine)
+    .unlock(MUTEX)
+    .label('done')
+    .ret(0)
+    .label('refuse')
+    .unlock(MUTEX)
+    .ret(s.refusal, `return -${s.errno}`)
+    .build();
+}
+
 /** The refusal path forgets mutex_unlock(): the next 0 -> 1 transition blocks forever. */
 function leakMutexOnRefusal(s: SideNames): Operation {
   return accountingOperation(s.name)
@@ -228,6 +248,12 @@ export const ACCOUNTING_VARIANTS: Readonly<Record<string, AccountingVariant>> = 
     correct: false,
     needs: { strayRelease: true },
     summary: 'releases do atomic_dec_return() first and WARN if it went negative (no restore)',
+  },
+  'checks-own-counter': {
+    protocol: variant('checks-own-counter', { account: checksOwnCounter(ACCOUNT) }),
+    correct: false,
+    summary:
+      "account's check under the mutex reads nr_include_guest_events, its own counter, not the VMs'",
   },
   'leak-mutex-on-refusal': {
     protocol: variant('leak-mutex-on-refusal', { account: leakMutexOnRefusal(ACCOUNT) }),

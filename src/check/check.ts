@@ -2,9 +2,10 @@
  * `vpmu check` as a function: build the model, explore it with the chosen
  * strategy, and on a violation find a shortest schedule to it and its trace.
  */
+import { anyNMask, CounterAbstraction, ANY_N_PROPERTIES } from './counter-abstraction.ts';
 import { Engine } from './engine.ts';
-import type { Model } from './model.ts';
-import { BadInput, buildModel, type ModelKind, type ModelParams } from './models.ts';
+import type { Model } from './model-definition.ts';
+import { BadInput, buildModel, type ModelKind, type ModelParams } from './model-catalogue.ts';
 import {
   ALL_PROPERTIES,
   propertyMask,
@@ -43,6 +44,8 @@ export interface CheckOptions {
   /** States the breadth-first search for a shortest counterexample may store. */
   shortestBudget?: number;
   onProgress?: (states: number, transitions: number, seconds: number) => void;
+  /** accounting only: prove the per-thread properties for every number of VM and event threads. */
+  anyN?: boolean;
 }
 
 export interface CheckResult {
@@ -50,7 +53,8 @@ export interface CheckResult {
   variant: string;
   params: ModelParams;
   strategy: Strategy | 'replay';
-  verdict: 'holds' | 'violated';
+  /** 'inconclusive': --any-n found only spurious abstract counterexamples. */
+  verdict: 'holds' | 'violated' | 'inconclusive';
   states: number;
   transitions: number;
   seconds: number;
@@ -68,9 +72,23 @@ export interface CheckResult {
   trace?: TraceStep[];
   /** Memory at the end of the counterexample. */
   finalMemory?: string;
+  /** --any-n: the method, and the abstraction it used. */
+  method?: 'counter-abstraction';
+  abstraction?: {
+    /** Counts of threads per local state are exact below this, "this many or more" above. */
+    threshold: number;
+    thresholdsTried: number[];
+    abstractStates: number;
+    abstractTransitions: number;
+    /** Abstract counterexamples that no concrete configuration reproduced. */
+    spurious: number;
+    /** The concrete configuration a violation was replayed on. */
+    concretizedOn?: ModelParams;
+  };
 }
 
 export function runCheck(options: CheckOptions): CheckResult {
+  if (options.anyN) return runAnyN(options);
   const model = buildModel(options.model, options.variant, options.params);
   const properties = options.properties ?? null;
   const mask = properties === null ? ALL_PROPERTIES : propertyMask(properties);
@@ -101,6 +119,8 @@ export function runCheck(options: CheckOptions): CheckResult {
         engine.hasLoops ? 'persistent-sets (off: the model has loops)' : 'persistent-sets',
       );
     if (preemptions >= 0) reductions.push(`preemption-bound=${preemptions}`);
+    // Always on (a live-variable reduction of the refusal ghost flag), when that flag is kept.
+    if ((mask & propertyMask(['refusals'])) !== 0) reductions.push('dead-ghost-flags');
     const r = dfs(engine, {
       por,
       preemptions,
@@ -245,3 +265,118 @@ export function runReplay(text: string): CheckResult {
 }
 
 export { formatTrace };
+
+/** Thresholds the refinement tries, in order. */
+const ANY_N_THRESHOLDS = [2, 3, 4];
+/** The largest concrete configuration a counterexample is replayed on (threads per class beyond what it used). */
+const CONCRETIZE_EXTRA = 2;
+
+/**
+ * --any-n: counter abstraction (counter-abstraction.ts); a violating abstract
+ * path is only reported once a concrete configuration shows it.
+ */
+function runAnyN(options: CheckOptions): CheckResult {
+  if (options.model !== 'accounting')
+    throw new BadInput('--any-n', `applies to the accounting model, not ${options.model}`);
+  for (const name of Object.keys(options.params)) {
+    if (name !== 'rounds')
+      throw new BadInput(`--${name}`, '--any-n covers every number of threads: give only --rounds');
+  }
+  if ((options.strategy ?? 'dfs') !== 'dfs')
+    throw new BadInput('--strategy', '--any-n is an exhaustive search (dfs)');
+  const rounds = (options.params.rounds as number | undefined) ?? 1;
+  buildModel('accounting', options.variant, { vms: 1, events: 1, rounds }); // validates variant and rounds
+  const properties = options.properties ?? null;
+  const mask = anyNMask(properties);
+  const started = performance.now();
+  const tried: number[] = [];
+  let states = 0;
+  let transitions = 0;
+  let spurious = 0;
+  const abstraction = new CounterAbstraction(options.variant, rounds, mask);
+  for (const k of ANY_N_THRESHOLDS) {
+    tried.push(k);
+    const r = abstraction.search(k);
+    states += r.states;
+    transitions += r.transitions;
+    const seconds = () => (performance.now() - started) / 1000;
+    const base = {
+      model: options.model,
+      variant: options.variant,
+      params: { rounds, 'any-n': true },
+      strategy: 'dfs' as const,
+      states,
+      transitions,
+      complete: true,
+      reductions: ['counter-abstraction', 'lipton-movers', 'dead-ghost-flags'],
+      omissionProbability: 0,
+      method: 'counter-abstraction' as const,
+    };
+    const info = (concretizedOn?: ModelParams) => ({
+      threshold: k,
+      thresholdsTried: [...tried],
+      abstractStates: states,
+      abstractTransitions: transitions,
+      spurious,
+      ...(concretizedOn ? { concretizedOn } : {}),
+    });
+    if (r.verdict === 'holds') {
+      const t = seconds();
+      return {
+        ...base,
+        verdict: 'holds',
+        seconds: t,
+        statesPerSecond: Math.round(states / Math.max(t, 1e-9)),
+        abstraction: info(),
+      };
+    }
+    // Replay on concrete configurations with the threads the abstract path used.
+    const [vms, events] = r.threadsUsed;
+    for (let extra = 0; extra <= CONCRETIZE_EXTRA; extra++) {
+      const params = { vms: vms + extra, events: events + extra, rounds };
+      if (params.vms + params.events > 12) break;
+      const concrete = runCheck({
+        ...options,
+        anyN: false,
+        params,
+        properties: properties ?? [...ANY_N_PROPERTIES],
+      });
+      if (concrete.verdict === 'violated') {
+        const t = seconds();
+        return {
+          ...concrete,
+          ...base,
+          verdict: 'violated',
+          params: concrete.params,
+          seconds: t,
+          statesPerSecond: Math.round(states / Math.max(t, 1e-9)),
+          abstraction: info(params),
+        };
+      }
+    }
+    spurious++;
+  }
+  const t = (performance.now() - started) / 1000;
+  return {
+    model: options.model,
+    variant: options.variant,
+    params: { rounds, 'any-n': true },
+    strategy: 'dfs',
+    verdict: 'inconclusive',
+    states,
+    transitions,
+    seconds: t,
+    statesPerSecond: Math.round(states / Math.max(t, 1e-9)),
+    complete: false,
+    reductions: ['counter-abstraction', 'lipton-movers', 'dead-ghost-flags'],
+    omissionProbability: 0,
+    method: 'counter-abstraction',
+    abstraction: {
+      threshold: ANY_N_THRESHOLDS.at(-1)!,
+      thresholdsTried: tried,
+      abstractStates: states,
+      abstractTransitions: transitions,
+      spurious,
+    },
+  };
+}

@@ -66,7 +66,8 @@ export class Footprints {
         callOfStep[pc] = id;
         const k = engine.stepKind[pc]!;
         const c = engine.stepCell[pc]!;
-        if (j >= 0) read[pc] |= 1 << j;
+        // The ghost flag observes the justifying cell only where it is live.
+        if (j >= 0 && engine.flagLive[pc] === 1) read[pc] |= 1 << j;
         if (k === StepKind.JumpIfNonZero || k === StepKind.JumpIfZero) read[pc] |= 1 << c;
         else if (k === StepKind.Lock || k === StepKind.Unlock) write[pc] |= mutexBit(c);
         else if (k <= StepKind.Store) write[pc] |= 1 << c;

@@ -25,7 +25,7 @@ import {
   type Call,
   type Model,
   type ThreadSpec,
-} from './model.ts';
+} from './model-definition.ts';
 
 export interface LifecycleParams {
   vms: number;

@@ -19,6 +19,16 @@ export const PROPERTIES = {
   termination: 'no cycle in the state graph: every call returns after a bounded number of steps',
   balance: 'once every thread has finished, the counters are 0 and nothing is held',
   once: 'a VM creates its mediated PMU at most once, and destroy releases only one it created',
+  'host-off-in-guest':
+    "(guest-context) no exclude_guest host event counts while the guest's counters are in the hardware",
+  'host-back-at-put':
+    '(guest-context) every installed host event is scheduled back in at put; no guest context outlives its vCPU',
+  'guest-time':
+    '(guest-context) guest time advances only over an interval its load stamped: no interval counted twice',
+  'pmi-routing':
+    "(guest-context) a guest counter's PMI never reaches perf's handler, a host counter's never KVM's (or is dropped)",
+  'half-switched':
+    '(guest-context) no event is installed while KVM is half way through load or put',
 } as const;
 
 export type PropertyName = keyof typeof PROPERTIES;
@@ -38,6 +48,11 @@ export const enum Violation {
   Unbalanced,
   DoubleCreate,
   ReleaseNotCreated,
+  HostInGuest,
+  HostNotBack,
+  GuestTime,
+  PmiRouting,
+  HalfSwitched,
 }
 
 /** The property each violation breaks, by Violation code. */
@@ -55,6 +70,11 @@ export const VIOLATED_PROPERTY: readonly PropertyName[] = [
   'balance',
   'once',
   'once',
+  'host-off-in-guest',
+  'host-back-at-put',
+  'guest-time',
+  'pmi-routing',
+  'half-switched',
 ];
 
 export const VIOLATION_TEXT: readonly string[] = [
@@ -71,7 +91,19 @@ export const VIOLATION_TEXT: readonly string[] = [
   'unbalanced at the end: a counter is not 0, or something is still held',
   'a VM created its mediated PMU twice',
   'destroy released a mediated PMU the VM never created',
+  "an exclude_guest host event counts while the guest's counters are in the hardware",
+  'a host event is left scheduled out after put, or a guest context outlives its vCPU',
+  'guest time advanced over an interval no load stamped (host time counted as guest time)',
+  "a PMI went to the wrong handler: a guest counter's to perf, or a host counter's to KVM or nowhere",
+  'an event was installed while KVM was half way through switching the PMU',
 ];
+
+/** The violation a ghost assertion site (a WARN site named after its property) reports. */
+export function assertionViolation(property: PropertyName): Violation {
+  const v = VIOLATED_PROPERTY.lastIndexOf(property);
+  if (v <= 0) throw new RangeError(`no violation code for property '${property}'`);
+  return v as Violation;
+}
 
 /** The bit mask of selected properties. */
 export function propertyMask(names: readonly PropertyName[]): number {

@@ -5,8 +5,8 @@
  * so `--replay` of its schedule string prints the same trace.
  */
 import { Engine, type StepObserver } from './engine.ts';
-import type { Model } from './model.ts';
-import { BadInput } from './models.ts';
+import type { Model } from './model-definition.ts';
+import { BadInput } from './model-catalogue.ts';
 import { Violation } from './properties.ts';
 
 export interface TraceStep {

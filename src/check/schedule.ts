@@ -13,7 +13,7 @@
  * is written stem/loop: the steps after '/' bring the state back to where
  * they started.
  */
-import { BadInput, parseModelKind, type ModelKind, type ModelParams } from './models.ts';
+import { BadInput, parseModelKind, type ModelKind, type ModelParams } from './model-catalogue.ts';
 import { PROPERTY_NAMES, type PropertyName } from './properties.ts';
 
 export interface Schedule {

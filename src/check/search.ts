@@ -46,9 +46,6 @@ export interface DfsResult extends SearchStats {
 }
 
 const NOT_EXPANDED = -2;
-/** Plain constants: tsx turns a cross-module enum access into a getter call. */
-const NONE: Violation = Violation.None;
-
 export function dfs(engine: Engine, options: DfsOptions): DfsResult {
   const started = performance.now();
   const T = engine.threads;
@@ -105,7 +102,7 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
     stack[engine.words] = -1;
     stack[engine.words + 1] = 0;
   }
-  if (v0 !== NONE) return finish(v0, 0, -1);
+  if (v0 !== Violation.None) return finish(v0, 0, -1);
   if (symmetric) engine.canonicalize(stack, 0);
   engine.hash(stack, 0, W);
   table.add(engine.hashHi, engine.hashLo);
@@ -124,7 +121,7 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
       enabledAt[depth] = mask;
       if (mask === 0) {
         const v = engine.checkStuck(stack, base);
-        if (v !== NONE) return finish(v, depth, -1);
+        if (v !== Violation.None) return finish(v, depth, -1);
         lone[depth] = -1;
       } else {
         lone[depth] = footprints !== null ? footprints.loneThread(stack, base, mask) : -1;
@@ -173,7 +170,7 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
     stack.copyWithin(nb, base, base + W);
     const v = engine.step(stack, nb, t);
     result.transitions++;
-    if (v !== NONE) return finish(v, depth, t);
+    if (v !== Violation.None) return finish(v, depth, t);
     if (bounded) {
       const last = stack[base + engine.words]!;
       if (last >= 0 && last !== t && (mask & (1 << last)) !== 0) stack[nb + engine.words + 1]!++;
@@ -242,7 +239,7 @@ export function shortestViolation(
     return path.reverse();
   };
   const v0 = engine.initial(states, 0);
-  if (v0 !== NONE) return { path: [], violation: v0, complete: true, states: 1 };
+  if (v0 !== Violation.None) return { path: [], violation: v0, complete: true, states: 1 };
   if (isTarget?.(states, 0))
     return { path: [], violation: Violation.None, complete: true, states: 1 };
   engine.hash(states, 0);
@@ -270,7 +267,8 @@ export function shortestViolation(
       const nb = count * W;
       states.copyWithin(nb, base, base + W);
       const v = engine.step(states, nb, t);
-      if (v !== NONE) return { path: pathTo(i, t), violation: v, complete: true, states: count };
+      if (v !== Violation.None)
+        return { path: pathTo(i, t), violation: v, complete: true, states: count };
       engine.hash(states, nb);
       if (!table.add(engine.hashHi, engine.hashLo)) continue;
       parent[count] = i;
@@ -286,7 +284,8 @@ export function shortestViolation(
     }
     if (!any) {
       const v = engine.checkStuck(states, base);
-      if (v !== NONE) return { path: pathTo(i, -1), violation: v, complete: true, states: count };
+      if (v !== Violation.None)
+        return { path: pathTo(i, -1), violation: v, complete: true, states: count };
     }
   }
   return { path: null, violation: Violation.None, complete: true, states: count };

@@ -14,12 +14,13 @@ import {
 } from '../check/check.ts';
 import {
   BadInput,
+  MODEL_KINDS,
   paramSpecs,
   parseModelKind,
   variantInfo,
   variantNames,
   type ModelParams,
-} from '../check/models.ts';
+} from '../check/model-catalogue.ts';
 import { PROPERTIES } from '../check/properties.ts';
 import { parseProperties } from '../check/schedule.ts';
 import { parseInteger, runCommand, UsageError } from './errors.ts';
@@ -32,6 +33,10 @@ interface CheckFlags {
   vcpus?: string;
   exempt?: string;
   strayRelease?: boolean;
+  rotations?: string;
+  pmis?: string;
+  irqWindow?: boolean;
+  anyN?: boolean;
   strategy: string;
   preemptions?: string;
   seed: string;
@@ -51,20 +56,33 @@ export function registerCheck(program: Command): void {
     .description(
       'verify a concurrent protocol over all interleavings (or sample them, or replay one)',
     )
-    .argument('[model]', 'accounting | vm-lifecycle', 'accounting')
+    .argument('[model]', 'accounting | vm-lifecycle | guest-context', 'accounting')
     .option(
       '--variant <name>',
       'protocol variant: upstream, v6, or a mutant (see --list)',
       'upstream',
     )
     .option('--vms <n>', 'VM threads (accounting) or VMs (vm-lifecycle)')
-    .option('--events <n>', 'threads with an include-guest event on a capable PMU')
+    .option(
+      '--events <n>',
+      'threads with an include-guest event on a capable PMU (guest-context: host events)',
+    )
     .option('--rounds <n>', 'rounds each thread repeats its calls')
     .option('--vcpus <n>', 'vm-lifecycle: vCPU creations racing on each VM')
     .option('--exempt <n>', 'accounting: threads with an event on a non-capable PMU')
     .option(
       '--stray-release',
       'accounting: the single VM thread first releases what it never created',
+    )
+    .option('--rotations <n>', 'guest-context: multiplexing rotations (hrtimer)')
+    .option('--pmis <n>', 'guest-context: overflows of a guest counter and of a host counter')
+    .option(
+      '--irq-window',
+      'guest-context: the vCPU takes host interrupts while its guest context is loaded',
+    )
+    .option(
+      '--any-n',
+      'accounting: prove the per-thread properties for every number of VM and event threads (counter abstraction)',
     )
     .option('--strategy <s>', `search strategy: ${STRATEGIES.join(' | ')}`, 'dfs')
     .option('--preemptions <k>', 'dfs: bound the preemptions per run (no reductions then)')
@@ -115,6 +133,8 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
     ['rounds', flags.rounds],
     ['vcpus', flags.vcpus],
     ['exempt', flags.exempt],
+    ['rotations', flags.rotations],
+    ['pmis', flags.pmis],
   ];
   for (const [name, value] of counts) {
     if (value === undefined) continue;
@@ -126,6 +146,11 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
     if (!allowed.includes('stray-release'))
       throw new UsageError(`--stray-release: not an option of the ${model} model`);
     params['stray-release'] = true;
+  }
+  if (flags.irqWindow) {
+    if (!allowed.includes('irq-window'))
+      throw new UsageError(`--irq-window: not an option of the ${model} model`);
+    params['irq-window'] = true;
   }
   if (!(STRATEGIES as readonly string[]).includes(flags.strategy)) {
     throw new UsageError(
@@ -156,6 +181,7 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
           ? Number.MAX_SAFE_INTEGER
           : parseInteger('--max-states', flags.maxStates, 1),
       symmetry: flags.symmetry,
+      anyN: flags.anyN === true,
       por: flags.por,
       onProgress: progress.update,
     });
@@ -188,7 +214,7 @@ function progressLine(): {
 
 function list(): number {
   const lines: string[] = [];
-  for (const model of ['accounting', 'vm-lifecycle'] as const) {
+  for (const model of MODEL_KINDS) {
     lines.push(
       `${model} (parameters: ${paramSpecs(model)
         .map((s) => s.name)
@@ -223,6 +249,7 @@ function toJson(r: CheckResult) {
     ...(r.violation ? { violation: r.violation } : {}),
     ...(r.schedule !== undefined ? { schedule: r.schedule, minimal: r.minimal ?? false } : {}),
     ...(r.trace ? { trace: r.trace } : {}),
+    ...(r.method ? { method: r.method, abstraction: r.abstraction } : {}),
   };
 }
 
@@ -239,9 +266,28 @@ function report(r: CheckResult): string {
       `explored    ${fmt(r.states)} states, ${fmt(r.transitions)} transitions in ${r.seconds.toFixed(3)} s (${fmt(r.statesPerSecond)} states/s)`,
     );
   }
+  if (r.method && r.abstraction) {
+    const a = r.abstraction;
+    lines.push(
+      `method      ${r.method}: threads per local state counted 0..${a.threshold - 1} exactly, then "${a.threshold} or more" (thresholds tried ${a.thresholdsTried.join(', ')}; ${a.spurious} spurious abstract counterexamples)`,
+    );
+    if (a.concretizedOn) {
+      const on = Object.entries(a.concretizedOn)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(', ');
+      lines.push(`concrete    the abstract counterexample replays on ${on}:`);
+    }
+  }
+  if (r.verdict === 'inconclusive') {
+    lines.push(
+      'verdict     inconclusive: every abstract counterexample was spurious (no concrete configuration reproduced one)',
+    );
+    return `${lines.join('\n')}\n`;
+  }
   if (r.verdict === 'holds') {
-    const scope =
-      r.strategy === 'replay'
+    const scope = r.method
+      ? 'the per-thread properties hold for every number of VM threads and event threads'
+      : r.strategy === 'replay'
         ? 'this schedule breaks no property'
         : r.complete
           ? 'every property holds in every interleaving'

@@ -16,6 +16,7 @@ interface StressFlags {
   seed: string;
   mix: string;
   json?: boolean;
+  untilViolation?: boolean;
 }
 
 export function registerStress(program: Command): void {
@@ -30,6 +31,10 @@ export function registerStress(program: Command): void {
       '--mix <m>',
       `operations: ${STRESS_MIXES.join(' | ')} (events: account/unaccount only)`,
       'mixed',
+    )
+    .option(
+      '--until-violation',
+      'stop as soon as both the workers and the sampler have seen the invariant broken (--seconds bounds the run)',
     )
     .option('--json', 'print one JSON object')
     .action(async (flags: StressFlags) => {
@@ -59,6 +64,7 @@ export function registerStress(program: Command): void {
           seconds,
           seed: parseInteger('--seed', flags.seed, 0, 2 ** 31 - 1),
           mix: flags.mix as StressMix,
+          untilViolation: flags.untilViolation === true,
         });
         process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : report(result));
         const v = result.violations;

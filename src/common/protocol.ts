@@ -141,8 +141,8 @@ export class OperationBuilder {
   unlock(mutex: string): this {
     return this.push(StepKind.Unlock, { mutex }, `mutex_unlock(&${mutex})`);
   }
-  warnOnce(site: string): this {
-    return this.push(StepKind.WarnOnce, { site }, `WARN_ON_ONCE() at ${site}`);
+  warnOnce(site: string, text = `WARN_ON_ONCE() at ${site}`): this {
+    return this.push(StepKind.WarnOnce, { site }, text);
   }
   ret(value: number, text = value === 0 ? 'return 0' : `return ${value}`): this {
     return this.push(StepKind.Return, { value }, text);

@@ -13,6 +13,7 @@ import { PerfError } from '../common/errors.ts';
 import { validateAttr, type PerfEventAttr, type PerfTarget } from './attr.ts';
 import { EventContext } from './context.ts';
 import { EventState, KernelEvent, type OverflowHandler } from './event.ts';
+import { GuestContextSwitch } from './guest-context.ts';
 import { MediatedAccounting } from './mediated.ts';
 import type { AccountingProtocol } from './mediated-protocol.ts';
 import type { PerfPmu } from './pmu.ts';
@@ -84,6 +85,8 @@ export class PerfCore {
   private readonly currentTask: number[];
   /** A mediated guest's PMU context is loaded on the CPU (EVENT_GUEST). */
   private readonly guestLoaded: boolean[];
+  /** perf_load/put_guest_context's protocol steps; guestLoaded caches its flag for the hot paths. */
+  private readonly guestContext: GuestContextSwitch;
   private readonly events = new Map<number, KernelEvent>();
   private nextId = 1;
   private readonly log: (line: string) => void;
@@ -104,6 +107,7 @@ export class PerfCore {
     this.cpuContexts = this.cpus.map((_, i) => new EventContext('cpu', i));
     this.currentTask = new Array<number>(n).fill(-1);
     this.guestLoaded = new Array<boolean>(n).fill(false);
+    this.guestContext = new GuestContextSwitch(n);
     if (options.mediatedKconfig && !options.accounting)
       throw new Error(
         'CONFIG_PERF_GUEST_MEDIATED_PMU is on: PerfCore needs an accounting protocol',
@@ -731,23 +735,21 @@ export class PerfCore {
    * guest time. Non-capable PMUs (uncore, software) keep counting.
    */
   loadGuestContext(cpu: number): void {
-    if (this.guestLoaded[cpu])
-      throw new Error(`perf_load_guest_context: a guest is already loaded on CPU ${cpu}`);
+    this.guestContext.load(cpu);
     this.updateContextTimes(cpu);
     this.disablePmus(cpu);
     for (const ctx of this.contextsOn(cpu)) this.schedOut(ctx, cpu, 'all', isMediatedCapable);
     for (const ctx of this.contextsOn(cpu)) ctx.guestLoaded = true;
-    this.guestLoaded[cpu] = true;
+    this.guestLoaded[cpu] = this.guestContext.isLoaded(cpu);
     this.enablePmus(cpu);
   }
 
   /** perf_put_guest_context (after the run loop): stop guest time, schedule the host events back in. */
   putGuestContext(cpu: number): void {
-    if (!this.guestLoaded[cpu])
-      throw new Error(`perf_put_guest_context: no guest loaded on CPU ${cpu}`);
+    this.guestContext.put(cpu);
     this.updateContextTimes(cpu);
     for (const ctx of this.contextsOn(cpu)) ctx.guestLoaded = false;
-    this.guestLoaded[cpu] = false;
+    this.guestLoaded[cpu] = this.guestContext.isLoaded(cpu);
     this.disablePmus(cpu);
     this.schedIn(this.contextsOn(cpu), cpu, isMediatedCapable);
     this.enablePmus(cpu);

@@ -38,19 +38,6 @@ export function atomicIncNotZero(memory: Int32Array, index: number): boolean {
   }
 }
 
-// Plain constants: tsx turns a cross-module enum access into a getter call.
-const INC_NOT_ZERO: number = StepKind.IncNotZero;
-const JUMP_IF_NON_ZERO: number = StepKind.JumpIfNonZero;
-const JUMP_IF_ZERO: number = StepKind.JumpIfZero;
-const INC: number = StepKind.Inc;
-const DEC: number = StepKind.Dec;
-const DEC_JUMP_IF_NEGATIVE: number = StepKind.DecJumpIfNegative;
-const STORE: number = StepKind.Store;
-const LOCK: number = StepKind.Lock;
-const UNLOCK: number = StepKind.Unlock;
-const WARN_ONCE: number = StepKind.WarnOnce;
-const RETURN: number = StepKind.Return;
-
 /** Runs one operation to its return on this thread; returns 0 or -errno. */
 export function runShared(op: Operation, memory: Int32Array, layout: SharedLayout): number {
   const steps = op.steps;
@@ -59,33 +46,35 @@ export function runShared(op: Operation, memory: Int32Array, layout: SharedLayou
     const step = steps[pc]!;
     const k: number = step.kind;
     const cell = layout.cells + step.cell;
-    if (k === INC_NOT_ZERO) pc = atomicIncNotZero(memory, cell) ? step.target : pc + 1;
-    else if (k === JUMP_IF_NON_ZERO) pc = Atomics.load(memory, cell) !== 0 ? step.target : pc + 1;
-    else if (k === JUMP_IF_ZERO) pc = Atomics.load(memory, cell) === 0 ? step.target : pc + 1;
-    else if (k === INC) {
+    if (k === StepKind.IncNotZero) pc = atomicIncNotZero(memory, cell) ? step.target : pc + 1;
+    else if (k === StepKind.JumpIfNonZero)
+      pc = Atomics.load(memory, cell) !== 0 ? step.target : pc + 1;
+    else if (k === StepKind.JumpIfZero)
+      pc = Atomics.load(memory, cell) === 0 ? step.target : pc + 1;
+    else if (k === StepKind.Inc) {
       Atomics.add(memory, cell, 1);
       pc++;
-    } else if (k === DEC) {
+    } else if (k === StepKind.Dec) {
       if (Atomics.sub(memory, cell, 1) - 1 < 0) Atomics.add(memory, layout.negative, 1);
       pc++;
-    } else if (k === DEC_JUMP_IF_NEGATIVE) {
+    } else if (k === StepKind.DecJumpIfNegative) {
       if (Atomics.sub(memory, cell, 1) - 1 < 0) {
         Atomics.add(memory, layout.negative, 1);
         pc = step.target;
       } else pc++;
-    } else if (k === STORE) {
+    } else if (k === StepKind.Store) {
       Atomics.store(memory, cell, step.value);
       pc++;
-    } else if (k === LOCK) {
+    } else if (k === StepKind.Lock) {
       mutexLock(memory, layout.mutexes + step.cell);
       pc++;
-    } else if (k === UNLOCK) {
+    } else if (k === StepKind.Unlock) {
       mutexUnlock(memory, layout.mutexes + step.cell);
       pc++;
-    } else if (k === WARN_ONCE) {
+    } else if (k === StepKind.WarnOnce) {
       Atomics.add(memory, layout.warnings + step.value, 1);
       pc++;
-    } else if (k === RETURN) return step.value;
+    } else if (k === StepKind.Return) return step.value;
     else pc = step.target; // Jump
   }
 }

@@ -22,6 +22,13 @@ export interface StressOptions {
   seconds: number;
   seed?: number;
   mix?: StressMix;
+  /**
+   * End the run as soon as both checks have seen the invariant broken (a
+   * worker after its acquisition, and the main thread's sampler), instead of
+   * at `seconds`, which then bounds the run. For positive controls: a racy
+   * variant must be reported by both.
+   */
+  untilViolation?: boolean;
 }
 
 export interface StressResult {
@@ -96,8 +103,11 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   const deadline = started + options.seconds * 1000;
   let invariantSampled = 0;
   const tick = new Int32Array(new SharedArrayBuffer(4));
+  const untilViolation = options.untilViolation === true;
   while (performance.now() < deadline) {
     if (bothHeld(Atomics.load(memory, layout.holders))) invariantSampled++;
+    if (untilViolation && invariantSampled > 0 && Atomics.load(memory, layout.workerViolations) > 0)
+      break;
     Atomics.wait(tick, 0, 0, 1);
   }
   Atomics.store(memory, layout.stop, 1);

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runCheck, runReplay, type CheckOptions } from '../../src/check/check.ts';
-import { Engine } from '../../src/check/engine.ts';
-import { buildModel } from '../../src/check/models.ts';
-import { ALL_PROPERTIES, Violation } from '../../src/check/properties.ts';
+import { ACCOUNTING_VARIANTS } from '../../src/check/accounting-variants.ts';
+import { Engine, flagLiveness } from '../../src/check/engine.ts';
+import { StepKind } from '../../src/common/protocol.ts';
+import { NR_MEDIATED_PMU_VMS, UPSTREAM } from '../../src/perf/mediated-protocol.ts';
+import { buildModel } from '../../src/check/model-catalogue.ts';
+import { ALL_PROPERTIES, Violation, type PropertyName } from '../../src/check/properties.ts';
 
 const small = { vms: 2, events: 2, rounds: 1 };
 const check = (
@@ -74,6 +77,11 @@ const MUTANTS: {
     variant: 'leak-mutex-on-refusal',
     property: 'mutex',
     shows: [/return -EOPNOTSUPP \(mutex still held\)/],
+  },
+  {
+    variant: 'checks-own-counter',
+    property: 'invariant',
+    shows: [/mediated_pmu_account_event/, /vms=1 events=1/],
   },
   { variant: 'retry-instead-of-refusing', property: 'termination', shows: [/goto again/] },
 ];
@@ -180,20 +188,43 @@ test('a preemption bound too small misses no-mutex; a larger one finds it', () =
   assert.equal(found.complete, false);
 });
 
-test('without the refusals property the explorer keeps no ghost flag: fewer states', () => {
+test('the refusal ghost flag is kept only where it is live: free for upstream, kept for a mutant that refuses unguarded', () => {
+  const withoutRefusals: PropertyName[] = [
+    'invariant',
+    'non-negative',
+    'no-warn',
+    'mutex',
+    'deadlock',
+    'termination',
+    'balance',
+    'once',
+  ];
+  // Every refusal of upstream sits behind `if (atomic_read(&other))`: the flag
+  // is dead everywhere, so checking refusals costs no state.
   const all = check('upstream', small);
-  const fewer = check('upstream', small, {
-    properties: [
-      'invariant',
-      'non-negative',
-      'no-warn',
-      'mutex',
-      'deadlock',
-      'termination',
-      'balance',
-      'once',
-    ],
-  });
-  assert.equal(fewer.verdict, 'holds');
-  assert.ok(fewer.states < all.states);
+  const fewer = check('upstream', small, { properties: withoutRefusals });
+  assert.equal(all.verdict, 'holds');
+  assert.equal(fewer.states, all.states);
+  // Live only on the refusal path itself (unlock, return -EOPNOTSUPP), which
+  // is entered through the taken branch of the check: the flag is 1 there.
+  const account = UPSTREAM.operations.account;
+  const refusing = account.steps.findIndex((st) => st.kind === StepKind.Return && st.value !== 0);
+  const live = flagLiveness(account, NR_MEDIATED_PMU_VMS, [refusing]);
+  assert.deepEqual(
+    account.steps.map((st, pc) => (live[pc] === 1 ? st.text : null)).filter((t) => t !== null),
+    ['mutex_unlock(&perf_mediated_pmu_mutex)', 'return -EOPNOTSUPP'],
+  );
+  // checks-own-counter refuses behind a read of its own counter: the flag is
+  // live from the start of the call, and the refusal it makes is caught.
+  const own = ACCOUNTING_VARIANTS['checks-own-counter']!.protocol.operations.account;
+  const refusal = own.steps.findIndex((st) => st.kind === StepKind.Return && st.value !== 0);
+  assert.equal(flagLiveness(own, NR_MEDIATED_PMU_VMS, [refusal])[0], 1);
+  const r = check(
+    'checks-own-counter',
+    { vms: 1, events: 2, rounds: 1 },
+    { properties: ['refusals'] },
+  );
+  assert.equal(r.verdict, 'violated');
+  assert.equal(r.violation!.property, 'refusals');
+  assert.match(r.trace!.map((st) => st.step).join('\n'), /return -EOPNOTSUPP/);
 });

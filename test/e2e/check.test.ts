@@ -101,3 +101,33 @@ test('vpmu stress --json: upstream on 2 threads, no violation, exit 0', () => {
   assert.equal(out.violations.invariant, 0);
   assert.ok(out.opsPerSecond.total > 0);
 });
+
+// Positive control for real threads (see test/shm/stress.test.ts): a racy
+// variant is reported, in JSON and as text, with exit 1.
+test('vpmu stress on a racy variant: violations reported by workers and sampler, exit 1 (--json and text)', () => {
+  // Under a loaded machine the sampler may need longer to catch an overlap:
+  // --seconds bounds the run, the spawn's timeout is above it.
+  const slow = (...a: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...a], { encoding: 'utf8', timeout: 200_000 });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const args = [
+    'stress',
+    '--variant',
+    'check-outside-mutex',
+    '--seconds',
+    '90',
+    '--until-violation',
+  ];
+  const json = slow(...args, '--json');
+  assert.equal(json.code, 1, json.stderr);
+  const out = JSON.parse(json.stdout) as { violations: Record<string, number> };
+  assert.ok(out.violations.invariant! > 0, json.stdout);
+  assert.ok(out.violations.invariantSampled! > 0, json.stdout);
+  const text = slow(...args);
+  assert.equal(text.code, 1, text.stderr);
+  assert.match(
+    text.stdout,
+    /violations +[\d,]+ acquisitions saw the other side held, [1-9][\d,]* samples saw both held/,
+  );
+});

@@ -9,10 +9,15 @@ import {
   LIFECYCLE_VARIANT_NAMES,
   lifecycleModel,
 } from './lifecycle-model.ts';
-import type { Model } from './model.ts';
+import {
+  DEFAULT_GUEST_CONTEXT_PARAMS,
+  GUEST_CONTEXT_VARIANTS,
+  guestContextModel,
+} from './guest-context-model.ts';
+import type { Model } from './model-definition.ts';
 import { VM_LIFECYCLE_VARIANTS } from '../kvm/vm-lifecycle-protocol.ts';
 
-export const MODEL_KINDS = ['accounting', 'vm-lifecycle'] as const;
+export const MODEL_KINDS = ['accounting', 'vm-lifecycle', 'guest-context'] as const;
 export type ModelKind = (typeof MODEL_KINDS)[number];
 
 /** Bad input from a user (a flag, a schedule string): the CLI prints it as one line, exit 2. */
@@ -49,11 +54,21 @@ const LIFECYCLE_PARAMS: readonly ParamSpec[] = [
   { name: 'rounds', kind: 'count', min: 1, max: 10 },
 ];
 
+const GUEST_CONTEXT_PARAMS: readonly ParamSpec[] = [
+  { name: 'rounds', kind: 'count', min: 1, max: 4 },
+  { name: 'events', kind: 'count', min: 0, max: 3 },
+  { name: 'rotations', kind: 'count', min: 0, max: 4 },
+  { name: 'pmis', kind: 'count', min: 0, max: 4 },
+  { name: 'irq-window', kind: 'flag', min: 0, max: 1 },
+];
+
 export function paramSpecs(kind: ModelKind): readonly ParamSpec[] {
+  if (kind === 'guest-context') return GUEST_CONTEXT_PARAMS;
   return kind === 'accounting' ? ACCOUNTING_PARAMS : LIFECYCLE_PARAMS;
 }
 
 export function variantNames(kind: ModelKind): string[] {
+  if (kind === 'guest-context') return Object.keys(GUEST_CONTEXT_VARIANTS);
   return kind === 'accounting' ? Object.keys(ACCOUNTING_VARIANTS) : LIFECYCLE_VARIANT_NAMES;
 }
 
@@ -61,6 +76,7 @@ export function variantInfo(
   kind: ModelKind,
   variant: string,
 ): { correct: boolean; summary: string } | undefined {
+  if (kind === 'guest-context') return GUEST_CONTEXT_VARIANTS[variant];
   return kind === 'accounting'
     ? ACCOUNTING_VARIANTS[variant]
     : VM_LIFECYCLE_VARIANTS[variant as keyof typeof VM_LIFECYCLE_VARIANTS];
@@ -127,6 +143,16 @@ export function buildModel(kind: ModelKind, variant: string, params: ModelParams
     }
     if (p.vms + p.events + p.exempt > 30) throw new BadInput('--vms', 'at most 30 threads in all');
     return accountingModel(variant, p);
+  }
+  if (kind === 'guest-context') {
+    const g = DEFAULT_GUEST_CONTEXT_PARAMS;
+    return guestContextModel(variant, {
+      rounds: count('rounds', g.rounds),
+      events: count('events', g.events),
+      rotations: count('rotations', g.rotations),
+      pmis: count('pmis', g.pmis),
+      irqWindow: params['irq-window'] === true,
+    });
   }
   const d = DEFAULT_LIFECYCLE_PARAMS;
   const p = {

@@ -9,6 +9,7 @@
  * docs/mediated-vpmu.md section 3.1).
  */
 import { StepKind, type Operation, type Protocol } from '../common/protocol.ts';
+import type { PropertyName } from './properties.ts';
 
 /** The two sides of the accounting: a VM's mediated PMU, an include-guest event. */
 export const enum Side {
@@ -50,6 +51,11 @@ export interface Call {
   readonly justifiedBy?: number;
   /** A buggy caller's call on purpose (a stray release): its WARN is expected, and required. */
   readonly expectWarn?: boolean;
+  /**
+   * The whole call is one transition (an NMI handler runs to its end on the
+   * CPU it interrupts). It may not take a mutex.
+   */
+  readonly atomic?: boolean;
   readonly ghost?: GhostPoints;
 }
 
@@ -68,7 +74,7 @@ export interface ThreadSpec {
 }
 
 export interface Model {
-  /** 'accounting' | 'vm-lifecycle'. */
+  /** 'accounting' | 'vm-lifecycle' | 'guest-context'. */
   readonly kind: string;
   readonly variant: string;
   /** The parameters, in the order the schedule string prints them. */
@@ -82,6 +88,11 @@ export interface Model {
   /** Number of model-wide holder slots (see Holder). */
   readonly holderSlots: number;
   readonly threads: readonly ThreadSpec[];
+  /**
+   * WARN sites that are ghost assertions rather than kernel WARNs: reaching
+   * one breaks the named property (by WARN site index).
+   */
+  readonly assertions?: Readonly<Record<number, PropertyName>>;
 }
 
 /** A Call's ghost points for an accounting-shaped acquire: every `return 0` succeeds, every `return -E` refuses. */
