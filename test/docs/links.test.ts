@@ -80,6 +80,24 @@ function relativeLinks(text: string): Finding[] {
   return found;
 }
 
+/** Repository paths (src/..., test/..., ...) named in the prose of `text`, outside fenced code. */
+function repositoryPathsNamed(text: string): Finding[] {
+  const found: Finding[] = [];
+  let fenced = false;
+  text.split('\n').forEach((line, i) => {
+    if (/^\s*(```|~~~)/.test(line)) {
+      fenced = !fenced;
+      return;
+    }
+    if (fenced) return;
+    for (const m of line.matchAll(
+      /(?<![\w./-])((?:src|test|bench|scripts|examples|scenarios|bin)\/[\w./-]+\.(?:ts|mjs|yaml|pml|md))\b/g,
+    ))
+      found.push({ line: i + 1, text: m[1]! });
+  });
+  return found;
+}
+
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to '-'. */
 function headingSlug(heading: string): string {
   return heading
@@ -160,6 +178,19 @@ describe('the checkers themselves', () => {
     );
   });
 
+  it('find repository paths in prose, not in fenced examples', () => {
+    const md = [
+      '`src/kvm/vm.ts` and test/docs/links.test.ts;',
+      '```',
+      'scenarios/x.yaml:1:1: ...',
+      '```',
+    ];
+    assert.deepEqual(
+      repositoryPathsNamed(md.join('\n')).map((f) => f.text),
+      ['src/kvm/vm.ts', 'test/docs/links.test.ts'],
+    );
+  });
+
   it('report a missing file, a missing heading, and a link out of the repository', () => {
     assert.match(brokenLink('README.md', page('no-such-page.md'))!, /does not exist/);
     assert.match(brokenLink('README.md', 'docs/api.md#no-such-heading')!, /no heading/);
@@ -199,6 +230,19 @@ describe('the repository is self-contained', () => {
             .filter((f) => !existsSync(join(ROOT, 'docs', f.text)))
             .map((f) => `${file}:${f.line}: docs/${f.text} does not exist`),
     );
+    assert.deepEqual(problems, []);
+  });
+
+  it('every source, test or script file that README.md or docs/ names exists', () => {
+    const problems = files
+      .filter(
+        ({ file, text }) => (file === 'README.md' || file.startsWith('docs/')) && text !== null,
+      )
+      .flatMap(({ file, text }) =>
+        repositoryPathsNamed(text!)
+          .filter((f) => !existsSync(join(ROOT, f.text)))
+          .map((f) => `${file}:${f.line}: ${f.text} does not exist`),
+      );
     assert.deepEqual(problems, []);
   });
 
