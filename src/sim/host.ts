@@ -6,6 +6,7 @@
  * multiplexing timer) fire at their deadlines inside a block of work, which is
  * split there.
  */
+import { KvmError } from '../common/errors.ts';
 import {
   qualifiesForMediatedVpmu,
   resolveCpuModel,
@@ -131,6 +132,15 @@ export class HostMachine implements Host {
     const pid = work.pid ?? DEFAULT_TASK_PID;
     if (!Number.isInteger(pid) || pid < 1)
       throw new RangeError(`host.exec: pid ${pid} is not a task id (>= 1)`);
+    const guest = this.kvm.runningOn(cpuId);
+    if (guest) {
+      // The CPU is in a guest program (inside vcpu.run): host work there
+      // would be counted on the wrong side of the world switch.
+      throw new KvmError(
+        'EBUSY',
+        `host.exec: cpu ${cpuId} is running vCPU ${guest.id} (inside vcpu.run); run host work on another CPU or after the guest program returns`,
+      );
+    }
     const cpu = this.cpus[cpuId]!;
     this.perfCore.switchTask(cpuId, pid);
     const block: Work = { ...work, cpl: work.cpl ?? 3 };
