@@ -22,6 +22,8 @@ const MAPPINGS = [
   { after: '  - name: vm0', indent: '    ', path: 'guests[0]' },
   { after: '    workload:', indent: '      ', path: 'guests[0].workload' },
   { after: 'published:', indent: '  ', path: 'published' },
+  // A map of names to cycles: any key is a name here, so only the refusal stops it.
+  { after: 'costs:', indent: '  ', path: 'costs' },
 ] as const;
 
 function problemsOf(text: string): ScenarioError {
