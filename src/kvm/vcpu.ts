@@ -170,6 +170,12 @@ export class VcpuImpl implements Vcpu {
   run<T>(program: (guest: GuestCpu) => T): T {
     if (typeof program !== 'function')
       throw new TypeError('vcpu.run: program must be a function (guest) => result');
+    // A guest program runs inside KVM_RUN, synchronously: the part of an
+    // async function after its first await would run after the vCPU left.
+    if (program.constructor.name === 'AsyncFunction')
+      throw new TypeError(
+        'vcpu.run: program must be synchronous (an async function is not a guest program)',
+      );
     if (this.released)
       throw new KvmError('ENODEV', `vCPU ${this.id}: its VM has been destroyed; nothing runs`);
     if (this.running)
@@ -183,7 +189,15 @@ export class VcpuImpl implements Vcpu {
     try {
       this.enter();
       try {
-        return program(this.guest);
+        const result = program(this.guest);
+        if (isThenable(result)) {
+          // Don't leave the rejection of the abandoned promise unhandled.
+          Promise.resolve(result).catch(() => undefined);
+          throw new TypeError(
+            'vcpu.run: program returned a promise; guest programs are synchronous',
+          );
+        }
+        return result;
       } finally {
         this.leave();
       }
@@ -523,4 +537,12 @@ function checkIndex(value: number, what: string): number {
     throw new TypeError(`${what}: expected a 32-bit unsigned integer, got ${String(value)}`);
   }
   return value;
+}
+
+function isThenable(value: unknown): boolean {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }

@@ -32,7 +32,7 @@ export interface HostOptions {
     enablePmu?: boolean;
     enableMediatedPmu?: boolean;
     /** Ablation only (not upstream): run mediated VMs with every PMU MSR passed through. */
-    mediatedDesign?: 'mediated' | 'passthrough-all';
+    mediatedDesign?: (typeof MEDIATED_DESIGNS)[number];
   };
   kconfig?: { PERF_GUEST_MEDIATED_PMU?: boolean };
   /** Linux's hardlockup detector: a pinned include-guest cycles event per CPU. Default false. */
@@ -159,6 +159,9 @@ export class HostMachine implements Host {
   }
 }
 
+/** The designs a mediated-capable KVM can run: upstream's, and the everything-passed-through ablation. */
+const MEDIATED_DESIGNS = ['mediated', 'passthrough-all'] as const;
+
 function checkHostOptions(options: HostOptions): void {
   if (options === null || typeof options !== 'object')
     throw new TypeError('createHost: options must be an object');
@@ -177,6 +180,24 @@ function checkHostOptions(options: HostOptions): void {
     throw new RangeError(
       `createHost: accountingVariant must be 'upstream' or 'v6', got '${String(options.accountingVariant)}'`,
     );
+  }
+  const kvm: unknown = options.kvm;
+  if (kvm !== undefined) {
+    if (kvm === null || typeof kvm !== 'object')
+      throw new TypeError('createHost: kvm must be an object');
+    const { enablePmu, enableMediatedPmu, mediatedDesign } = kvm as Record<string, unknown>;
+    for (const [name, v] of [
+      ['enablePmu', enablePmu],
+      ['enableMediatedPmu', enableMediatedPmu],
+    ] as const) {
+      if (v !== undefined && typeof v !== 'boolean')
+        throw new TypeError(`createHost: kvm.${name} must be a boolean, got ${String(v)}`);
+    }
+    if (mediatedDesign !== undefined && !MEDIATED_DESIGNS.includes(mediatedDesign as never)) {
+      throw new RangeError(
+        `createHost: kvm.mediatedDesign must be one of ${MEDIATED_DESIGNS.join(', ')}, got '${String(mediatedDesign)}'`,
+      );
+    }
   }
   if (
     options.hz !== undefined &&
