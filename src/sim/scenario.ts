@@ -140,8 +140,20 @@ function readScenarioFile(path: string, shown: string): Scenario {
  * (scenarios/<name>.yaml in the package). Throws ScenarioError.
  */
 export function loadScenario(nameOrPath: string): { scenario: Scenario; file: string } {
-  if (existsSync(nameOrPath) && statSync(nameOrPath).isFile()) {
-    return { scenario: readScenarioFile(nameOrPath, nameOrPath), file: nameOrPath };
+  if (existsSync(nameOrPath)) {
+    const stat = statSync(nameOrPath);
+    if (stat.isFile())
+      return { scenario: readScenarioFile(nameOrPath, nameOrPath), file: nameOrPath };
+    const what = stat.isDirectory() ? 'a directory' : 'a device or pipe, not a regular file';
+    throw new ScenarioError([
+      {
+        file: nameOrPath,
+        line: 0,
+        column: 0,
+        path: '',
+        message: `expected a scenario file (got ${what})`,
+      },
+    ]);
   }
   const names = builtinScenarioNames();
   if (names.includes(nameOrPath)) {
