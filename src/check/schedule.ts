@@ -46,8 +46,13 @@ export function parseSchedule(text: string): Schedule {
   const kind = parseModelKind(kindText);
   const params: ModelParams = {};
   let properties: PropertyName[] | null = null;
+  const seen = new Set<string>();
   for (const item of paramText.split(',').filter((x) => x !== '')) {
     const eq = item.indexOf('=');
+    const key = eq < 0 ? item : item.slice(0, eq);
+    // A schedule names each parameter once: a second value would silently win.
+    if (seen.has(key)) throw new BadInput('--replay', `parameter ${key} is given twice`);
+    seen.add(key);
     if (eq < 0) {
       params[item] = true;
       continue;

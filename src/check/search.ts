@@ -111,7 +111,15 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
   nextThread[0] = 0;
   lone[0] = NOT_EXPANDED;
   let depth = 0;
-  let nextProgress = 1 << 16;
+  // The next table size at which to report progress or stop: every 2^16
+  // states, and exactly at maxStates (the one comparison on the hot path).
+  const PROGRESS_EVERY = 1 << 16;
+  let nextProgress = Math.min(PROGRESS_EVERY, options.maxStates);
+  if (table.size >= options.maxStates) {
+    // --max-states 1: the initial state is all the budget allows.
+    result.complete = false;
+    return done();
+  }
 
   while (depth >= 0) {
     const base = depth * W;
@@ -188,7 +196,7 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
       fpHi[depth] = hi;
       fpLo[depth] = lo;
       if (table.size >= nextProgress) {
-        nextProgress += 1 << 16;
+        nextProgress = Math.min(nextProgress + PROGRESS_EVERY, options.maxStates);
         if (table.size >= options.maxStates) {
           result.complete = false;
           return done();

@@ -99,10 +99,11 @@ export function registerCheck(program: Command): void {
     .option('--replay <schedule>', 'run one schedule string (as printed with a counterexample)')
     .option('--list', 'list models, variants and properties')
     .option('--json', 'print one JSON object')
-    .action(async (modelText: string, flags: CheckFlags & { list?: boolean }) => {
+    .action(async (modelText: string, flags: CheckFlags & { list?: boolean }, cmd: Command) => {
       const debug = program.opts<{ debug?: boolean }>().debug === true;
       await runCommand(debug, () => {
         if (flags.list) return list();
+        if (flags.replay !== undefined) refuseReplayConflicts(cmd);
         const result = withBadInput(() =>
           flags.replay !== undefined ? runReplay(flags.replay) : check(modelText, flags),
         );
@@ -307,4 +308,20 @@ function report(r: CheckResult): string {
   }
   if (r.schedule) lines.push('', `replay      vpmu check --replay '${r.schedule}'`);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * A schedule string carries its own model, variant and parameters: options
+ * that would choose others contradict it, and are refused rather than ignored.
+ */
+function refuseReplayConflicts(cmd: Command): void {
+  const given = ['variant', 'vms', 'events', 'rounds', 'vcpus', 'exempt', 'strayRelease']
+    .filter((name) => cmd.getOptionValueSource(name) === 'cli')
+    .map((name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  if (cmd.args.length > 0) given.unshift(`the model '${cmd.args[0]}'`);
+  if (given.length > 0) {
+    throw new UsageError(
+      `--replay: the schedule names its model, variant and parameters; drop ${given.join(', ')}`,
+    );
+  }
 }

@@ -10,7 +10,11 @@ export class UsageError extends Error {
   }
 }
 
-/** Parse a whole number option, or throw a UsageError naming the flag. */
+/**
+ * Parse a whole number option, or throw a UsageError naming the flag.
+ * Decimal or 0x-hexadecimal, as YAML reads numbers in scenario files and
+ * --set values, so a number is spelled the same way everywhere.
+ */
 export function parseInteger(
   flag: string,
   value: string,
@@ -18,7 +22,12 @@ export function parseInteger(
   max = Number.MAX_SAFE_INTEGER,
 ): number {
   const n = Number(value);
-  if (!/^-?\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+  if (
+    !/^(-?\d+|0x[0-9a-f]+)$/i.test(value.trim()) ||
+    !Number.isSafeInteger(n) ||
+    n < min ||
+    n > max
+  ) {
     throw new UsageError(`${flag}: expected a whole number from ${min} to ${max}, got '${value}'`);
   }
   return n;

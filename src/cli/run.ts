@@ -10,16 +10,16 @@
  * Exit codes: 0 ok; 1 the simulated ordering of the designs contradicts the
  * published one (a check failed); 2 bad input.
  */
-import { statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { loadHtmlReport, MissingPackageError, type HtmlReport } from '../report/load-html.ts';
 import type { SimulationReport } from '../sim/results.ts';
 import type { Scenario } from '../sim/scenario.ts';
+import { MAX_DURATION_S, MAX_SEED, MIN_DURATION_S } from '../sim/run-limits.ts';
 import { DEFAULT_MAX_TRACE_EVENTS } from '../sim/trace-limits.ts';
 import type { TraceRecorder } from '../sim/trace-recorder.ts';
 import { parseInteger, runCommand, UsageError } from './errors.ts';
+import { checkOutputPath, writeOutputFile } from './output-files.ts';
 
 export const DEFAULT_SCENARIO = 'specint-sampling';
 
@@ -57,7 +57,6 @@ function traceRecorder(Recorder: typeof TraceRecorder, options: RunOptions): Tra
     return null;
   }
   if (options.sweep !== undefined) throw new UsageError('--trace: records one run, not a --sweep');
-  checkOutputFile('--trace', options.trace);
   const window =
     options.traceWindow !== undefined ? parseTraceWindow(options.traceWindow) : undefined;
   const max =
@@ -68,27 +67,6 @@ function traceRecorder(Recorder: typeof TraceRecorder, options: RunOptions): Tra
     ...(window ? { window } : {}),
     maxEventsPerDesign: max,
   });
-}
-
-/** An output file's directory must exist before the run spends any time. */
-function checkOutputFile(flag: string, path: string): void {
-  const dir = dirname(path);
-  let isDirectory: boolean;
-  try {
-    isDirectory = statSync(dir).isDirectory();
-  } catch {
-    isDirectory = false;
-  }
-  if (!isDirectory) throw new UsageError(`${flag}: directory '${dir}' does not exist`);
-}
-
-function writeOutput(flag: string, path: string, text: string): void {
-  try {
-    writeFileSync(path, text);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new UsageError(`${flag}: cannot write '${path}' (${code})`);
-  }
 }
 
 /** --sweep path=v1,v2,... */
@@ -220,13 +198,17 @@ export async function run(
   write: (text: string) => void,
 ): Promise<number> {
   const name = target ?? DEFAULT_SCENARIO;
-  const seed = options.seed !== undefined ? parseInteger('--seed', options.seed, 0) : undefined;
+  const seed =
+    options.seed !== undefined ? parseInteger('--seed', options.seed, 0, MAX_SEED) : undefined;
   let duration: number | undefined;
   if (options.duration !== undefined) {
     duration = Number(options.duration);
-    if (!Number.isFinite(duration) || duration <= 0 || duration > 3600) {
+    if (
+      options.duration.trim() === '' ||
+      !(duration >= MIN_DURATION_S && duration <= MAX_DURATION_S)
+    ) {
       throw new UsageError(
-        `--duration: expected simulated seconds, more than 0 and at most 3600, got '${options.duration}'`,
+        `--duration: expected simulated seconds from ${MIN_DURATION_S} to ${MAX_DURATION_S}, got '${options.duration}'`,
       );
     }
   }
@@ -235,7 +217,11 @@ export async function run(
   const modules = await loadRunModules();
   const { applyOverride, orderingCheck, toJson, toSweepJson, renderSweepText, renderText } =
     modules;
-  let { scenario } = modules.loadScenario(name);
+  const loaded = modules.loadScenario(name);
+  let scenario = loaded.scenario;
+  // Every output path checked before the simulation spends any time.
+  if (options.html !== undefined) checkOutputPath('--html', options.html, [loaded.file]);
+  if (options.trace !== undefined) checkOutputPath('--trace', options.trace, [loaded.file]);
   for (const assignment of options.set ?? []) {
     const eq = assignment.indexOf('=');
     if (eq <= 0) throw new UsageError(`--set: expected path=value, got '${assignment}'`);
@@ -265,7 +251,8 @@ export async function run(
         reports.push({ ...report, sweep: { parameter: sweep.path, value } });
       });
       bar.stop();
-      if (html && options.html) writeFileSync(options.html, await html.renderSweepHtml(reports));
+      if (html && options.html)
+        writeOutputFile('--html', options.html, await html.renderSweepHtml(reports));
       if (options.json)
         write(
           `${JSON.stringify({ ...(toSweepJson(reports) as object), ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}) }, null, 2)}\n`,
@@ -283,8 +270,9 @@ export async function run(
       trace,
     });
     bar.stop();
-    if (trace) writeOutput('--trace', options.trace!, JSON.stringify(trace.toJSON()));
-    if (html && options.html) writeFileSync(options.html, await html.renderHtml(report));
+    if (trace) writeOutputFile('--trace', options.trace!, JSON.stringify(trace.toJSON()));
+    if (html && options.html)
+      writeOutputFile('--html', options.html, await html.renderHtml(report));
     const check = orderingCheck(report);
     if (options.json) write(`${JSON.stringify(toJson(report), null, 2)}\n`);
     else {

@@ -132,6 +132,9 @@ function entrySelect(entry: bigint): number {
  * as a C cast would; a non-bigint is a TypeError (a caller bug, not a KVM error).
  */
 export function compileEventFilter(filter: PmuEventFilter, vendor: Vendor): CompiledEventFilter {
+  // copy_from_user of the struct: no struct at all is a bad address.
+  if (filter === null || typeof filter !== 'object')
+    throw new KvmError('EFAULT', 'KVM_SET_PMU_EVENT_FILTER: the filter must be an object');
   const action: unknown = filter.action;
   if (action !== 'allow' && action !== 'deny') {
     throw new KvmError('EINVAL', `KVM_SET_PMU_EVENT_FILTER: bad action ${String(action)}`);
@@ -146,18 +149,29 @@ export function compileEventFilter(filter: PmuEventFilter, vendor: Vendor): Comp
   ) {
     throw new KvmError('EINVAL', `KVM_SET_PMU_EVENT_FILTER: bad flags ${String(flags)}`);
   }
+  // copy_from_user of the events that follow the struct: no array, no events to copy.
+  if (!Array.isArray(filter.events))
+    throw new KvmError('EFAULT', 'KVM_SET_PMU_EVENT_FILTER: events must be an array of bigints');
   if (filter.events.length > KVM_PMU_EVENT_FILTER_MAX_EVENTS) {
     throw new KvmError(
       'E2BIG',
       `KVM_SET_PMU_EVENT_FILTER: ${filter.events.length} events, at most ${KVM_PMU_EVENT_FILTER_MAX_EVENTS}`,
     );
   }
-  const events = filter.events.map((e, i) => {
+  // A plain loop, not map(): map() skips the holes of a sparse array.
+  const events: bigint[] = [];
+  for (let i = 0; i < filter.events.length; i++) {
+    const e: unknown = filter.events[i];
     if (typeof e !== 'bigint') throw new TypeError(`events[${i}] must be a bigint (a u64 entry)`);
-    return BigInt.asUintN(64, e);
-  });
+    events.push(BigInt.asUintN(64, e));
+  }
   // fixed_counter_bitmap is a __u32 in the uapi.
-  const fixedCounterBitmap = (filter.fixedCounterBitmap ?? 0) >>> 0;
+  const bitmap: unknown = filter.fixedCounterBitmap ?? 0;
+  if (typeof bitmap !== 'number' || !Number.isInteger(bitmap) || bitmap < 0 || bitmap > 0xffffffff)
+    throw new TypeError(
+      `fixedCounterBitmap must be an integer in [0, 2^32) (a __u32), got ${String(bitmap)}`,
+    );
+  const fixedCounterBitmap = bitmap >>> 0;
   const masked = (flags & KVM_PMU_EVENT_FLAG_MASKED_EVENTS) !== 0;
   const select = eventselEventMask(vendor);
 

@@ -48,4 +48,9 @@ export class KvmModule implements Kvm {
   setRunning(cpu: number, vcpu: VcpuImpl | null): void {
     this.running[cpu] = vcpu;
   }
+
+  /** The vCPU inside KVM_RUN on host CPU `cpu`, if any. */
+  runningOn(cpu: number): VcpuImpl | null {
+    return this.running[cpu] ?? null;
+  }
 }

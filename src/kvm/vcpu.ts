@@ -62,6 +62,11 @@ export interface VcpuHost {
   readonly filter: CompiledEventFilter | null;
   /** Mark this vCPU as the one running on its host CPU (for the 0xF5 handler), or clear it. */
   setRunning(vcpu: VcpuImpl | null): void;
+  /**
+   * KVM_RUN returned: the reference the running vCPU held on its VM is
+   * dropped, so a destroy() that came meanwhile can complete (kvm_put_kvm).
+   */
+  runEnded(): void;
 }
 
 /** IA32_TSC_DEADLINE: the guest's LAPIC timer; KVM handles its WRMSR in the fastpath. */
@@ -85,6 +90,8 @@ export class VcpuImpl implements Vcpu {
   /** The guest's IDT: handlers its program registered. */
   private readonly guestHandlers = new Map<number, () => void>();
   private running = false;
+  /** The vCPU's file is closed (its VM destroyed): no ioctl reaches it any more. */
+  private released = false;
   private nesting = 0;
   private readonly guest: GuestCpuImpl;
   /** This vCPU's trace points: exits, entries, injections, the PMU world switch (kvm/tracepoints.ts). */
@@ -163,6 +170,14 @@ export class VcpuImpl implements Vcpu {
   run<T>(program: (guest: GuestCpu) => T): T {
     if (typeof program !== 'function')
       throw new TypeError('vcpu.run: program must be a function (guest) => result');
+    // A guest program runs inside KVM_RUN, synchronously: the part of an
+    // async function after its first await would run after the vCPU left.
+    if (program.constructor.name === 'AsyncFunction')
+      throw new TypeError(
+        'vcpu.run: program must be synchronous (an async function is not a guest program)',
+      );
+    if (this.released)
+      throw new KvmError('ENODEV', `vCPU ${this.id}: its VM has been destroyed; nothing runs`);
     if (this.running)
       throw new KvmError('EBUSY', 'vCPU is already running (KVM_RUN is not reentrant)');
     this.running = true;
@@ -174,7 +189,15 @@ export class VcpuImpl implements Vcpu {
     try {
       this.enter();
       try {
-        return program(this.guest);
+        const result = program(this.guest);
+        if (isThenable(result)) {
+          // Don't leave the rejection of the abandoned promise unhandled.
+          Promise.resolve(result).catch(() => undefined);
+          throw new TypeError(
+            'vcpu.run: program returned a promise; guest programs are synchronous',
+          );
+        }
+        return result;
       } finally {
         this.leave();
       }
@@ -182,6 +205,7 @@ export class VcpuImpl implements Vcpu {
       this.cpu.guestModeExit = savedExit;
       this.host.setRunning(null);
       this.running = false;
+      this.host.runEnded();
     }
   }
 
@@ -390,7 +414,11 @@ export class VcpuImpl implements Vcpu {
     return this.design instanceof MediatedVpmu ? this.design.loaded : false;
   }
 
+  /** kvm_vcpu_destroy: the vPMU's resources go, once; the vCPU never runs again. */
   destroy(): void {
+    if (this.released) return;
+    if (this.running) throw new Error(`vCPU ${this.id}: destroyed while running (a KVM bug)`);
+    this.released = true;
     this.design.destroy();
   }
 
@@ -509,4 +537,12 @@ function checkIndex(value: number, what: string): number {
     throw new TypeError(`${what}: expected a 32-bit unsigned integer, got ${String(value)}`);
   }
   return value;
+}
+
+function isThenable(value: unknown): boolean {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
 }

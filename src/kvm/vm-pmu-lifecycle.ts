@@ -48,6 +48,8 @@ export class VmPmuLifecycle {
     private readonly log: (line: string) => void,
     options: VmOptions = {},
   ) {
+    if (options.lapic !== undefined && typeof options.lapic !== 'boolean')
+      throw new TypeError(`createVm: lapic must be a boolean, got ${String(options.lapic)}`);
     this.lapic = options.lapic ?? true;
     // No in-kernel local APIC: no PMU (there is nowhere to deliver PMIs).
     this.enablePmu = params.enablePmu && this.lapic;

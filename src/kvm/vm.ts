@@ -34,6 +34,13 @@ export class KvmVm implements Vm {
   readonly lifecycle: VmPmuLifecycle;
   readonly vcpus: VcpuImpl[] = [];
   private filter: CompiledEventFilter | null = null;
+  /**
+   * destroy() was called while a vCPU was inside KVM_RUN. As with the
+   * kernel's file references (a running vCPU holds a reference on its VM,
+   * kvm_destroy_vm runs at the last kvm_put_kvm), the teardown completes
+   * when the last running vCPU leaves KVM_RUN.
+   */
+  private destroyPending = false;
 
   constructor(
     readonly kvm: KvmModule,
@@ -65,6 +72,7 @@ export class KvmVm implements Vm {
         `hostCpu ${String(hostCpu)} does not exist (the host has ${cpus.length} CPUs)`,
       );
     }
+    this.checkOpen();
     this.lifecycle.precreateVcpu();
     const kvm = this.kvm;
     const lifecycle = this.lifecycle;
@@ -84,6 +92,7 @@ export class KvmVm implements Vm {
           design: this.design,
           filter: this.filter,
           setRunning: (v) => kvm.setRunning(hostCpu, v),
+          runEnded: () => this.runEnded(),
         },
         options,
       );
@@ -98,19 +107,43 @@ export class KvmVm implements Vm {
 
   /** KVM_SET_PMU_EVENT_FILTER: validated, then every vCPU's counters reprogrammed. */
   setPmuEventFilter(filter: PmuEventFilter): void {
-    this.lifecycle.checkAlive();
+    this.checkOpen();
     const compiled = compileEventFilter(filter, this.kvm.host.cpus[0]!.model.vendor);
     this.filter = compiled;
     for (const vcpu of this.vcpus) vcpu.setFilter(compiled);
   }
 
   disablePmu(): void {
+    this.checkOpen();
     this.lifecycle.disablePmu();
   }
 
+  /**
+   * Close the VM and its vCPUs (the last reference: kvm_destroy_vm). Every
+   * resource is released exactly once; called while a vCPU runs, the
+   * teardown is deferred to the end of that KVM_RUN.
+   */
   destroy(): void {
     if (this.lifecycle.destroyed) return;
+    if (this.vcpus.some((v) => v.inRun)) {
+      this.destroyPending = true;
+      return;
+    }
     for (const vcpu of this.vcpus) vcpu.destroy();
     this.lifecycle.destroy();
+  }
+
+  /** The VM's file is open: not destroyed, no destroy waiting for a running vCPU. */
+  private checkOpen(): void {
+    this.lifecycle.checkAlive();
+    if (this.destroyPending) throw new KvmError('ENODEV', 'the VM is being destroyed');
+  }
+
+  /** A vCPU left KVM_RUN: complete a deferred destroy once none runs. */
+  private runEnded(): void {
+    if (this.destroyPending && !this.vcpus.some((v) => v.inRun)) {
+      this.destroyPending = false;
+      this.destroy();
+    }
   }
 }

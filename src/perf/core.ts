@@ -615,6 +615,23 @@ export class PerfCore {
     return { value: event.count, enabled: event.totalTimeEnabled, running: event.totalTimeRunning };
   }
 
+  /**
+   * The in-kernel read, perf_event_read_value(): unlike read(2), which
+   * returns nothing for an event in the error state, __perf_event_read_value()
+   * adds perf_event_count() whatever the state, so a kernel user (KVM) gets
+   * the count the event accumulated before it lost its counter.
+   */
+  readValue(event: KernelEvent): number {
+    if (event.state === EventState.Dead) throw new PerfError('EBADF', 'event is closed');
+    const cpu = event.ctx.activeCpu;
+    if (cpu >= 0) {
+      event.ctx.updateTime(this.cpus[cpu]!.nowNs);
+      if (event.state === EventState.Active) event.pmu.read(cpu, event);
+    }
+    event.updateTimes();
+    return event.count;
+  }
+
   /** PERF_EVENT_IOC_ENABLE: off or error -> inactive, and try to schedule it. */
   enable(event: KernelEvent): void {
     if (event.state === EventState.Dead) throw new PerfError('EBADF', 'event is closed');

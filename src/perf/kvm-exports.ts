@@ -139,14 +139,15 @@ export class PerfKvmExports {
   /** perf_event_read_value: the event's count now. */
   readCounter(event: KernelEvent): number {
     this.traced('perf_event_read_value', event.cpu);
-    return this.core.read(event).value;
+    return this.core.readValue(event);
   }
 
   /** perf_event_pause(event, reset = true): disable it, return its count, and zero the count. */
   pauseCounter(event: KernelEvent): number {
     this.traced('perf_event_pause', event.cpu);
     this.core.disable(event);
-    const count = this.core.read(event).value;
+    // perf_event_pause reads event->count directly: an errored event keeps its count.
+    const count = this.core.readValue(event);
     event.count = 0;
     return count;
   }

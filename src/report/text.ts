@@ -5,6 +5,7 @@
  * events and refusals; then the overhead of each design beside the published
  * figure, and exits, PMIs and MSR accesses by design.
  */
+import { printable } from '../common/printable.ts';
 import Table from 'cli-table3';
 import pc from 'picocolors';
 import type {
@@ -80,8 +81,8 @@ function colorError(c: Colors, errorPercent: number | undefined): string {
 }
 
 function header(report: SimulationReport, c: Colors): string[] {
-  const lines = [c.bold(`vpmu: ${report.scenario}`)];
-  if (report.description) lines.push(`  ${report.description}`);
+  const lines = [c.bold(`vpmu: ${printable(report.scenario)}`)];
+  if (report.description) lines.push(`  ${printable(report.description)}`);
   const facts = [
     `cpu ${report.cpu}`,
     `cost model ${report.costModel}`,
@@ -213,7 +214,7 @@ function guestBlock(guest: string, events: GuestEventResult[], c: Colors): strin
 function hostRow(h: HostEventResult, c: Colors): Row {
   if (h.refused) {
     return [
-      h.name,
+      printable(h.name),
       h.event,
       { content: c.red(`<refused: ${h.refused}>`), colSpan: 4, hAlign: 'left' },
     ];
@@ -225,7 +226,7 @@ function hostRow(h: HostEventResult, c: Colors): Row {
         ? '<not counted>'
         : formatCount(h.counted);
   return [
-    h.name,
+    printable(h.name),
     h.event,
     counted,
     h.truth === undefined ? '-' : formatCount(h.truth),
@@ -341,7 +342,7 @@ export function renderSweepText(reports: SimulationReport[]): string {
     ...summary.designs.flatMap(() => ['right', 'right'] as const),
   ];
   const lines = [
-    `vpmu: ${first.scenario}, sweep of ${summary.parameter} (${reports.length} runs, seed ${first.seed})`,
+    `vpmu: ${printable(first.scenario)}, sweep of ${printable(summary.parameter)} (${reports.length} runs, seed ${first.seed})`,
     '',
     table(rows, align),
   ];

@@ -6,6 +6,7 @@
  * multiplexing timer) fire at their deadlines inside a block of work, which is
  * split there.
  */
+import { KvmError } from '../common/errors.ts';
 import {
   qualifiesForMediatedVpmu,
   resolveCpuModel,
@@ -31,7 +32,7 @@ export interface HostOptions {
     enablePmu?: boolean;
     enableMediatedPmu?: boolean;
     /** Ablation only (not upstream): run mediated VMs with every PMU MSR passed through. */
-    mediatedDesign?: 'mediated' | 'passthrough-all';
+    mediatedDesign?: (typeof MEDIATED_DESIGNS)[number];
   };
   kconfig?: { PERF_GUEST_MEDIATED_PMU?: boolean };
   /** Linux's hardlockup detector: a pinned include-guest cycles event per CPU. Default false. */
@@ -131,6 +132,15 @@ export class HostMachine implements Host {
     const pid = work.pid ?? DEFAULT_TASK_PID;
     if (!Number.isInteger(pid) || pid < 1)
       throw new RangeError(`host.exec: pid ${pid} is not a task id (>= 1)`);
+    const guest = this.kvm.runningOn(cpuId);
+    if (guest) {
+      // The CPU is in a guest program (inside vcpu.run): host work there
+      // would be counted on the wrong side of the world switch.
+      throw new KvmError(
+        'EBUSY',
+        `host.exec: cpu ${cpuId} is running vCPU ${guest.id} (inside vcpu.run); run host work on another CPU or after the guest program returns`,
+      );
+    }
     const cpu = this.cpus[cpuId]!;
     this.perfCore.switchTask(cpuId, pid);
     const block: Work = { ...work, cpl: work.cpl ?? 3 };
@@ -148,6 +158,9 @@ export class HostMachine implements Host {
     }
   }
 }
+
+/** The designs a mediated-capable KVM can run: upstream's, and the everything-passed-through ablation. */
+const MEDIATED_DESIGNS = ['mediated', 'passthrough-all'] as const;
 
 function checkHostOptions(options: HostOptions): void {
   if (options === null || typeof options !== 'object')
@@ -167,6 +180,24 @@ function checkHostOptions(options: HostOptions): void {
     throw new RangeError(
       `createHost: accountingVariant must be 'upstream' or 'v6', got '${String(options.accountingVariant)}'`,
     );
+  }
+  const kvm: unknown = options.kvm;
+  if (kvm !== undefined) {
+    if (kvm === null || typeof kvm !== 'object')
+      throw new TypeError('createHost: kvm must be an object');
+    const { enablePmu, enableMediatedPmu, mediatedDesign } = kvm as Record<string, unknown>;
+    for (const [name, v] of [
+      ['enablePmu', enablePmu],
+      ['enableMediatedPmu', enableMediatedPmu],
+    ] as const) {
+      if (v !== undefined && typeof v !== 'boolean')
+        throw new TypeError(`createHost: kvm.${name} must be a boolean, got ${String(v)}`);
+    }
+    if (mediatedDesign !== undefined && !MEDIATED_DESIGNS.includes(mediatedDesign as never)) {
+      throw new RangeError(
+        `createHost: kvm.mediatedDesign must be one of ${MEDIATED_DESIGNS.join(', ')}, got '${String(mediatedDesign)}'`,
+      );
+    }
   }
   if (
     options.hz !== undefined &&

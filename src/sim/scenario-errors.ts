@@ -141,6 +141,43 @@ export function nodePosition(
   return { line: pos.line, column: pos.col };
 }
 
+/**
+ * Keys no scenario or cost file has and that JavaScript objects treat
+ * specially: `__proto__` would replace a mapping's prototype when the YAML is
+ * turned into objects (and silently vanish), `constructor` and `prototype`
+ * name object internals. They are refused wherever they appear.
+ */
+export const UNSAFE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** One problem for every mapping key in UNSAFE_KEYS, at the key's place in the file. */
+export function unsafeKeyProblems(
+  doc: Document,
+  lines: LineCounter,
+  file: string,
+): ScenarioProblem[] {
+  const problems: ScenarioProblem[] = [];
+  const walk = (node: unknown, path: Seg[]): void => {
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        if (!isPair(pair)) continue;
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+        if (key !== undefined && UNSAFE_KEYS.has(key)) {
+          problems.push({
+            file,
+            ...nodePosition(pair.key as YamlNode, lines),
+            path: formatPath([...path, key]),
+            message: `'${key}' is not a field of any mapping here (it names JavaScript's object internals)`,
+          });
+        } else walk(pair.value, key === undefined ? path : [...path, key]);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item, [...path, i]));
+    }
+  };
+  walk(doc.contents, []);
+  return problems;
+}
+
 // ---------------------------------------------------------------- zod issues -> problems
 
 interface Def {

@@ -8,6 +8,7 @@
  * value that was found appended as "(got X)"; built-in zod checks get theirs
  * from describeIssue in scenario-errors.ts.
  */
+import { MAX_DURATION_S, MAX_SEED, MIN_DURATION_S } from './run-limits.ts';
 import { z } from 'zod';
 import { CPU_MODEL_NAMES, type CpuModelName } from '../hw/cpu-models.ts';
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
@@ -527,13 +528,16 @@ const ScenarioObject = z.strictObject({
     ),
   duration: z
     .number()
-    .gt(0)
-    .max(3600)
+    .min(MIN_DURATION_S)
+    .max(MAX_DURATION_S)
     .default(1)
-    .describe('Simulated seconds (0 < duration <= 3600). Default 1.'),
+    .describe(`Simulated seconds (${MIN_DURATION_S} <= duration <= ${MAX_DURATION_S}). Default 1.`),
   seed: int(
-    'Seed of the pseudo-random choices; a run is a function of the scenario and the seed. Default 1.',
-  ).default(1),
+    `Seed of the pseudo-random choices (0 to ${MAX_SEED}, 32 bits); a run is a function of the scenario and the seed. Default 1.`,
+  )
+    .min(0)
+    .max(MAX_SEED)
+    .default(1),
   designs: z
     .array(
       z.enum(SCENARIO_DESIGN_NAMES, {

@@ -2,6 +2,7 @@
  * Small text helpers for scenario messages: how a found value is shown,
  * how a path is written, and "did you mean" suggestions.
  */
+import { printable } from '../common/printable.ts';
 
 /** A found value as a message shows it after "got": 'spec', 3, true, a list, nothing. */
 export function showValue(value: unknown): string {
@@ -9,7 +10,7 @@ export function showValue(value: unknown): string {
   if (value === null) return 'null';
   if (typeof value === 'string') {
     const s = value.length > 40 ? `${value.slice(0, 37)}...` : value;
-    return `'${s.replace(/\n/g, '\\n')}'`;
+    return `'${printable(s.replace(/\n/g, '\\n'))}'`;
   }
   if (typeof value === 'bigint') return `0x${value.toString(16)}`;
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);

@@ -15,6 +15,8 @@ import {
   nodeAt,
   nodePosition,
   ScenarioError,
+  UNSAFE_KEYS,
+  unsafeKeyProblems,
 } from './scenario-errors.ts';
 import { ScenarioSchema, type Scenario } from './scenario-schema.ts';
 import { closest, formatPath, showValue } from './scenario-text.ts';
@@ -57,7 +59,12 @@ function validate(
 /** Parse and validate a scenario's YAML text; `file` names it in messages. Throws ScenarioError. */
 export function parseScenario(text: string, file: string): Scenario {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    uniqueKeys: true,
+    logLevel: 'error',
+  });
   if (doc.errors.length > 0) {
     throw new ScenarioError(
       doc.errors.map((e) => {
@@ -72,6 +79,8 @@ export function parseScenario(text: string, file: string): Scenario {
       }),
     );
   }
+  const unsafe = unsafeKeyProblems(doc, lines, file);
+  if (unsafe.length > 0) throw new ScenarioError(unsafe);
   if (doc.contents === null) {
     throw new ScenarioError([
       {
@@ -131,8 +140,20 @@ function readScenarioFile(path: string, shown: string): Scenario {
  * (scenarios/<name>.yaml in the package). Throws ScenarioError.
  */
 export function loadScenario(nameOrPath: string): { scenario: Scenario; file: string } {
-  if (existsSync(nameOrPath) && statSync(nameOrPath).isFile()) {
-    return { scenario: readScenarioFile(nameOrPath, nameOrPath), file: nameOrPath };
+  if (existsSync(nameOrPath)) {
+    const stat = statSync(nameOrPath);
+    if (stat.isFile())
+      return { scenario: readScenarioFile(nameOrPath, nameOrPath), file: nameOrPath };
+    const what = stat.isDirectory() ? 'a directory' : 'a device or pipe, not a regular file';
+    throw new ScenarioError([
+      {
+        file: nameOrPath,
+        line: 0,
+        column: 0,
+        path: '',
+        message: `expected a scenario file (got ${what})`,
+      },
+    ]);
   }
   const names = builtinScenarioNames();
   if (names.includes(nameOrPath)) {
@@ -199,6 +220,12 @@ export function applyOverride(
     throw new ScenarioError([{ file: origin, line: 0, column: 0, path: at, message }]);
   };
   let segs = splitPath(path);
+  const unsafeSeg = segs?.find((seg) => typeof seg === 'string' && UNSAFE_KEYS.has(seg));
+  if (unsafeSeg !== undefined) {
+    return fail(
+      `'${String(unsafeSeg)}' is not a field of any scenario (it names JavaScript's object internals)`,
+    );
+  }
   if (!segs) {
     return fail(
       `expected a dotted path such as guests.0.perf.frequency (got ${showValue(path)})`,
@@ -209,7 +236,7 @@ export function applyOverride(
   if (segs[0] === 'costs' && segs.length > 2) segs = ['costs', path.slice('costs.'.length)];
   let parsed: unknown;
   try {
-    parsed = parseYaml(value, { prettyErrors: false });
+    parsed = parseYaml(value, { prettyErrors: false, logLevel: 'error' });
   } catch (error) {
     const first = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
     return fail(`expected a YAML value: ${first} (got ${showValue(value)})`);

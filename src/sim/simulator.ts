@@ -7,6 +7,7 @@
  * happen in order of their start time; between them, each CPU runs its vCPUs
  * and host tasks, time-sliced on the host tick when they share the CPU.
  */
+import { MAX_DURATION_S, MAX_SEED, MIN_DURATION_S } from './run-limits.ts';
 import { KernelError } from '../common/errors.ts';
 import type { PhysicalCpu } from '../hw/cpu.ts';
 import type { CpuModelName, Vendor } from '../hw/cpu-models.ts';
@@ -162,6 +163,17 @@ export class Simulation {
     this.input = input;
     this.duration = options.duration ?? input.duration;
     this.seed = options.seed ?? input.seed;
+    if (
+      !(this.duration >= MIN_DURATION_S && this.duration <= MAX_DURATION_S) // NaN fails too
+    ) {
+      throw new RangeError(
+        `simulate: duration must be from ${MIN_DURATION_S} to ${MAX_DURATION_S} simulated seconds, got ${this.duration}`,
+      );
+    }
+    if (!Number.isInteger(this.seed) || this.seed < 0 || this.seed > MAX_SEED)
+      throw new RangeError(
+        `simulate: seed must be an integer from 0 to ${MAX_SEED}, got ${this.seed}`,
+      );
     this.costModel = new CostModel(input.costModel, input.costs);
   }
 

@@ -1,0 +1,72 @@
+/**
+ * Output files (--html, --trace, --json FILE of other commands) are input
+ * too: a path that cannot be written is bad input, found before the
+ * simulation spends any time, exit 2. What only the write itself can reveal
+ * (a full device) is reported the same way when it happens, and a partly
+ * written file is removed rather than left behind.
+ */
+import { accessSync, constants, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { UsageError } from './errors.ts';
+
+/**
+ * Check that `path` can be written: a non-empty name, an existing directory,
+ * not itself a directory, writable, and none of `inputs` (a report written
+ * over the scenario it came from would destroy it).
+ */
+export function checkOutputPath(flag: string, path: string, inputs: readonly string[] = []): void {
+  if (path.trim() === '') throw new UsageError(`${flag}: expected a file name, got ''`);
+  const dir = dirname(path);
+  let dirStat;
+  try {
+    dirStat = statSync(dir);
+  } catch {
+    throw new UsageError(`${flag}: directory '${dir}' does not exist`);
+  }
+  if (!dirStat.isDirectory()) throw new UsageError(`${flag}: '${dir}' is not a directory`);
+  let existing;
+  try {
+    existing = statSync(path);
+  } catch {
+    existing = null;
+  }
+  if (existing?.isDirectory())
+    throw new UsageError(`${flag}: '${path}' is a directory, expected a file name`);
+  try {
+    accessSync(existing ? path : dir, constants.W_OK);
+  } catch {
+    throw new UsageError(`${flag}: '${path}' is not writable`);
+  }
+  if (existing) {
+    const target = realpathSync(path);
+    for (const input of inputs) {
+      if (sameFile(input, target))
+        throw new UsageError(`${flag}: '${path}' is the input scenario; refusing to overwrite it`);
+    }
+  }
+}
+
+function sameFile(input: string, realTarget: string): boolean {
+  try {
+    return realpathSync(resolve(input)) === realTarget;
+  } catch {
+    return false;
+  }
+}
+
+/** Write an output file; a failure (ENOSPC, EIO...) is bad output, exit 2, with no partial file left. */
+export function writeOutputFile(flag: string, path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    let isRegular = false;
+    try {
+      isRegular = statSync(path).isFile();
+    } catch {
+      // Nothing was created.
+    }
+    if (isRegular) rmSync(path, { force: true });
+    throw new UsageError(`${flag}: cannot write '${path}' (${code})`);
+  }
+}

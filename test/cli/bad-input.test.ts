@@ -1,0 +1,145 @@
+/**
+ * Bad input to the CLI is refused before any simulation, one line naming
+ * the flag or file (issue: reliability part 2, items 6 and 10). Exit codes
+ * are checked end to end in test/e2e; here, the UsageError / ScenarioError
+ * each refusal raises and what it names.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { parseInteger, UsageError } from '../../src/cli/errors.ts';
+import { checkOutputPath, writeOutputFile } from '../../src/cli/output-files.ts';
+import { run } from '../../src/cli/run.ts';
+import { printable } from '../../src/common/printable.ts';
+import { ScenarioError } from '../../src/sim/scenario-errors.ts';
+import { loadScenario } from '../../src/sim/scenario.ts';
+
+const usage = (flag: string, pattern?: RegExp) => (e: unknown) =>
+  e instanceof UsageError &&
+  e.message.startsWith(`${flag}: `) &&
+  (!pattern || pattern.test(e.message));
+
+let dir = '';
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'vpmu-bad-input-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('output files are checked before the run', () => {
+  it('empty name, missing directory, a directory, a non-directory parent', () => {
+    assert.throws(() => checkOutputPath('--html', ''), usage('--html', /expected a file name/));
+    assert.throws(
+      () => checkOutputPath('--html', join(dir, 'missing', 'r.html')),
+      usage('--html', /does not exist/),
+    );
+    assert.throws(() => checkOutputPath('--trace', dir), usage('--trace', /is a directory/));
+    const file = join(dir, 'plain');
+    writeFileSync(file, '');
+    assert.throws(
+      () => checkOutputPath('--html', join(file, 'r.html')),
+      usage('--html', /is not a directory/),
+    );
+  });
+
+  it('the input scenario is never overwritten, by any spelling of its path', () => {
+    const scenario = join(dir, 's.yaml');
+    writeFileSync(scenario, 'x');
+    for (const spelling of [
+      scenario,
+      join(dir, '.', 's.yaml'),
+      join(dir, '..', dir.split('/').pop()!, 's.yaml'),
+    ]) {
+      assert.throws(
+        () => checkOutputPath('--html', spelling, [scenario]),
+        usage('--html', /input scenario/),
+      );
+    }
+    checkOutputPath('--html', join(dir, 'other.html'), [scenario]);
+  });
+
+  it('a full device is bad output, with no partial file left behind', () => {
+    assert.throws(() => writeOutputFile('--html', '/dev/full', 'x'), usage('--html', /ENOSPC/));
+  });
+
+  it('vpmu run refuses before simulating: nothing is written, the scenario is intact', async () => {
+    const scenario = join(dir, 'sampling.yaml');
+    const text = readFileSync(
+      new URL('../../scenarios/specint-sampling.yaml', import.meta.url),
+      'utf8',
+    );
+    writeFileSync(scenario, text);
+    let wrote = '';
+    await assert.rejects(
+      run(scenario, { html: scenario, duration: '0.01' }, (s) => (wrote += s)),
+      usage('--html', /input scenario/),
+    );
+    await assert.rejects(
+      run(undefined, { trace: join(dir, 'nope', 't.json'), duration: '0.01' }, (s) => (wrote += s)),
+      usage('--trace', /does not exist/),
+    );
+    assert.equal(wrote, '');
+    assert.equal(readFileSync(scenario, 'utf8'), text);
+  });
+});
+
+describe('vpmu run arguments', () => {
+  it('--duration below a millisecond, zero, empty or not a number is refused', async () => {
+    for (const d of ['1e-300', '0', '0.0009', '', 'NaN', '1e9', '-1']) {
+      await assert.rejects(
+        run(undefined, { duration: d }, () => {}),
+        usage('--duration'),
+      );
+    }
+  });
+
+  it('--seed beyond 32 bits is refused, not aliased', async () => {
+    await assert.rejects(
+      run(undefined, { seed: '4294967296' }, () => {}),
+      usage('--seed'),
+    );
+  });
+
+  it('a directory or a device as the scenario says so', () => {
+    assert.throws(
+      () => loadScenario(dir),
+      (e: unknown) => e instanceof ScenarioError && /a directory/.test(e.message),
+    );
+    assert.throws(
+      () => loadScenario('/dev/null'),
+      (e: unknown) => e instanceof ScenarioError && /not a regular file/.test(e.message),
+    );
+  });
+});
+
+describe('numbers are spelled the same everywhere', () => {
+  it('property: parseInteger reads decimal and 0x-hex as YAML does, and refuses the rest', () => {
+    fc.assert(
+      fc.property(fc.nat({ max: 2 ** 40 }), (n) => {
+        assert.equal(parseInteger('--n', String(n), 0), n);
+        assert.equal(parseInteger('--n', `0x${n.toString(16)}`, 0), n);
+        assert.equal(parseInteger('--n', `0X${n.toString(16).toUpperCase()}`, 0), n);
+      }),
+    );
+    for (const bad of ['1e3', '0b101', '0o7', '1.5', ' ', '0x', '12abc', '--1'])
+      assert.throws(() => parseInteger('--n', bad, 0), usage('--n'));
+  });
+});
+
+describe('terminal text', () => {
+  it('property: printable leaves no control character but newline and tab, and keeps the rest', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 60 }), (s) => {
+        const out = printable(s);
+        // eslint-disable-next-line no-control-regex
+        assert.doesNotMatch(out, /[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+        // Printable text passes unchanged.
+        // eslint-disable-next-line no-control-regex
+        if (!/[\x00-\x08\x0b-\x1f\x7f-\x9f]/.test(s)) assert.equal(out, s);
+      }),
+    );
+    assert.equal(printable('a\x1b[31mb\tc\n'), 'a\\x1b[31mb\tc\n');
+  });
+});

@@ -1,0 +1,51 @@
+/**
+ * `vpmu check` honours its limits exactly and refuses contradictory
+ * arguments (issue: reliability part 2, item 10).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { runCheck } from '../../src/check/check.ts';
+import { BadInput } from '../../src/check/model-catalogue.ts';
+import { parseSchedule } from '../../src/check/schedule.ts';
+
+describe('vpmu check limits and schedules', () => {
+  it('property: --max-states N stores at most N states, and the result says whether it covered the space', () => {
+    const params = { vms: 3, events: 3, rounds: 2 };
+    const full = runCheck({ model: 'accounting', variant: 'upstream', params });
+    assert.equal(full.complete, true);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: full.states + 10 }), (cap) => {
+        const r = runCheck({ model: 'accounting', variant: 'upstream', params, maxStates: cap });
+        assert.ok(r.states <= cap, `${r.states} states stored with --max-states ${cap}`);
+        if (cap < full.states) assert.equal(r.complete, false);
+        if (cap > full.states) assert.equal(r.complete, true);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('a schedule that names a parameter twice is refused', () => {
+    assert.throws(
+      () => parseSchedule('accounting:no-mutex:vms=1,vms=2,events=1,rounds=1:0.0'),
+      (e: unknown) => e instanceof BadInput && /vms is given twice/.test(e.message),
+    );
+    assert.doesNotThrow(() => parseSchedule('accounting:no-mutex:vms=1,events=1,rounds=1:0.0'));
+  });
+
+  it('--replay with options that choose another model, variant or size is refused (exit 2)', () => {
+    const schedule = 'accounting:no-mutex:vms=1,events=1,rounds=1:0.0.0.1.1.0.0.1';
+    const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+    for (const extra of [['--vms', '3'], ['--variant', 'upstream'], ['accounting']]) {
+      const r = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', main, 'check', ...extra, '--replay', schedule],
+        { encoding: 'utf8' },
+      );
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /^vpmu: --replay: the schedule names its model/);
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+    }
+  });
+});

@@ -1,0 +1,127 @@
+/**
+ * API misuse is refused as KVM would refuse it, or with a TypeError /
+ * RangeError naming the field; nothing crashes inside the model (issue:
+ * reliability part 2, item 9). Errnos follow
+ * kvm_vm_ioctl_set_pmu_event_filter (arch/x86/kvm/pmu.c): a struct or an
+ * events array that cannot be copied from userspace is EFAULT, bad action or
+ * flags EINVAL, too many events E2BIG.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { KernelError, KvmError, createHost, type PmuEventFilter } from '../../src/index.ts';
+
+function vm() {
+  return createHost({ kvm: { enableMediatedPmu: true } }).kvm.createVm();
+}
+const errno = (code: string) => (e: unknown) => e instanceof KvmError && e.errno === code;
+const typeErrorNaming = (field: string) => (e: unknown) =>
+  e instanceof TypeError && e.message.includes(field);
+
+/** What a refusal may be: a kernel error with its errno, or a JS type/range error with a message. */
+function isCleanRefusal(e: unknown): boolean {
+  if (e instanceof KernelError) return typeof e.errno === 'string';
+  return (
+    (e instanceof TypeError || e instanceof RangeError) &&
+    !/Cannot read properties|is not a function|is not iterable/.test(e.message)
+  );
+}
+
+describe('API misuse', () => {
+  it('setPmuEventFilter: null, no events array, bad bitmap, sparse arrays', () => {
+    const v = vm();
+    assert.throws(() => v.setPmuEventFilter(null as unknown as PmuEventFilter), errno('EFAULT'));
+    assert.throws(
+      () => v.setPmuEventFilter({ action: 'deny' } as unknown as PmuEventFilter),
+      errno('EFAULT'),
+    );
+    for (const bitmap of [NaN, '1', -1, 2 ** 32, 1.5, 1n]) {
+      assert.throws(
+        () =>
+          v.setPmuEventFilter({
+            action: 'deny',
+            events: [],
+            fixedCounterBitmap: bitmap as number,
+          }),
+        typeErrorNaming('fixedCounterBitmap'),
+      );
+    }
+    // eslint-disable-next-line no-sparse-arrays
+    const sparse = [0xc0n, , 0xc4n] as bigint[];
+    assert.throws(
+      () => v.setPmuEventFilter({ action: 'deny', events: sparse }),
+      typeErrorNaming('events[1]'),
+    );
+  });
+
+  it('createHost / createVm: unknown mediatedDesign, non-boolean switches', () => {
+    assert.throws(
+      () => createHost({ kvm: { mediatedDesign: 'bogus' } as never }),
+      (e: unknown) => e instanceof RangeError && e.message.includes('mediatedDesign'),
+    );
+    assert.throws(
+      () => createHost({ kvm: { enableMediatedPmu: 'yes' } as never }),
+      typeErrorNaming('enableMediatedPmu'),
+    );
+    const host = createHost();
+    assert.throws(() => host.kvm.createVm({ lapic: 'no' as never }), typeErrorNaming('lapic'));
+  });
+
+  it('vcpu.run: an async guest program is refused before it runs; a returned promise after', () => {
+    const host = createHost({ kvm: { enableMediatedPmu: true } });
+    const vcpu = host.kvm.createVm().createVcpu();
+    let ran = false;
+    assert.throws(
+      () =>
+        vcpu.run(async () => {
+          ran = true;
+          await Promise.resolve();
+        }),
+      typeErrorNaming('synchronous'),
+    );
+    assert.equal(ran, false);
+    assert.throws(() => vcpu.run(() => Promise.resolve(1)), typeErrorNaming('synchronous'));
+    // The vCPU is usable again: the refused run left KVM_RUN cleanly.
+    assert.equal(
+      vcpu.run((g) => g.cpuid(0).eax > 0),
+      true,
+    );
+  });
+
+  it('property: any value in any filter field is refused cleanly or accepted', () => {
+    const anything = fc.oneof(
+      fc.anything(),
+      fc.bigInt(),
+      fc.array(fc.oneof(fc.bigInt(), fc.anything()), { maxLength: 4 }),
+      fc.sparseArray(fc.bigInt({ min: 0n, max: 0xffffn }), { maxLength: 4 }),
+    );
+    fc.assert(
+      fc.property(
+        // Valid action and flags mostly, so the checks behind them are reached.
+        fc.record(
+          {
+            action: fc.oneof(
+              fc.constantFrom('allow', 'deny'),
+              fc.constantFrom('allow', 'deny'),
+              fc.anything(),
+            ),
+          },
+          { requiredKeys: [] },
+        ),
+        anything,
+        anything,
+        fc.oneof(fc.constant(undefined), fc.constant(0), fc.anything()),
+        (base, events, bitmap, flags) => {
+          const filter = { ...base, events, fixedCounterBitmap: bitmap, flags };
+          const v = vm();
+          try {
+            v.setPmuEventFilter(filter as unknown as PmuEventFilter);
+          } catch (e) {
+            assert.ok(isCleanRefusal(e), `not a clean refusal: ${String(e)}`);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
