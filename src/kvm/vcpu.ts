@@ -398,6 +398,7 @@ export class VcpuImpl implements Vcpu {
    * counted in software by kvm_pmu_instruction_retired.
    */
   skipEmulatedInstruction(cpl: number): void {
+    this.stats.retiredOperations++;
     this.emulateInstruction(false, cpl);
   }
 
@@ -411,6 +412,7 @@ export class VcpuImpl implements Vcpu {
    * pmu_counters_test's NUM_EXTRA_INSNS ("1 WRMSR") requires.
    */
   retireInHardware(cpl: 0 | 3): void {
+    this.stats.retiredOperations++;
     this.runGuestWork({ instructions: 1, cycles: 0, cpl });
   }
 
