@@ -258,3 +258,36 @@ for (const c of CONFIGS) {
     });
   }
 }
+
+// __perf_event_time_ctx (kernel/events/core.c): time -= times[T_GUEST] for every
+// event with attr.exclude_guest, whatever its PMU; only EVENT_GUEST scheduling
+// (perf_skip_pmu_ctx) needs PERF_PMU_CAP_MEDIATED_VPMU.
+describe('__perf_event_time_ctx: exclude_guest events lose the mediated guest time on every PMU', () => {
+  it('a software cpu-clock event with exclude_guest: enabled == running, both short of the run', () => {
+    const guestTime = (excludeGuest: boolean, mediated: boolean): bigint => {
+      const host = hostFor({
+        cpu: 'intel-sapphire-rapids',
+        vendor: 'intel',
+        design: mediated ? 'mediated' : 'emulated',
+        label: '',
+      });
+      const e = host.perf.open(
+        { pmu: 'software', config: 'cpu-clock', excludeGuest, pinned: true },
+        { cpu: 0 },
+      );
+      host.kvm
+        .createVm()
+        .createVcpu()
+        .run((g) => g.exec({ instructions: 2_000_000 }));
+      host.exec({ instructions: 1000 });
+      const count = e.read();
+      // The software event is never scheduled out for the guest: running == enabled.
+      assert.equal(count.timeRunning, count.timeEnabled);
+      return count.timeEnabled;
+    };
+    // The mediated guest's time (T_GUEST) leaves only the exclude_guest event.
+    assert.ok(guestTime(true, true) < guestTime(false, true));
+    // Without a mediated guest there is no T_GUEST to lose.
+    assert.equal(guestTime(true, false), guestTime(false, false));
+  });
+});
