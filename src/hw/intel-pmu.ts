@@ -184,7 +184,7 @@ export class IntelPmu implements HardwarePmu {
       case 'fixed':
         return BigInt(this.bank.value[this.nrGp + reg.index]!);
       case 'caps':
-        return this.model.perfCapabilities;
+        return this.perfCapabilities;
       case 'fixedctrl':
         return this.fixedCtrCtrl;
       case 'status':
@@ -351,8 +351,18 @@ export class IntelPmu implements HardwarePmu {
       this.locallyEnabled[i] === 1 && this.globallyEnabled(GLOBAL.FIXED_SHIFT + j) ? 1 : 0;
   }
 
+  /**
+   * IA32_PERF_CAPABILITIES as the part reports it: FW_WRITES (bit 13) only
+   * with full-width writes, so a model without them cannot advertise them
+   * (perf's intel_pmu_init and KVM both go by that bit).
+   */
+  get perfCapabilities(): bigint {
+    const caps = this.model.perfCapabilities;
+    return this.model.fullWidthWrites ? caps : caps & ~PERF_CAP.FW_WRITES;
+  }
+
   /** Full-width writes supported (PERF_CAPABILITIES bit 13). */
   get fullWidthWrites(): boolean {
-    return (this.model.perfCapabilities & PERF_CAP.FW_WRITES) !== 0n;
+    return (this.perfCapabilities & PERF_CAP.FW_WRITES) !== 0n;
   }
 }

@@ -63,8 +63,12 @@ export class EmulatedVpmu implements VpmuDesign {
     return LEGACY_INTERCEPTS;
   }
 
-  /** VM-entry: the VMCS (or MSR-load list) switches GLOBAL_CTRL to perf's guest value. */
-  beforeEntry(): void {
+  /**
+   * Every VM-entry, fastpath re-entries included (atomic_switch_perf_msrs in
+   * vmx_vcpu_run): the VMCS (or MSR-load list) switches GLOBAL_CTRL to perf's
+   * guest value.
+   */
+  vmEntry(): void {
     const values = this.ctx.perf.guestSwitchGlobalCtrl(this.ctx.cpu.id);
     if (values) {
       this.ctx.cpu.switchGlobalCtrl(values.guest);
@@ -72,13 +76,18 @@ export class EmulatedVpmu implements VpmuDesign {
     }
   }
 
-  /** VM-exit: back to the host's GLOBAL_CTRL. */
-  afterExit(): void {
+  /** Every VM-exit: back to the host's GLOBAL_CTRL. */
+  vmExit(): void {
     if (this.hostGlobalCtrl !== null) {
       this.ctx.cpu.switchGlobalCtrl(this.hostGlobalCtrl);
       this.hostGlobalCtrl = null;
     }
   }
+
+  /** No PMU state to load: the perf events back the counters on the host too. */
+  beforeEntry(): void {}
+
+  afterExit(): void {}
 
   handlePmuRequest(): void {
     for (const pmc of [...this.reprogramPending]) {

@@ -21,12 +21,18 @@ export interface VcpuStats {
   readonly pmis: number;
   /** Exits handled in KVM's fastpath (no world switch of the PMU). */
   readonly fastpathExits: number;
+  /**
+   * GuestCpu operations (RDMSR, WRMSR, RDPMC, CPUID, HLT, the I/O doorbell)
+   * that retired: one instruction each, besides the work of exec/execEmulated.
+   */
+  readonly retiredOperations: number;
 }
 
 export class ExitCounters implements VcpuStats {
   exits = 0;
   pmis = 0;
   fastpathExits = 0;
+  retiredOperations = 0;
   readonly exitReasons: Record<string, number> = {};
 
   count(reason: ExitReason): void {

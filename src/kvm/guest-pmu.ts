@@ -417,6 +417,29 @@ export class GuestPmu implements KvmPmu {
     );
   }
 
+  /**
+   * kvm_pmu_is_fastpath_emulation_allowed (pmu.h): a fastpath handler skips
+   * the instruction while the mediated PMU is still loaded, so it is refused
+   * only to a vCPU with a mediated PMU one of whose counters counts
+   * instructions (pmc_counting_instructions: locally enabled and the event
+   * matches; kvm_pmu_recalc_pmc_emulation does NOT consult the event filter)
+   * and is set in pmu->global_ctrl. The legacy design may always take it.
+   */
+  isFastpathEmulationAllowed(): boolean {
+    if (!this.mediated) return true;
+    let allowed = true;
+    this.forEachPmcIn(this.globalCtrl, (pmc) => {
+      if (this.isPmcLocallyEnabled(pmc) && this.pmcIsEventMatch(pmc, this.ops.INSTRUCTIONS_RETIRED))
+        allowed = false;
+    });
+    return allowed;
+  }
+
+  /** pmc_is_event_match: select (12 bits) and umask equal; edge, pin, cmask, inv ignored. */
+  private pmcIsEventMatch(pmc: KvmPmc, eventsel: bigint): boolean {
+    return ((pmc.eventsel ^ eventsel) & AMD64_RAW_EVENT_MASK_NB) === 0n;
+  }
+
   /** Whether an overflow of `pmc` asks for a PMI: INT (GP) or PMI (fixed). */
   pmcPmiEnabled(pmc: KvmPmc): boolean {
     if (pmc.type === 'fixed') return (this.fixedCtrlField(pmc.index) & FIXED_CTRL.PMI) !== 0;
@@ -432,11 +455,8 @@ export class GuestPmu implements KvmPmu {
   private recalcPmc(pmc: KvmPmc): void {
     let events = 0;
     if (this.isPmcLocallyEnabled(pmc) && this.isPmcGloballyEnabled(pmc) && this.isPmcAllowed(pmc)) {
-      // pmc_is_event_match: select (12 bits) and umask equal; edge, pin, cmask, inv ignored.
-      if (((pmc.eventsel ^ this.ops.INSTRUCTIONS_RETIRED) & AMD64_RAW_EVENT_MASK_NB) === 0n)
-        events |= 1;
-      if (((pmc.eventsel ^ this.ops.BRANCH_INSTRUCTIONS_RETIRED) & AMD64_RAW_EVENT_MASK_NB) === 0n)
-        events |= 2;
+      if (this.pmcIsEventMatch(pmc, this.ops.INSTRUCTIONS_RETIRED)) events |= 1;
+      if (this.pmcIsEventMatch(pmc, this.ops.BRANCH_INSTRUCTIONS_RETIRED)) events |= 2;
     }
     pmc.emulatedEvents = events;
     // EVTSEL.OS/USR (bits 17/16) and FIXED_CTRL.OS/USR (1/2) both map to cplMask bits 0/1.

@@ -108,7 +108,11 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
    * precisely). The VMCS "load PERF_GLOBAL_CTRL" control is assumed present.
    */
   isMediatedPmuSupported(host: HostPmuCapability, model: CpuModel): boolean {
-    return host.version >= 4 && (model.perfCapabilities & PERF_CAP.FW_WRITES) !== 0n;
+    return (
+      host.version >= 4 &&
+      model.fullWidthWrites &&
+      (model.perfCapabilities & PERF_CAP.FW_WRITES) !== 0n
+    );
   },
 
   /**

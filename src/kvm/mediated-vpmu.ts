@@ -119,6 +119,30 @@ export class MediatedVpmu implements VpmuDesign {
     return this.gpEventselBase + this.msrStride * i;
   }
 
+  /**
+   * The VM-exit itself, before any fastpath decision. Intel: the VMCS saves
+   * the guest's GLOBAL_CTRL (VM_EXIT_SAVE_IA32_PERF_GLOBAL_CTRL) and loads the
+   * host's, 0 (VM_EXIT_LOAD_IA32_PERF_GLOBAL_CTRL); while GLOBAL_CTRL is passed
+   * through, vmx_refresh_guest_perf_global_control copies the saved value into
+   * pmu->global_ctrl. AMD: nothing switches at #VMEXIT; svm_vcpu_run reads an
+   * unintercepted PERF_CNTR_GLOBAL_CTL with RDMSR (the put clears it later).
+   */
+  vmExit(): void {
+    const { cpu } = this.ctx;
+    const pmu = this.ctx.pmu();
+    if (this.vendor === 'intel') {
+      const saved = cpu.switchGlobalCtrl(0n);
+      if (this.globalCtrlPassedThrough) pmu.globalCtrl = saved;
+    } else if (this.globalCtrlPassedThrough) {
+      pmu.globalCtrl = cpu.rdmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL);
+    }
+  }
+
+  /** The VM-entry itself. Intel: the VMCS loads the guest's GLOBAL_CTRL; AMD's load (or the guest) wrote it. */
+  vmEntry(): void {
+    if (this.vendor === 'intel') this.ctx.cpu.switchGlobalCtrl(this.ctx.pmu().globalCtrl);
+  }
+
   /** kvm_mediated_pmu_load. */
   beforeEntry(): void {
     const { cpu, perf, vlapic } = this.ctx;
@@ -147,8 +171,7 @@ export class MediatedVpmu implements VpmuDesign {
       if (pmu.globalStatus & toggle)
         cpu.wrmsr(MSR.IA32_PERF_GLOBAL_STATUS_SET, pmu.globalStatus & toggle);
       cpu.wrmsr(MSR.IA32_FIXED_CTR_CTRL, pmu.fixedCtrCtrlHw);
-      // VM-entry loads the guest's GLOBAL_CTRL from the VMCS.
-      cpu.switchGlobalCtrl(pmu.globalCtrl);
+      // The guest's GLOBAL_CTRL goes in at the VM-entry itself (vmEntry).
     } else {
       // amd_mediated_pmu_load.
       const hwStatus = cpu.rdmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS);
@@ -163,19 +186,15 @@ export class MediatedVpmu implements VpmuDesign {
   afterExit(): void {
     const { cpu, perf } = this.ctx;
     const pmu = this.ctx.pmu();
-    const globalCtrlPassedThrough = this.globalCtrlPassedThrough;
     if (this.name === 'passthrough-all') this.readBackSelectors(pmu);
     if (this.vendor === 'intel') {
-      // VM-exit saved the guest's GLOBAL_CTRL into the VMCS and loaded the host's (0).
-      const saved = cpu.switchGlobalCtrl(0n);
-      if (globalCtrlPassedThrough) pmu.globalCtrl = saved;
+      // The VM-exit (vmExit) already saved the guest's GLOBAL_CTRL and loaded the host's (0).
       // intel_mediated_pmu_put.
       pmu.globalStatus = cpu.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS);
       if (pmu.globalStatus) cpu.wrmsr(MSR.IA32_PERF_GLOBAL_OVF_CTRL, pmu.globalStatus);
       if (pmu.fixedCtrCtrlHw) cpu.wrmsr(MSR.IA32_FIXED_CTR_CTRL, 0n);
     } else {
-      // svm_vcpu_run saves an unintercepted GLOBAL_CTL; amd_mediated_pmu_put.
-      if (globalCtrlPassedThrough) pmu.globalCtrl = cpu.rdmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL);
+      // vmExit read an unintercepted GLOBAL_CTL; amd_mediated_pmu_put.
       cpu.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, 0n);
       pmu.globalStatus = cpu.rdmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS);
       if (pmu.globalStatus) cpu.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, pmu.globalStatus);

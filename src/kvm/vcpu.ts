@@ -112,11 +112,16 @@ export class VcpuImpl implements Vcpu {
     const cap = kvmPmuCapability(model, { mediated, enablePmu: host.enablePmu });
     const config = resolveGuestPmuConfig(cap, options.pmu ?? {});
     this.vlapic = new VirtualLapic(model.vendor === 'intel');
-    let pmu: GuestPmu | null = null;
-    const getPmu = () => pmu!;
-    if (mediated) {
+    const pmu = new GuestPmu(cap, config, { enablePmu: host.enablePmu, filter: host.filter });
+    this.pmu = pmu;
+    // kvm_vcpu_has_mediated_pmu(): enable_mediated_pmu && pmu->version. A
+    // vCPU of a mediated VM whose PMU has version 0 (userspace's CPUID, or the
+    // PMU disabled) gets no mediated load/put (kvm_mediated_pmu_load returns
+    // early): host exclude_guest events keep counting through its guest time
+    // and the legacy atomic switch of GLOBAL_CTRL applies.
+    if (pmu.mediated) {
       this.design = new MediatedVpmu(
-        { cpu: this.cpu, perf: host.perf, vlapic: this.vlapic, pmu: getPmu },
+        { cpu: this.cpu, perf: host.perf, vlapic: this.vlapic, pmu: () => pmu },
         host.design === 'passthrough-all',
       );
     } else {
@@ -124,17 +129,12 @@ export class VcpuImpl implements Vcpu {
         cpu: this.cpu,
         perf: host.perf,
         pid: this.pid,
-        pmu: getPmu,
+        pmu: () => pmu,
         requestPmi: () => this.requestPmi(),
         log: (l) => host.log(l),
       });
     }
-    pmu = new GuestPmu(cap, config, {
-      backend: this.design.backend,
-      enablePmu: host.enablePmu,
-      filter: host.filter,
-    });
-    this.pmu = pmu;
+    pmu.backend = this.design.backend;
     this.guest = new GuestCpuImpl(this);
   }
 
@@ -213,6 +213,7 @@ export class VcpuImpl implements Vcpu {
   private enter(): void {
     this.processRequests();
     this.loadPmu();
+    this.design.vmEntry();
     this.cpu.guestMode = true;
     const entered = this.trace.entry.probe;
     if (entered !== null) entered();
@@ -222,10 +223,11 @@ export class VcpuImpl implements Vcpu {
   /** VM-exit back to userspace (the end of KVM_RUN). */
   private leave(): void {
     this.cpu.guestMode = false;
+    this.design.vmExit();
     this.putPmu();
   }
 
-  /** The design's put after a VM-exit (kvm_mediated_pmu_put; the legacy GLOBAL_CTRL switch back). */
+  /** The design's put after a VM-exit on the full exit path (kvm_mediated_pmu_put). */
   private putPmu(): void {
     const probe = this.trace.pmuSwitch.probe;
     if (probe !== null) probe('put', false);
@@ -233,7 +235,7 @@ export class VcpuImpl implements Vcpu {
     if (probe !== null) probe('put', true);
   }
 
-  /** The design's load before VM-entry (kvm_mediated_pmu_load; the legacy GLOBAL_CTRL switch). */
+  /** The design's load before VM-entry from the full exit path (kvm_mediated_pmu_load). */
   private loadPmu(): void {
     const probe = this.trace.pmuSwitch.probe;
     if (probe !== null) probe('load', false);
@@ -253,11 +255,13 @@ export class VcpuImpl implements Vcpu {
       );
     }
     this.stats.count(reason);
-    const useFastpath = fastpath && this.fastpathAllowed();
+    this.cpu.guestMode = false;
+    // The VM-exit refreshes KVM's copy of GLOBAL_CTRL before the fastpath decision reads it.
+    this.design.vmExit();
+    const useFastpath = fastpath && this.pmu.isFastpathEmulationAllowed();
     if (useFastpath) this.stats.fastpathExits++;
     const exited = this.trace.exit.probe;
     if (exited !== null) exited(reason, useFastpath, msr);
-    this.cpu.guestMode = false;
     if (!useFastpath) this.putPmu();
     try {
       return handler();
@@ -266,6 +270,7 @@ export class VcpuImpl implements Vcpu {
         this.processRequests();
         this.loadPmu();
       }
+      this.design.vmEntry();
       this.cpu.guestMode = true;
       const entered = this.trace.entry.probe;
       if (entered !== null) entered();
@@ -277,17 +282,6 @@ export class VcpuImpl implements Vcpu {
         this.nesting--;
       }
     }
-  }
-
-  /**
-   * The HLT/WRMSR fastpaths skip the instruction without the emulator, so
-   * KVM refuses them while a counter counts instructions (its copy would be
-   * stale): docs/mediated-vpmu.md 4.4.
-   */
-  private fastpathAllowed(): boolean {
-    for (const pmc of this.pmu.gpCounters) if (pmc.emulatedEvents & 1) return false;
-    for (const pmc of this.pmu.fixedCounters) if (pmc.emulatedEvents & 1) return false;
-    return true;
   }
 
   /** An interrupt raised while in guest mode: a VM-exit, then the host's handler with IRQs on. */
@@ -398,6 +392,30 @@ export class VcpuImpl implements Vcpu {
     return { eax: 0, ebx: 0, ecx: 0, edx: 0 };
   }
 
+  /**
+   * kvm_skip_emulated_instruction after a handler that succeeded (a #GP
+   * injected instead retires nothing): the intercepted instruction retires,
+   * counted in software by kvm_pmu_instruction_retired.
+   */
+  skipEmulatedInstruction(cpl: number): void {
+    this.stats.retiredOperations++;
+    this.emulateInstruction(false, cpl);
+  }
+
+  /**
+   * A guest instruction that did not exit retires in the hardware, at the
+   * guest's CPL, after its effect, as KVM's software count of an intercepted
+   * one runs after its handler (kvm_skip_emulated_instruction): a read
+   * returns the value before its own retirement, and of the WRMSRs that
+   * enable and disable a counter the enabling one is counted. Which of the
+   * two counts is a model assumption; that exactly one does is what
+   * pmu_counters_test's NUM_EXTRA_INSNS ("1 WRMSR") requires.
+   */
+  retireInHardware(cpl: 0 | 3): void {
+    this.stats.retiredOperations++;
+    this.runGuestWork({ instructions: 1, cycles: 0, cpl });
+  }
+
   /** KVM emulated one instruction: kvm_pmu_instruction_retired / kvm_pmu_branch_retired. */
   emulateInstruction(branch: boolean, cpl: number): void {
     let pmi = this.pmu.incrementEmulated('instructions', cpl);
@@ -446,8 +464,21 @@ class GuestCpuImpl implements GuestCpu {
   rdmsr(msr: number): bigint {
     this.live('rdmsr');
     const index = checkIndex(msr, 'rdmsr');
-    if (this.passthrough(index)) return asGuestFault(() => this.vcpu.hostCpu.rdmsr(index));
-    return this.vcpu.exit('MSR_READ', () => this.vcpu.handleRdmsr(index), false, index);
+    if (this.passthrough(index)) {
+      const value = asGuestFault(() => this.vcpu.hostCpu.rdmsr(index));
+      this.vcpu.retireInHardware(this.cpl);
+      return value;
+    }
+    return this.vcpu.exit(
+      'MSR_READ',
+      () => {
+        const value = this.vcpu.handleRdmsr(index);
+        this.vcpu.skipEmulatedInstruction(this.cpl);
+        return value;
+      },
+      false,
+      index,
+    );
   }
 
   wrmsr(msr: number, value: bigint): void {
@@ -458,10 +489,23 @@ class GuestCpuImpl implements GuestCpu {
         `wrmsr 0x${index.toString(16)}: value must be a bigint in [0, 2^64), got ${String(value)}`,
       );
     }
-    if (this.passthrough(index)) return asGuestFault(() => this.vcpu.hostCpu.wrmsr(index, value));
-    // KVM takes TSC-deadline writes in its fastpath (handle_fastpath_set_msr_irqoff).
+    if (this.passthrough(index)) {
+      // A write that faults does not retire.
+      asGuestFault(() => this.vcpu.hostCpu.wrmsr(index, value));
+      this.vcpu.retireInHardware(this.cpl);
+      return;
+    }
+    // KVM takes TSC-deadline writes in its fastpath (handle_fastpath_wrmsr).
     const fastpath = index === IA32_TSC_DEADLINE;
-    this.vcpu.exit('MSR_WRITE', () => this.vcpu.handleWrmsr(index, value), fastpath, index);
+    this.vcpu.exit(
+      'MSR_WRITE',
+      () => {
+        this.vcpu.handleWrmsr(index, value);
+        this.vcpu.skipEmulatedInstruction(this.cpl);
+      },
+      fastpath,
+      index,
+    );
   }
 
   rdpmc(ecx: number): bigint {
@@ -470,16 +514,27 @@ class GuestCpuImpl implements GuestCpu {
     // Privilege is checked before any VM-exit: CPL > 0 needs CR4.PCE.
     if (this.cpl > 0 && !this.cr4Pce)
       throw new GuestFault('#GP', 'rdpmc at CPL 3 with CR4.PCE clear');
-    if (this.vcpu.loaded && !this.vcpu.intercepts.rdpmcExits)
-      return asGuestFault(() => this.vcpu.hostCpu.rdpmc(index));
-    return this.vcpu.exit('RDPMC', () => this.vcpu.handleRdpmc(index, this.cpl, this.cr4Pce));
+    if (this.vcpu.loaded && !this.vcpu.intercepts.rdpmcExits) {
+      const value = asGuestFault(() => this.vcpu.hostCpu.rdpmc(index));
+      this.vcpu.retireInHardware(this.cpl);
+      return value;
+    }
+    return this.vcpu.exit('RDPMC', () => {
+      const value = this.vcpu.handleRdpmc(index, this.cpl, this.cr4Pce);
+      this.vcpu.skipEmulatedInstruction(this.cpl);
+      return value;
+    });
   }
 
   cpuid(leaf: number, subleaf = 0): CpuidResult {
     this.live('cpuid');
     const l = checkIndex(leaf, 'cpuid');
     const s = checkIndex(subleaf, 'cpuid subleaf');
-    return this.vcpu.exit('CPUID', () => this.vcpu.handleCpuid(l, s));
+    return this.vcpu.exit('CPUID', () => {
+      const result = this.vcpu.handleCpuid(l, s);
+      this.vcpu.skipEmulatedInstruction(this.cpl);
+      return result;
+    });
   }
 
   exec(work: Work): void {
@@ -500,12 +555,14 @@ class GuestCpuImpl implements GuestCpu {
 
   hlt(): void {
     this.live('hlt');
-    this.vcpu.exit('HLT', () => {}, true);
+    // kvm_emulate_halt (and handle_fastpath_hlt) skip the instruction first.
+    this.vcpu.exit('HLT', () => this.vcpu.skipEmulatedInstruction(this.cpl), true);
   }
 
   ioDoorbell(): void {
     this.live('ioDoorbell');
-    this.vcpu.exit('IO_INSTRUCTION', () => {});
+    // The OUT completes in kvm_fast_pio, which skips the instruction.
+    this.vcpu.exit('IO_INSTRUCTION', () => this.vcpu.skipEmulatedInstruction(this.cpl));
   }
 
   timerInterrupt(handler: () => void): void {

@@ -51,8 +51,9 @@ export class VmPmuLifecycle {
     if (options.lapic !== undefined && typeof options.lapic !== 'boolean')
       throw new TypeError(`createVm: lapic must be a boolean, got ${String(options.lapic)}`);
     this.lapic = options.lapic ?? true;
-    // No in-kernel local APIC: no PMU (there is nowhere to deliver PMIs).
-    this.enablePmu = params.enablePmu && this.lapic;
+    // kvm->arch.enable_pmu starts as the module's enable_pmu; only the first
+    // vCPU's precreate turns it off, and only for the mediated vPMU.
+    this.enablePmu = params.enablePmu;
   }
 
   get mediated(): boolean {
@@ -75,6 +76,10 @@ export class VmPmuLifecycle {
    */
   precreateVcpu(): void {
     this.checkAlive();
+    // kvm_arch_vcpu_precreate: with enable_mediated_pmu but no in-kernel local
+    // APIC (irqchip_in_kernel), the VM's PMU is turned off instead of creating
+    // the mediated PMU. The legacy design keeps its PMU without one.
+    if (this.mediated && !this.createdMediatedPmu && !this.lapic) this.enablePmu = false;
     if (!this.mediated) {
       this.cells[1]!++;
       return;
@@ -105,6 +110,9 @@ export class VmPmuLifecycle {
   /** KVM_CAP_PMU_CAPABILITY with KVM_PMU_CAP_DISABLE. */
   disablePmu(): void {
     this.checkAlive();
+    // kvm_vm_ioctl_enable_cap: -EINVAL without the module's enable_pmu.
+    if (!this.params.enablePmu)
+      throw new KvmError('EINVAL', 'KVM_CAP_PMU_CAPABILITY needs kvm.enable_pmu');
     if (this.createdVcpus > 0 || this.createdMediatedPmu) {
       throw new KvmError(
         'EINVAL',

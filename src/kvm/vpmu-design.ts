@@ -14,9 +14,19 @@ export interface VpmuDesign {
   readonly backend: GuestPmuBackend;
   /** MSRs and RDPMC the guest reaches with no exit while its state is loaded. */
   intercepts(): PmuIntercepts;
-  /** Just before VM-entry, IRQs off (kvm_mediated_pmu_load; the legacy GLOBAL_CTRL switch). */
+  /**
+   * The VM-exit itself, on every exit (a fastpath one too) and before any
+   * fastpath decision: the VMCS (or MSR lists) switch GLOBAL_CTRL to the
+   * host's, and a mediated vCPU's passed-through GLOBAL_CTRL is refreshed
+   * into KVM's copy (vmx_refresh_guest_perf_global_control; svm_vcpu_run's
+   * read of PERF_CNTR_GLOBAL_CTL).
+   */
+  vmExit(): void;
+  /** The VM-entry itself, every entry: the guest's GLOBAL_CTRL goes in (VMCS or MSR-load list). */
+  vmEntry(): void;
+  /** Before VM-entry from the full exit path, IRQs off (kvm_mediated_pmu_load). */
   beforeEntry(): void;
-  /** Just after VM-exit, IRQs off (kvm_mediated_pmu_put; the legacy switch back). */
+  /** After VM-exit on the full exit path, IRQs off (kvm_mediated_pmu_put). */
   afterExit(): void;
   /** KVM_REQ_PMU: reprogram counters marked by the backend, before entry. */
   handlePmuRequest(): void;

@@ -101,7 +101,10 @@ export class KernelEvent {
   ) {
     this.state = attr.disabled ? EventState.Off : EventState.Inactive;
     this.isSampling = attr.samplePeriod !== undefined || attr.sampleFreq !== undefined;
-    this.excludesGuestTime = !!attr.excludeGuest && pmu.mediatedCapable;
+    // __perf_event_time_ctx(): every exclude_guest event of the context loses
+    // T_GUEST, whatever its PMU (software ones too); only the scheduling out at
+    // VM-entry (EVENT_GUEST, perf_skip_pmu_ctx) is limited to mediated-capable PMUs.
+    this.excludesGuestTime = !!attr.excludeGuest;
     this.samplePeriod = samplePeriod;
     this.periodLeft = samplePeriod;
     this.lastPeriod = samplePeriod;

@@ -68,7 +68,8 @@ class PerfEventHandle implements PerfEvent {
   read(): PerfCount {
     const { value, enabled, running } = this.core.read(this.kernel);
     return {
-      value: BigInt(value),
+      // A software clock event counts nanoseconds of a floating-point clock.
+      value: BigInt(Math.round(value)),
       timeEnabled: BigInt(Math.round(enabled)),
       timeRunning: BigInt(Math.round(running)),
     };

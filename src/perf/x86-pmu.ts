@@ -10,6 +10,7 @@
  */
 import { PerfError } from '../common/errors.ts';
 import type { CpuidResult } from '../hw/cpu.ts';
+import type { CpuModel } from '../hw/cpu-models.ts';
 import { NAMED_EVENTS } from '../hw/events.ts';
 import type { MsrPort } from '../hw/fault.ts';
 import {
@@ -171,6 +172,16 @@ class CpuHwEvents {
 }
 
 export type OverflowCallback = (cpu: number, event: KernelEvent) => void;
+
+/**
+ * Whether the vendor driver marks the core PMU PERF_PMU_CAP_MEDIATED_VPMU:
+ * intel_pmu_init() marks every Intel core PMU, amd_core_pmu_init() only one
+ * with PerfMonV2. KVM's own prerequisites (Intel: v4+ and full-width writes)
+ * are a separate check (kvm/params.ts).
+ */
+export function driverMarksMediatedVpmu(model: Pick<CpuModel, 'vendor' | 'perfMonV2'>): boolean {
+  return model.vendor === 'intel' || model.perfMonV2;
+}
 
 export class X86Pmu implements PerfPmu {
   readonly name = 'cpu';

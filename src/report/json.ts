@@ -41,6 +41,7 @@ function guestEvent(e: GuestEventResult): GuestEventResult {
     truth: int(e.truth),
     counted: int(e.counted),
     errorPercent: pct(e.errorPercent),
+    operationInstructions: int(e.operationInstructions),
     raw: int(e.raw),
     timeEnabledNs: int(e.timeEnabledNs),
     timeRunningNs: int(e.timeRunningNs),

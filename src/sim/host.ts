@@ -7,12 +7,7 @@
  * split there.
  */
 import { KvmError } from '../common/errors.ts';
-import {
-  qualifiesForMediatedVpmu,
-  resolveCpuModel,
-  type CpuModel,
-  type CpuModelName,
-} from '../hw/cpu-models.ts';
+import { resolveCpuModel, type CpuModel, type CpuModelName } from '../hw/cpu-models.ts';
 import { PhysicalCpu } from '../hw/cpu.ts';
 import type { Work } from '../hw/events.ts';
 import { KvmModule, type Kvm } from '../kvm/kvm.ts';
@@ -21,6 +16,7 @@ import { PerfCore, DEFAULT_TASK_PID } from '../perf/core.ts';
 import { PERF_GUEST_MEDIATED_PMI_VECTOR, PerfKvmExports } from '../perf/kvm-exports.ts';
 import { ACCOUNTING_VARIANTS } from '../perf/mediated-protocol.ts';
 import { createPerf, type Perf, type PerfEvent } from '../perf/perf.ts';
+import { driverMarksMediatedVpmu } from '../perf/x86-pmu.ts';
 import { validateWork } from '../hw/validate-work.ts';
 
 export interface HostOptions {
@@ -74,7 +70,7 @@ export class HostMachine implements Host {
     this.perfCore = new PerfCore({
       cpus: this.cpus,
       mediatedKconfig: options.kconfig?.PERF_GUEST_MEDIATED_PMU ?? true,
-      hardwareMediatedCapable: qualifiesForMediatedVpmu(this.model),
+      hardwareMediatedCapable: driverMarksMediatedVpmu(this.model),
       accounting: ACCOUNTING_VARIANTS[options.accountingVariant ?? 'upstream'],
       log,
       uncore: {

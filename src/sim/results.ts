@@ -16,6 +16,13 @@ export interface GuestEventResult {
   counted: number;
   /** (counted - truth) / truth * 100; 0 when truth is 0 and counted is 0. */
   errorPercent: number;
+  /**
+   * Instructions the guest retired in its own GuestCpu operations during the
+   * run (its perf driver's MSR accesses and RDPMCs, timer writes, HLTs): every
+   * instruction retires once, so an instructions event counts those that fell
+   * in its counting window beyond `truth` (the workload's).
+   */
+  operationInstructions: number;
   /** Raw count before scaling. */
   raw: number;
   timeEnabledNs: number;

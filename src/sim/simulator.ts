@@ -511,6 +511,7 @@ export class Simulation {
             truth,
             counted: r.scaled,
             errorPercent: errorPercent(r.scaled, truth),
+            operationInstructions: g.vcpu.stats.retiredOperations,
             raw: r.raw,
             timeEnabledNs: r.enabled,
             timeRunningNs: r.running,

@@ -11,18 +11,15 @@
  * the K7 MSRs (AMD).
  *
  * Differences from the C, all forced by the model's API:
- * - The measured loop (LOOP_ASM) is one block of Work retiring exactly what
- *   the asm retires (N iterations of mov, add, 7 nops and loop, plus the
- *   clflush/mfence/IBPB jmp); the GuestCpu's own rdmsr/wrmsr/rdpmc/cpuid
- *   retire nothing (docs/api.md), so the enabling WRMSRs of __precise_loop are
- *   outside the count exactly as the C arranges them to be.
+ * - The measured loop (LOOP_ASM) is one block of Work retiring what the asm
+ *   retires besides its two WRMSRs (N iterations of mov, add, 7 nops and
+ *   loop, the clflush/mfence/IBPB jmp, the movs and xors around them). The
+ *   GuestCpu's rdmsr/wrmsr/rdpmc/cpuid retire one instruction each, as on
+ *   KVM (kvm_skip_emulated_instruction when they exit), so of
+ *   __precise_loop's enabling and disabling WRMSR exactly one is counted,
+ *   which is the one WRMSR inside upstream's EXTRA_INSNS (3 + 3).
  * - PMIs are delivered at the overflow, not held pending until check_irq()'s
- *   STI: check_irq() reports whether the handler ran since the previous call.
- * - In check_emulated_instr, KVM's own accounting of the instructions it
- *   skips (kvm_skip_emulated_instruction -> kvm_pmu_instruction_retired for
- *   CPUID and an intercepted WRMSR) is written as execEmulated() of one
- *   instruction after the operation, since the model's cpuid()/wrmsr() retire
- *   nothing.
+ *   STI: the handler only notes it, and check_irq() runs cnt_overflow's body.
  * - Not ported: set_ref_cycle_expectations (no RDTSC in the GuestCpu; the
  *   ref-cycles bounds are used unscaled) and check_tsx_cycles (the model has
  *   no TSX; upstream returns early without RTM as well).
@@ -65,7 +62,8 @@ const LOOP_BRANCHES = N + IBPB_JMP_BRANCHES;
  * misses from the clflush and the stride, the IBPB-forced mispredicts.
  */
 const LOOP: Work = {
-  instructions: LOOP_INSNS,
+  // LOOP_INSNS counts one of the two WRMSRs, which wrmsr() retires itself.
+  instructions: LOOP_INSNS - 1,
   branches: LOOP_BRANCHES,
   cycles: 3 * N,
   refCycles: 3 * N,
@@ -318,7 +316,8 @@ class KutPmu {
 
   /** __loop(): the loop without touching GLOBAL_CTRL. */
   loopPlain(): void {
-    this.g.exec(LOOP);
+    // LOOP_ASM("nop", ...): both WRMSR slots are NOPs, and both retire while counting.
+    this.g.exec({ ...LOOP, instructions: LOOP_INSNS + 1 });
   }
 
   /** loop(cntrs): __precise_loop enables exactly `cntrs` around the blob when GLOBAL_CTRL exists. */
@@ -329,17 +328,24 @@ class KutPmu {
     this.g.wrmsr(this.pmu.msrGlobalCtl, 0n);
   }
 
+  /**
+   * The PMI arrives at the overflow, inside the measured window, where
+   * upstream's guest has interrupts off: it is only noted here, and
+   * cnt_overflow's body (whose RDMSR/WRMSRs retire like any instruction) runs
+   * at check_irq()'s STI, after the counters are disabled, as upstream's does.
+   */
   cntOverflow(): void {
     this.irqReceived++;
-    this.lvtpcAtPmi.push(this.g.rdmsr(MSR.X2APIC_LVTPC));
-    this.g.wrmsr(MSR.X2APIC_LVTPC, this.g.rdmsr(MSR.X2APIC_LVTPC) & ~APIC_LVT_MASKED);
-    this.g.wrmsr(MSR.X2APIC_EOI, 0n);
   }
 
-  /** Whether a PMI arrived since the last check (the model delivers it at the overflow). */
+  /** check_irq(): STI, the held PMI's cnt_overflow runs, CLI. */
   checkIrq(): boolean {
     const received = this.irqReceived > 0;
-    this.irqReceived = 0;
+    for (; this.irqReceived > 0; this.irqReceived--) {
+      this.lvtpcAtPmi.push(this.g.rdmsr(MSR.X2APIC_LVTPC));
+      this.g.wrmsr(MSR.X2APIC_LVTPC, this.g.rdmsr(MSR.X2APIC_LVTPC) & ~APIC_LVT_MASKED);
+      this.g.wrmsr(MSR.X2APIC_EOI, 0n);
+    }
     return received;
   }
 
@@ -566,7 +572,10 @@ class KutPmu {
           `count ${cnt.count}`,
         );
 
-      if (!this.hasPerfGlobalStatus()) continue;
+      if (!this.hasPerfGlobalStatus()) {
+        this.checkIrq(); // not reported upstream; the held PMI is taken here
+        continue;
+      }
 
       let status = this.g.rdmsr(p.msrGlobalStatus);
       this.r.report(
@@ -694,8 +703,7 @@ class KutPmu {
   kvmFepAsm(globalCtl: number | null): void {
     const g = this.g;
     if (globalCtl !== null) {
-      g.wrmsr(globalCtl, 0b11n);
-      g.execEmulated({ instructions: 1 }); // KVM skips the WRMSR and counts it
+      g.wrmsr(globalCtl, 0b11n); // counted: it retires after enabling the counters
     } else {
       g.exec({ instructions: 1 }); // nop
     }
@@ -703,8 +711,7 @@ class KutPmu {
     g.execEmulated({ instructions: KVM_FEP_BRANCHES, branches: KVM_FEP_BRANCHES }); // KVM_FEP "jne 1f" x5
     for (let i = 0; i < 5; i++) {
       g.exec({ instructions: 1 }); // mov $0xa, %eax
-      g.cpuid(0xa);
-      g.execEmulated({ instructions: 1 }); // KVM skips the CPUID and counts it
+      g.cpuid(0xa); // exits; KVM counts it (kvm_skip_emulated_instruction)
     }
     g.exec({ instructions: 3 }); // mov %edi, %ecx; xor %eax, %eax; xor %edx, %edx
     if (globalCtl !== null) g.wrmsr(globalCtl, 0n);

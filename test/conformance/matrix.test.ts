@@ -36,13 +36,39 @@ describe('the model x design matrix', () => {
     });
   }
 
-  it('a VM without an in-kernel LAPIC has no PMU, on either design', () => {
+  // intel_pmu_init() marks every Intel core PMU PERF_PMU_CAP_MEDIATED_VPMU;
+  // amd_core_pmu_init() only with PerfMonV2. KVM's prerequisites (Intel v4+ with
+  // full-width writes: intel_pmu_is_mediated_pmu_supported) are its own check.
+  it("perf's capability is the driver's; KVM's prerequisites are separate (Haswell: capable PMU, no mediated vPMU)", () => {
+    for (const [cpu, capable] of [
+      ['intel-haswell', true],
+      ['intel-skylake', true],
+      ['amd-zen3', false],
+      ['amd-zen4', true],
+    ] as const) {
+      const host = createHost({ cpu, kvm: { enableMediatedPmu: true } });
+      const core = host.perf.pmus.find((p) => p.name === 'cpu')!;
+      assert.equal(core.capabilities.includes('MEDIATED_VPMU'), capable, cpu);
+      // The include-guest accounting follows the PMU capability.
+      const e = host.perf.open({ config: 'instructions' }, { cpu: 0 });
+      assert.equal(host.perf.nrIncludeGuestEvents, capable ? 1 : 0, cpu);
+      e.close();
+    }
+    const haswell = createHost({ cpu: 'intel-haswell', kvm: { enableMediatedPmu: true } });
+    assert.equal(haswell.kvm.params.enableMediatedPmu, false);
+    assert.ok(haswell.dmesg.some((l) => l.includes('needs version 4+ with full-width')));
+  });
+
+  // kvm_arch_vcpu_precreate (arch/x86/kvm/x86.c): with enable_mediated_pmu and
+  // no irqchip_in_kernel(), kvm->arch.enable_pmu = false instead of creating the
+  // mediated PMU; without enable_mediated_pmu nothing changes.
+  it('a VM without an in-kernel LAPIC loses its PMU only with the mediated vPMU', () => {
     for (const enableMediatedPmu of [false, true]) {
       const host = createHost({ cpu: 'intel-sapphire-rapids', kvm: { enableMediatedPmu } });
       const vm = host.kvm.createVm({ lapic: false });
-      assert.equal(vm.design, 'none');
       const a = vm.createVcpu().run((g) => g.cpuid(0xa));
-      assert.equal(a.eax & 0xff, 0, 'CPUID 0xA version 0');
+      assert.equal(vm.design, enableMediatedPmu ? 'none' : 'emulated');
+      assert.equal(a.eax & 0xff, enableMediatedPmu ? 0 : 2, 'CPUID 0xA version');
     }
   });
 });

@@ -11,9 +11,9 @@
  *
  * Differences from the C:
  * - GUEST_MEASURE_EVENT's asm is Work: NUM_LOOPS iterations of ENTER,
- *   CLFLUSH, MFENCE, MOV, LEAVE, LOOP plus 2 MOV, 2 XOR and the one WRMSR
- *   that retires inside the window (the model's wrmsr() retires nothing, so
- *   that instruction is written as one instruction of work). The KVM_FEP
+ *   CLFLUSH, MFENCE, MOV, LEAVE, LOOP plus 2 MOV and 2 XOR; the WRMSR
+ *   counted inside the window is the model's own (wrmsr() retires one
+ *   instruction, by the hardware or by KVM's kvm_skip_emulated_instruction). The KVM_FEP
  *   variant (is_forced_emulation_enabled) emulates ENTER, LEAVE, LOOP and the
  *   trailing MOV/XORs with execEmulated().
  * - CPUID.0xA EAX[31:24] (the event bit-vector length) cannot be set through
@@ -176,7 +176,8 @@ function guestMeasureEvent(g: GuestCpu, ctrlMsr: number, value: bigint, fep: boo
     }
     g.execEmulated({ instructions: 3 }); // KVM_FEP mov %edi, %ecx; xor; xor
   }
-  g.exec({ instructions: 1 }); // the WRMSR retiring inside the window
+  // The window's one WRMSR ("1 WRMSR" of NUM_EXTRA_INSNS) is the model's own:
+  // every guest instruction retires exactly once (kvm_skip_emulated_instruction).
   g.wrmsr(ctrlMsr, 0n);
 }
 
@@ -688,7 +689,9 @@ for (const c of AMD_CONFIGS) {
             const ctl = MSR.MSR_F15H_PERF_CTL0 + 2 * i;
             g.wrmsr(MSR.MSR_F15H_PERF_CTR0 + 2 * i, 0n);
             g.wrmsr(ctl, EVENTSEL.OS | EVENTSEL.ENABLE | rawEvent(0xc0, 0));
-            g.exec({ instructions: NUM_INSNS_RETIRED, branches: NUM_BRANCH_INSNS_RETIRED });
+            // The measured loop plus 2 MOV, 2 XOR; NUM_EXTRA_INSNS's "1 WRMSR" is
+            // one of the two WRMSRs around it, which the model retires itself.
+            g.exec({ instructions: NUM_INSNS_RETIRED - 1, branches: NUM_BRANCH_INSNS_RETIRED });
             g.wrmsr(ctl, 0n);
             assert.equal(g.rdpmc(i), BigInt(NUM_INSNS_RETIRED), `PERF_CTR${i}`);
             g.exec({ instructions: NUM_LOOPS });
@@ -730,14 +733,20 @@ for (const c of [...INTEL_CONFIGS, ...AMD_CONFIGS]) {
         g.cpl = 3;
         assert.equal(rdpmcSafe(g, 0).vector, GP_VECTOR, 'RDPMC at CPL 3, CR4.PCE clear');
         g.cr4Pce = true;
+        // Every guest instruction retires once at its CPL (kvm_skip_emulated_instruction
+        // -> kvm_pmu_instruction_retired after an intercepted one's handler): the
+        // CPL-0 WRMSRs count toward OS counters from (and with) the one that enables
+        // them up to (not with) the one that disables them. Counter 0: its enabling
+        // WRMSR + 4 setting up counters 1 and 2; counter 2: its enabling WRMSR + the
+        // 2 disabling counters 0 and 1.
         assert.deepEqual(
           [0, 1, 2].map((i) => g.rdpmc(i)),
-          [100n, 30n, 130n],
+          [100n + 1n + 4n, 30n, 100n + 30n + 1n + 2n],
           'OS-only, USR-only, OS|USR',
         );
         g.cpl = 0;
         g.cr4Pce = false;
-        assert.equal(g.rdpmc(2), 130n, 'RDPMC at CPL 0 needs no CR4.PCE');
+        assert.equal(g.rdpmc(2), 100n + 30n + 1n + 2n, 'RDPMC at CPL 0 needs no CR4.PCE');
       });
     });
   });

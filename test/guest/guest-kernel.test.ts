@@ -22,7 +22,8 @@ const CPUS: CpuModelName[] = ['intel-sapphire-rapids', 'amd-zen4'];
 function boot(model: CpuModelName, design: Design, pmu?: Partial<GuestPmuConfig>, hz = 250) {
   const host = new HostMachine({ cpu: model, kvm: { enableMediatedPmu: design === 'mediated' } });
   const vcpu = host.kvm.createVm().createVcpu(pmu ? { pmu } : {}) as VcpuImpl;
-  assert.equal(vcpu.designName, design);
+  // kvm_vcpu_has_mediated_pmu: a version-0 vCPU gets no mediated load/put.
+  assert.equal(vcpu.designName, pmu?.version === 0 ? 'emulated' : design);
   const cpu = host.cpus[0]!;
   const log: string[] = [];
   let nmis = 0;
@@ -120,8 +121,15 @@ describe('GuestKernel: counting guest work', () => {
             !r.event.excludeKernel,
           );
           assert.ok(expected > 0);
-          assert.equal(r.raw, expected, `${r.event.spec}: ${r.raw} vs ${expected}`);
-          assert.equal(r.scaled, expected);
+          // Every guest instruction retires once (kvm_skip_emulated_instruction): a
+          // kernel-mode instructions event also counts the guest perf's own MSR
+          // accesses and RDPMCs in its window, at most all of them.
+          const own = vcpu.stats.retiredOperations;
+          assert.ok(
+            r.raw >= expected && r.raw <= expected + own,
+            `${r.event.spec}: ${r.raw} vs ${expected} (+ at most ${own})`,
+          );
+          assert.equal(r.scaled, r.raw);
           assert.equal(r.running, r.enabled);
         }
       });

@@ -420,6 +420,18 @@ describe('IA32_PERF_CAPABILITIES', () => {
   }
 });
 
+describe('full-width writes and PERF_CAPABILITIES agree', () => {
+  // perf's intel_pmu_init uses the IA32_PMCx aliases exactly when
+  // PERF_CAPABILITIES.FW_WRITES (bit 13) is set: a part without full-width
+  // writes must not report the bit, whatever its model's raw value.
+  test('a model with fullWidthWrites false reports no FW_WRITES and has no IA32_PMCx', () => {
+    const cpu = cpuOf(variant('intel-skylake', { fullWidthWrites: false }));
+    assert.equal(CPU_MODELS['intel-skylake'].perfCapabilities & (1n << 13n), 1n << 13n);
+    assert.equal(cpu.rdmsr(MSR.IA32_PERF_CAPABILITIES) & (1n << 13n), 0n);
+    assertGp(() => cpu.rdmsr(MSR.IA32_PMC0));
+  });
+});
+
 describe('Intel RDPMC', () => {
   for (const name of INTEL_MODELS) {
     test(`${name}: type 0 GP, type 0x4000 fixed; any other type or index #GP`, () => {

@@ -112,7 +112,9 @@ describe('the emulated vPMU: perf events behind guest counters', () => {
       g.exec({ instructions: 500 });
       return g.rdmsr(MSR.IA32_PERFCTR0);
     });
-    assert.equal(counted, 0n);
+    // Only the GLOBAL_CTRL WRMSR that enabled it, counted by KVM
+    // (kvm_skip_emulated_instruction) before the filter came.
+    assert.equal(counted, 1n);
     assert.equal(design.eventsCreated, 1);
     assert.equal(host.dmesg.length, 0);
   });
@@ -128,10 +130,13 @@ describe('the emulated vPMU: perf events behind guest counters', () => {
       g.wrmsr(MSR.MSR_F15H_PERF_CTL0, AMD_INSTRUCTIONS); // same config: resumed
       assert.equal(created.length, 1);
       g.exec({ instructions: 10 });
-      assert.equal(g.rdmsr(MSR.MSR_F15H_PERF_CTR0), 110n);
+      // Every instruction retires once: the two enabling WRMSRs count (KVM counts
+      // an intercepted one after its handler), the disabling one does not.
+      assert.equal(g.rdmsr(MSR.MSR_F15H_PERF_CTR0), 100n + 10n + 2n);
       g.wrmsr(MSR.MSR_F15H_PERF_CTL0, 0xc2n | COUNT_ALL); // another event: release + create
       g.exec({ instructions: 50, branches: 5 });
-      assert.equal(g.rdmsr(MSR.MSR_F15H_PERF_CTR0), 115n);
+      // + the RDMSR above (retired after its read, still counting instructions), + 5 branches.
+      assert.equal(g.rdmsr(MSR.MSR_F15H_PERF_CTR0), 100n + 10n + 2n + 1n + 5n);
     });
     assert.deepEqual([design.eventsCreated, design.eventsReleased], [2, 1]);
     assert.equal(created[0]!.event.state, -4, 'released');
@@ -157,7 +162,8 @@ describe('the emulated vPMU: perf events behind guest counters', () => {
         g.exec({ instructions: 1 });
         return g.rdmsr(ctr);
       });
-      assert.equal(value, 1235n, cpu);
+      // 1234 + 1 + the enabling WRMSR (kvm_skip_emulated_instruction).
+      assert.equal(value, 1234n + 1n + 1n, cpu);
     }
   });
 
@@ -170,7 +176,8 @@ describe('the emulated vPMU: perf events behind guest counters', () => {
       g.exec({ instructions: 8 });
       return g.rdmsr(MSR.IA32_PMC0);
     });
-    assert.equal(value, 50n);
+    // 42, then the WRMSR itself (KVM counts it after the write), then 8.
+    assert.equal(value, 42n + 1n + 8n);
   });
 
   it('Intel: GLOBAL_CTRL is switched at entry/exit (host events off in the guest, KVM events off in the host)', () => {
@@ -213,7 +220,9 @@ describe('the emulated vPMU: overflow and PMIs', () => {
         log.push(`after ${g.rdmsr(ctr)}`);
         if (intel) log.push(`status ${g.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS)}`);
       });
-      assert.deepEqual(log, ['pmi at 0', 'after 700', ...(intel ? ['status 1'] : [])]);
+      // WRAP - 300, +1 for the enabling WRMSR: the wrap comes 299 instructions in;
+      // the handler's RDMSR retires after reading 0; 701 more follow.
+      assert.deepEqual(log, ['pmi at 0', `after ${1 + 701}`, ...(intel ? ['status 1'] : [])]);
       assert.equal(vcpu.stats.exitReasons.EXCEPTION_NMI, 1);
       assert.equal(vcpu.stats.pmis, 1);
       assert.equal(host.cpus[0]!.interruptsDelivered.nmi, 1);
@@ -236,7 +245,9 @@ describe('the emulated vPMU: overflow and PMIs', () => {
       g.exec({ instructions: 15 });
       log.push(`after ${g.rdmsr(MSR.IA32_PMC0)}`);
     });
-    assert.deepEqual(log, [`now ${WRAP - 10n}`, 'pmi at 0', 'after 5']);
+    // WRAP - 20, +1 enabling WRMSR, +5, +5 emulated; the RDMSR that logged it
+    // retires (WRAP - 8); the wrap is 8 into the 15; the handler's RDMSR, then 7.
+    assert.deepEqual(log, [`now ${WRAP - 9n}`, 'pmi at 0', `after ${1 + 7}`]);
   });
 
   it('an emulated-instruction overflow is counted in software: status and PMI, no NMI', () => {
@@ -248,7 +259,8 @@ describe('the emulated vPMU: overflow and PMIs', () => {
       g.wrmsr(MSR.MSR_F15H_PERF_CTR0, WRAP - 2n);
       g.wrmsr(MSR.MSR_F15H_PERF_CTL0, AMD_INSTRUCTIONS | EVTSEL.INT);
       g.execEmulated({ instructions: 3 });
-      assert.equal(g.rdmsr(MSR.MSR_F15H_PERF_CTR0), 1n);
+      // WRAP - 2, +1 for the enabling WRMSR, then 3: wrap at the first, 2 after.
+      assert.equal(g.rdmsr(MSR.MSR_F15H_PERF_CTR0), 2n);
       assert.equal(g.rdmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS), 1n);
     });
     assert.equal(pmis, 1);
@@ -273,7 +285,8 @@ describe('the emulated vPMU: competing with host events', () => {
     const { host, vcpu, created } = setup('intel-sapphire-rapids');
     const events = hostEvents(host);
     // Counter 0 lost everything, no fault, no message; counter 1 found a fixed counter.
-    assert.deepEqual(guest(vcpu), [0n, 1000n]);
+    // Counter 1: its enabling WRMSR, 1000, the RDMSR of PMC0 (retired after its read).
+    assert.deepEqual(guest(vcpu), [0n, 1000n + 2n]);
     assert.equal(host.perfExports.counterInError(created[0]!.event), true);
     assert.equal(host.dmesg.length, 0);
     for (const e of events) assert.equal(e.state, 'active');
@@ -284,7 +297,7 @@ describe('the emulated vPMU: competing with host events', () => {
     });
     hostEvents(mediated);
     const mvcpu = mediated.kvm.createVm().createVcpu() as VcpuImpl;
-    assert.deepEqual(guest(mvcpu), [200n, 1000n]);
+    assert.deepEqual(guest(mvcpu), [200n, 1000n + 2n]);
   });
 
   it('a failing event creation is logged and the counter just does not count', () => {
@@ -296,7 +309,9 @@ describe('the emulated vPMU: competing with host events', () => {
       g.exec({ instructions: 100 });
       return g.rdmsr(MSR.IA32_PMC0);
     });
-    assert.equal(value, 0n);
+    // The hardware part is lost; KVM's software count of the intercepted
+    // enabling WRMSR (pmc->emulated_counter) still lands.
+    assert.equal(value, 1n);
     assert.deepEqual(host.dmesg, ['kvm_pmu: event creation failed EOPNOTSUPP for guest counter 0']);
   });
 
@@ -328,7 +343,10 @@ describe('the emulated vPMU: competing with host events', () => {
       return Array.from({ length: 6 }, (_, i) => g.rdmsr(MSR.MSR_F15H_PERF_CTR0 + 2 * i));
     });
     // CPU-pinned (watchdog) first, then the vCPU's task-pinned events: the last one loses.
-    assert.deepEqual(counts, [100n, 100n, 100n, 100n, 100n, 0n]);
+    // Counter i counts its enabling WRMSR, the 5 - i after it, 100, and the i
+    // RDMSRs before its own read: 106. The last lost its hardware event and
+    // keeps KVM's software count of the 6 intercepted instructions it saw.
+    assert.deepEqual(counts, [106n, 106n, 106n, 106n, 106n, 6n]);
     assert.equal(host.watchdogEvents[0]!.state, 'active');
   });
 });

@@ -304,7 +304,8 @@ describe('kvm_mediated_pmu_load / _put: Intel', () => {
       g.wrmsr(MSR.IA32_PERFEVTSEL0, INTEL_INSTRUCTIONS);
       g.wrmsr(MSR.IA32_PERFEVTSEL0 + 1, INTEL_INSTRUCTIONS);
       g.execEmulated({ instructions: 4 });
-      assert.deepEqual([g.rdpmc(0), g.rdpmc(1)], [4n, 0n]);
+      // + the two EVTSEL WRMSRs, counted by KVM after their handlers (the first enables counter 0).
+      assert.deepEqual([g.rdpmc(0), g.rdpmc(1)], [4n + 2n, 0n]);
     });
   });
 
@@ -327,11 +328,14 @@ describe('kvm_mediated_pmu_load / _put: Intel', () => {
       g.exec({ instructions: 1000, branches: 100 });
       assert.deepEqual(
         [0, 1].map((i) => g.rdmsr(MSR.IA32_PMC0 + i)),
-        [1000n, 0n],
+        // 1000 + the 4 WRMSRs from counter 0's enabling one on + the 2 guest RDMSRs.
+        [1000n + 6n, 0n],
       );
       assert.deepEqual(
         [0, 1, 2].map((j) => g.rdmsr(MSR.IA32_FIXED_CTR0 + j)),
-        [1000n, 0n, 1000n],
+        // Fixed 0 counts instructions from the GLOBAL_CTRL WRMSR that enables it:
+        // that WRMSR, 2 RDMSRs, 1000, 2 RDMSRs. Ref cycles: the work's only.
+        [1000n + 5n, 0n, 1000n],
       );
     });
     // Lifting the filter reprograms every counter (the next load has ENABLE and the field).
@@ -407,7 +411,9 @@ describe('kvm_mediated_pmu_load / _put: AMD', () => {
       'rdpmc 0',
       'wrmsr MSR_F15H_PERF_CTL0 0x0',
       'rdpmc 1',
-      'wrmsr MSR_F15H_PERF_CTR1 0x5a',
+      // WRAP - 10, +1 for the CTR1 WRMSR (it retires after its write), +100, +1
+      // for the CPUID (kvm_skip_emulated_instruction, before the load): 0x5c.
+      `wrmsr MSR_F15H_PERF_CTR1 ${hex(100n - 10n + 1n + 1n)}`,
       `wrmsr MSR_F15H_PERF_CTL1 ${hex(hw1)}`,
       // amd_mediated_pmu_load: clear what the hardware has (nothing), set the guest's, enable.
       'rdmsr MSR_AMD64_PERF_CNTR_GLOBAL_STATUS',
@@ -445,7 +451,8 @@ describe('kvm_mediated_pmu_load / _put: AMD', () => {
       cpu.guestMode = false;
       cpu.retire({ instructions: 5000, cpl: 0 });
       cpu.guestMode = true;
-      assert.equal(g.rdpmc(0), 100n);
+      // + the enabling WRMSR and the RDMSR, each retired once.
+      assert.equal(g.rdpmc(0), 100n + 2n);
     });
   });
 });
@@ -480,7 +487,9 @@ describe('mediated PMIs (docs/mediated-vpmu.md 3.3)', () => {
         );
       });
       // The handler ran inside exec, when the counter had just wrapped.
-      assert.deepEqual(log, ['pmi at 0', 'exec returned at 700']);
+      // WRAP - 300, +1 for the enabling WRMSR: the wrap is 299 in; the handler's
+      // RDPMC retires after reading 0; 701 more follow.
+      assert.deepEqual(log, ['pmi at 0', `exec returned at ${1 + 701}`]);
       assert.equal(vcpu.stats.pmis, 1);
       assert.equal(host.perfExports.mediatedPmis[0], 1);
       // The 0xF5 handler EOIs the host LAPIC; perf's NMI handler saw nothing.
@@ -550,7 +559,8 @@ describe('mediated PMIs (docs/mediated-vpmu.md 3.3)', () => {
       g.onInterrupt(PMI, () => n++);
       armOverflow(g, true, 2n);
       g.execEmulated({ instructions: 3 });
-      assert.equal(g.rdpmc(0), 1n);
+      // WRAP - 2, +1 for the enabling WRMSR, then 3: wrap at the first, 2 after.
+      assert.equal(g.rdpmc(0), 2n);
       assert.equal(g.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS), 1n);
     });
     assert.equal(n, 1);
@@ -579,7 +589,8 @@ describe('the passthrough-all ablation (not upstream)', () => {
       g.exec({ instructions: 100 });
       return g.rdpmc(0);
     });
-    assert.equal(counted, 100n);
+    // + the passed-through enabling WRMSR, retired by the hardware after its write.
+    assert.equal(counted, 100n + 1n);
     // The put still leaves nothing behind.
     assert.equal(host.cpus[0]!.rdmsr(MSR.IA32_PERFEVTSEL0), 0n);
     assert.equal(host.cpus[0]!.rdpmc(0), 0n);

@@ -218,7 +218,8 @@ describe('vcpu.run: exits by reason', () => {
         g.exec({ instructions: n });
         return g.rdpmc(0);
       });
-      assert.equal(counted, BigInt(n));
+      // + the enabling WRMSR (counted by KVM after its handler).
+      assert.equal(counted, BigInt(n) + 1n);
       const ticks = Math.floor(host.cpus[0]!.nowNs / tickNs);
       assert.equal(vcpu.stats.exitReasons.EXTERNAL_INTERRUPT, ticks, `mediated=${mediated}`);
     }
@@ -475,7 +476,10 @@ describe('vcpu.run: requests and injection', () => {
         out.push(`counter ${g.rdmsr(MSR.IA32_PMC0)}`);
         return out;
       });
-      assert.deepEqual(log, ['after 1', 'pmi 1', 'after 2', 'counter 0'], `mediated=${mediated}`);
+      // 2^48 - 2, +1 for the enabling WRMSR: the first emulated instruction wraps
+      // the counter; the PMI runs at that exit's re-entry, its RDMSR retires (1),
+      // the second emulated instruction (2).
+      assert.deepEqual(log, ['pmi 1', 'after 1', 'after 2', 'counter 2'], `mediated=${mediated}`);
       assert.equal(vcpu.stats.pmis, 1);
     }
   });
@@ -492,10 +496,13 @@ describe('vcpu.run: requests and injection', () => {
       g.execEmulated({ instructions: 5, branches: 2 });
       g.execEmulated({ instructions: 3, cpl: 3 });
       // Counters are passed through here: these reads are the hardware's.
-      assert.equal(cpu.rdpmc(0), 8n);
+      // Counter 0 (OS+USR, globally enabled from RESET): its enabling WRMSR, the 4
+      // after it, 8 emulated. Fixed 0 from the GLOBAL_CTRL WRMSR: it, 8 emulated,
+      // then the 3 RDPMCs before it. Counter 2 (USR only): the 3 at CPL 3.
+      assert.equal(cpu.rdpmc(0), 1n + 4n + 8n);
       assert.deepEqual(
         [g.rdpmc(0), g.rdpmc(1), g.rdpmc(2), g.rdpmc(RDPMC.FIXED | 0)],
-        [8n, 2n, 3n, 8n],
+        [1n + 4n + 8n, 2n, 3n, 1n + 8n + 3n],
       );
     });
     assert.equal(vcpu.stats.exitReasons.EMULATED_INSTRUCTION, 8);

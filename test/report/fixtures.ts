@@ -168,6 +168,7 @@ function guestEvents(
       truth,
       counted,
       errorPercent: ((counted - truth) / truth) * 100,
+      operationInstructions: 0,
       raw: Math.round(counted * profile.running),
       timeEnabledNs: enabled,
       timeRunningNs: running,

@@ -49,6 +49,7 @@ test('toJson: the SimulationReport itself, keys in a stable order', () => {
     'truth',
     'counted',
     'errorPercent',
+    'operationInstructions',
     'raw',
     'timeEnabledNs',
     'timeRunningNs',
