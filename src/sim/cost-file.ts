@@ -8,7 +8,7 @@
  *   host: Xeon 8480+, Linux 6.12, mitigations=auto
  *   parameters:
  *     exit.roundtrip: 1450
- *     perf.period: { cycles: 6100, range: [5800, 6500], source: perf trace, 200 calls }
+ *     perf.period: { cycles: 6100, range: [5800, 6500], source: 'funclatency, 200 calls' }
  */
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
