@@ -6,7 +6,14 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-for (const module of ['./startup.ts', './check.ts', './sim.ts', './sim-long.ts', './exits.ts']) {
+for (const module of [
+  './startup.ts',
+  './check.ts',
+  './sim.ts',
+  './sim-long.ts',
+  './exits.ts',
+  './speed.ts',
+]) {
   const file = fileURLToPath(new URL(module, import.meta.url));
   const result = spawnSync(process.execPath, ['--import', 'tsx', file], { stdio: 'inherit' });
   if (result.status !== 0) process.exit(result.status ?? 1);
