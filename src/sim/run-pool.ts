@@ -10,7 +10,17 @@ import { Worker } from 'node:worker_threads';
 import type { SimulationReport } from './results.ts';
 import type { SimulationInput, SimulationOptions } from './simulator.ts';
 import { simulate } from './simulator.ts';
-import { executeRun, type RunOutcome, type UncertaintyPlan } from './uncertainty.ts';
+import {
+  executeRun,
+  planUncertainty,
+  runNominal,
+  shardRuns,
+  uncertaintyReport,
+  type RunOutcome,
+  type UncertaintyOptions,
+  type UncertaintyPlan,
+  type UncertaintyReport,
+} from './uncertainty.ts';
 
 export type PoolRequest =
   | { id: number; kind: 'plan'; plan: UncertaintyPlan }
@@ -160,4 +170,15 @@ export function simulateAll(
     counter(inputs.length, options.progress),
     options.signal,
   );
+}
+
+/** runUncertainty (src/sim/uncertainty.ts) with the runs on `jobs` worker threads: the same report. */
+export async function runUncertaintyOnThreads(
+  input: SimulationInput,
+  options: UncertaintyOptions & PoolOptions,
+): Promise<UncertaintyReport> {
+  const nominal = runNominal(input, options);
+  const plan = planUncertainty(input, options, nominal);
+  const outcomes = await executeRuns(plan, shardRuns(plan).slice(1), options);
+  return uncertaintyReport(plan, nominal, outcomes);
 }

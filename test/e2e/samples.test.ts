@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { checkChartsRender, chromiumMissing } from './browser.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin/vpmu.mjs');
@@ -142,6 +143,35 @@ describe('vpmu run --samples', { timeout: 600_000 }, () => {
     const page = (await import('node:fs')).readFileSync(path('merged.html'), 'utf8');
     assert.match(page, /data-chart="interval"/);
     assert.match(page, /data-chart="sensitivity"/);
+  });
+
+  it('the merged HTML page: every chart draws in Chromium, the interval and sensitivity charts too', async (t) => {
+    await shards;
+    const missing = chromiumMissing();
+    if (missing) {
+      if (process.env.CI) assert.fail(`${missing}; CI needs it (.ci/run installs it)`);
+      return t.skip(missing);
+    }
+    // The nominal page's four charts, the interval chart and the sensitivity chart.
+    assert.deepEqual(await checkChartsRender(path('merged.html')), { charts: 6, errors: [] });
+  });
+
+  it('--sweep with --jobs 2 prints exactly what --jobs 1 prints', async () => {
+    await shards;
+    const sweep = [
+      'run',
+      '--sweep',
+      'guests.0.perf.frequency=100,1000',
+      '--duration',
+      '0.003',
+      '--json',
+    ];
+    const [one, two] = await Promise.all([
+      vpmu([...sweep, '--jobs', '1']),
+      vpmu([...sweep, '--jobs', '2']),
+    ]);
+    assert.equal(one.code, 0, one.stderr);
+    assert.equal(two.stdout, one.stdout);
   });
 
   it('merge refuses a missing shard, a file that is no shard: one line, exit 2', async () => {

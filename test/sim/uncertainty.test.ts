@@ -149,6 +149,13 @@ describe('the report', () => {
     assert.deepEqual(one.sensitivity, []);
   });
 
+  it('through the public API: runUncertaintyOnThreads (2 workers) gives what runUncertainty gives', async () => {
+    const api = await import('../../src/index.ts');
+    const small: UncertaintyOptions = { samples: 2, duration: 0.002, seed: 3 };
+    const threaded = await api.runUncertaintyOnThreads(input, { ...small, jobs: 2 });
+    assert.deepEqual(threaded, api.runUncertainty(input, small));
+  });
+
   it('rejects a missing or duplicated outcome', () => {
     assert.throws(() => uncertaintyReport(plan, nominal, outcomes.slice(1)), /missing/);
     assert.throws(
