@@ -4,8 +4,12 @@
  * and overhead as a perf-stat-like table, JSON, or an HTML report.
  *
  * `--sweep path=v1,v2,...` runs a scenario parameter across values;
- * `--shard i/n` runs one slice of a sweep, so a batch scheduler's job array
- * can spread it across machines (each shard writes its own JSON).
+ * `--samples N` runs it under N cost models drawn from the parameters' ranges
+ * (cli/samples.ts); `--costs FILE` replaces default costs with measured ones;
+ * `--jobs N` puts sweep points and samples on worker threads; `--shard i/n`
+ * runs one slice of a sweep or of the samples, so a batch scheduler's job
+ * array can spread it across machines (each shard writes its own JSON;
+ * `vpmu merge` combines sample shards).
  *
  * Exit codes: 0 ok; 1 the simulated ordering of the designs contradicts the
  * published one (a check failed); 2 bad input.
