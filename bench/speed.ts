@@ -7,6 +7,7 @@
  * the overheads of both runs are compared too (the same seed must give the
  * same figures unless a named fidelity fix changed them).
  *   node --import tsx bench/speed.ts [--baseline COMMIT] [--duration S] [--repeat N]
+ *     [--scenarios a,b,...]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -22,7 +23,7 @@ const arg = (name: string, fallback: string) => {
 const BASELINE = arg('--baseline', 'd25ad7a');
 const DURATION = arg('--duration', '5');
 const REPEAT = Number(arg('--repeat', '1'));
-const SCENARIOS = ['specint-sampling', 'specint-multiplex', 'fio-exits'];
+const SCENARIOS = arg('--scenarios', 'specint-sampling,specint-multiplex,fio-exits').split(',');
 
 interface Timing {
   wall: number;
