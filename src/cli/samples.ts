@@ -2,14 +2,15 @@
  * `vpmu run SCENARIO --samples N`: the scenario under N cost models drawn
  * from the parameters' ranges (src/sim/uncertainty.ts), on --jobs worker
  * threads, or one --shard of it for `vpmu merge`; and what both print.
- * Ctrl-C stops the workers and writes nothing.
+ * Ctrl-C stops the workers (RunsCancelled reaches the caller, which says so
+ * once its progress bar is gone) and nothing is written.
  */
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { renderUncertaintyHtml } from '../report/uncertainty-html.ts';
 import { renderUncertaintyText, toUncertaintyJson } from '../report/uncertainty.ts';
 import { orderingCheck } from '../sim/ordering.ts';
-import { executeRuns, RunsCancelled } from '../sim/run-pool.ts';
+import { executeRuns } from '../sim/run-pool.ts';
 import type { SimulationInput } from '../sim/simulator.ts';
 import {
   planUncertainty,
@@ -114,12 +115,6 @@ export async function runSamples(
       return 0;
     }
     return await emitUncertainty(uncertaintyReport(plan, nominal, outcomes), out);
-  } catch (error) {
-    if (error instanceof RunsCancelled) {
-      process.stderr.write('\nvpmu: interrupted: workers stopped, nothing written\n');
-      return 130;
-    }
-    throw error;
   } finally {
     dispose();
   }

@@ -8,7 +8,7 @@
  * milliseconds with 3 samples, so the figures themselves mean nothing here.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,8 @@ import { checkChartsRender, chromiumMissing } from './browser.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin/vpmu.mjs');
+/** script(1) from util-linux: runs a command on a pseudo-terminal. */
+const HAS_SCRIPT = spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
 const BASE = ['run', 'specint-sampling', '--samples', '3', '--duration', '0.003', '--seed', '4'];
 
 interface Run {
@@ -30,7 +32,7 @@ interface Run {
 let dir = '';
 const path = (name: string) => join(dir, name);
 
-function vpmu(args: string[], onStart?: (child: ReturnType<typeof spawn>) => void): Promise<Run> {
+function vpmu(args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: ROOT,
@@ -46,7 +48,6 @@ function vpmu(args: string[], onStart?: (child: ReturnType<typeof spawn>) => voi
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
-    onStart?.(child);
   });
 }
 
@@ -253,18 +254,35 @@ describe('vpmu run --samples', { timeout: 600_000 }, () => {
     );
   });
 
-  it('Ctrl-C stops the workers: exit 130, and no HTML file, not even a partial one', async () => {
+  it('Ctrl-C on a terminal stops the workers: exit 130, and no HTML file, not even a partial one', async (t) => {
     await shards;
+    if (!HAS_SCRIPT) return t.skip('script(1) from util-linux is needed for a terminal');
     const out = path('interrupted.html');
-    const r = await vpmu(
-      ['run', '--samples', '500', '--duration', '0.003', '--jobs', '2', '--html', out],
-      (child) => {
-        // Once the run is under way (its first worker results take a few seconds to come).
-        setTimeout(() => child.kill('SIGINT'), 6000);
-      },
-    );
-    assert.equal(r.code, 130, `${r.signal ?? ''} ${r.stderr}`);
-    assert.match(r.stderr, /interrupted: workers stopped, nothing written/);
+    const command = `${process.execPath} ${BIN} run --samples 500 --duration 0.003 --jobs 2 --html ${out}`;
+    // On a pseudo-terminal (script -e returns the command's exit code): the
+    // progress bar shows once runs are under way, then a real Ctrl-C (^C on
+    // the terminal, which its line discipline turns into SIGINT).
+    const r = await new Promise<Run>((resolve, reject) => {
+      const child = spawn('script', ['-qefc', command, '/dev/null'], { cwd: ROOT });
+      let stdout = '';
+      let sent = false;
+      child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        stdout += d;
+        if (!sent && stdout.includes('simulating [')) {
+          sent = true;
+          child.stdin.write('\x03');
+        }
+      });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
+      child.on('error', reject);
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal, stdout, stderr: '' });
+      });
+    });
+    assert.equal(r.code, 130, r.stdout);
+    assert.match(r.stdout, /simulating \[.*\| .* left/, 'a progress bar with the time left');
+    assert.match(r.stdout, /vpmu: interrupted: workers stopped, nothing written/);
     assert.equal(existsSync(out), false);
     assert.deepEqual(
       readdirSync(dir).filter((f) => f.includes('interrupted')),
