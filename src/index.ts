@@ -34,12 +34,9 @@ export type { VpmuDesignName } from './kvm/vpmu-design.ts';
 export { encodeMaskedEntry, type PmuEventFilter } from './kvm/event-filter.ts';
 export { createHost, type Host, type HostOptions } from './sim/host.ts';
 // The simulator, its cost model, and the uncertainty analysis of `vpmu run --samples`.
-export { loadScenario, parseScenario, type Scenario } from './sim/scenario.ts';
-export { scenarioToInput } from './sim/from-scenario.ts';
 export { simulate, type SimulationInput, type SimulationOptions } from './sim/simulator.ts';
 export type { SimulationReport, DesignResult } from './sim/results.ts';
 export { COST_MODELS, CostModel, type CostOverride, type CostParameter } from './sim/cost-model.ts';
-export { loadCostFile, parseCostFile, withCostFile, type CostFile } from './sim/cost-file.ts';
 export {
   runUncertainty,
   type SensitivityEntry,

@@ -7,15 +7,19 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { mergeShards, shardFromText, type ShardFile } from '../sim/uncertainty-shards.ts';
+import type { ShardFile } from '../sim/uncertainty-shards.ts';
 import { runCommand, UsageError } from './errors.ts';
-import { emitUncertainty } from './samples.ts';
 
 export async function merge(
   paths: readonly string[],
   options: { json?: boolean; html?: string },
   write: (text: string) => void,
 ): Promise<number> {
+  // Loaded here, not at start-up: `vpmu --help` need not load the simulator.
+  const [{ mergeShards, shardFromText }, { emitUncertainty }] = await Promise.all([
+    import('../sim/uncertainty-shards.ts'),
+    import('./samples.ts'),
+  ]);
   const files: ShardFile[] = paths.map((path) => {
     let text: string;
     try {

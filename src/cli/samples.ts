@@ -7,7 +7,6 @@
  */
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { renderUncertaintyHtml } from '../report/uncertainty-html.ts';
 import { renderUncertaintyText, toUncertaintyJson } from '../report/uncertainty.ts';
 import { orderingCheck } from '../sim/ordering.ts';
 import { executeRuns } from '../sim/run-pool.ts';
@@ -44,7 +43,11 @@ export function writeWhole(path: string, text: string): void {
 
 /** Print a --samples report (text or JSON) and write its HTML page; the exit code. */
 export async function emitUncertainty(report: UncertaintyReport, out: Output): Promise<number> {
-  if (out.html) writeWhole(out.html, await renderUncertaintyHtml(report));
+  if (out.html) {
+    // vega and vega-lite are optional and slow to load: only for --html.
+    const { renderUncertaintyHtml } = await import('../report/uncertainty-html.ts');
+    writeWhole(out.html, await renderUncertaintyHtml(report));
+  }
   if (out.json) out.write(`${JSON.stringify(toUncertaintyJson(report), null, 2)}\n`);
   else {
     out.write(renderUncertaintyText(report, { color: out.color }));

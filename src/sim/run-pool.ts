@@ -6,7 +6,7 @@
  * fresh, seeded simulation: it depends on nothing but its input.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { startWorker } from '../common/worker-thread.ts';
 import type { SimulationReport } from './results.ts';
 import type { SimulationInput, SimulationOptions } from './simulator.ts';
 import { simulate } from './simulator.ts';
@@ -29,8 +29,6 @@ export type PoolRequest =
 
 export type PoolResponse =
   { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
-
-const WORKER = new URL('./run-worker-stub.mjs', import.meta.url);
 
 /** The default --jobs: the cores this process may use. */
 export function defaultJobs(): number {
@@ -72,7 +70,9 @@ async function runJobs<T>(
     }
     return results;
   }
-  const workers = Array.from({ length: Math.min(size, jobs.length) }, () => new Worker(WORKER));
+  const workers = Array.from({ length: Math.min(size, jobs.length) }, () =>
+    startWorker(import.meta.url, 'run-worker'),
+  );
   let next = 0;
   let id = 0;
   const stop = () => {
