@@ -13,6 +13,7 @@ for (const module of [
   './sim-long.ts',
   './exits.ts',
   './html.ts',
+  './speed.ts',
 ]) {
   const file = fileURLToPath(new URL(module, import.meta.url));
   const result = spawnSync(process.execPath, ['--import', 'tsx', file], { stdio: 'inherit' });

@@ -19,26 +19,36 @@ export function costModelDoc(): string {
     'WRMSR / RDPMC of the perf driver and of the mediated world switch, each perf',
     'call KVM makes, PMIs, ticks, rotations) and prices each one here',
     '(src/sim/cost-meter.ts). No figure is fitted to the published overhead table',
-    'it is compared with. The published figures behind the sources are in',
-    '[costs-and-rates.md](costs-and-rates.md); rows marked *assumed* had no',
-    'per-operation measurement and state their reasoning.',
-    'Override any row in a scenario (`costs: { exit.roundtrip: 1600 }`) or on the',
-    'command line (`vpmu run --set costs.exit.roundtrip=1600`).',
+    'it is compared with. Each source is a published measurement (a lore message,',
+    'a kernel commit, a kvm-unit-tests result; [costs-and-rates.md](costs-and-rates.md)',
+    'collects them); rows marked *assumed* had no per-operation measurement and',
+    'state their reasoning.',
+    '',
+    'Each row also has a plausible range [low, high]: narrow where a measurement',
+    'exists, honestly wide where the figure is assumed, with the reason for the',
+    'bounds. `vpmu run --samples N` draws N cost models from these ranges (a Latin',
+    'hypercube, uniform on a log scale: an uncertain cost is uncertain by a factor)',
+    'and reports each figure as an interval, with the parameters that drive it',
+    '([reports.md](reports.md)). Replace rows with your own measurements with',
+    '`vpmu run --costs FILE.yaml` ([calibration.md](calibration.md)); override one',
+    'value in a scenario (`costs: { exit.roundtrip: 1600 }`) or on the command',
+    'line (`vpmu run --set costs.exit.roundtrip=1600`), which pins it (its range',
+    'becomes that value).',
     '',
   ];
   for (const [name, parameters] of Object.entries(COST_MODELS)) {
     lines.push(
       `## \`${name}\``,
       '',
-      '| parameter | cycles | what | source |',
-      '|---|---:|---|---|',
+      '| parameter | cycles | range | what | source | why this range |',
+      '|---|---:|---:|---|---|---|',
     );
     for (const p of parameters) {
-      const source = p.assumption
-        ? `*assumed*: ${p.source.replace(/^assumed:?\s*/, '')}`
-        : p.source;
+      const reason = p.source.replace(/^assumed:?\s*/, '');
+      const source = p.assumption ? `*assumed*${reason ? `: ${reason}` : ''}` : p.source;
+      const n = (x: number) => x.toLocaleString('en-US');
       lines.push(
-        `| \`${p.name}\` | ${p.cycles.toLocaleString('en-US')} | ${p.description} | ${source} |`,
+        `| \`${p.name}\` | ${n(p.cycles)} | ${n(p.range[0])}-${n(p.range[1])} | ${p.description} | ${source} | ${p.rangeSource} |`,
       );
     }
     lines.push('');

@@ -33,3 +33,16 @@ export type { GuestPmuConfig } from './kvm/pmu-types.ts';
 export type { VpmuDesignName } from './kvm/vpmu-design.ts';
 export { encodeMaskedEntry, type PmuEventFilter } from './kvm/event-filter.ts';
 export { createHost, type Host, type HostOptions } from './sim/host.ts';
+// The simulator, its cost model, and the uncertainty analysis of `vpmu run --samples`.
+export { simulate, type SimulationInput, type SimulationOptions } from './sim/simulator.ts';
+export type { SimulationReport, DesignResult } from './sim/results.ts';
+export { COST_MODELS, CostModel, type CostOverride, type CostParameter } from './sim/cost-model.ts';
+export {
+  runUncertainty,
+  type SensitivityEntry,
+  type UncertaintyOptions,
+  type UncertaintyReport,
+} from './sim/uncertainty.ts';
+export { defaultJobs, runUncertaintyOnThreads, simulateAll } from './sim/run-pool.ts';
+export { mergeShards, shardFromText, type ShardFile } from './sim/uncertainty-shards.ts';
+export { sobolIndices, type SobolIndices } from './sim/sensitivity.ts';

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { registerCheck } from './check.ts';
 import { registerDemo } from './demo.ts';
+import { registerMerge } from './merge.ts';
 import { registerRun } from './run.ts';
 import { registerScenarios } from './scenarios.ts';
 import { registerSchema } from './schema.ts';
@@ -31,6 +32,7 @@ const program = new Command('vpmu')
   .exitOverride();
 
 registerRun(program, { isDefault: true });
+registerMerge(program);
 registerDemo(program);
 registerScenarios(program);
 registerSchema(program);

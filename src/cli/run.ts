@@ -4,8 +4,12 @@
  * and overhead as a perf-stat-like table, JSON, or an HTML report.
  *
  * `--sweep path=v1,v2,...` runs a scenario parameter across values;
- * `--shard i/n` runs one slice of a sweep, so a batch scheduler's job array
- * can spread it across machines (each shard writes its own JSON).
+ * `--samples N` runs it under N cost models drawn from the parameters' ranges
+ * (cli/samples.ts); `--costs FILE` replaces default costs with measured ones;
+ * `--jobs N` puts sweep points and samples on worker threads; `--shard i/n`
+ * runs one slice of a sweep or of the samples, so a batch scheduler's job
+ * array can spread it across machines (each shard writes its own JSON;
+ * `vpmu merge` combines sample shards).
  *
  * Exit codes: 0 ok; 1 the simulated ordering of the designs contradicts the
  * published one (a check failed); 2 bad input.
@@ -13,6 +17,7 @@
 import type { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { loadHtmlReport, MissingPackageError, type HtmlReport } from '../report/load-html.ts';
+import type { CostFile } from '../sim/cost-file.ts';
 import type { SimulationReport } from '../sim/results.ts';
 import type { Scenario } from '../sim/scenario.ts';
 import { MAX_DURATION_S, MAX_SEED, MIN_DURATION_S } from '../sim/run-limits.ts';
@@ -32,6 +37,10 @@ interface RunOptions {
   shard?: string;
   set?: string[];
   progress?: boolean;
+  samples?: string;
+  sensitivity?: boolean;
+  costs?: string;
+  jobs?: string;
   trace?: string;
   traceWindow?: string;
   traceMaxEvents?: string;
@@ -124,6 +133,11 @@ async function loadRunModules() {
       import('../report/text.ts'),
       import('cli-progress'),
     ]);
+  const [costFile, pool, samples] = await Promise.all([
+    import('../sim/cost-file.ts'),
+    import('../sim/run-pool.ts'),
+    import('./samples.ts'),
+  ]);
   return {
     ...scenario,
     ...simulator,
@@ -133,6 +147,9 @@ async function loadRunModules() {
     ...json,
     ...text,
     SingleBar: progress.default.SingleBar,
+    ...costFile,
+    ...pool,
+    ...samples,
   };
 }
 type RunModules = Awaited<ReturnType<typeof loadRunModules>>;
@@ -174,9 +191,16 @@ function progressBar(
   };
 }
 
+/** The simulator's input for a scenario, with a calibration file's costs when one is given. */
+function inputOf(modules: RunModules, scenario: Scenario, costs: CostFile | null) {
+  const input = modules.scenarioToInput(scenario);
+  return costs ? modules.withCostFile(input, costs) : input;
+}
+
 function runOne(
-  { simulate, scenarioToInput }: RunModules,
+  modules: RunModules,
   scenario: Scenario,
+  costs: CostFile | null,
   options: {
     seed?: number;
     duration?: number;
@@ -184,7 +208,7 @@ function runOne(
     trace?: TraceRecorder | null;
   },
 ): SimulationReport {
-  return simulate(scenarioToInput(scenario), {
+  return modules.simulate(inputOf(modules, scenario, costs), {
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.duration !== undefined ? { duration: options.duration } : {}),
     progress: options.progress,
@@ -228,6 +252,15 @@ export async function run(
     scenario = applyOverride(scenario, assignment.slice(0, eq), assignment.slice(eq + 1), '--set');
   }
   const trace = traceRecorder(modules.TraceRecorder, options);
+  const costs = options.costs !== undefined ? modules.loadCostFile(options.costs) : null;
+  const jobs =
+    options.jobs !== undefined
+      ? parseInteger('--jobs', options.jobs, 1, 1024)
+      : modules.defaultJobs();
+  const samples =
+    options.samples !== undefined ? parseInteger('--samples', options.samples, 2, 100_000) : null;
+  if (samples !== null && trace)
+    throw new UsageError('--trace: records one run, not the runs of --samples');
   const color = !!process.stdout.isTTY && !process.env.NO_COLOR;
   const bar = progressBar(modules.SingleBar, options.progress !== false && !!process.stderr.isTTY);
 
@@ -241,15 +274,28 @@ export async function run(
         value: v,
         scenario: applyOverride(scenario, sweep.path, v, '--sweep'),
       }));
-      const reports: SimulationReport[] = [];
-      variants.forEach(({ value, scenario: s }, k) => {
-        const report = runOne(modules, s, {
-          seed,
-          duration,
-          progress: (f) => bar.update((k + f) / variants.length),
-        });
-        reports.push({ ...report, sweep: { parameter: sweep.path, value } });
-      });
+      if (samples !== null)
+        throw new UsageError('--samples with --sweep: run the samples of one scenario at a time');
+      const { signal, dispose } = modules.interruptSignal();
+      let runs: SimulationReport[];
+      try {
+        runs = await modules.simulateAll(
+          variants.map((v) => ({
+            input: inputOf(modules, v.scenario, costs),
+            options: {
+              ...(seed !== undefined ? { seed } : {}),
+              ...(duration !== undefined ? { duration } : {}),
+            },
+          })),
+          { jobs, progress: (f) => bar.update(f), signal },
+        );
+      } finally {
+        dispose();
+      }
+      const reports = runs.map((report, k) => ({
+        ...report,
+        sweep: { parameter: sweep.path, value: variants[k]!.value },
+      }));
       bar.stop();
       if (html && options.html)
         writeOutputFile('--html', options.html, await html.renderSweepHtml(reports));
@@ -260,10 +306,34 @@ export async function run(
       else write(renderSweepText(reports));
       return reports.every((r) => orderingCheck(r).ok) ? 0 : 1;
     }
+    if (samples !== null) {
+      const code = await modules.runSamples(
+        inputOf(modules, scenario, costs),
+        {
+          samples,
+          sensitivity: options.sensitivity !== false,
+          ...(seed !== undefined ? { seed } : {}),
+          ...(duration !== undefined ? { duration } : {}),
+          jobs,
+          shard: options.shard !== undefined ? parseShard(options.shard) : null,
+          progress: (f) => bar.update(f),
+        },
+        {
+          ...(options.json ? { json: true } : {}),
+          ...(options.html ? { html: options.html } : {}),
+          color,
+          write,
+        },
+      );
+      bar.stop();
+      return code;
+    }
     if (options.shard !== undefined)
-      throw new UsageError('--shard: only with --sweep (a shard is a slice of a sweep)');
+      throw new UsageError(
+        '--shard: only with --sweep or --samples (a shard is a slice of a sweep or of the samples)',
+      );
 
-    const report = runOne(modules, scenario, {
+    const report = runOne(modules, scenario, costs, {
       seed,
       duration,
       progress: (f) => bar.update(f),
@@ -282,6 +352,11 @@ export async function run(
     }
     if (!check.ok) process.stderr.write(`vpmu: check failed: ${check.message}\n`);
     return check.ok ? 0 : 1;
+  } catch (error) {
+    if (!(error instanceof modules.RunsCancelled)) throw error;
+    bar.stop();
+    process.stderr.write('vpmu: interrupted: workers stopped, nothing written\n');
+    return 130;
   } finally {
     bar.stop();
   }
@@ -302,7 +377,26 @@ export function registerRun(program: Command, options: { isDefault?: boolean } =
       '--sweep <path=v1,v2,...>',
       'run a scenario parameter across values, e.g. guests.0.perf.frequency=100,1000,4000',
     )
-    .option('--shard <i/n>', 'run only the i-th of n slices of a sweep (for job arrays)')
+    .option(
+      '--shard <i/n>',
+      'run only the i-th of n slices of a sweep or of the samples (for job arrays; combine with `vpmu merge`)',
+    )
+    .option(
+      '--samples <n>',
+      "draw n cost models from the parameters' ranges: overhead and error intervals, and what drives them",
+    )
+    .option(
+      '--no-sensitivity',
+      'with --samples: intervals only, no Sobol indices (n runs, not n (k + 2))',
+    )
+    .option(
+      '--costs <file.yaml>',
+      'measured costs (and ranges) that replace the defaults (docs/calibration.md)',
+    )
+    .option(
+      '--jobs <n>',
+      'worker threads for samples and sweep points (default: the number of cores)',
+    )
     .option('--set <path=value...>', 'override scenario fields, e.g. --set duration=0.5')
     .option('--no-progress', 'no progress bar')
     .option('--trace <file.json>', 'write the simulated timeline for Perfetto (Trace Event Format)')

@@ -67,7 +67,7 @@ interface Cell {
   colspan?: number;
 }
 
-type CellLike = string | Cell;
+export type CellLike = string | Cell;
 
 function td(cell: CellLike, tag = 'td'): string {
   const c: Cell = typeof cell === 'string' ? { text: cell } : cell;
@@ -76,7 +76,7 @@ function td(cell: CellLike, tag = 'td'): string {
   return `<${tag}${attrs}>${c.html ?? esc(c.text)}</${tag}>`;
 }
 
-function htmlTable(
+export function htmlTable(
   head: CellLike[],
   rows: CellLike[][],
   options: { caption?: string; rowClass?: (i: number) => string } = {},
@@ -91,7 +91,11 @@ function htmlTable(
   return `<table>${caption}<thead><tr>${head.map((c) => td(c, 'th')).join('')}</tr></thead>\n<tbody>\n${body}\n</tbody></table>`;
 }
 
-const num = (text: string, cls?: string): Cell => ({ text, num: true, ...(cls ? { cls } : {}) });
+export const num = (text: string, cls?: string): Cell => ({
+  text,
+  num: true,
+  ...(cls ? { cls } : {}),
+});
 
 function errorClass(errorPercent: number | undefined): string {
   if (errorPercent === undefined) return '';
@@ -124,7 +128,7 @@ ${body}
 `;
 }
 
-async function figure(
+export async function figure(
   kind: string,
   spec: TopLevelSpec | undefined,
   caption: string,
@@ -329,8 +333,12 @@ function nonFiniteErrors(report: SimulationReport): string {
     : `<p class="note">Not charted (no finite error, the truth is 0): ${esc(list.join(', '))}.</p>`;
 }
 
-/** The report of one run, as a self-contained HTML page. */
-export async function renderHtml(report: SimulationReport): Promise<string> {
+/**
+ * The report of one run, as a self-contained HTML page; `sections` (markup
+ * built from escaped text, e.g. the uncertainty of a --samples run) go after
+ * the overhead.
+ */
+export async function renderHtml(report: SimulationReport, sections = ''): Promise<string> {
   const truncated = report.results.some((r) => r.timeline.length > TIMELINE_LIMIT);
   const [overhead, error, timeline, cycles] = await Promise.all([
     figure(
@@ -364,7 +372,7 @@ export async function renderHtml(report: SimulationReport): Promise<string> {
 <section id="overhead"><h2>Overhead</h2>
 ${overhead}
 ${overheadTable(report)}
-</section>
+</section>${sections ? `\n${sections}` : ''}
 <section id="accuracy"><h2>Guest count accuracy</h2>
 ${error}
 ${nonFiniteErrors(report)}

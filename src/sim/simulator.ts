@@ -20,7 +20,7 @@ import type { GuestCpu } from '../kvm/guest-cpu.ts';
 import type { GuestPmuConfig } from '../kvm/pmu-types.ts';
 import { IA32_TSC_DEADLINE, type VcpuImpl } from '../kvm/vcpu.ts';
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
-import { CostModel } from './cost-model.ts';
+import { CostModel, type CostOverride } from './cost-model.ts';
 import { CostMeter } from './cost-meter.ts';
 import type { TraceRecorder, Track } from './trace-recorder.ts';
 import { HostMachine } from './host.ts';
@@ -41,7 +41,7 @@ export interface SimulationInput {
   published?: PublishedComparison;
   machine: { cpu: CpuModelName; cpus: number; hz: number; nmiWatchdog: boolean };
   costModel: string;
-  costs: Record<string, number>;
+  costs: Record<string, CostOverride>;
   duration: number;
   seed: number;
   designs: readonly Exclude<VpmuDesignName, 'none'>[];

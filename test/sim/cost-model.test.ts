@@ -80,6 +80,48 @@ describe('the default cost model', () => {
   });
 });
 
+describe('plausible ranges', () => {
+  it('every parameter: low <= cycles <= high, and a reason for the bounds', () => {
+    for (const p of DEFAULTS) {
+      const [low, high] = p.range;
+      assert.ok(0 <= low && low <= p.cycles && p.cycles <= high, `${p.name}: [${low}, ${high}]`);
+      assert.ok(p.rangeSource.trim().length > 10, `${p.name}: why this range`);
+      assert.ok(Object.isFrozen(p.range), `${p.name}: range frozen`);
+    }
+  });
+
+  it('narrow where measured, wide where assumed: no measured range spans more than 5x, assumed ones at least 2x', () => {
+    for (const p of DEFAULTS) {
+      const ratio = p.range[1] / p.range[0];
+      // exit.hlt borrows exit.roundtrip's measured range ('as exit.roundtrip, ...').
+      const borrowed = /^as [a-z]+\.[a-z-]+/.test(p.rangeSource);
+      if (!p.assumption) assert.ok(ratio <= 5, `${p.name} (measured): ${ratio.toFixed(2)}x`);
+      else if (!borrowed) assert.ok(ratio >= 2, `${p.name} (assumed): only ${ratio.toFixed(2)}x`);
+    }
+  });
+
+  it('a measured value with its own range and source replaces the default and is no longer an assumption', () => {
+    const model = new CostModel('default', {
+      'perf.create': { cycles: 20_000, range: [15_000, 30_000], source: 'perf trace on host A' },
+      'exit.roundtrip': { cycles: 1500 },
+    });
+    const create = model.parameters.find((p) => p.name === 'perf.create')!;
+    assert.equal(model.get('perf.create'), 20_000);
+    assert.deepEqual(create.range, [15_000, 30_000]);
+    assert.equal(create.assumption, false);
+    assert.match(create.source, /^perf trace on host A \(default 10000: /);
+    const exit = model.parameters.find((p) => p.name === 'exit.roundtrip')!;
+    assert.deepEqual(exit.range, [1500, 1500]);
+  });
+
+  it('refuses a range that does not hold its value', () => {
+    assert.throws(
+      () => new CostModel('default', { 'msr.rdpmc': { cycles: 10, range: [20, 40] } }),
+      /^RangeError: costs\.msr\.rdpmc: expected a range \[low, high\] with 0 <= low <= 10 <= high, got \[20, 40\]/,
+    );
+  });
+});
+
 describe('overrides', () => {
   it('apply, are reported as an override with the default kept, and leave the rest alone', () => {
     fc.assert(
@@ -95,6 +137,8 @@ describe('overrides', () => {
               assert.equal(p.cycles, overrides[p.name]);
               assert.equal(model.get(p.name), overrides[p.name]);
               assert.equal(p.source, `override (default ${base.cycles}: ${base.source})`);
+              // A value alone pins the parameter: sampling leaves it where it was put.
+              assert.deepEqual(p.range, [overrides[p.name], overrides[p.name]]);
               assert.equal(p.assumption, base.assumption);
               assert.equal(p.description, base.description);
             } else {

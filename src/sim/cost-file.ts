@@ -1,0 +1,168 @@
+/**
+ * A calibration file (`vpmu run --costs FILE.yaml`): costs measured on a real
+ * host that replace the defaults, each a value (which pins the parameter) or
+ * a value with its own range and source (which `--samples` draws from).
+ * Validated like a scenario: every problem at file:line:column, one line each
+ * (exit 2). docs/calibration.md says how to measure each parameter.
+ *
+ *   host: Xeon 8480+, Linux 6.12, mitigations=auto
+ *   parameters:
+ *     exit.roundtrip: 1450
+ *     perf.period: { cycles: 6100, range: [5800, 6500], source: 'funclatency, 200 calls' }
+ */
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { COST_MODELS, type CostOverride } from './cost-model.ts';
+import {
+  issueMessage,
+  issuesToProblems,
+  nodeAt,
+  nodePosition,
+  ScenarioError,
+} from './scenario-errors.ts';
+import { closest, showValue } from './scenario-text.ts';
+
+const cycles = z.number().min(0).finite();
+
+const MeasuredSchema = z.strictObject({
+  cycles,
+  range: z.tuple([cycles, cycles]).optional(),
+  source: z.string().min(1).optional(),
+});
+
+const CostFileSchema = z
+  .strictObject({
+    costModel: z.enum(Object.keys(COST_MODELS) as [string, ...string[]]).default('default'),
+    host: z.string().min(1).optional(),
+    parameters: z.record(z.string(), z.union([cycles, MeasuredSchema])),
+  })
+  .superRefine((file, ctx) => {
+    const known = (COST_MODELS[file.costModel] ?? []).map((p) => p.name);
+    for (const [name, value] of Object.entries(file.parameters)) {
+      if (!known.includes(name)) {
+        const hint = closest(name, known);
+        ctx.addIssue({
+          code: 'custom',
+          path: ['parameters', name],
+          params: { at: 'key' },
+          message:
+            `expected a parameter of the '${file.costModel}' cost model (docs/cost-model.md)` +
+            `${hint ? `; did you mean '${hint}'?` : ''} (got ${showValue(name)})`,
+        });
+        continue;
+      }
+      if (typeof value === 'number' || !value.range) continue;
+      const [low, high] = value.range;
+      if (!(low <= value.cycles && value.cycles <= high))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['parameters', name, 'range'],
+          message: `expected [low, high] with low <= cycles (${value.cycles}) <= high (got [${low}, ${high}])`,
+        });
+    }
+  });
+
+export interface CostFile {
+  file: string;
+  costModel: string;
+  host?: string;
+  parameters: Record<string, CostOverride>;
+}
+
+/** Parse and validate a calibration file's text; `file` names it in messages. Throws ScenarioError. */
+export function parseCostFile(text: string, file: string): CostFile {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ScenarioError(
+      doc.errors.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return {
+          file,
+          line: pos.line,
+          column: pos.col,
+          path: '(yaml)',
+          message: `expected valid YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+        };
+      }),
+    );
+  }
+  const data: unknown = doc.contents === null ? undefined : doc.toJS({ maxAliasCount: 100 });
+  if (data === undefined)
+    throw new ScenarioError([
+      {
+        file,
+        line: 1,
+        column: 1,
+        path: '(top level)',
+        message: 'expected a mapping with parameters (got an empty file)',
+      },
+    ]);
+  const result = CostFileSchema.safeParse(data, { error: issueMessage });
+  if (!result.success)
+    throw new ScenarioError(
+      issuesToProblems(result.error.issues, CostFileSchema, data, (path, key) => ({
+        file,
+        ...nodePosition(nodeAt(doc, path, key), lines),
+      })),
+    );
+  const parameters: Record<string, CostOverride> = {};
+  for (const [name, value] of Object.entries(result.data.parameters)) {
+    parameters[name] =
+      typeof value === 'number'
+        ? { cycles: value, source: `measured (${file})` }
+        : {
+            cycles: value.cycles,
+            ...(value.range ? { range: [value.range[0], value.range[1]] as const } : {}),
+            source: value.source ?? `measured (${file})`,
+          };
+  }
+  return {
+    file,
+    costModel: result.data.costModel,
+    ...(result.data.host ? { host: result.data.host } : {}),
+    parameters,
+  };
+}
+
+/** Read a calibration file. Throws ScenarioError (one line per problem). */
+export function loadCostFile(path: string): CostFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new ScenarioError([
+      {
+        file: path,
+        line: 0,
+        column: 0,
+        path: '',
+        message: `expected a readable cost file (got ${reason})`,
+      },
+    ]);
+  }
+  return parseCostFile(text, path);
+}
+
+/**
+ * The costs a scenario runs with once a calibration file is applied: the
+ * file's parameters replace the scenario's own overrides of the same name.
+ */
+export function withCostFile<T extends { costModel: string; costs: Record<string, CostOverride> }>(
+  input: T,
+  costs: CostFile,
+): T {
+  if (costs.costModel !== input.costModel)
+    throw new ScenarioError([
+      {
+        file: costs.file,
+        line: 0,
+        column: 0,
+        path: 'costModel',
+        message: `expected the scenario's cost model '${input.costModel}' (got '${costs.costModel}')`,
+      },
+    ]);
+  return { ...input, costs: { ...input.costs, ...costs.parameters } };
+}

@@ -1,0 +1,84 @@
+/**
+ * Calibration files (src/sim/cost-file.ts): measured values and ranges
+ * replace the defaults; every problem is placed at file:line:column with the
+ * field and what was expected; docs/calibration.md's example is a valid file.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { parseCostFile, withCostFile } from '../../src/sim/cost-file.ts';
+import { CostModel } from '../../src/sim/cost-model.ts';
+import { ScenarioError } from '../../src/sim/scenario-errors.ts';
+
+function problems(text: string): string[] {
+  try {
+    parseCostFile(text, 'host.yaml');
+  } catch (error) {
+    assert.ok(error instanceof ScenarioError, String(error));
+    return error.message.split('\n');
+  }
+  assert.fail('expected the file to be refused');
+}
+
+describe('a calibration file', () => {
+  it('a number pins a parameter; a mapping brings its range and source', () => {
+    const file = parseCostFile(
+      [
+        'host: lab box',
+        'parameters:',
+        '  exit.roundtrip: 1450',
+        "  perf.period: { cycles: 6100, range: [5800, 6500], source: 'funclatency, 200 calls' }",
+      ].join('\n'),
+      'host.yaml',
+    );
+    assert.equal(file.host, 'lab box');
+    const input = withCostFile({ costModel: 'default', costs: { 'perf.tick': 10 } }, file);
+    const model = new CostModel(input.costModel, input.costs);
+    const byName = (n: string) => model.parameters.find((p) => p.name === n)!;
+    assert.deepEqual(byName('exit.roundtrip').range, [1450, 1450]);
+    assert.deepEqual(byName('perf.period').range, [5800, 6500]);
+    assert.match(byName('perf.period').source, /^funclatency, 200 calls \(default 11880: /);
+    assert.match(byName('exit.roundtrip').source, /^measured \(host\.yaml\)/);
+    assert.equal(model.get('perf.tick'), 10, "the scenario's own overrides stay");
+  });
+
+  it('each problem at its line and column, with the field and what was expected', () => {
+    assert.deepEqual(
+      problems(
+        [
+          'parameters:',
+          '  exit.roundtrp: 1450',
+          '  perf.period: { cycles: 6100, range: [6500, 7000] }',
+          '  msr.rdpmc: -3',
+          '  perf.create: { cycles: 100, rnage: [1, 2] }',
+          'hots: x',
+        ].join('\n'),
+      ),
+      [
+        "host.yaml:2:3: parameters[\"exit.roundtrp\"]: expected a parameter of the 'default' cost model (docs/cost-model.md); did you mean 'exit.roundtrip'? (got 'exit.roundtrp')",
+        'host.yaml:3:39: parameters["perf.period"].range: expected [low, high] with low <= cycles (6100) <= high (got [6500, 7000])',
+        'host.yaml:4:14: parameters["msr.rdpmc"]: expected at least 0 (got -3)',
+        "host.yaml:5:31: parameters[\"perf.create\"].rnage: unknown key, did you mean 'range'? (got 'rnage')",
+        "host.yaml:6:1: hots: unknown key, did you mean 'host'? (got 'hots')",
+      ],
+    );
+  });
+
+  it('an empty file, broken YAML, a missing parameters key', () => {
+    assert.deepEqual(problems(''), [
+      'host.yaml:1:1: (top level): expected a mapping with parameters (got an empty file)',
+    ]);
+    assert.match(problems('parameters: [')[0]!, /^host\.yaml:1:\d+: \(yaml\): expected valid YAML/);
+    assert.deepEqual(problems('host: x'), [
+      'host.yaml:1:1: parameters: required: expected a mapping (got nothing)',
+    ]);
+  });
+
+  it("docs/calibration.md's example is a valid file", () => {
+    const doc = readFileSync(new URL('../../docs/calibration.md', import.meta.url), 'utf8');
+    const example = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+    assert.ok(example, 'the page has a yaml example');
+    const file = parseCostFile(example, 'docs/calibration.md');
+    assert.ok(Object.keys(file.parameters).length >= 2);
+  });
+});

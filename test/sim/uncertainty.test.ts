@@ -1,0 +1,206 @@
+/**
+ * The uncertainty plan and report (src/sim/uncertainty.ts), the run pool
+ * (src/sim/run-pool.ts) and shards (src/sim/uncertainty-shards.ts) through
+ * the library API: draws stay in their ranges, A_B^i differs from A in one
+ * parameter only, the report is a function of the seed, worker threads and
+ * merged shards give the report one thread gives, and bad merges are refused.
+ * Runs are a few simulated milliseconds each.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { scenarioToInput } from '../../src/sim/from-scenario.ts';
+import { executeRuns } from '../../src/sim/run-pool.ts';
+import { loadScenario } from '../../src/sim/scenario.ts';
+import type { SimulationInput } from '../../src/sim/simulator.ts';
+import type { SimulationReport } from '../../src/sim/results.ts';
+import {
+  planUncertainty,
+  runCosts,
+  runNominal,
+  runRole,
+  runUncertainty,
+  sampledParameters,
+  shardRuns,
+  uncertaintyReport,
+  type UncertaintyOptions,
+  type UncertaintyPlan,
+} from '../../src/sim/uncertainty.ts';
+import {
+  mergeShards,
+  SHARD_FORMAT,
+  shardFromText,
+  shardToText,
+  type ShardFile,
+} from '../../src/sim/uncertainty-shards.ts';
+
+const OPTIONS: UncertaintyOptions = { samples: 3, duration: 0.003, seed: 4 };
+let input: SimulationInput;
+let nominal: SimulationReport;
+let plan: UncertaintyPlan;
+
+before(() => {
+  input = scenarioToInput(loadScenario('specint-sampling').scenario);
+  nominal = runNominal(input, OPTIONS);
+  plan = planUncertainty(input, OPTIONS, nominal);
+});
+
+describe('the plan', () => {
+  it('samples every parameter whose range is not a point; an override pins one', () => {
+    assert.equal(plan.parameters.length, sampledParameters(input).length);
+    const pinned = sampledParameters({ ...input, costs: { 'perf.period': 5000 } });
+    assert.ok(!pinned.some((p) => p.name === 'perf.period'));
+    assert.equal(pinned.length, plan.parameters.length - 1);
+  });
+
+  it('N (k + 2) + 1 runs: the nominal run, A, B, and A_B^i for each charged parameter', () => {
+    const n = OPTIONS.samples;
+    const charged = new Set(
+      nominal.results.flatMap((r) => r.costBreakdown.map((c) => c.parameter)),
+    );
+    assert.deepEqual(
+      plan.analysed.map((i) => plan.parameters[i]!.name).sort(),
+      plan.parameters
+        .map((p) => p.name)
+        .filter((name) => charged.has(name))
+        .sort(),
+    );
+    assert.equal(plan.runs, 1 + n * (plan.analysed.length + 2));
+    assert.deepEqual(runRole(plan, 0), { kind: 'nominal' });
+    assert.deepEqual(runRole(plan, 1), { kind: 'A', row: 0 });
+    assert.deepEqual(runRole(plan, 1 + n), { kind: 'B', row: 0 });
+    assert.deepEqual(runRole(plan, 1 + 2 * n + n + 1), {
+      kind: 'AB',
+      parameter: plan.analysed[1],
+      row: 1,
+    });
+    assert.throws(() => runRole(plan, plan.runs), RangeError);
+  });
+
+  it('every drawn cost lies in its range; A_B^i is A with parameter i from B, nothing else', () => {
+    const n = OPTIONS.samples;
+    for (let run = 1; run < plan.runs; run++) {
+      const costs = runCosts(plan, run);
+      for (const p of plan.parameters) {
+        const v = costs[p.name] as number;
+        assert.ok(v >= p.low * (1 - 1e-12) && v <= p.high * (1 + 1e-12), `${p.name} ${v}`);
+      }
+    }
+    const i = plan.analysed[0]!;
+    const name = plan.parameters[i]!.name;
+    for (let row = 0; row < n; row++) {
+      const a = runCosts(plan, 1 + row);
+      const b = runCosts(plan, 1 + n + row);
+      const ab = runCosts(plan, 1 + 2 * n + row);
+      for (const p of plan.parameters)
+        assert.equal(ab[p.name], p.name === name ? b[p.name] : a[p.name], p.name);
+    }
+  });
+
+  it('refuses fewer than 2 samples', () => {
+    assert.throws(() => planUncertainty(input, { samples: 1 }, nominal), /samples: expected/);
+  });
+});
+
+describe('the report', () => {
+  let outcomes: Awaited<ReturnType<typeof executeRuns>>;
+  before(async () => {
+    const runs = shardRuns(plan).slice(1);
+    outcomes = await executeRuns(plan, runs, { jobs: 1 });
+  });
+
+  it('intervals are ordered, one per design and guest event; sensitivity ranked by total per design', () => {
+    const u = uncertaintyReport(plan, nominal, outcomes);
+    assert.deepEqual(
+      u.designs.map((d) => d.design),
+      nominal.results.map((r) => r.design),
+    );
+    for (const d of u.designs) {
+      const { p05, p50, p95 } = d.overheadInterval;
+      assert.ok(p05 <= p50 && p50 <= p95, d.design);
+      assert.equal(d.publishedInInterval, p05 <= d.published! && d.published! <= p95);
+      for (const e of d.guestEvents) assert.ok(e.errorInterval.p05 <= e.errorInterval.p95);
+      const totals = u.sensitivity.filter((s) => s.design === d.design).map((s) => s.total);
+      assert.equal(totals.length, plan.analysed.length);
+      assert.deepEqual(
+        totals,
+        [...totals].sort((x, y) => y - x),
+      );
+    }
+    assert.ok(u.orderingHolds! >= 0 && u.orderingHolds! <= 1);
+  });
+
+  it('is the same from worker threads (--jobs 2), in whatever order they finish', async () => {
+    const runs = shardRuns(plan).slice(1);
+    const threaded = await executeRuns(plan, runs, { jobs: 2 });
+    assert.deepEqual(threaded, outcomes);
+  });
+
+  it('is a function of the seed: the same seed again is identical, another seed differs', () => {
+    const small: UncertaintyOptions = { samples: 2, duration: 0.002, seed: 9, sensitivity: false };
+    const one = runUncertainty(input, small);
+    const two = runUncertainty(input, small);
+    assert.deepEqual(one, two);
+    const other = runUncertainty(input, { ...small, seed: 10 });
+    assert.notDeepEqual(
+      one.designs.map((d) => d.overheadInterval),
+      other.designs.map((d) => d.overheadInterval),
+    );
+    assert.equal(one.runs, 3, 'without sensitivity: the nominal run and N');
+    assert.deepEqual(one.sensitivity, []);
+  });
+
+  it('through the public API: runUncertaintyOnThreads (2 workers) gives what runUncertainty gives', async () => {
+    const api = await import('../../src/index.ts');
+    const small: UncertaintyOptions = { samples: 2, duration: 0.002, seed: 3 };
+    const threaded = await api.runUncertaintyOnThreads(input, { ...small, jobs: 2 });
+    assert.deepEqual(threaded, api.runUncertainty(input, small));
+  });
+
+  it('rejects a missing or duplicated outcome', () => {
+    assert.throws(() => uncertaintyReport(plan, nominal, outcomes.slice(1)), /missing/);
+    assert.throws(
+      () => uncertaintyReport(plan, nominal, [...outcomes, outcomes[0]!]),
+      /given twice/,
+    );
+  });
+
+  it('shards (any count, any order, through their text form) merge into the same report', () => {
+    const single = uncertaintyReport(plan, nominal, outcomes);
+    const byRun = new Map(outcomes.map((o) => [o.run, o]));
+    for (const count of [1, 2, 5]) {
+      const files: ShardFile[] = Array.from({ length: count }, (_, k) => ({
+        format: SHARD_FORMAT,
+        shard: { index: k + 1, count },
+        input,
+        options: { ...OPTIONS, sensitivity: true } as ShardFile['options'],
+        ...(k === 0 ? { nominal } : {}),
+        outcomes: shardRuns(plan, { index: k + 1, count })
+          .filter((run) => run !== 0)
+          .map((run) => byRun.get(run)!),
+      }));
+      const texts = files.map(shardToText).reverse();
+      assert.deepEqual(mergeShards(texts.map(shardFromText)), single, `${count} shards`);
+    }
+  });
+
+  it('refuses shards of different runs, a shard twice, a missing one', () => {
+    const file = (index: number, count: number, seed = 4): ShardFile => ({
+      format: SHARD_FORMAT,
+      shard: { index, count },
+      input,
+      options: { ...OPTIONS, seed, sensitivity: true } as ShardFile['options'],
+      ...(index === 1 ? { nominal } : {}),
+      outcomes: [],
+    });
+    assert.throws(
+      () => mergeShards([file(1, 2), file(2, 2, 5)], ['a', 'b']),
+      /^Error: b: a shard of another run/,
+    );
+    assert.throws(
+      () => mergeShards([file(1, 2), file(1, 2)], ['a', 'b']),
+      /b: shard 1\/2 again \(also a\)/,
+    );
+    assert.throws(() => mergeShards([file(1, 3), file(3, 3)]), /missing shard 2\/3/);
+    assert.throws(() => shardFromText('{"format":"other"}'), /expected a shard file/);
+  });
+});
