@@ -30,7 +30,7 @@ const ANSI = new RegExp(`${String.fromCharCode(27)}\\[`);
 const SWEEP = ['--sweep', 'guests.0.perf.frequency=100,1000', '--duration', '0.02', '--json'];
 /** Bad flags, and the first line vpmu must print for each. */
 const BAD_FLAGS: [string[], RegExp][] = [
-  [['--duration', '0'], /^vpmu: --duration: expected simulated seconds, more than 0/],
+  [['--duration', '0'], /^vpmu: --duration: expected simulated seconds from 0.001 to 3600/],
   [['--seed', 'x'], /^vpmu: --seed: expected a whole number/],
   [['--sweep', 'seed=1,2', '--shard', '3/2'], /^vpmu: --shard: i must be from 1 to n, got '3\/2'/],
   [['--sweep', 'nonsense'], /^vpmu: --sweep: expected path=value1,value2/],
