@@ -32,28 +32,40 @@ const apic = {
   X2APIC_LVTPC: 0x834,
 } as const;
 
-/** Numbered registers spelled out, so `MSR.IA32_PMC3` works as in the SDM. */
-function numbered(prefix: string, base: number, count: number, stride = 1): Record<string, number> {
+/** 0 | 1 | ... | N - 1, for the names of N numbered registers. */
+type Below<N extends number, Acc extends number[] = []> = Acc['length'] extends N
+  ? Acc[number]
+  : Below<N, [...Acc, Acc['length']]>;
+
+/**
+ * Numbered registers spelled out, so `MSR.IA32_PMC3` works as in the SDM and
+ * `MSR.IA32_PMC8` (no such register) does not compile.
+ */
+function numbered<P extends string, N extends number>(
+  prefix: P,
+  base: number,
+  count: N,
+  stride = 1,
+): Record<`${P}${Below<N>}`, number> {
   const out: Record<string, number> = {};
   for (let i = 0; i < count; i++) out[`${prefix}${i}`] = base + i * stride;
-  return out;
+  return out as Record<`${P}${Below<N>}`, number>;
 }
 
 /** MSR indices by name: MSR.IA32_PERFEVTSEL0 = 0x186, MSR.IA32_PMC0 = 0x4c1, ... */
-export const MSR: { readonly [name: string]: number } & typeof intel & typeof amd & typeof apic =
-  Object.freeze({
-    ...numbered('IA32_PERFCTR', intel.IA32_PERFCTR0, 8),
-    ...numbered('IA32_PMC', intel.IA32_PMC0, 8),
-    ...numbered('IA32_PERFEVTSEL', intel.IA32_PERFEVTSEL0, 8),
-    ...numbered('IA32_FIXED_CTR', intel.IA32_FIXED_CTR0, 4),
-    ...numbered('MSR_K7_EVNTSEL', amd.MSR_K7_EVNTSEL0, 4),
-    ...numbered('MSR_K7_PERFCTR', amd.MSR_K7_PERFCTR0, 4),
-    ...numbered('MSR_F15H_PERF_CTL', amd.MSR_F15H_PERF_CTL0, 6, 2),
-    ...numbered('MSR_F15H_PERF_CTR', amd.MSR_F15H_PERF_CTR0, 6, 2),
-    ...intel,
-    ...amd,
-    ...apic,
-  });
+export const MSR = Object.freeze({
+  ...numbered('IA32_PERFCTR', intel.IA32_PERFCTR0, 8),
+  ...numbered('IA32_PMC', intel.IA32_PMC0, 8),
+  ...numbered('IA32_PERFEVTSEL', intel.IA32_PERFEVTSEL0, 8),
+  ...numbered('IA32_FIXED_CTR', intel.IA32_FIXED_CTR0, 4),
+  ...numbered('MSR_K7_EVNTSEL', amd.MSR_K7_EVNTSEL0, 4),
+  ...numbered('MSR_K7_PERFCTR', amd.MSR_K7_PERFCTR0, 4),
+  ...numbered('MSR_F15H_PERF_CTL', amd.MSR_F15H_PERF_CTL0, 6, 2),
+  ...numbered('MSR_F15H_PERF_CTR', amd.MSR_F15H_PERF_CTR0, 6, 2),
+  ...intel,
+  ...amd,
+  ...apic,
+});
 
 const names = new Map<number, string>();
 for (const [name, index] of Object.entries(MSR)) if (!names.has(index)) names.set(index, name);

@@ -1029,7 +1029,7 @@ describe('isolation: host exclude_guest events are untouched by guests', () => {
           const configs = events.map((e) => kernelOf(e).hw.config);
           const { vm, vcpu } = createVcpu(host, cfg, gp, !noPmu);
           if (filter) vm.setPmuEventFilter(filter);
-          const expected = [0, 0];
+          const expected: [number, number] = [0, 0];
           let hostNs = 0;
           for (const step of steps) {
             if (step.kind === 'host') {

@@ -317,8 +317,10 @@ describe('property: the accounting against a reference model', () => {
         }
       } else if (a.kind === 'close') {
         if (open.length === 0) continue;
-        const [{ event, accounted }] = open.splice(a.pick % open.length, 1);
-        event!.close();
+        const [{ event, accounted }] = open.splice(a.pick % open.length, 1) as [
+          (typeof open)[number],
+        ];
+        event.close();
         if (accounted) ref.includeGuest--;
       } else if (a.kind === 'create') {
         const got = errnoOf(() => host.perf.createMediatedPmu!());
