@@ -205,9 +205,9 @@ export class Engine {
         this.stepTarget[at + pc] = step.target >= 0 ? at + step.target : -1;
         this.stepLocalPc[at + pc] = pc;
         if (step.target >= 0 && step.target <= pc) hasLoops = true;
-        if (step.kind === K_WARN_ONCE) this.stepCell[at + pc] = step.value;
+        if (step.kind === StepKind.WarnOnce) this.stepCell[at + pc] = step.value;
         // A Store has no jump target: its value lives in stepTarget.
-        if (step.kind === K_STORE) this.stepTarget[at + pc] = step.value;
+        if (step.kind === StepKind.Store) this.stepTarget[at + pc] = step.value;
       });
       const g = call.ghost;
       if (g) {

@@ -66,7 +66,7 @@ export class Footprints {
       const j = engine.callJustifiedBy[id]!;
       for (let pc = first; pc < first + n; pc++) {
         callOfStep[pc] = id;
-        const k = engine.stepKind[pc]!;
+        const k: StepKind = engine.stepKind[pc]!;
         const c = engine.stepCell[pc]!;
         // Each pc belongs to one call: its footprint is built here, then stored.
         let r = 0;
@@ -104,7 +104,7 @@ export class Footprints {
         seen[p] = 1;
         r |= read[p]!;
         w |= write[p]!;
-        const k = engine.stepKind[p]!;
+        const k: StepKind = engine.stepKind[p]!;
         if (k === StepKind.Return) continue;
         if (k !== StepKind.Jump) stack.push(p + 1);
         const target = engine.stepTarget[p]!;

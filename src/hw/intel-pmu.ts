@@ -164,7 +164,7 @@ export class IntelPmu implements HardwarePmu {
   }
 
   /** The same table as an array over 0..0xfff, where every Intel PMU MSR lies: no hashing per access. */
-  private readonly registerArray: ({ kind: RegisterKind; index: number } | undefined)[] = new Array(
+  private readonly registerArray = new Array<{ kind: RegisterKind; index: number } | undefined>(
     0x1000,
   );
 

@@ -49,7 +49,7 @@ function numbered<P extends string, N extends number>(
 ): Record<`${P}${Below<N>}`, number> {
   const out: Record<string, number> = {};
   for (let i = 0; i < count; i++) out[`${prefix}${i}`] = base + i * stride;
-  return out as Record<`${P}${Below<N>}`, number>;
+  return out;
 }
 
 /** MSR indices by name: MSR.IA32_PERFEVTSEL0 = 0x186, MSR.IA32_PMC0 = 0x4c1, ... */

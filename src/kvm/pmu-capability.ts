@@ -106,7 +106,7 @@ function checkField(name: string, value: unknown, max: number): number | undefin
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
     throw new KvmError(
       'EINVAL',
-      `pmu.${name} must be an integer in 0..${max}, got ${String(value)}`,
+      `pmu.${name} must be an integer in 0..${max}, got ${typeof value === 'number' ? value : `a ${typeof value}`}`,
     );
   }
   return value;

@@ -176,7 +176,7 @@ export class PerfKvmExports {
 
   /** Whether a kernel counter is in the error state (pinned, and no counter could be had). */
   counterInError(event: KernelEvent): boolean {
-    return event.state === -2;
+    return event.state === EventState.Error;
   }
 
   /**

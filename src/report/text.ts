@@ -97,7 +97,7 @@ function overheadSummary(report: SimulationReport, c: Colors): string[] {
   const lines = [c.bold('Overhead (guest work lost to virtualization and PMU handling)')];
   if (report.results.length === 0) return [...lines, '  no design was simulated'];
   const published = report.published?.overheadPercent;
-  const head: Row = [
+  const head: string[] = [
     'design',
     'simulated',
     ...(published ? ['published', 'difference'] : []),
@@ -105,7 +105,7 @@ function overheadSummary(report: SimulationReport, c: Colors): string[] {
     'PMIs',
     'mean |error|',
   ];
-  const rows: Row[] = [head.map((h) => c.dim(String(h)))];
+  const rows: Row[] = [head.map((h) => c.dim(h))];
   for (const r of report.results) {
     const figure = published?.[r.design];
     const row: Row = [r.design, formatPercent(r.overheadPercent)];

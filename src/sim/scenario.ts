@@ -158,10 +158,7 @@ export function listBuiltinScenarios(): { name: string; description: string; fil
 
 /** The scenario format as JSON Schema (draft 2020-12), for editors and other tools. */
 export function scenarioJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(ScenarioSchema, { target: 'draft-2020-12', io: 'input' }) as Record<
-    string,
-    unknown
-  >;
+  return z.toJSONSchema(ScenarioSchema, { target: 'draft-2020-12', io: 'input' });
 }
 
 // ---------------------------------------------------------------- overrides

@@ -32,7 +32,7 @@ function exec(build: OperationBuilder, a = 0, b = 0, threadId = 0) {
   memory.cells[0] = a;
   memory.cells[1] = b;
   const result = runOperation(build.build(), memory, threadId);
-  return { result, a: memory.cells[0]!, b: memory.cells[1]!, warned, memory };
+  return { result, a: memory.cells[0], b: memory.cells[1], warned, memory };
 }
 
 describe('OperationBuilder', () => {

@@ -361,7 +361,7 @@ describe('vpmu run: sweeps', { timeout: 300_000 }, () => {
     );
     // Sampling ten times as often costs the emulated design more.
     const emulated = sweep.summary.map((row) => row.overheadPercent.emulated!);
-    assert.ok(emulated[1]! > emulated[0]!, `${emulated}`);
+    assert.ok(emulated[1]! > emulated[0]!, emulated.join(', '));
   });
 
   it('--shard 1/2 and 2/2 partition the values', async () => {

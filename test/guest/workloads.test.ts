@@ -80,12 +80,12 @@ describe('computeBlocks', () => {
           // The IPC within one instruction per block.
           assert.ok(Math.abs(b.instructions - b.cycles! * mix.ipc) <= 1);
           assert.equal(b.branches, Math.floor((b.instructions * mix.branchesPerKilo) / 1000));
-          assert.equal(b.branchMisses, Math.floor((b.branches! * mix.branchMissPercent) / 100));
+          assert.equal(b.branchMisses, Math.floor((b.branches * mix.branchMissPercent) / 100));
           assert.equal(b.llcReferences, Math.floor((b.instructions * mix.llcRefsPerKilo) / 1000));
-          assert.equal(b.llcMisses, Math.floor((b.llcReferences! * mix.llcMissPercent) / 100));
+          assert.equal(b.llcMisses, Math.floor((b.llcReferences * mix.llcMissPercent) / 100));
           assert.equal(b.loads, Math.floor((b.instructions * mix.loadsPerKilo) / 1000));
           assert.equal(b.stores, Math.floor((b.instructions * mix.storesPerKilo) / 1000));
-          assert.ok(b.branchMisses! <= b.branches! && b.llcMisses! <= b.llcReferences!);
+          assert.ok(b.branchMisses <= b.branches && b.llcMisses <= b.llcReferences);
           for (const v of Object.values(b)) assert.ok(Number.isInteger(v) && v >= 0);
         }
       }),

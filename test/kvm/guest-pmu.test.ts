@@ -56,7 +56,7 @@ function ok(r: unknown): void {
   assert.equal(
     r,
     'ok',
-    `expected ok, got ${JSON.stringify(r, (_, v) => (typeof v === 'bigint' ? v.toString(16) : v))}`,
+    `expected ok, got ${JSON.stringify(r, (_, v: unknown) => (typeof v === 'bigint' ? v.toString(16) : v))}`,
   );
 }
 
