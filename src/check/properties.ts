@@ -113,8 +113,3 @@ export function propertyMask(names: readonly PropertyName[]): number {
 }
 
 export const ALL_PROPERTIES = propertyMask(PROPERTY_NAMES);
-
-/** Whether `violation` counts under `mask`. */
-export function isSelected(violation: Violation, mask: number): boolean {
-  return (mask & (1 << PROPERTY_NAMES.indexOf(VIOLATED_PROPERTY[violation]!))) !== 0;
-}

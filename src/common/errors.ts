@@ -29,14 +29,6 @@ export const ERRNO = {
 
 export type Errno = keyof typeof ERRNO;
 
-/** The errno name for a negative kernel return code (e.g. -16 -> 'EBUSY'). */
-export function errnoName(code: number): Errno {
-  for (const [name, value] of Object.entries(ERRNO)) {
-    if (value === -code) return name as Errno;
-  }
-  throw new RangeError(`no errno with code ${code}`);
-}
-
 export class KernelError extends Error {
   /** The errno name, e.g. 'EBUSY'. */
   readonly errno: Errno;
