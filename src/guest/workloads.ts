@@ -8,6 +8,7 @@
  * - idle: wakeups on a timer, HLT in between.
  */
 import { QUANTITY_COUNT, workQuantities, type Work } from '../hw/events.ts';
+import { deepFreeze } from '../common/freeze.ts';
 
 export interface ComputeMix {
   ipc: number;
@@ -26,7 +27,7 @@ export type WorkloadSpec =
   | { kind: 'fio'; iops?: number; instructionsPerIo?: number; exitsPerIo?: number; ipc?: number }
   | { kind: 'idle'; wakeupsPerSecond?: number; instructionsPerWakeup?: number };
 
-export const SPECINT_DEFAULTS: ComputeMix = {
+export const SPECINT_DEFAULTS: ComputeMix = deepFreeze({
   ipc: 1.5,
   branchesPerKilo: 200,
   branchMissPercent: 2,
@@ -35,7 +36,7 @@ export const SPECINT_DEFAULTS: ComputeMix = {
   loadsPerKilo: 250,
   storesPerKilo: 100,
   userPercent: 95,
-};
+});
 
 /** Ground truth: quantities retired, by CPL (index 0: CPL 0, 1: CPL 3). */
 export class Truth {

@@ -2,6 +2,7 @@
  * Model-specific register indices (arch/x86/include/asm/msr-index.h), the
  * public `MSR` table of docs/api.md, and helpers to name them in traces.
  */
+import { deepFreeze } from '../common/freeze.ts';
 
 const intel = {
   IA32_PERFCTR0: 0xc1, // legacy GP counter alias, 32-bit writes sign-extended
@@ -53,7 +54,7 @@ function numbered<P extends string, N extends number>(
 }
 
 /** MSR indices by name: MSR.IA32_PERFEVTSEL0 = 0x186, MSR.IA32_PMC0 = 0x4c1, ... */
-export const MSR = Object.freeze({
+export const MSR = deepFreeze({
   ...numbered('IA32_PERFCTR', intel.IA32_PERFCTR0, 8),
   ...numbered('IA32_PMC', intel.IA32_PMC0, 8),
   ...numbered('IA32_PERFEVTSEL', intel.IA32_PERFEVTSEL0, 8),
@@ -76,7 +77,7 @@ export function msrName(index: number): string {
 }
 
 /** Event selector bits (PERFEVTSEL / AMD PERF_CTL). */
-export const EVTSEL = {
+export const EVTSEL = deepFreeze({
   EVENT: 0xffn,
   UMASK: 0xff00n,
   USR: 1n << 16n,
@@ -93,41 +94,41 @@ export const EVTSEL = {
   AMD_EVENT_HI: 0xfn << 32n,
   AMD_GUEST_ONLY: 1n << 40n,
   AMD_HOST_ONLY: 1n << 41n,
-} as const;
+} as const);
 
 /** FIXED_CTR_CTRL: a 4-bit field per fixed counter. */
-export const FIXED_CTRL = {
+export const FIXED_CTRL = deepFreeze({
   OS: 0x1,
   USR: 0x2,
   ANY: 0x4,
   PMI: 0x8,
   bits: 4,
-} as const;
+} as const);
 
 /** GLOBAL_STATUS / GLOBAL_CTRL: bit i GP counter i, bit 32+i fixed counter i. */
-export const GLOBAL = {
+export const GLOBAL = deepFreeze({
   FIXED_SHIFT: 32,
   STATUS_BUFFER_OVF: 1n << 62n,
   STATUS_COND_CHGD: 1n << 63n,
-} as const;
+} as const);
 
 /** PERF_CAPABILITIES bits the model reads. */
-export const PERF_CAP = {
+export const PERF_CAP = deepFreeze({
   FW_WRITES: 1n << 13n,
   PERF_METRICS: 1n << 15n,
-} as const;
+} as const);
 
 /** Local APIC LVT bits. */
-export const LVT = {
+export const LVT = deepFreeze({
   VECTOR: 0xff,
   DELIVERY_MODE_MASK: 0x700,
   DM_FIXED: 0x000,
   DM_NMI: 0x400,
   MASKED: 1 << 16,
-} as const;
+} as const);
 
 /** RDPMC ECX: type in [31:16]; 0 GP, 0x4000 (bit 30) fixed. */
-export const RDPMC = {
+export const RDPMC = deepFreeze({
   FIXED: 1 << 30,
   INDEX_MASK: 0xffff,
-} as const;
+} as const);

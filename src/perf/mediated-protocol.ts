@@ -11,6 +11,7 @@
  */
 import { ERRNO } from '../common/errors.ts';
 import { OperationBuilder, type Protocol } from '../common/protocol.ts';
+import { deepFreeze } from '../common/freeze.ts';
 
 /** Shared cells, by index. */
 export const NR_MEDIATED_PMU_VMS = 0;
@@ -72,7 +73,7 @@ function releaseChecked(name: string, cell: string, site: string) {
 }
 
 /** As merged for Linux 7.0. */
-export const UPSTREAM: AccountingProtocol = Object.freeze({
+export const UPSTREAM: AccountingProtocol = deepFreeze({
   name: 'upstream',
   ...shape,
   operations: Object.freeze({
@@ -93,7 +94,7 @@ export const UPSTREAM: AccountingProtocol = Object.freeze({
  * release checks for underflow. Peter Zijlstra's review asked for the shape of
  * UPSTREAM instead.
  */
-export const V6: AccountingProtocol = Object.freeze({
+export const V6: AccountingProtocol = deepFreeze({
   name: 'v6',
   ...shape,
   operations: Object.freeze({
@@ -125,7 +126,8 @@ export const V6: AccountingProtocol = Object.freeze({
 });
 
 /** The variants the perf core can run (`HostOptions.accountingVariant`). */
-export const ACCOUNTING_VARIANTS: Readonly<Record<'upstream' | 'v6', AccountingProtocol>> = {
-  upstream: UPSTREAM,
-  v6: V6,
-};
+export const ACCOUNTING_VARIANTS: Readonly<Record<'upstream' | 'v6', AccountingProtocol>> =
+  deepFreeze({
+    upstream: UPSTREAM,
+    v6: V6,
+  });

@@ -7,6 +7,7 @@
  * perf driver and of the world switch, perf calls) and prices them here.
  * No figure is fitted to the published overhead table it is compared with.
  */
+import { deepFreeze } from '../common/freeze.ts';
 
 export interface CostParameter {
   readonly name: string;
@@ -204,9 +205,9 @@ const DEFAULT_PARAMETERS: readonly CostParameter[] = [
   ),
 ];
 
-export const COST_MODELS: Readonly<Record<string, readonly CostParameter[]>> = {
+export const COST_MODELS: Readonly<Record<string, readonly CostParameter[]>> = deepFreeze({
   default: DEFAULT_PARAMETERS,
-};
+});
 
 export type CostName = (typeof DEFAULT_PARAMETERS)[number]['name'];
 
