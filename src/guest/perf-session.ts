@@ -13,6 +13,7 @@ import { Quantity, intelEventQuantity, amdEventQuantity } from '../hw/events.ts'
 import type { PerfEventAttr, PerfTarget } from '../perf/attr.ts';
 import type { PerfCore } from '../perf/core.ts';
 import type { KernelEvent } from '../perf/event.ts';
+import { item } from '../common/item.ts';
 
 export interface PerfSessionSpec {
   mode: 'stat' | 'record';
@@ -57,7 +58,7 @@ export function parseEventSpec(spec: string): ParsedEvent {
   const excludeUser = modifiers !== '' && !user;
   const excludeKernel = modifiers !== '' && !kernel;
   const raw = /^r([0-9a-f]{1,8})$/i.exec(name!);
-  if (raw) return { spec, config: parseInt(raw[1]!, 16), excludeUser, excludeKernel };
+  if (raw) return { spec, config: parseInt(item(raw, 1), 16), excludeUser, excludeKernel };
   if (!(name! in NAMED_QUANTITY)) throw new RangeError(`event '${spec}': unknown event '${name}'`);
   return { spec, config: name!, excludeUser, excludeKernel };
 }

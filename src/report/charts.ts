@@ -9,6 +9,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import type { SimulationReport, TimelineEntry } from '../sim/results.ts';
 import { sweepSummary } from './summary.ts';
+import { item } from '../common/item.ts';
 
 type Logger = NonNullable<NonNullable<Parameters<typeof compile>[1]>['logger']>;
 
@@ -240,7 +241,7 @@ export function timelineSpec(report: SimulationReport): TopLevelSpec | undefined
           field: 'kind',
           type: 'nominal',
           title: 'kind',
-          scale: { domain: kinds, range: kinds.map((k) => KIND_COLORS[KINDS.indexOf(k)]!) },
+          scale: { domain: kinds, range: kinds.map((k) => item(KIND_COLORS, KINDS.indexOf(k))) },
           legend: { orient: 'top' },
         },
       },

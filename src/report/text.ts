@@ -28,6 +28,7 @@ import {
   refusalMessage,
   sweepSummary,
 } from './summary.ts';
+import { item } from '../common/item.ts';
 
 export interface TextOptions {
   /** ANSI colour; the CLI passes `process.stdout.isTTY && !process.env.NO_COLOR`. */
@@ -314,7 +315,7 @@ export function renderText(report: SimulationReport, options: TextOptions): stri
 export function renderSweepText(reports: SimulationReport[]): string {
   if (reports.length === 0) return 'no sweep results\n';
   const summary = sweepSummary(reports);
-  const first = reports[0]!;
+  const first = item(reports, 0);
   const head: Row = [
     '',
     ...summary.designs.map((d) => ({ content: d, colSpan: 2, hAlign: 'center' as const })),

@@ -8,6 +8,7 @@
  * No figure is fitted to the published overhead table it is compared with.
  */
 import { deepFreeze } from '../common/freeze.ts';
+import { item } from '../common/item.ts';
 
 export interface CostParameter {
   readonly name: string;
@@ -239,7 +240,7 @@ export class CostModel {
       q.name in overrides
         ? Object.freeze({
             ...q,
-            cycles: overrides[q.name]!,
+            cycles: item(overrides, q.name),
             source: `override (default ${q.cycles}: ${q.source})`,
           })
         : q,

@@ -21,6 +21,7 @@ import { PERF_GUEST_MEDIATED_PMI_VECTOR, PerfKvmExports } from '../perf/kvm-expo
 import { ACCOUNTING_VARIANTS } from '../perf/mediated-protocol.ts';
 import { createPerf, type Perf, type PerfEvent } from '../perf/perf.ts';
 import { validateWork } from '../hw/validate-work.ts';
+import { item } from '../common/item.ts';
 
 export interface HostOptions {
   /** CPU model preset or a custom model; default 'intel-sapphire-rapids'. */
@@ -131,7 +132,7 @@ export class HostMachine implements Host {
     const pid = work.pid ?? DEFAULT_TASK_PID;
     if (!Number.isInteger(pid) || pid < 1)
       throw new RangeError(`host.exec: pid ${pid} is not a task id (>= 1)`);
-    const cpu = this.cpus[cpuId]!;
+    const cpu = item(this.cpus, cpuId);
     this.perfCore.switchTask(cpuId, pid);
     const block: Work = { ...work, cpl: work.cpl ?? 3 };
     delete (block as { cpu?: number }).cpu;

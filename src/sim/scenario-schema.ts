@@ -74,7 +74,7 @@ export function parseEventSpec(spec: string): EventSpec {
 }
 
 function eventMessage(input: unknown): string {
-  const base = typeof input === 'string' ? input.split(':')[0]! : '';
+  const base = typeof input === 'string' ? (input.split(':')[0] ?? '') : '';
   const hint = closest(base, PERF_EVENT_NAMES);
   return (
     `expected a perf event: ${PERF_EVENT_NAMES.join(', ')}, or raw rUUEE hex (umask, event select; e.g. r01c2), ` +

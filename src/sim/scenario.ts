@@ -18,6 +18,7 @@ import {
 } from './scenario-errors.ts';
 import { ScenarioSchema, type Scenario } from './scenario-schema.ts';
 import { closest, formatPath, showValue } from './scenario-text.ts';
+import { item } from '../common/item.ts';
 
 export {
   COST_MODEL_NAMES,
@@ -97,7 +98,7 @@ export function parseScenario(text: string, file: string): Scenario {
 }
 
 function yamlMessage(message: string): string {
-  const first = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  const first = (message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
   return `expected valid YAML: ${first.charAt(0).toLowerCase()}${first.slice(1)}`;
 }
 
@@ -208,13 +209,13 @@ export function applyOverride(
   try {
     parsed = parseYaml(value, { prettyErrors: false });
   } catch (error) {
-    const first = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+    const first = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
     return fail(`expected a YAML value: ${first} (got ${showValue(value)})`);
   }
   const data = toData(scenario) as Record<string, unknown>;
   let node: unknown = data;
   for (let i = 0; i < segs.length - 1; i++) {
-    const seg = segs[i]!;
+    const seg = item(segs, i);
     const here = formatPath(segs.slice(0, i + 1));
     if (Array.isArray(node)) {
       if (typeof seg !== 'number')
