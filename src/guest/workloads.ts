@@ -40,21 +40,26 @@ export const SPECINT_DEFAULTS: ComputeMix = deepFreeze({
 
 /** Ground truth: quantities retired, by CPL (index 0: CPL 0, 1: CPL 3). */
 export class Truth {
-  readonly byCpl = [new Float64Array(QUANTITY_COUNT), new Float64Array(QUANTITY_COUNT)];
+  readonly byCpl: readonly [Float64Array, Float64Array] = [
+    new Float64Array(QUANTITY_COUNT),
+    new Float64Array(QUANTITY_COUNT),
+  ];
   private readonly scratch = new Float64Array(QUANTITY_COUNT);
   /** Reference cycles of work (the useful time). */
   workCycles = 0;
 
   record(work: Work, slotsPerCycle: number): void {
     workQuantities(work, slotsPerCycle, this.scratch);
-    const target = this.byCpl[(work.cpl ?? 0) === 3 ? 1 : 0]!;
+    const target = this.byCpl[(work.cpl ?? 0) === 3 ? 1 : 0];
+    // Both arrays have QUANTITY_COUNT entries.
     for (let i = 0; i < QUANTITY_COUNT; i++) target[i] = target[i]! + this.scratch[i]!;
     this.workCycles += work.refCycles ?? work.cycles ?? work.instructions;
   }
 
   /** Total of a quantity at the CPLs selected. */
   total(quantity: number, user: boolean, kernel: boolean): number {
-    return (kernel ? this.byCpl[0]![quantity]! : 0) + (user ? this.byCpl[1]![quantity]! : 0);
+    // A Quantity is below QUANTITY_COUNT.
+    return (kernel ? this.byCpl[0][quantity]! : 0) + (user ? this.byCpl[1][quantity]! : 0);
   }
 }
 

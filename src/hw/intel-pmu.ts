@@ -75,6 +75,7 @@ export class IntelPmu implements HardwarePmu {
   readonly bank: CounterBank;
   readonly nrGp: number;
   readonly nrFixed: number;
+  /** One per GP counter (nrGp; bank.value has nrGp + nrFixed): indexed with `!` below those counts. */
   private readonly eventsel: bigint[];
   private fixedCtrCtrl = 0n;
   private globalCtrl: bigint;

@@ -158,6 +158,10 @@ export class GuestPmu implements KvmPmu {
   rawEventMask = X86_RAW_EVENT_MASK;
   /** AMD: the guest has PERFCTR_CORE (F15H PERF_CTL/CTR MSRs). */
   perfCtrCore = false;
+  /**
+   * KVM's maximum of each kind (MAX_NR_*_COUNTERS entries, never fewer than
+   * nrArch*Counters): the `[i]!` reads below index them under nrArch*Counters.
+   */
   readonly gpCounters: KvmPmc[];
   readonly fixedCounters: KvmPmc[];
 

@@ -268,6 +268,7 @@ export interface KvmPmu {
   reservedBits: bigint;
   rawEventMask: bigint;
   perfCtrCore: boolean;
+  /** MAX_NR_*_COUNTERS entries, never fewer than nrArch*Counters: indexed with `!` below those. */
   readonly gpCounters: KvmPmc[];
   readonly fixedCounters: KvmPmc[];
   /** fw_writes_is_enabled. */

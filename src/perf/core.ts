@@ -78,6 +78,9 @@ export class PerfCore {
   private readonly timers: PerfTimers;
   private readonly sampleRate: SampleRateLimit;
 
+  // Per-CPU arrays: one entry per CPU, and every `cpu` handed to the core is a
+  // CPU of this machine (resolveTarget, the host and the scheduler check it), so
+  // they are indexed with `!`; no checked lookup on these hot paths.
   private readonly cpus: readonly PerfCpu[];
   private readonly cpuContexts: EventContext[];
   private readonly taskContexts = new Map<number, EventContext>();
@@ -87,6 +90,7 @@ export class PerfCore {
   private readonly guestLoaded: boolean[];
   /** perf_load/put_guest_context's protocol steps; guestLoaded caches its flag for the hot paths. */
   private readonly guestContext: GuestContextSwitch;
+  // leader.siblings[k]! below: k < siblings.length in every loop that reads it.
   private readonly events = new Map<number, KernelEvent>();
   private nextId = 1;
   private readonly log: (line: string) => void;

@@ -34,6 +34,7 @@ export class PerfKvmExports {
 
   constructor(
     private readonly core: PerfCore,
+    /** One per CPU, indexed with `!` by the CPU KVM runs on (one of these). */
     private readonly cpus: readonly PerfCpu[],
   ) {
     this.mediatedPmis = cpus.map(() => 0);

@@ -177,6 +177,11 @@ export class X86Pmu implements PerfPmu {
   readonly capabilities: readonly string[];
   readonly mediatedCapable: boolean;
   readonly hasCounters = true;
+  /**
+   * Per CPU, as `ports`: every `cpu` the core hands the driver is one of them,
+   * so both are indexed with `!`. Inside scheduling, `events[i]!`, `order[k]!`,
+   * `assign[i]!` index arrays of the same length below that length.
+   */
   private readonly hw: CpuHwEvents[];
   /** GLOBAL_CTRL with every counter enabled (x86_pmu.intel_ctrl). */
   private readonly allCountersMask: bigint;
@@ -216,7 +221,7 @@ export class X86Pmu implements PerfPmu {
       const named = NAMED_EVENTS[attr.config];
       if (!named) throw new PerfError('ENOENT', `unknown hardware event '${attr.config}'`);
       const encoding = desc.vendor === 'intel' ? named.intel : named.amd;
-      const bit = ARCH_EVENT_BIT[attr.config]!;
+      const bit = ARCH_EVENT_BIT[attr.config]!; // every NAMED_EVENTS name has its bit
       if (encoding === null || (desc.vendor === 'intel' && (desc.unavailableEvents >> bit) & 1)) {
         throw new PerfError('ENOENT', `'${attr.config}' is not supported by this PMU`);
       }

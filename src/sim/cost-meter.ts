@@ -29,7 +29,11 @@ import type { CostBreakdownEntry, TimelineEntry } from './results.ts';
 
 const MAX_TIMELINE = 4000;
 
-/** The cost parameter of each class of MSR access (hw/cpu.ts ACCESS_*). */
+/**
+ * The cost parameter of each class of MSR access (hw/cpu.ts ACCESS_*): one for
+ * every class below ACCESS_CLASSES, so `ACCESS_PARAMETER[k]!` holds, as does
+ * `cpus[cpu]!` for the CPUs a core was built over.
+ */
 const ACCESS_PARAMETER: readonly string[] = (() => {
   const names: string[] = [];
   names[ACCESS_RDMSR] = 'msr.rdmsr';
