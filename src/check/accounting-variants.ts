@@ -194,7 +194,13 @@ export interface AccountingVariant {
   readonly needs?: { strayRelease?: boolean };
 }
 
-export const ACCOUNTING_VARIANTS: Readonly<Record<string, AccountingVariant>> = {
+/**
+ * The accounting variants the explorer checks: the real protocols (upstream,
+ * v6) and the mutants it must catch, each with its verdict. Not to be confused
+ * with perf/mediated-protocol.ts's ACCOUNTING_VARIANTS, the protocols the perf
+ * core can run (public API).
+ */
+export const CHECKED_ACCOUNTING_VARIANTS: Readonly<Record<string, AccountingVariant>> = {
   upstream: {
     protocol: UPSTREAM,
     correct: true,
@@ -267,5 +273,3 @@ export const ACCOUNTING_VARIANTS: Readonly<Record<string, AccountingVariant>> = 
       'account retries until no VM is left instead of returning -EOPNOTSUPP (may spin forever)',
   },
 };
-
-export const ACCOUNTING_VARIANT_NAMES = Object.keys(ACCOUNTING_VARIANTS);
