@@ -76,6 +76,9 @@ export function msrName(index: number): string {
   return names.get(index) ?? `MSR 0x${index.toString(16)}`;
 }
 
+/** All 64 bits set: the widest MSR value, and KVM's "~0ull" (every bit reserved). */
+export const U64_MAX = 0xffff_ffff_ffff_ffffn;
+
 /** Event selector bits (PERFEVTSEL / AMD PERF_CTL). */
 export const EVTSEL = deepFreeze({
   EVENT: 0xffn,

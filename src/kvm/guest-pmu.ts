@@ -27,6 +27,7 @@ import {
   FIXED_CTRL as FIXED_CTRL_EXPORT,
   MSR as MSR_EXPORT,
   PERF_CAP as PERF_CAP_EXPORT,
+  U64_MAX,
   msrName,
 } from '../hw/msr.ts';
 import {
@@ -41,7 +42,6 @@ import {
   gpFault,
   KVM_FIXED_PMC_BASE_IDX,
   SOFTWARE_BACKEND,
-  U64_MAX,
   X86_RAW_EVENT_MASK,
   type Fault,
   type GuestPmuBackend,

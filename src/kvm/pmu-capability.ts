@@ -7,11 +7,11 @@
 import { KvmError } from '../common/errors.ts';
 import type { CpuModel, Vendor } from '../hw/cpu-models.ts';
 import { qualifiesForMediatedVpmu } from '../hw/cpu-models.ts';
+import { U64_MAX } from '../hw/msr.ts';
 import { amdPmuCpuid, amdPmuOps } from './amd-pmu.ts';
 import { intelPmuCpuidLeafA, intelPmuOps } from './intel-pmu.ts';
 import {
   MAX_COUNTER_WIDTH,
-  U64_MAX,
   type CpuidRegs,
   type GuestPmuConfig,
   type HostPmuCapability,

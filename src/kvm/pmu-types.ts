@@ -17,9 +17,6 @@ export const KVM_FIXED_PMC_BASE_IDX = 32;
 /** Widest counter the model holds in a plain number without losing precision. */
 export const MAX_COUNTER_WIDTH = 52;
 
-/** All 64 bits set: KVM's "~0ull" (every bit reserved). */
-export const U64_MAX = 0xffff_ffff_ffff_ffffn;
-
 /** X86_RAW_EVENT_MASK: select, umask, edge, inv, cmask (what legacy KVM hands perf). */
 export const X86_RAW_EVENT_MASK = 0xff84_ffffn;
 

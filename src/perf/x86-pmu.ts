@@ -10,7 +10,12 @@
  */
 import { PerfError } from '../common/errors.ts';
 import type { CpuidResult } from '../hw/cpu.ts';
-import { NAMED_EVENTS } from '../hw/events.ts';
+import {
+  NAMED_EVENTS,
+  isNamedEvent,
+  type NamedEventEncoding,
+  type NamedEventName,
+} from '../hw/events.ts';
 import type { MsrPort } from '../hw/fault.ts';
 import {
   EVTSEL as EVTSEL_TABLE,
@@ -61,7 +66,7 @@ export interface X86PmuDescription {
 export const FIXED_IDX = 32;
 
 /** The architectural event bit in CPUID 0xA EBX for each generic event. */
-const ARCH_EVENT_BIT: Readonly<Record<string, number>> = {
+const ARCH_EVENT_BIT: Readonly<Record<NamedEventName, number>> = {
   cycles: 0,
   instructions: 1,
   'ref-cycles': 2,
@@ -218,10 +223,11 @@ export class X86Pmu implements PerfPmu {
     let name: string;
     let fixedIndex = -1;
     if (typeof attr.config === 'string') {
-      const named = NAMED_EVENTS[attr.config];
-      if (!named) throw new PerfError('ENOENT', `unknown hardware event '${attr.config}'`);
+      if (!isNamedEvent(attr.config))
+        throw new PerfError('ENOENT', `unknown hardware event '${attr.config}'`);
+      const named: NamedEventEncoding = NAMED_EVENTS[attr.config];
       const encoding = desc.vendor === 'intel' ? named.intel : named.amd;
-      const bit = ARCH_EVENT_BIT[attr.config]!; // every NAMED_EVENTS name has its bit
+      const bit = ARCH_EVENT_BIT[attr.config];
       if (encoding === null || (desc.vendor === 'intel' && (desc.unavailableEvents >> bit) & 1)) {
         throw new PerfError('ENOENT', `'${attr.config}' is not supported by this PMU`);
       }
@@ -258,7 +264,7 @@ export class X86Pmu implements PerfPmu {
         // Fixed counters 2 and 3 take only the pseudo-encodings above: a raw
         // 0x013c (ref cycles) or 0x01a4 (slots) is a GP event.
         const pseudoFixed = new Set(INTEL_FIXED_ONLY.values());
-        for (const named of Object.values(NAMED_EVENTS)) {
+        for (const named of Object.values<NamedEventEncoding>(NAMED_EVENTS)) {
           if (named.fixed === null || pseudoFixed.has(named.fixed)) continue;
           if (BigInt(named.intel ?? -1) === raw && desc.fixedMask & (1 << named.fixed))
             fixedIndex = named.fixed;

@@ -19,18 +19,19 @@ export interface CostParameter {
   readonly assumption: boolean;
 }
 
-function p(
-  name: string,
+/** A parameter; its name's literal type is kept, so CostName lists every name. */
+function p<const N extends string>(
+  name: N,
   cycles: number,
   description: string,
   source: string,
   assumption = false,
-): CostParameter {
+): CostParameter & { readonly name: N } {
   return Object.freeze({ name, cycles, description, source, assumption });
 }
 
 /** The default model: recent Intel server parts (~2 GHz TSC). */
-const DEFAULT_PARAMETERS: readonly CostParameter[] = [
+const DEFAULT_PARAMETERS = [
   p(
     'exit.roundtrip',
     1100,
@@ -204,19 +205,22 @@ const DEFAULT_PARAMETERS: readonly CostParameter[] = [
     'assumed',
     true,
   ),
-];
+] as const satisfies readonly CostParameter[];
 
-export const COST_MODELS: Readonly<Record<string, readonly CostParameter[]>> = deepFreeze({
+export const COST_MODELS: Readonly<Record<string, readonly NamedCostParameter[]>> = deepFreeze({
   default: DEFAULT_PARAMETERS,
 });
 
+/** The name of a cost parameter: derived from the table, so a misspelt name does not compile. */
 export type CostName = (typeof DEFAULT_PARAMETERS)[number]['name'];
+/** A parameter of a model, its name one of CostName. */
+export type NamedCostParameter = CostParameter & { readonly name: CostName };
 
 /** A resolved model: parameter cycles by name, with overrides applied. */
 export class CostModel {
   readonly name: string;
-  readonly parameters: readonly CostParameter[];
-  private readonly cycles = new Map<string, number>();
+  readonly parameters: readonly NamedCostParameter[];
+  private readonly cycles = new Map<CostName, number>();
 
   constructor(name = 'default', overrides: Readonly<Record<string, number>> = {}) {
     const base = COST_MODELS[name];
@@ -248,7 +252,7 @@ export class CostModel {
     for (const q of this.parameters) this.cycles.set(q.name, q.cycles);
   }
 
-  get(name: string): number {
+  get(name: CostName): number {
     const c = this.cycles.get(name);
     if (c === undefined) throw new RangeError(`no cost parameter '${name}'`);
     return c;

@@ -20,9 +20,9 @@ import { ScenarioSchema, type Scenario } from './scenario-schema.ts';
 import { closest, formatPath, showValue } from './scenario-text.ts';
 import { item } from '../common/item.ts';
 
+export { DEFAULT_RECORD_FREQUENCY } from '../guest/perf-session.ts';
 export {
   COST_MODEL_NAMES,
-  DEFAULT_RECORD_FREQUENCY,
   HZ_VALUES,
   PERF_EVENT_NAMES,
   SCENARIO_DESIGN_NAMES,

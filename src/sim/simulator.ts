@@ -12,7 +12,12 @@ import type { PhysicalCpu } from '../hw/cpu.ts';
 import type { CpuModelName, Vendor } from '../hw/cpu-models.ts';
 import { Quantity, type Work } from '../hw/events.ts';
 import { GuestKernel } from '../guest/guest-kernel.ts';
-import { PerfSession, eventQuantity, type PerfSessionSpec } from '../guest/perf-session.ts';
+import {
+  DEFAULT_RECORD_FREQUENCY,
+  PerfSession,
+  eventQuantity,
+  type PerfSessionSpec,
+} from '../guest/perf-session.ts';
 import { Truth, computeBlocks, specintMix, type WorkloadSpec } from '../guest/workloads.ts';
 import { SeededRandom } from './random.ts';
 import type { GuestCpu } from '../kvm/guest-cpu.ts';
@@ -494,7 +499,7 @@ export class Simulation {
               ? undefined
               : spec.period !== undefined
                 ? truth / spec.period
-                : (spec.frequency ?? 4000) * elapsedS;
+                : (spec.frequency ?? DEFAULT_RECORD_FREQUENCY) * elapsedS;
           guestEvents.push({
             guest: g.spec.name,
             event: r.event.spec,
