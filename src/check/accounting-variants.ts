@@ -8,18 +8,21 @@
  */
 import { ERRNO } from '../common/errors.ts';
 import {
+  ACCOUNTING_MUTEX,
   accountingOperation,
   accountingShape,
+  EVENTS_CELL,
   UPSTREAM,
   V6,
+  VMS_CELL,
   type AccountingOperation,
   type AccountingProtocol,
 } from '../perf/mediated-protocol.ts';
 import type { Operation } from '../common/protocol.ts';
 
-const VMS = 'nr_mediated_pmu_vms';
-const EVENTS = 'nr_include_guest_events';
-const MUTEX = 'perf_mediated_pmu_mutex';
+const VMS = VMS_CELL;
+const EVENTS = EVENTS_CELL;
+const MUTEX = ACCOUNTING_MUTEX;
 
 interface SideNames {
   name: string;
