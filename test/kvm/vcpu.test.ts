@@ -119,7 +119,7 @@ describe('vcpu.run: entering and leaving', () => {
       }
     });
     assert.ok(inner instanceof KvmError);
-    assert.equal((inner).errno, 'EBUSY');
+    assert.equal(inner.errno, 'EBUSY');
     assert.equal(
       vcpu.run(() => 2),
       2,
