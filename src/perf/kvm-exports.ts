@@ -12,7 +12,8 @@
 import type { Operation } from '../common/protocol.ts';
 import { LVT as LVT_EXPORT, MSR as MSR_EXPORT } from '../hw/msr.ts';
 import type { PerfEventAttr } from './attr.ts';
-import type { PerfCore, PerfCpu } from './core.ts';
+import type { PerfCpu } from './core-config.ts';
+import type { PerfCore } from './core.ts';
 import { EventState, type KernelEvent, type OverflowHandler } from './event.ts';
 import type { AccountingProtocol } from './mediated-protocol.ts';
 import type { KvmPerfCall } from './tracepoints.ts';
