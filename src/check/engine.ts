@@ -194,7 +194,7 @@ export class Engine {
         (call.onlyIfHeld ? CALL_ONLY_IF_HELD : 0) |
         (call.expectWarn ? CALL_EXPECT_WARN : 0) |
         (call.atomic ? CALL_ATOMIC : 0);
-      if (call.atomic && call.op.steps.some((st) => st.kind === K_LOCK)) {
+      if (call.atomic && call.op.steps.some((st) => st.kind === StepKind.Lock)) {
         throw new RangeError(`${call.op.name}: an atomic call may not take a mutex`);
       }
       // Without the refusals property the ghost flag is not kept: fewer states.
@@ -219,7 +219,7 @@ export class Engine {
         mark(g.refusedAt, EFFECT_REFUSED);
         mark(g.releasedAt, EFFECT_RELEASE);
       }
-      const j = this.callJustifiedBy[id]!;
+      const j = this.callJustifiedBy[id];
       if (j >= 0) this.flagLive.set(flagLiveness(call.op, j, call.ghost?.refusedAt ?? []), at);
       at += call.op.steps.length;
     });

@@ -102,7 +102,7 @@ export const VIOLATION_TEXT: readonly string[] = [
 export function assertionViolation(property: PropertyName): Violation {
   const v = VIOLATED_PROPERTY.lastIndexOf(property);
   if (v <= 0) throw new RangeError(`no violation code for property '${property}'`);
-  return v as Violation;
+  return v;
 }
 
 /** The bit mask of selected properties. */
