@@ -21,7 +21,7 @@ import {
   NR_INCLUDE_GUEST_EVENTS,
   NR_MEDIATED_PMU_VMS,
 } from '../perf/mediated-protocol.ts';
-import { ACCOUNTING_VARIANTS } from './accounting-variants.ts';
+import { CHECKED_ACCOUNTING_VARIANTS } from './accounting-variants.ts';
 import {
   acquirePoints,
   releasePoints,
@@ -63,7 +63,7 @@ const EXEMPT_UNACCOUNT: Operation = new OperationBuilder(
   .build();
 
 export function accountingModel(variantName: string, params: AccountingParams): Model {
-  const variant = ACCOUNTING_VARIANTS[variantName];
+  const variant = CHECKED_ACCOUNTING_VARIANTS[variantName];
   if (!variant) throw new RangeError(`unknown accounting variant '${variantName}'`);
   if (params.strayRelease && params.vms !== 1) {
     throw new RangeError('--stray-release needs exactly one VM thread (--vms 1)');

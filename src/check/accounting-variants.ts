@@ -8,18 +8,21 @@
  */
 import { ERRNO } from '../common/errors.ts';
 import {
+  ACCOUNTING_MUTEX,
   accountingOperation,
   accountingShape,
+  EVENTS_CELL,
   UPSTREAM,
   V6,
+  VMS_CELL,
   type AccountingOperation,
   type AccountingProtocol,
 } from '../perf/mediated-protocol.ts';
 import type { Operation } from '../common/protocol.ts';
 
-const VMS = 'nr_mediated_pmu_vms';
-const EVENTS = 'nr_include_guest_events';
-const MUTEX = 'perf_mediated_pmu_mutex';
+const VMS = VMS_CELL;
+const EVENTS = EVENTS_CELL;
+const MUTEX = ACCOUNTING_MUTEX;
 
 interface SideNames {
   name: string;
@@ -194,7 +197,13 @@ export interface AccountingVariant {
   readonly needs?: { strayRelease?: boolean };
 }
 
-export const ACCOUNTING_VARIANTS: Readonly<Record<string, AccountingVariant>> = {
+/**
+ * The accounting variants the explorer checks: the real protocols (upstream,
+ * v6) and the mutants it must catch, each with its verdict. Not to be confused
+ * with perf/mediated-protocol.ts's ACCOUNTING_VARIANTS, the protocols the perf
+ * core can run (public API).
+ */
+export const CHECKED_ACCOUNTING_VARIANTS: Readonly<Record<string, AccountingVariant>> = {
   upstream: {
     protocol: UPSTREAM,
     correct: true,
@@ -267,5 +276,3 @@ export const ACCOUNTING_VARIANTS: Readonly<Record<string, AccountingVariant>> = 
       'account retries until no VM is left instead of returning -EOPNOTSUPP (may spin forever)',
   },
 };
-
-export const ACCOUNTING_VARIANT_NAMES = Object.keys(ACCOUNTING_VARIANTS);

@@ -319,7 +319,8 @@ export class CounterAbstraction {
     const used: [number, number] = [0, 0];
     for (const node of path) {
       if (node.movedClass < 0) continue;
-      if (node.movedFrom === this.initialWord[node.movedClass]) used[node.movedClass]++;
+      if (node.movedFrom === this.initialWord[node.movedClass])
+        used[node.movedClass] = (used[node.movedClass] ?? 0) + 1;
     }
     return used;
   }

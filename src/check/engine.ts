@@ -194,7 +194,7 @@ export class Engine {
         (call.onlyIfHeld ? CALL_ONLY_IF_HELD : 0) |
         (call.expectWarn ? CALL_EXPECT_WARN : 0) |
         (call.atomic ? CALL_ATOMIC : 0);
-      if (call.atomic && call.op.steps.some((st) => st.kind === K_LOCK)) {
+      if (call.atomic && call.op.steps.some((st) => st.kind === StepKind.Lock)) {
         throw new RangeError(`${call.op.name}: an atomic call may not take a mutex`);
       }
       // Without the refusals property the ghost flag is not kept: fewer states.
@@ -205,9 +205,9 @@ export class Engine {
         this.stepTarget[at + pc] = step.target >= 0 ? at + step.target : -1;
         this.stepLocalPc[at + pc] = pc;
         if (step.target >= 0 && step.target <= pc) hasLoops = true;
-        if (step.kind === K_WARN_ONCE) this.stepCell[at + pc] = step.value;
+        if (step.kind === StepKind.WarnOnce) this.stepCell[at + pc] = step.value;
         // A Store has no jump target: its value lives in stepTarget.
-        if (step.kind === K_STORE) this.stepTarget[at + pc] = step.value;
+        if (step.kind === StepKind.Store) this.stepTarget[at + pc] = step.value;
       });
       const g = call.ghost;
       if (g) {
@@ -219,7 +219,7 @@ export class Engine {
         mark(g.refusedAt, EFFECT_REFUSED);
         mark(g.releasedAt, EFFECT_RELEASE);
       }
-      const j = this.callJustifiedBy[id]!;
+      const j = this.callJustifiedBy[id];
       if (j >= 0) this.flagLive.set(flagLiveness(call.op, j, call.ghost?.refusedAt ?? []), at);
       at += call.op.steps.length;
     });

@@ -47,9 +47,11 @@ export class Footprints {
     for (let t = 0; t < T; t++) {
       if (engine.joinStart[t] === engine.joinStart[t + 1]) continue;
       const bit = 1 << joinBits++;
-      this.joinRead[t] |= bit;
-      for (let j = engine.joinStart[t]!; j < engine.joinStart[t + 1]!; j++)
-        this.joinWrite[engine.joinList[j]!] |= bit;
+      this.joinRead[t] = bit;
+      for (let j = engine.joinStart[t]!; j < engine.joinStart[t + 1]!; j++) {
+        const joined = engine.joinList[j]!;
+        this.joinWrite[joined] = (this.joinWrite[joined] ?? 0) | bit;
+      }
     }
     this.usable = joinBits <= 31;
 
@@ -64,20 +66,25 @@ export class Footprints {
       const j = engine.callJustifiedBy[id]!;
       for (let pc = first; pc < first + n; pc++) {
         callOfStep[pc] = id;
-        const k = engine.stepKind[pc]!;
+        const k: StepKind = engine.stepKind[pc]!;
         const c = engine.stepCell[pc]!;
+        // Each pc belongs to one call: its footprint is built here, then stored.
+        let r = 0;
+        let w = 0;
         // The ghost flag observes the justifying cell only where it is live.
-        if (j >= 0 && engine.flagLive[pc] === 1) read[pc] |= 1 << j;
-        if (k === StepKind.JumpIfNonZero || k === StepKind.JumpIfZero) read[pc] |= 1 << c;
-        else if (k === StepKind.Lock || k === StepKind.Unlock) write[pc] |= mutexBit(c);
-        else if (k <= StepKind.Store) write[pc] |= 1 << c;
+        if (j >= 0 && engine.flagLive[pc] === 1) r |= 1 << j;
+        if (k === StepKind.JumpIfNonZero || k === StepKind.JumpIfZero) r |= 1 << c;
+        else if (k === StepKind.Lock || k === StepKind.Unlock) w |= mutexBit(c);
+        else if (k <= StepKind.Store) w |= 1 << c;
         const e = engine.stepEffect[pc]!;
         if (e !== 0 && (e & EFFECT_CODE) !== EFFECT_REFUSED) {
           const side = (e >> 4) & 1;
-          write[pc] |= holderBit(side);
-          if ((e & EFFECT_CODE) === EFFECT_ACQUIRE) read[pc] |= holderBit(side ^ 1);
-          if ((e & EFFECT_SLOT) !== 0) write[pc] |= slotBit(e >>> 8);
+          w |= holderBit(side);
+          if ((e & EFFECT_CODE) === EFFECT_ACQUIRE) r |= holderBit(side ^ 1);
+          if ((e & EFFECT_SLOT) !== 0) w |= slotBit(e >>> 8);
         }
+        read[pc] = r;
+        write[pc] = w;
       }
     }
     // Steps reachable from each pc inside its call (a call is a few dozen steps at most).
@@ -97,7 +104,7 @@ export class Footprints {
         seen[p] = 1;
         r |= read[p]!;
         w |= write[p]!;
-        const k = engine.stepKind[p]!;
+        const k: StepKind = engine.stepKind[p]!;
         if (k === StepKind.Return) continue;
         if (k !== StepKind.Jump) stack.push(p + 1);
         const target = engine.stepTarget[p]!;

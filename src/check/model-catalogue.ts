@@ -2,7 +2,7 @@
  * The catalogue of models by name, with their parameters: what the CLI, the
  * schedule strings and the benchmarks build models from.
  */
-import { ACCOUNTING_VARIANTS } from './accounting-variants.ts';
+import { CHECKED_ACCOUNTING_VARIANTS } from './accounting-variants.ts';
 import { accountingModel, DEFAULT_ACCOUNTING_PARAMS } from './accounting-model.ts';
 import {
   DEFAULT_LIFECYCLE_PARAMS,
@@ -69,7 +69,7 @@ export function paramSpecs(kind: ModelKind): readonly ParamSpec[] {
 
 export function variantNames(kind: ModelKind): string[] {
   if (kind === 'guest-context') return Object.keys(GUEST_CONTEXT_VARIANTS);
-  return kind === 'accounting' ? Object.keys(ACCOUNTING_VARIANTS) : LIFECYCLE_VARIANT_NAMES;
+  return kind === 'accounting' ? Object.keys(CHECKED_ACCOUNTING_VARIANTS) : LIFECYCLE_VARIANT_NAMES;
 }
 
 export function variantInfo(
@@ -78,7 +78,7 @@ export function variantInfo(
 ): { correct: boolean; summary: string } | undefined {
   if (kind === 'guest-context') return GUEST_CONTEXT_VARIANTS[variant];
   return kind === 'accounting'
-    ? ACCOUNTING_VARIANTS[variant]
+    ? CHECKED_ACCOUNTING_VARIANTS[variant]
     : VM_LIFECYCLE_VARIANTS[variant as keyof typeof VM_LIFECYCLE_VARIANTS];
 }
 

@@ -102,7 +102,7 @@ export const VIOLATION_TEXT: readonly string[] = [
 export function assertionViolation(property: PropertyName): Violation {
   const v = VIOLATED_PROPERTY.lastIndexOf(property);
   if (v <= 0) throw new RangeError(`no violation code for property '${property}'`);
-  return v as Violation;
+  return v;
 }
 
 /** The bit mask of selected properties. */
@@ -113,8 +113,3 @@ export function propertyMask(names: readonly PropertyName[]): number {
 }
 
 export const ALL_PROPERTIES = propertyMask(PROPERTY_NAMES);
-
-/** Whether `violation` counts under `mask`. */
-export function isSelected(violation: Violation, mask: number): boolean {
-  return (mask & (1 << PROPERTY_NAMES.indexOf(VIOLATED_PROPERTY[violation]!))) !== 0;
-}

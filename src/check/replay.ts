@@ -4,6 +4,7 @@
  * counterexample printed by `vpmu check` is produced by this very function,
  * so `--replay` of its schedule string prints the same trace.
  */
+import { ACCOUNTING_MUTEX } from '../perf/mediated-protocol.ts';
 import { Engine, type StepObserver } from './engine.ts';
 import type { Model } from './model-definition.ts';
 import { BadInput } from './model-catalogue.ts';
@@ -38,7 +39,7 @@ export function formatMemory(engine: Engine, s: Int32Array, o: number): string {
       if ((engine.heldMutexes(s[o + engine.threadBase + t]!) & (1 << m)) !== 0)
         owner = model.threads[t]!.name;
     }
-    parts.push(`${name === 'perf_mediated_pmu_mutex' ? 'mutex' : name}=${owner}`);
+    parts.push(`${name === ACCOUNTING_MUTEX ? 'mutex' : name}=${owner}`);
   });
   return parts.join(' ');
 }

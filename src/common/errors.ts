@@ -7,9 +7,10 @@
  * A fault the silicon raises (an x86 exception on a bad MSR access) is a
  * CpuFault in hw/; KVM turns it into a GuestFault for the guest.
  */
+import { deepFreeze } from './freeze.ts';
 
 /** Linux errno values (include/uapi/asm-generic/errno-base.h, errno.h). */
-export const ERRNO = {
+export const ERRNO = deepFreeze({
   EPERM: 1,
   ENOENT: 2,
   ESRCH: 3,
@@ -25,17 +26,9 @@ export const ERRNO = {
   EINVAL: 22,
   ENOSPC: 28,
   EOPNOTSUPP: 95,
-} as const;
+} as const);
 
 export type Errno = keyof typeof ERRNO;
-
-/** The errno name for a negative kernel return code (e.g. -16 -> 'EBUSY'). */
-export function errnoName(code: number): Errno {
-  for (const [name, value] of Object.entries(ERRNO)) {
-    if (value === -code) return name as Errno;
-  }
-  throw new RangeError(`no errno with code ${code}`);
-}
 
 export class KernelError extends Error {
   /** The errno name, e.g. 'EBUSY'. */
@@ -60,7 +53,10 @@ export class KvmError extends KernelError {}
 export type X86Exception = '#GP' | '#UD';
 
 /** Vector numbers of the x86 exceptions the model raises. */
-export const EXCEPTION_VECTOR: Readonly<Record<X86Exception, number>> = { '#UD': 6, '#GP': 13 };
+export const EXCEPTION_VECTOR: Readonly<Record<X86Exception, number>> = deepFreeze({
+  '#UD': 6,
+  '#GP': 13,
+});
 
 /** A fault taken by a guest: thrown inside the guest program. */
 export class GuestFault extends Error {

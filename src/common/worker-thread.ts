@@ -15,6 +15,6 @@ export function startWorker(from: string, name: string, options: WorkerOptions =
   if (!fromSources) return new Worker(entry, options);
   return new Worker(new URL('./tsx-worker.mjs', import.meta.url), {
     ...options,
-    argv: [entry.href, ...(options.argv ?? [])],
+    argv: [entry.href, ...((options.argv ?? []) as unknown[])],
   });
 }

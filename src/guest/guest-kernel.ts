@@ -5,7 +5,8 @@
  * perf makes goes through KVM's intercept policy.
  */
 import type { GuestCpu } from '../kvm/guest-cpu.ts';
-import { PerfCore, type PerfCpu } from '../perf/core.ts';
+import type { PerfCpu } from '../perf/core-config.ts';
+import { PerfCore } from '../perf/core.ts';
 
 export class GuestKernel {
   readonly perf: PerfCore;

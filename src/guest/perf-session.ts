@@ -9,10 +9,17 @@
  * independently; readings are scaled by time_enabled / time_running.
  */
 import { PerfError } from '../common/errors.ts';
-import { Quantity, intelEventQuantity, amdEventQuantity } from '../hw/events.ts';
+import {
+  Quantity,
+  intelEventQuantity,
+  amdEventQuantity,
+  isNamedEvent,
+  type NamedEventName,
+} from '../hw/events.ts';
 import type { PerfEventAttr, PerfTarget } from '../perf/attr.ts';
 import type { PerfCore } from '../perf/core.ts';
 import type { KernelEvent } from '../perf/event.ts';
+import { item } from '../common/item.ts';
 
 export interface PerfSessionSpec {
   mode: 'stat' | 'record';
@@ -25,6 +32,12 @@ export interface PerfSessionSpec {
   pinned?: boolean;
 }
 
+/**
+ * perf record's sampling frequency when neither -F nor -c is given
+ * (tools/perf/builtin-record.c: record.opts.freq = 4000).
+ */
+export const DEFAULT_RECORD_FREQUENCY = 4000;
+
 export interface ParsedEvent {
   /** As written. */
   spec: string;
@@ -33,7 +46,8 @@ export interface ParsedEvent {
   excludeKernel: boolean;
 }
 
-const NAMED_QUANTITY: Readonly<Record<string, Quantity>> = {
+/** What each named event counts, in ground-truth terms. */
+const NAMED_QUANTITY: Readonly<Record<NamedEventName, Quantity>> = {
   cycles: Quantity.Cycles,
   instructions: Quantity.Instructions,
   'ref-cycles': Quantity.RefCycles,
@@ -51,20 +65,21 @@ export function parseEventSpec(spec: string): ParsedEvent {
     throw new RangeError(
       `event '${spec}': expected a perf event name or rUUEE, with optional :u / :k`,
     );
-  const [, name, modifiers = ''] = m;
+  const [, name = '', modifiers = ''] = m;
   const user = modifiers.includes('u');
   const kernel = modifiers.includes('k');
   const excludeUser = modifiers !== '' && !user;
   const excludeKernel = modifiers !== '' && !kernel;
-  const raw = /^r([0-9a-f]{1,8})$/i.exec(name!);
-  if (raw) return { spec, config: parseInt(raw[1]!, 16), excludeUser, excludeKernel };
-  if (!(name! in NAMED_QUANTITY)) throw new RangeError(`event '${spec}': unknown event '${name}'`);
-  return { spec, config: name!, excludeUser, excludeKernel };
+  const raw = /^r([0-9a-f]{1,8})$/i.exec(name);
+  if (raw) return { spec, config: parseInt(item(raw, 1), 16), excludeUser, excludeKernel };
+  if (!isNamedEvent(name)) throw new RangeError(`event '${spec}': unknown event '${name}'`);
+  return { spec, config: name, excludeUser, excludeKernel };
 }
 
 /** The ground-truth quantity an event counts on this vendor. */
 export function eventQuantity(event: ParsedEvent, vendor: 'intel' | 'amd'): Quantity {
-  if (typeof event.config === 'string') return NAMED_QUANTITY[event.config] ?? Quantity.None;
+  if (typeof event.config === 'string')
+    return isNamedEvent(event.config) ? NAMED_QUANTITY[event.config] : Quantity.None;
   const select = event.config & 0xff;
   const umask = (event.config >> 8) & 0xff;
   return vendor === 'intel' ? intelEventQuantity(select, umask) : amdEventQuantity(select, umask);
@@ -109,7 +124,7 @@ export class PerfSession {
         };
         if (this.spec.mode === 'record') {
           if (this.spec.period !== undefined) attr.samplePeriod = this.spec.period;
-          else attr.sampleFreq = this.spec.frequency ?? 4000;
+          else attr.sampleFreq = this.spec.frequency ?? DEFAULT_RECORD_FREQUENCY;
         }
         try {
           this.events.push({ parsed, kernel: this.perf.open(attr, target) });

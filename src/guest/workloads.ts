@@ -8,6 +8,7 @@
  * - idle: wakeups on a timer, HLT in between.
  */
 import { QUANTITY_COUNT, workQuantities, type Work } from '../hw/events.ts';
+import { deepFreeze } from '../common/freeze.ts';
 
 export interface ComputeMix {
   ipc: number;
@@ -26,7 +27,7 @@ export type WorkloadSpec =
   | { kind: 'fio'; iops?: number; instructionsPerIo?: number; exitsPerIo?: number; ipc?: number }
   | { kind: 'idle'; wakeupsPerSecond?: number; instructionsPerWakeup?: number };
 
-export const SPECINT_DEFAULTS: ComputeMix = {
+export const SPECINT_DEFAULTS: ComputeMix = deepFreeze({
   ipc: 1.5,
   branchesPerKilo: 200,
   branchMissPercent: 2,
@@ -35,25 +36,30 @@ export const SPECINT_DEFAULTS: ComputeMix = {
   loadsPerKilo: 250,
   storesPerKilo: 100,
   userPercent: 95,
-};
+});
 
 /** Ground truth: quantities retired, by CPL (index 0: CPL 0, 1: CPL 3). */
 export class Truth {
-  readonly byCpl = [new Float64Array(QUANTITY_COUNT), new Float64Array(QUANTITY_COUNT)];
+  readonly byCpl: readonly [Float64Array, Float64Array] = [
+    new Float64Array(QUANTITY_COUNT),
+    new Float64Array(QUANTITY_COUNT),
+  ];
   private readonly scratch = new Float64Array(QUANTITY_COUNT);
   /** Reference cycles of work (the useful time). */
   workCycles = 0;
 
   record(work: Work, slotsPerCycle: number): void {
     workQuantities(work, slotsPerCycle, this.scratch);
-    const target = this.byCpl[(work.cpl ?? 0) === 3 ? 1 : 0]!;
+    const target = this.byCpl[(work.cpl ?? 0) === 3 ? 1 : 0];
+    // Both arrays have QUANTITY_COUNT entries.
     for (let i = 0; i < QUANTITY_COUNT; i++) target[i] = target[i]! + this.scratch[i]!;
     this.workCycles += work.refCycles ?? work.cycles ?? work.instructions;
   }
 
   /** Total of a quantity at the CPLs selected. */
   total(quantity: number, user: boolean, kernel: boolean): number {
-    return (kernel ? this.byCpl[0]![quantity]! : 0) + (user ? this.byCpl[1]![quantity]! : 0);
+    // A Quantity is below QUANTITY_COUNT.
+    return (kernel ? this.byCpl[0][quantity]! : 0) + (user ? this.byCpl[1][quantity]! : 0);
   }
 }
 

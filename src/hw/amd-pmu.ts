@@ -37,6 +37,7 @@ type AmdRegisterKind = 'ctl' | 'ctr' | 'status' | 'globalctl' | 'clr' | 'set';
 export class AmdPmu implements HardwarePmu {
   readonly bank: CounterBank;
   readonly nrCounters: number;
+  /** One per counter (nrCounters, as bank.value): indexed with `!` below nrCounters. */
   private readonly perfCtl: bigint[];
   private globalCtl: bigint;
   private status = 0n;

@@ -33,6 +33,9 @@ export interface OverflowSink {
 const MAX_NESTING = 8;
 
 export class CounterBank {
+  // Every per-counter array has `size` entries and every quantity array
+  // QUANTITY_COUNT; the loops index below those, with `!` (the retire loop is
+  // the hottest code in the model: no checked lookups).
   readonly size: number;
   /** Current counter values, each in [0, limit). */
   readonly value: Float64Array;

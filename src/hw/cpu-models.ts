@@ -3,6 +3,7 @@
  * CPUID 0x80000001 / 0x80000022 on AMD, IA32_PERF_CAPABILITIES), as Linux
  * enumerates it. Counts are per logical CPU with SMT on, as perf sees them.
  */
+import { deepFreeze } from '../common/freeze.ts';
 
 export type Vendor = 'intel' | 'amd';
 
@@ -91,7 +92,7 @@ const amdBase = {
   topdownSlotsPerCycle: 0,
 };
 
-export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = Object.freeze({
+export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
   // Haswell-EP (Xeon E5 v3): arch perfmon v3, 4 GP per thread with HT, 3 fixed.
   'intel-haswell': {
     ...intelBase,

@@ -2,6 +2,7 @@
  * Hardware events: which retired quantity of a block of Work an event
  * selector counts (docs/x86-pmu.md section 2).
  */
+import { deepFreeze } from '../common/freeze.ts';
 
 /** A block of work retired on a CPU (docs/api.md `Work`). */
 export interface Work {
@@ -34,7 +35,7 @@ export const enum Quantity {
 }
 export const QUANTITY_COUNT = 11;
 
-export const QUANTITY_NAMES = [
+export const QUANTITY_NAMES = deepFreeze([
   'instructions',
   'cycles',
   'ref-cycles',
@@ -46,7 +47,7 @@ export const QUANTITY_NAMES = [
   'loads',
   'stores',
   'loads+stores',
-] as const;
+] as const);
 
 /**
  * Fill `out` with a block's quantities (defaults of docs/api.md: cycles =
@@ -130,29 +131,49 @@ export function amdEventQuantity(eventSelect: number, umask: number): Quantity {
 }
 
 /** Fixed counter i counts: 0 instructions, 1 core cycles, 2 reference cycles, 3 topdown slots. */
-export const FIXED_COUNTER_QUANTITY: readonly Quantity[] = [
+export const FIXED_COUNTER_QUANTITY: readonly Quantity[] = deepFreeze([
   Quantity.Instructions,
   Quantity.Cycles,
   Quantity.RefCycles,
   Quantity.TopdownSlots,
-];
+]);
 
-/** The generic hardware events perf knows by name, with their encodings (umask << 8 | select). */
-export const NAMED_EVENTS: Readonly<
-  Record<string, { intel: number | null; amd: number | null; fixed: number | null }>
-> = {
+/** A generic event's encodings (umask << 8 | select), null where the vendor has none. */
+export interface NamedEventEncoding {
+  readonly intel: number | null;
+  readonly amd: number | null;
+  /** The Intel fixed counter that can count it, or null. */
+  readonly fixed: number | null;
+}
+
+/**
+ * The generic hardware events perf knows by name, with their encodings. The
+ * one list of these names: NamedEventName and NAMED_EVENT_NAMES derive from it,
+ * so a table keyed by event name that misses or misspells one does not compile.
+ */
+export const NAMED_EVENTS = deepFreeze({
   cycles: { intel: 0x003c, amd: 0x0076, fixed: 1 },
   instructions: { intel: 0x00c0, amd: 0x00c0, fixed: 0 },
   'ref-cycles': { intel: 0x013c, amd: null, fixed: 2 },
-  'cache-references': { intel: 0x4f2e, amd: null, fixed: null },
-  'cache-misses': { intel: 0x412e, amd: null, fixed: null },
   branches: { intel: 0x00c4, amd: 0x00c2, fixed: null },
   'branch-misses': { intel: 0x00c5, amd: 0x00c3, fixed: null },
+  'cache-references': { intel: 0x4f2e, amd: null, fixed: null },
+  'cache-misses': { intel: 0x412e, amd: null, fixed: null },
   'topdown-slots': { intel: 0x01a4, amd: null, fixed: 3 },
-};
+} as const satisfies Record<string, NamedEventEncoding>);
+
+export type NamedEventName = keyof typeof NAMED_EVENTS;
+
+/** The names of NAMED_EVENTS, in its order. */
+export const NAMED_EVENT_NAMES = deepFreeze(Object.keys(NAMED_EVENTS) as NamedEventName[]);
+
+/** Whether `name` is one of NAMED_EVENTS (own keys only: not 'toString'). */
+export function isNamedEvent(name: string): name is NamedEventName {
+  return Object.hasOwn(NAMED_EVENTS, name);
+}
 
 /** The quantities of a block of Work, by name (everything but cpl). */
-export const WORK_KEYS = [
+export const WORK_KEYS = deepFreeze([
   'instructions',
   'branches',
   'cycles',
@@ -162,7 +183,7 @@ export const WORK_KEYS = [
   'branchMisses',
   'loads',
   'stores',
-] as const;
+] as const);
 
 /**
  * Split a block of work at `fraction` of the way through (e.g. where a timer

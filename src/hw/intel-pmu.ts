@@ -75,6 +75,7 @@ export class IntelPmu implements HardwarePmu {
   readonly bank: CounterBank;
   readonly nrGp: number;
   readonly nrFixed: number;
+  /** One per GP counter (nrGp; bank.value has nrGp + nrFixed): indexed with `!` below those counts. */
   private readonly eventsel: bigint[];
   private fixedCtrCtrl = 0n;
   private globalCtrl: bigint;
@@ -164,7 +165,7 @@ export class IntelPmu implements HardwarePmu {
   }
 
   /** The same table as an array over 0..0xfff, where every Intel PMU MSR lies: no hashing per access. */
-  private readonly registerArray: ({ kind: RegisterKind; index: number } | undefined)[] = new Array(
+  private readonly registerArray = new Array<{ kind: RegisterKind; index: number } | undefined>(
     0x1000,
   );
 

@@ -2,6 +2,7 @@
  * Model-specific register indices (arch/x86/include/asm/msr-index.h), the
  * public `MSR` table of docs/api.md, and helpers to name them in traces.
  */
+import { deepFreeze } from '../common/freeze.ts';
 
 const intel = {
   IA32_PERFCTR0: 0xc1, // legacy GP counter alias, 32-bit writes sign-extended
@@ -32,28 +33,40 @@ const apic = {
   X2APIC_LVTPC: 0x834,
 } as const;
 
-/** Numbered registers spelled out, so `MSR.IA32_PMC3` works as in the SDM. */
-function numbered(prefix: string, base: number, count: number, stride = 1): Record<string, number> {
+/** 0 | 1 | ... | N - 1, for the names of N numbered registers. */
+type Below<N extends number, Acc extends number[] = []> = Acc['length'] extends N
+  ? Acc[number]
+  : Below<N, [...Acc, Acc['length']]>;
+
+/**
+ * Numbered registers spelled out, so `MSR.IA32_PMC3` works as in the SDM and
+ * `MSR.IA32_PMC8` (no such register) does not compile.
+ */
+function numbered<P extends string, N extends number>(
+  prefix: P,
+  base: number,
+  count: N,
+  stride = 1,
+): Record<`${P}${Below<N>}`, number> {
   const out: Record<string, number> = {};
   for (let i = 0; i < count; i++) out[`${prefix}${i}`] = base + i * stride;
   return out;
 }
 
 /** MSR indices by name: MSR.IA32_PERFEVTSEL0 = 0x186, MSR.IA32_PMC0 = 0x4c1, ... */
-export const MSR: { readonly [name: string]: number } & typeof intel & typeof amd & typeof apic =
-  Object.freeze({
-    ...numbered('IA32_PERFCTR', intel.IA32_PERFCTR0, 8),
-    ...numbered('IA32_PMC', intel.IA32_PMC0, 8),
-    ...numbered('IA32_PERFEVTSEL', intel.IA32_PERFEVTSEL0, 8),
-    ...numbered('IA32_FIXED_CTR', intel.IA32_FIXED_CTR0, 4),
-    ...numbered('MSR_K7_EVNTSEL', amd.MSR_K7_EVNTSEL0, 4),
-    ...numbered('MSR_K7_PERFCTR', amd.MSR_K7_PERFCTR0, 4),
-    ...numbered('MSR_F15H_PERF_CTL', amd.MSR_F15H_PERF_CTL0, 6, 2),
-    ...numbered('MSR_F15H_PERF_CTR', amd.MSR_F15H_PERF_CTR0, 6, 2),
-    ...intel,
-    ...amd,
-    ...apic,
-  });
+export const MSR = deepFreeze({
+  ...numbered('IA32_PERFCTR', intel.IA32_PERFCTR0, 8),
+  ...numbered('IA32_PMC', intel.IA32_PMC0, 8),
+  ...numbered('IA32_PERFEVTSEL', intel.IA32_PERFEVTSEL0, 8),
+  ...numbered('IA32_FIXED_CTR', intel.IA32_FIXED_CTR0, 4),
+  ...numbered('MSR_K7_EVNTSEL', amd.MSR_K7_EVNTSEL0, 4),
+  ...numbered('MSR_K7_PERFCTR', amd.MSR_K7_PERFCTR0, 4),
+  ...numbered('MSR_F15H_PERF_CTL', amd.MSR_F15H_PERF_CTL0, 6, 2),
+  ...numbered('MSR_F15H_PERF_CTR', amd.MSR_F15H_PERF_CTR0, 6, 2),
+  ...intel,
+  ...amd,
+  ...apic,
+});
 
 const names = new Map<number, string>();
 for (const [name, index] of Object.entries(MSR)) if (!names.has(index)) names.set(index, name);
@@ -63,8 +76,11 @@ export function msrName(index: number): string {
   return names.get(index) ?? `MSR 0x${index.toString(16)}`;
 }
 
+/** All 64 bits set: the widest MSR value, and KVM's "~0ull" (every bit reserved). */
+export const U64_MAX = 0xffff_ffff_ffff_ffffn;
+
 /** Event selector bits (PERFEVTSEL / AMD PERF_CTL). */
-export const EVTSEL = {
+export const EVTSEL = deepFreeze({
   EVENT: 0xffn,
   UMASK: 0xff00n,
   USR: 1n << 16n,
@@ -81,41 +97,41 @@ export const EVTSEL = {
   AMD_EVENT_HI: 0xfn << 32n,
   AMD_GUEST_ONLY: 1n << 40n,
   AMD_HOST_ONLY: 1n << 41n,
-} as const;
+} as const);
 
 /** FIXED_CTR_CTRL: a 4-bit field per fixed counter. */
-export const FIXED_CTRL = {
+export const FIXED_CTRL = deepFreeze({
   OS: 0x1,
   USR: 0x2,
   ANY: 0x4,
   PMI: 0x8,
   bits: 4,
-} as const;
+} as const);
 
 /** GLOBAL_STATUS / GLOBAL_CTRL: bit i GP counter i, bit 32+i fixed counter i. */
-export const GLOBAL = {
+export const GLOBAL = deepFreeze({
   FIXED_SHIFT: 32,
   STATUS_BUFFER_OVF: 1n << 62n,
   STATUS_COND_CHGD: 1n << 63n,
-} as const;
+} as const);
 
 /** PERF_CAPABILITIES bits the model reads. */
-export const PERF_CAP = {
+export const PERF_CAP = deepFreeze({
   FW_WRITES: 1n << 13n,
   PERF_METRICS: 1n << 15n,
-} as const;
+} as const);
 
 /** Local APIC LVT bits. */
-export const LVT = {
+export const LVT = deepFreeze({
   VECTOR: 0xff,
   DELIVERY_MODE_MASK: 0x700,
   DM_FIXED: 0x000,
   DM_NMI: 0x400,
   MASKED: 1 << 16,
-} as const;
+} as const);
 
 /** RDPMC ECX: type in [31:16]; 0 GP, 0x4000 (bit 30) fixed. */
-export const RDPMC = {
+export const RDPMC = deepFreeze({
   FIXED: 1 << 30,
   INDEX_MASK: 0xffff,
-} as const;
+} as const);

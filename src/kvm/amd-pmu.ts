@@ -14,7 +14,7 @@
  */
 import type { CpuModel } from '../hw/cpu-models.ts';
 import { NAMED_EVENTS } from '../hw/events.ts';
-import { EVTSEL as EVTSEL_EXPORT, MSR as MSR_EXPORT } from '../hw/msr.ts';
+import { EVTSEL as EVTSEL_EXPORT, MSR as MSR_EXPORT, U64_MAX } from '../hw/msr.ts';
 import type {
   CpuidRegs,
   Fault,
@@ -93,8 +93,8 @@ export const amdPmuOps: KvmPmuOps = Object.freeze({
   MAX_NR_GP_COUNTERS: KVM_MAX_NR_AMD_GP_COUNTERS,
   MIN_NR_GP_COUNTERS: AMD64_NUM_COUNTERS,
   MAX_NR_FIXED_COUNTERS: 0,
-  INSTRUCTIONS_RETIRED: BigInt(NAMED_EVENTS.instructions!.amd!),
-  BRANCH_INSTRUCTIONS_RETIRED: BigInt(NAMED_EVENTS.branches!.amd!),
+  INSTRUCTIONS_RETIRED: BigInt(NAMED_EVENTS.instructions.amd),
+  BRANCH_INSTRUCTIONS_RETIRED: BigInt(NAMED_EVENTS.branches.amd),
 
   /** amd_pmu_is_mediated_pmu_supported: PerfMonV2 (PERF_GLOBAL_CTRL and friends are required). */
   isMediatedPmuSupported(host: HostPmuCapability): boolean {
@@ -128,7 +128,7 @@ export const amdPmuOps: KvmPmuOps = Object.freeze({
     }
     pmu.nrArchGpCounters = Math.min(count, cap.numCountersGp);
     if (pmu.version > 1) {
-      pmu.globalCtrlRsvd = ~((1n << BigInt(pmu.nrArchGpCounters)) - 1n) & 0xffff_ffff_ffff_ffffn;
+      pmu.globalCtrlRsvd = ~((1n << BigInt(pmu.nrArchGpCounters)) - 1n) & U64_MAX;
       pmu.globalStatusRsvd = pmu.globalCtrlRsvd;
     }
     pmu.counterBitmaskGp = (1n << 48n) - 1n;
@@ -197,9 +197,7 @@ export const amdPmuOps: KvmPmuOps = Object.freeze({
 
   /** amd_rdpmc_ecx_to_pmc: ECX is the counter index, no type bits; no extra mask. */
   rdpmcEcxToPmc(pmu: KvmPmu, ecx: number): { pmc: KvmPmc; mask: bigint } | null {
-    return ecx < pmu.nrArchGpCounters
-      ? { pmc: pmu.gpCounters[ecx]!, mask: 0xffff_ffff_ffff_ffffn }
-      : null;
+    return ecx < pmu.nrArchGpCounters ? { pmc: pmu.gpCounters[ecx]!, mask: U64_MAX } : null;
   },
 });
 

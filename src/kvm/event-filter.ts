@@ -17,6 +17,7 @@
 import { KvmError } from '../common/errors.ts';
 import type { Vendor } from '../hw/cpu-models.ts';
 import { EVTSEL } from '../hw/msr.ts';
+import { deepFreeze } from '../common/freeze.ts';
 
 /** KVM_PMU_EVENT_FILTER_MAX_EVENTS: "enough to filter the vast majority of currently defined events". */
 export const KVM_PMU_EVENT_FILTER_MAX_EVENTS = 300;
@@ -28,14 +29,14 @@ export const KVM_PMU_EVENT_FLAG_MASKED_EVENTS = 1;
 export const KVM_PMU_EVENT_FLAGS_VALID_MASK = KVM_PMU_EVENT_FLAG_MASKED_EVENTS;
 
 /** The masked-entry layout (include/uapi/asm/kvm.h, KVM_PMU_MASKED_ENTRY_*). */
-export const KVM_PMU_MASKED_ENTRY = {
+export const KVM_PMU_MASKED_ENTRY = deepFreeze({
   /** Event select: [7:0] low byte, [35:32] high nibble (AMD's 12-bit select). */
   EVENT_SELECT: 0xffn | (0xfn << 32n),
   UMASK_MATCH: 0xffn << 8n,
   UMASK_MASK: 0xffn << 56n,
   UMASK_MASK_SHIFT: 56n,
   EXCLUDE: 1n << 55n,
-} as const;
+} as const);
 
 /**
  * kvm_pmu_ops.EVENTSEL_EVENT: the event-select bits of a selector. Intel has an

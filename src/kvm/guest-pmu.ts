@@ -27,6 +27,7 @@ import {
   FIXED_CTRL as FIXED_CTRL_EXPORT,
   MSR as MSR_EXPORT,
   PERF_CAP as PERF_CAP_EXPORT,
+  U64_MAX,
   msrName,
 } from '../hw/msr.ts';
 import {
@@ -41,7 +42,6 @@ import {
   gpFault,
   KVM_FIXED_PMC_BASE_IDX,
   SOFTWARE_BACKEND,
-  U64_MAX,
   X86_RAW_EVENT_MASK,
   type Fault,
   type GuestPmuBackend,
@@ -158,6 +158,10 @@ export class GuestPmu implements KvmPmu {
   rawEventMask = X86_RAW_EVENT_MASK;
   /** AMD: the guest has PERFCTR_CORE (F15H PERF_CTL/CTR MSRs). */
   perfCtrCore = false;
+  /**
+   * KVM's maximum of each kind (MAX_NR_*_COUNTERS entries, never fewer than
+   * nrArch*Counters): the `[i]!` reads below index them under nrArch*Counters.
+   */
   readonly gpCounters: KvmPmc[];
   readonly fixedCounters: KvmPmc[];
 

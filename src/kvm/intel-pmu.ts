@@ -17,6 +17,7 @@ import {
   MSR as MSR_EXPORT,
   PERF_CAP as PERF_CAP_EXPORT,
   RDPMC as RDPMC_EXPORT,
+  U64_MAX,
 } from '../hw/msr.ts';
 import type {
   CpuidRegs,
@@ -99,8 +100,8 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
   MAX_NR_GP_COUNTERS: KVM_MAX_NR_INTEL_GP_COUNTERS,
   MIN_NR_GP_COUNTERS: 1,
   MAX_NR_FIXED_COUNTERS: KVM_MAX_NR_INTEL_FIXED_COUNTERS,
-  INSTRUCTIONS_RETIRED: BigInt(NAMED_EVENTS.instructions!.intel!),
-  BRANCH_INSTRUCTIONS_RETIRED: BigInt(NAMED_EVENTS.branches!.intel!),
+  INSTRUCTIONS_RETIRED: BigInt(NAMED_EVENTS.instructions.intel),
+  BRANCH_INSTRUCTIONS_RETIRED: BigInt(NAMED_EVENTS.branches.intel),
 
   /**
    * intel_pmu_is_mediated_pmu_supported: v4+ (GLOBAL_STATUS_SET, to load the
@@ -173,7 +174,7 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
     const counters =
       ((1n << BigInt(pmu.nrArchGpCounters)) - 1n) |
       (((1n << BigInt(pmu.nrArchFixedCounters)) - 1n) << BigInt(GLOBAL.FIXED_SHIFT));
-    pmu.globalCtrlRsvd = ~counters & 0xffff_ffff_ffff_ffffn;
+    pmu.globalCtrlRsvd = ~counters & U64_MAX;
     // GLOBAL_STATUS and GLOBAL_OVF_CTRL share reserved bits.
     pmu.globalStatusRsvd =
       pmu.globalCtrlRsvd & ~(GLOBAL.STATUS_BUFFER_OVF | GLOBAL.STATUS_COND_CHGD);

@@ -28,6 +28,7 @@ import { MSR } from '../hw/msr.ts';
 import { GuestPmu } from './guest-pmu.ts';
 import { kvmPmuCapability } from './pmu-capability.ts';
 import { genmask, type GuestPmuConfig } from './pmu-types.ts';
+import { deepFreeze } from '../common/freeze.ts';
 
 export interface PmuIntercepts {
   /** MSR indices the guest reads and writes with no VM-exit. */
@@ -37,7 +38,7 @@ export interface PmuIntercepts {
 }
 
 /** The legacy design: every PMU MSR access and every RDPMC exits. */
-export const LEGACY_INTERCEPTS: PmuIntercepts = Object.freeze({
+export const LEGACY_INTERCEPTS: PmuIntercepts = deepFreeze({
   passthrough: new Set<number>(),
   rdpmcExits: true,
 });

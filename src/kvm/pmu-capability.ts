@@ -7,11 +7,11 @@
 import { KvmError } from '../common/errors.ts';
 import type { CpuModel, Vendor } from '../hw/cpu-models.ts';
 import { qualifiesForMediatedVpmu } from '../hw/cpu-models.ts';
+import { U64_MAX } from '../hw/msr.ts';
 import { amdPmuCpuid, amdPmuOps } from './amd-pmu.ts';
 import { intelPmuCpuidLeafA, intelPmuOps } from './intel-pmu.ts';
 import {
   MAX_COUNTER_WIDTH,
-  U64_MAX,
   type CpuidRegs,
   type GuestPmuConfig,
   type HostPmuCapability,
@@ -106,7 +106,7 @@ function checkField(name: string, value: unknown, max: number): number | undefin
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
     throw new KvmError(
       'EINVAL',
-      `pmu.${name} must be an integer in 0..${max}, got ${String(value)}`,
+      `pmu.${name} must be an integer in 0..${max}, got ${typeof value === 'number' ? value : `a ${typeof value}`}`,
     );
   }
   return value;

@@ -17,9 +17,6 @@ export const KVM_FIXED_PMC_BASE_IDX = 32;
 /** Widest counter the model holds in a plain number without losing precision. */
 export const MAX_COUNTER_WIDTH = 52;
 
-/** All 64 bits set: KVM's "~0ull" (every bit reserved). */
-export const U64_MAX = 0xffff_ffff_ffff_ffffn;
-
 /** X86_RAW_EVENT_MASK: select, umask, edge, inv, cmask (what legacy KVM hands perf). */
 export const X86_RAW_EVENT_MASK = 0xff84_ffffn;
 
@@ -67,11 +64,11 @@ export interface GuestPmuConfig {
 }
 
 /**
- * kvm_host_pmu: perf's x86_pmu_capability as perf_get_x86_pmu_capability()
- * reports it, unadulterated by KVM. The mediated vPMU compares the guest
- * against *this* (not KVM's capped view) to decide what to pass through.
+ * struct x86_pmu_capability: the shape of both kvm_host_pmu (what perf
+ * reports) and kvm_pmu_cap (what KVM offers), as upstream uses one struct
+ * for both.
  */
-export interface HostPmuCapability {
+export interface X86PmuCapability {
   readonly version: number;
   readonly numCountersGp: number;
   readonly numCountersFixed: number;
@@ -81,6 +78,14 @@ export interface HostPmuCapability {
   readonly bitWidthFixed: number;
   readonly eventsMask: number;
   readonly eventsMaskLen: number;
+}
+
+/**
+ * kvm_host_pmu: perf's x86_pmu_capability as perf_get_x86_pmu_capability()
+ * reports it, unadulterated by KVM. The mediated vPMU compares the guest
+ * against *this* (not KVM's capped view) to decide what to pass through.
+ */
+export interface HostPmuCapability extends X86PmuCapability {
   /** PERF_PMU_CAP_MEDIATED_VPMU on the core PMU. */
   readonly mediated: boolean;
 }
@@ -89,7 +94,7 @@ export interface HostPmuCapability {
  * What KVM supports on this host (kvm_pmu_cap, kvm_caps.supported_perf_cap,
  * the PMU bits of kvm_cpu_caps) plus the module parameters that shaped it.
  */
-export interface KvmPmuCapability {
+export interface KvmPmuCapability extends X86PmuCapability {
   readonly vendor: Vendor;
   /** enable_pmu after kvm_init_pmu_capability (false: no vPMU at all). */
   readonly enablePmu: boolean;
@@ -100,12 +105,6 @@ export interface KvmPmuCapability {
    * vPMU. AMD: the highest guest version KVM can give (2 with PerfMonV2, else 1).
    */
   readonly version: number;
-  readonly numCountersGp: number;
-  readonly numCountersFixed: number;
-  readonly bitWidthGp: number;
-  readonly bitWidthFixed: number;
-  readonly eventsMask: number;
-  readonly eventsMaskLen: number;
   /** kvm_caps.supported_perf_cap (vmx_get_perf_capabilities; 0n on AMD). */
   readonly perfCapabilities: bigint;
   /** AMD kvm_cpu_caps: PERFCTR_CORE (0x80000001 ECX[23]) and PERFMON_V2 (0x80000022 EAX[0]). */
@@ -268,6 +267,7 @@ export interface KvmPmu {
   reservedBits: bigint;
   rawEventMask: bigint;
   perfCtrCore: boolean;
+  /** MAX_NR_*_COUNTERS entries, never fewer than nrArch*Counters: indexed with `!` below those. */
   readonly gpCounters: KvmPmc[];
   readonly fixedCounters: KvmPmc[];
   /** fw_writes_is_enabled. */

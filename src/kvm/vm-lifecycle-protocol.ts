@@ -33,6 +33,7 @@
 import { ERRNO } from '../common/errors.ts';
 import { StepKind, type Operation, type Protocol, type Step } from '../common/protocol.ts';
 import { accountingShape, UPSTREAM, type AccountingProtocol } from '../perf/mediated-protocol.ts';
+import { item } from '../common/item.ts';
 
 /** Cell names of VM `v`. */
 export const createdFlag = (v: number) => `kvm${v}->arch.created_mediated_pmu`;
@@ -122,12 +123,12 @@ class KvmOperationAssembler {
       let cell = s.cell;
       let value = s.value;
       if (s.kind === StepKind.Lock || s.kind === StepKind.Unlock) {
-        cell = this.index(this.shape.mutexes, calleeShape.mutexes[s.cell]!);
+        cell = this.index(this.shape.mutexes, item(calleeShape.mutexes, s.cell));
       } else if (s.cell >= 0) {
-        cell = this.index(this.shape.cells, calleeShape.cells[s.cell]!);
+        cell = this.index(this.shape.cells, item(calleeShape.cells, s.cell));
       }
       if (s.kind === StepKind.WarnOnce)
-        value = this.index(this.shape.warnSites, calleeShape.warnSites[s.value]!);
+        value = this.index(this.shape.warnSites, item(calleeShape.warnSites, s.value));
       if (s.kind === StepKind.Return) {
         this.mark(markReturn(s.value));
         this.lines.push({
@@ -330,8 +331,8 @@ export function vmLifecycleProtocol(
   const destroyVms = Array.from({ length: vms }, (_, v) => destroyVm(shape, v, perf));
   const operations: Record<string, Operation> = { ...perf.operations };
   for (let v = 0; v < vms; v++) {
-    operations[`create_vcpu@${v}`] = createVcpus[v]!.op;
-    operations[`destroy_vm@${v}`] = destroyVms[v]!.op;
+    operations[`create_vcpu@${v}`] = item(createVcpus, v).op;
+    operations[`destroy_vm@${v}`] = item(destroyVms, v).op;
   }
   return Object.freeze({
     name: `vm-lifecycle:${variant}`,

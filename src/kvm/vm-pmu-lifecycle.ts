@@ -13,6 +13,7 @@ import type { PerfKvmExports } from '../perf/kvm-exports.ts';
 import type { AccountingProtocol } from '../perf/mediated-protocol.ts';
 import type { KvmParams } from './params.ts';
 import { vmLifecycleProtocol, type VmLifecycleProtocol } from './vm-lifecycle-protocol.ts';
+import { item } from '../common/item.ts';
 
 /** The lifecycle protocol for one VM, per accounting variant (built once). */
 const protocols = new Map<AccountingProtocol, VmLifecycleProtocol>();
@@ -67,7 +68,7 @@ export class VmPmuLifecycle {
 
   /** kvm->created_vcpus. */
   get createdVcpus(): number {
-    return this.cells[1]!;
+    return item(this.cells, 1);
   }
 
   /**
@@ -85,7 +86,7 @@ export class VmPmuLifecycle {
       return;
     }
     const r = this.perf.runMediatedPmuOperation(
-      lifecycleFor(this.perf.accountingProtocol).createVcpu[0]!.op,
+      item(lifecycleFor(this.perf.accountingProtocol).createVcpu, 0).op,
       this.cells,
       1,
     );
@@ -128,7 +129,7 @@ export class VmPmuLifecycle {
     this.destroyed = true;
     if (this.createdMediatedPmu) {
       this.perf.runMediatedPmuOperation(
-        lifecycleFor(this.perf.accountingProtocol).destroyVm[0]!.op,
+        item(lifecycleFor(this.perf.accountingProtocol).destroyVm, 0).op,
         this.cells,
         1,
       );

@@ -11,6 +11,7 @@ import type { KvmModule } from './kvm.ts';
 import { VcpuImpl, type Vcpu, type VcpuOptions } from './vcpu.ts';
 import { VmPmuLifecycle, type VmOptions } from './vm-pmu-lifecycle.ts';
 import type { VpmuDesignName } from './vpmu-design.ts';
+import { item } from '../common/item.ts';
 
 export type { VmOptions };
 
@@ -82,7 +83,7 @@ export class KvmVm implements Vm {
         this.vcpus.length,
         this.id,
         {
-          cpu: cpus[hostCpu]!,
+          cpu: item(cpus, hostCpu),
           timers: kvm.host.timers,
           perf: kvm.host.perf,
           log: (l) => kvm.host.log(l),
@@ -108,7 +109,7 @@ export class KvmVm implements Vm {
   /** KVM_SET_PMU_EVENT_FILTER: validated, then every vCPU's counters reprogrammed. */
   setPmuEventFilter(filter: PmuEventFilter): void {
     this.checkOpen();
-    const compiled = compileEventFilter(filter, this.kvm.host.cpus[0]!.model.vendor);
+    const compiled = compileEventFilter(filter, item(this.kvm.host.cpus, 0).model.vendor);
     this.filter = compiled;
     for (const vcpu of this.vcpus) vcpu.setFilter(compiled);
   }

@@ -11,49 +11,18 @@
  */
 import { PerfError } from '../common/errors.ts';
 import { validateAttr, type PerfEventAttr, type PerfTarget } from './attr.ts';
+import type { PerfCoreOptions, PerfCpu } from './core-config.ts';
 import { EventContext } from './context.ts';
 import { EventState, KernelEvent, type OverflowHandler } from './event.ts';
 import { GuestContextSwitch } from './guest-context.ts';
 import { MediatedAccounting } from './mediated.ts';
-import type { AccountingProtocol } from './mediated-protocol.ts';
 import type { PerfPmu } from './pmu.ts';
 import { SoftwarePmu } from './software-pmu.ts';
 import { UncorePmu } from './uncore-pmu.ts';
 import { adjustPeriod, SampleRateLimit, unthrottleAndAdjustFreq } from './sample-rate.ts';
 import { MUX_TIMER, PerfTimers, TICK_TIMER } from './timers.ts';
 import { PerfTracepoints } from './tracepoints.ts';
-import { enumerateX86Pmu, X86Pmu, type X86CpuPort } from './x86-pmu.ts';
-
-/** What perf needs of a CPU: the PMU port, CPUID, and its clock. */
-export interface PerfCpu extends X86CpuPort {
-  readonly id: number;
-  /** This CPU's clock in ns. */
-  readonly nowNs: number;
-  /** The uncore's free-running memory-read count, where the CPU has an uncore. */
-  readonly uncoreDataReads?: number;
-  /** An observer's read of a counter (no instruction executed), where the CPU offers one. */
-  peekCounter?(ecx: number): number;
-}
-
-export interface PerfCoreOptions {
-  cpus: readonly PerfCpu[];
-  /** CONFIG_PERF_GUEST_MEDIATED_PMU: the accounting and the mediated APIs exist. */
-  mediatedKconfig: boolean;
-  /** Whether the hardware qualifies for PERF_PMU_CAP_MEDIATED_VPMU (decided by the vendor driver). */
-  hardwareMediatedCapable: boolean;
-  /** The accounting protocol perf runs: required with mediatedKconfig, unused without. */
-  accounting?: AccountingProtocol;
-  /** The kernel log. */
-  log: (line: string) => void;
-  /** Uncore PMU to register: name and its one event, or null (a guest has none). */
-  uncore: { name: string; event: string } | null;
-  /** CONFIG_HZ: the tick rate. 250 upstream default. */
-  hz?: number;
-  /** perf_event_mux_interval_ms; default 1000/HZ. */
-  muxIntervalMs?: number;
-  /** perf_event_max_sample_rate; default 100000. */
-  maxSampleRate?: number;
-}
+import { enumerateX86Pmu, X86Pmu } from './x86-pmu.ts';
 
 /** PMU predicates for scheduling passes (module-level: no closure per call on hot paths). */
 const isMediatedCapable = (pmu: PerfPmu): boolean => pmu.mediatedCapable;
@@ -78,6 +47,9 @@ export class PerfCore {
   private readonly timers: PerfTimers;
   private readonly sampleRate: SampleRateLimit;
 
+  // Per-CPU arrays: one entry per CPU, and every `cpu` handed to the core is a
+  // CPU of this machine (resolveTarget, the host and the scheduler check it), so
+  // they are indexed with `!`; no checked lookup on these hot paths.
   private readonly cpus: readonly PerfCpu[];
   private readonly cpuContexts: EventContext[];
   private readonly taskContexts = new Map<number, EventContext>();
@@ -87,6 +59,7 @@ export class PerfCore {
   private readonly guestLoaded: boolean[];
   /** perf_load/put_guest_context's protocol steps; guestLoaded caches its flag for the hot paths. */
   private readonly guestContext: GuestContextSwitch;
+  // leader.siblings[k]! below: k < siblings.length in every loop that reads it.
   private readonly events = new Map<number, KernelEvent>();
   private nextId = 1;
   private readonly log: (line: string) => void;

@@ -12,7 +12,8 @@
 import type { Operation } from '../common/protocol.ts';
 import { LVT as LVT_EXPORT, MSR as MSR_EXPORT } from '../hw/msr.ts';
 import type { PerfEventAttr } from './attr.ts';
-import type { PerfCore, PerfCpu } from './core.ts';
+import type { PerfCpu } from './core-config.ts';
+import type { PerfCore } from './core.ts';
 import { EventState, type KernelEvent, type OverflowHandler } from './event.ts';
 import type { AccountingProtocol } from './mediated-protocol.ts';
 import type { KvmPerfCall } from './tracepoints.ts';
@@ -34,6 +35,7 @@ export class PerfKvmExports {
 
   constructor(
     private readonly core: PerfCore,
+    /** One per CPU, indexed with `!` by the CPU KVM runs on (one of these). */
     private readonly cpus: readonly PerfCpu[],
   ) {
     this.mediatedPmis = cpus.map(() => 0);
@@ -177,7 +179,7 @@ export class PerfKvmExports {
 
   /** Whether a kernel counter is in the error state (pinned, and no counter could be had). */
   counterInError(event: KernelEvent): boolean {
-    return event.state === -2;
+    return event.state === EventState.Error;
   }
 
   /**

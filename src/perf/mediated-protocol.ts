@@ -11,13 +11,18 @@
  */
 import { ERRNO } from '../common/errors.ts';
 import { OperationBuilder, type Protocol } from '../common/protocol.ts';
+import { deepFreeze } from '../common/freeze.ts';
 
-/** Shared cells, by index. */
+/** Shared cells, by index into CELLS (the one place their names are spelled). */
 export const NR_MEDIATED_PMU_VMS = 0;
 export const NR_INCLUDE_GUEST_EVENTS = 1;
 
 const CELLS = ['nr_mediated_pmu_vms', 'nr_include_guest_events'] as const;
 const MUTEXES = ['perf_mediated_pmu_mutex'] as const;
+/** The counters' and the mutex's names, for operations (and mutants) that name them. */
+export const VMS_CELL = CELLS[NR_MEDIATED_PMU_VMS];
+export const EVENTS_CELL = CELLS[NR_INCLUDE_GUEST_EVENTS];
+export const ACCOUNTING_MUTEX = MUTEXES[0];
 /** The two WARN_ON_ONCE call sites: one splat each, ever. */
 export const WARN_SITES = ['perf_release_mediated_pmu', 'mediated_pmu_unaccount_event'] as const;
 
@@ -35,9 +40,9 @@ export function accountingOperation(name: string): OperationBuilder {
   return new OperationBuilder(shape, name);
 }
 
-const VMS = 'nr_mediated_pmu_vms';
-const EVENTS = 'nr_include_guest_events';
-const MUTEX = 'perf_mediated_pmu_mutex';
+const VMS = VMS_CELL;
+const EVENTS = EVENTS_CELL;
+const MUTEX = ACCOUNTING_MUTEX;
 
 /**
  * The 0 -> 1 side of either counter, as merged ("perf: Clean up mediated vPMU
@@ -72,7 +77,7 @@ function releaseChecked(name: string, cell: string, site: string) {
 }
 
 /** As merged for Linux 7.0. */
-export const UPSTREAM: AccountingProtocol = Object.freeze({
+export const UPSTREAM: AccountingProtocol = deepFreeze({
   name: 'upstream',
   ...shape,
   operations: Object.freeze({
@@ -93,7 +98,7 @@ export const UPSTREAM: AccountingProtocol = Object.freeze({
  * release checks for underflow. Peter Zijlstra's review asked for the shape of
  * UPSTREAM instead.
  */
-export const V6: AccountingProtocol = Object.freeze({
+export const V6: AccountingProtocol = deepFreeze({
   name: 'v6',
   ...shape,
   operations: Object.freeze({
@@ -125,7 +130,8 @@ export const V6: AccountingProtocol = Object.freeze({
 });
 
 /** The variants the perf core can run (`HostOptions.accountingVariant`). */
-export const ACCOUNTING_VARIANTS: Readonly<Record<'upstream' | 'v6', AccountingProtocol>> = {
-  upstream: UPSTREAM,
-  v6: V6,
-};
+export const ACCOUNTING_VARIANTS: Readonly<Record<'upstream' | 'v6', AccountingProtocol>> =
+  deepFreeze({
+    upstream: UPSTREAM,
+    v6: V6,
+  });

@@ -16,6 +16,7 @@ import {
   type AccountingOperation,
   type AccountingProtocol,
 } from './mediated-protocol.ts';
+import { item } from '../common/item.ts';
 
 export class MediatedAccounting {
   private readonly memory: ProtocolMemory;
@@ -30,11 +31,11 @@ export class MediatedAccounting {
   }
 
   get nrMediatedPmuVms(): number {
-    return this.memory.cells[NR_MEDIATED_PMU_VMS]!;
+    return item(this.memory.cells, NR_MEDIATED_PMU_VMS);
   }
 
   get nrIncludeGuestEvents(): number {
-    return this.memory.cells[NR_INCLUDE_GUEST_EVENTS]!;
+    return item(this.memory.cells, NR_INCLUDE_GUEST_EVENTS);
   }
 
   /** Run one operation; 0 or -errno. */
@@ -68,7 +69,7 @@ export class MediatedAccounting {
   private warnOnce(site: number): void {
     if (this.warned.has(site)) return;
     this.warned.add(site);
-    const fn = WARN_SITES[site]!;
+    const fn = item(WARN_SITES, site);
     this.log(`WARNING: CPU: ${this.cpuForLog()} PID: 1 at kernel/events/core.c ${fn}+0x5a/0x70`);
     this.log(`Call Trace: ${fn} (counter already zero: underflow refused)`);
   }

@@ -24,7 +24,7 @@ export class SampleRateLimit {
   maxSampleRate: number;
   /** perf_sample_allowed_ns: the average PMI length allowed before the rate is lowered. */
   private sampleAllowedNs: number;
-  /** running_sample_length, per CPU: a decaying sum of the last ~128 PMI lengths. */
+  /** running_sample_length, per CPU (indexed with `!`: one entry per CPU): a decaying sum of the last ~128 PMI lengths. */
   private readonly runningSampleLength: number[];
 
   constructor(

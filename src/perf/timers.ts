@@ -18,7 +18,10 @@ export class PerfTimers {
   readonly tickNs: number;
   /** perf_event_mux_interval_ms, in ns. */
   readonly muxIntervalNs: number;
-  /** Infinity: the multiplexing hrtimer is not armed. */
+  /**
+   * Infinity: the multiplexing hrtimer is not armed. Both deadline arrays have
+   * one entry per CPU and are indexed with `!` by a CPU the core validated.
+   */
   private readonly muxDeadlineNs: number[];
   private readonly tickDeadlineNs: number[];
 

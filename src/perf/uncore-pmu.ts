@@ -23,6 +23,7 @@ export class UncorePmu extends CounterlessPmu {
   constructor(
     readonly name: string,
     private readonly eventName: string,
+    /** One per CPU; `active` and `txn` likewise: indexed with `!` by a CPU the core validated. */
     private readonly cpus: readonly { readonly uncoreDataReads?: number }[],
   ) {
     super();

@@ -11,7 +11,12 @@
 import { PerfError } from '../common/errors.ts';
 import type { CpuidResult } from '../hw/cpu.ts';
 import type { CpuModel } from '../hw/cpu-models.ts';
-import { NAMED_EVENTS } from '../hw/events.ts';
+import {
+  NAMED_EVENTS,
+  isNamedEvent,
+  type NamedEventEncoding,
+  type NamedEventName,
+} from '../hw/events.ts';
 import type { MsrPort } from '../hw/fault.ts';
 import {
   EVTSEL as EVTSEL_TABLE,
@@ -62,7 +67,7 @@ export interface X86PmuDescription {
 export const FIXED_IDX = 32;
 
 /** The architectural event bit in CPUID 0xA EBX for each generic event. */
-const ARCH_EVENT_BIT: Readonly<Record<string, number>> = {
+const ARCH_EVENT_BIT: Readonly<Record<NamedEventName, number>> = {
   cycles: 0,
   instructions: 1,
   'ref-cycles': 2,
@@ -188,6 +193,11 @@ export class X86Pmu implements PerfPmu {
   readonly capabilities: readonly string[];
   readonly mediatedCapable: boolean;
   readonly hasCounters = true;
+  /**
+   * Per CPU, as `ports`: every `cpu` the core hands the driver is one of them,
+   * so both are indexed with `!`. Inside scheduling, `events[i]!`, `order[k]!`,
+   * `assign[i]!` index arrays of the same length below that length.
+   */
   private readonly hw: CpuHwEvents[];
   /** GLOBAL_CTRL with every counter enabled (x86_pmu.intel_ctrl). */
   private readonly allCountersMask: bigint;
@@ -224,10 +234,11 @@ export class X86Pmu implements PerfPmu {
     let name: string;
     let fixedIndex = -1;
     if (typeof attr.config === 'string') {
-      const named = NAMED_EVENTS[attr.config];
-      if (!named) throw new PerfError('ENOENT', `unknown hardware event '${attr.config}'`);
+      if (!isNamedEvent(attr.config))
+        throw new PerfError('ENOENT', `unknown hardware event '${attr.config}'`);
+      const named: NamedEventEncoding = NAMED_EVENTS[attr.config];
       const encoding = desc.vendor === 'intel' ? named.intel : named.amd;
-      const bit = ARCH_EVENT_BIT[attr.config]!;
+      const bit = ARCH_EVENT_BIT[attr.config];
       if (encoding === null || (desc.vendor === 'intel' && (desc.unavailableEvents >> bit) & 1)) {
         throw new PerfError('ENOENT', `'${attr.config}' is not supported by this PMU`);
       }
@@ -264,7 +275,7 @@ export class X86Pmu implements PerfPmu {
         // Fixed counters 2 and 3 take only the pseudo-encodings above: a raw
         // 0x013c (ref cycles) or 0x01a4 (slots) is a GP event.
         const pseudoFixed = new Set(INTEL_FIXED_ONLY.values());
-        for (const named of Object.values(NAMED_EVENTS)) {
+        for (const named of Object.values<NamedEventEncoding>(NAMED_EVENTS)) {
           if (named.fixed === null || pseudoFixed.has(named.fixed)) continue;
           if (BigInt(named.intel ?? -1) === raw && desc.fixedMask & (1 << named.fixed))
             fixedIndex = named.fixed;

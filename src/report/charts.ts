@@ -9,6 +9,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import type { SimulationReport, TimelineEntry } from '../sim/results.ts';
 import { sweepSummary } from './summary.ts';
+import { item } from '../common/item.ts';
 
 type Logger = NonNullable<NonNullable<Parameters<typeof compile>[1]>['logger']>;
 
@@ -29,7 +30,7 @@ const QUIET: Logger = {
   error(...messages: readonly unknown[]): never {
     throw new Error(`vega-lite: ${messages.map(String).join(' ')}`);
   },
-} as Logger;
+};
 
 const DESIGNS: VpmuDesignName[] = ['emulated', 'mediated', 'passthrough-all', 'none'];
 const DESIGN_COLORS = ['#e45756', '#4c78a8', '#54a24b', '#9d9d9d'];
@@ -62,7 +63,7 @@ let chartNumber = 0;
 
 /** Compiles a vega-lite spec and renders it to an SVG string, ids made unique in the page. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const compiled = compile({ config: CONFIG, ...spec } as TopLevelSpec, { logger: QUIET }).spec;
+  const compiled = compile({ config: CONFIG, ...spec }, { logger: QUIET }).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none', logLevel: 0 });
   try {
     const svg = await view.toSVG();
@@ -115,7 +116,7 @@ export function overheadSpec(report: SimulationReport): TopLevelSpec | undefined
         encoding: { text: { field: 'overhead', type: 'quantitative', format: '.2f' } },
       },
     ],
-  } as TopLevelSpec;
+  };
 }
 
 /** (b) Guest count error % per event per design. Non-finite errors are left out (listed by the page). */
@@ -164,7 +165,7 @@ export function errorSpec(report: SimulationReport): TopLevelSpec | undefined {
       },
       { mark: { type: 'rule', color: '#444' }, encoding: { y: { datum: 0 } } },
     ],
-  } as TopLevelSpec;
+  };
 }
 
 const TIME_UNITS: [limitNs: number, unit: string, ns: number][] = [
@@ -240,12 +241,12 @@ export function timelineSpec(report: SimulationReport): TopLevelSpec | undefined
           field: 'kind',
           type: 'nominal',
           title: 'kind',
-          scale: { domain: kinds, range: kinds.map((k) => KIND_COLORS[KINDS.indexOf(k)]!) },
+          scale: { domain: kinds, range: kinds.map((k) => item(KIND_COLORS, KINDS.indexOf(k))) },
           legend: { orient: 'top' },
         },
       },
     },
-  } as TopLevelSpec;
+  };
 }
 
 /** Parameters drawn by name in the cycles chart; the rest are summed as 'other'. */
@@ -305,7 +306,7 @@ export function cyclesSpec(report: SimulationReport): TopLevelSpec | undefined {
       { calculate: `indexof(${JSON.stringify(order)}, datum.parameter)`, as: 'rank' },
       { calculate: 'datum.cycles / 1e6', as: 'mcycles' },
     ],
-  } as TopLevelSpec;
+  };
 }
 
 /** A sweep: each design's overhead, and its mean |error|, against the swept value. */

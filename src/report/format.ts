@@ -1,6 +1,7 @@
 /**
  * Number and text formatting shared by the text, JSON and HTML reports.
  */
+import { item } from '../common/item.ts';
 
 const COUNT = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
@@ -60,5 +61,5 @@ const HTML_ESCAPES: Record<string, string> = {
 
 /** Escapes text for HTML element content and quoted attribute values. */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
+  return text.replace(/[&<>"']/g, (c) => item(HTML_ESCAPES, c));
 }

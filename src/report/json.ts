@@ -16,6 +16,7 @@ import type {
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import { round } from './format.ts';
 import { sweepSummary, type SweepRow } from './summary.ts';
+import { item } from '../common/item.ts';
 
 /** Percentages (overhead, error): 4 decimals. */
 const pct = (x: number): number => round(x, 4);
@@ -85,7 +86,7 @@ function sortedRecord(
   return Object.fromEntries(
     Object.keys(record)
       .sort()
-      .map((k) => [k, f(record[k]!)]),
+      .map((k) => [k, f(item(record, k))]),
   );
 }
 

@@ -5,14 +5,15 @@
  */
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import type { DesignResult, GuestRefusal, SimulationReport } from '../sim/results.ts';
+import { deepFreeze } from '../common/freeze.ts';
 
 /** What each design is, in the words of docs/mediated-vpmu.md. */
-export const DESIGN_TITLES: Record<VpmuDesignName, string> = {
+export const DESIGN_TITLES: Record<VpmuDesignName, string> = deepFreeze({
   emulated: 'perf-emulated vPMU (legacy)',
   mediated: 'mediated vPMU (selectors intercepted)',
   'passthrough-all': 'everything passed through',
   none: 'no vPMU',
-};
+});
 
 export function designTitle(design: string): string {
   return DESIGN_TITLES[design as VpmuDesignName] ?? design;

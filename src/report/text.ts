@@ -29,6 +29,7 @@ import {
   refusalMessage,
   sweepSummary,
 } from './summary.ts';
+import { item } from '../common/item.ts';
 
 export interface TextOptions {
   /** ANSI colour; the CLI passes `process.stdout.isTTY && !process.env.NO_COLOR`. */
@@ -98,7 +99,7 @@ function overheadSummary(report: SimulationReport, c: Colors): string[] {
   const lines = [c.bold('Overhead (guest work lost to virtualization and PMU handling)')];
   if (report.results.length === 0) return [...lines, '  no design was simulated'];
   const published = report.published?.overheadPercent;
-  const head: Row = [
+  const head: string[] = [
     'design',
     'simulated',
     ...(published ? ['published', 'difference'] : []),
@@ -106,7 +107,7 @@ function overheadSummary(report: SimulationReport, c: Colors): string[] {
     'PMIs',
     'mean |error|',
   ];
-  const rows: Row[] = [head.map((h) => c.dim(String(h)))];
+  const rows: Row[] = [head.map((h) => c.dim(h))];
   for (const r of report.results) {
     const figure = published?.[r.design];
     const row: Row = [r.design, formatPercent(r.overheadPercent)];
@@ -315,7 +316,7 @@ export function renderText(report: SimulationReport, options: TextOptions): stri
 export function renderSweepText(reports: SimulationReport[]): string {
   if (reports.length === 0) return 'no sweep results\n';
   const summary = sweepSummary(reports);
-  const first = reports[0]!;
+  const first = item(reports, 0);
   const head: Row = [
     '',
     ...summary.designs.map((d) => ({ content: d, colSpan: 2, hAlign: 'center' as const })),

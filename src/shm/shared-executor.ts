@@ -44,7 +44,7 @@ export function runShared(op: Operation, memory: Int32Array, layout: SharedLayou
   let pc = 0;
   for (;;) {
     const step = steps[pc]!;
-    const k: number = step.kind;
+    const k: StepKind = step.kind;
     const cell = layout.cells + step.cell;
     if (k === StepKind.IncNotZero) pc = atomicIncNotZero(memory, cell) ? step.target : pc + 1;
     else if (k === StepKind.JumpIfNonZero)

@@ -95,7 +95,8 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   );
   while (Atomics.load(memory, layout.ready) < options.threads) {
     const error = await Promise.race([failed, new Promise((r) => setTimeout(r, 10, undefined))]);
-    if (error) throw error;
+    if (error)
+      throw error instanceof Error ? error : new Error(`a stress worker failed: ${typeof error}`);
   }
   Atomics.store(memory, layout.go, 1);
   Atomics.notify(memory, layout.go);

@@ -2,7 +2,7 @@
  * The accounting variants stress can run: the explorer's catalogue
  * (upstream, v6 and the mutants), so both executors run the same data.
  */
-import { ACCOUNTING_VARIANTS } from '../check/accounting-variants.ts';
+import { CHECKED_ACCOUNTING_VARIANTS } from '../check/accounting-variants.ts';
 import type { AccountingProtocol } from '../perf/mediated-protocol.ts';
 
 /**
@@ -11,12 +11,12 @@ import type { AccountingProtocol } from '../perf/mediated-protocol.ts';
  */
 const HANGS = ['leak-mutex-on-refusal', 'retry-instead-of-refusing'];
 
-export const STRESS_VARIANTS = Object.keys(ACCOUNTING_VARIANTS).filter(
+export const STRESS_VARIANTS = Object.keys(CHECKED_ACCOUNTING_VARIANTS).filter(
   (name) => !HANGS.includes(name),
 );
 
 export function accountingVariant(name: string): AccountingProtocol {
-  const variant = ACCOUNTING_VARIANTS[name];
+  const variant = CHECKED_ACCOUNTING_VARIANTS[name];
   if (!variant || HANGS.includes(name))
     throw new RangeError(
       `not a stress variant: '${name}' (expected one of ${STRESS_VARIANTS.join(', ')})`,

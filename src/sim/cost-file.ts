@@ -38,7 +38,7 @@ const CostFileSchema = z
     parameters: z.record(z.string(), z.union([cycles, MeasuredSchema])),
   })
   .superRefine((file, ctx) => {
-    const known = (COST_MODELS[file.costModel] ?? []).map((p) => p.name);
+    const known: readonly string[] = (COST_MODELS[file.costModel] ?? []).map((p) => p.name);
     for (const [name, value] of Object.entries(file.parameters)) {
       if (!known.includes(name)) {
         const hint = closest(name, known);

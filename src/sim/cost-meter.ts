@@ -24,14 +24,18 @@ import type { ExitReason } from '../kvm/exits.ts';
 import { IA32_TSC_DEADLINE, type VcpuImpl } from '../kvm/vcpu.ts';
 import type { PerfCore } from '../perf/core.ts';
 import type { KvmPerfCall } from '../perf/tracepoints.ts';
-import type { CostModel } from './cost-model.ts';
+import type { CostModel, CostName } from './cost-model.ts';
 import type { CostBreakdownEntry, TimelineEntry } from './results.ts';
 
 const MAX_TIMELINE = 4000;
 
-/** The cost parameter of each class of MSR access (hw/cpu.ts ACCESS_*). */
-const ACCESS_PARAMETER: readonly string[] = (() => {
-  const names: string[] = [];
+/**
+ * The cost parameter of each class of MSR access (hw/cpu.ts ACCESS_*): one for
+ * every class below ACCESS_CLASSES, so `ACCESS_PARAMETER[k]!` holds, as does
+ * `cpus[cpu]!` for the CPUs a core was built over.
+ */
+const ACCESS_PARAMETER: readonly CostName[] = (() => {
+  const names: CostName[] = [];
   names[ACCESS_RDMSR] = 'msr.rdmsr';
   names[ACCESS_X2APIC_READ] = 'msr.x2apic';
   names[ACCESS_WRMSR] = 'msr.wrmsr';
@@ -42,7 +46,7 @@ const ACCESS_PARAMETER: readonly string[] = (() => {
 })();
 
 /** What each perf entry point KVM calls costs (perf/tracepoints.ts KVM_PERF_CALLS). */
-export const KVM_CALL_PARAMETER: Readonly<Record<KvmPerfCall, string>> = Object.freeze({
+export const KVM_CALL_PARAMETER: Readonly<Record<KvmPerfCall, CostName>> = Object.freeze({
   perf_event_create_kernel_counter: 'perf.create',
   perf_event_release_kernel: 'perf.release',
   perf_event_period: 'perf.period',
@@ -64,7 +68,7 @@ interface CostSlot {
 }
 
 export class CostMeter {
-  private readonly slots = new Map<string, CostSlot>();
+  private readonly slots = new Map<CostName, CostSlot>();
   readonly timeline: TimelineEntry[] = [];
   /** CPUs whose MSR accesses are priced, with their access counts when instrumented. */
   private readonly pricedCpus: { cpu: PhysicalCpu; baseline: Float64Array }[] = [];
@@ -84,11 +88,11 @@ export class CostMeter {
   constructor(private readonly costs: CostModel) {}
 
   /** Charge `parameter` (times `count`) as time on `cpu`. */
-  charge(cpu: PhysicalCpu, parameter: string, count = 1): number {
+  charge(cpu: PhysicalCpu, parameter: CostName, count = 1): number {
     return this.chargeSlot(cpu, this.slot(parameter), count);
   }
 
-  private slot(parameter: string): CostSlot {
+  private slot(parameter: CostName): CostSlot {
     let slot = this.slots.get(parameter);
     if (!slot) {
       const entry = { parameter, count: 0, cycles: 0 };
@@ -117,7 +121,7 @@ export class CostMeter {
   get breakdown(): CostBreakdownEntry[] {
     const entries = [...this.slots.values()].map((s) => ({ ...s.entry }));
     // MSR accesses are priced by the CPUs themselves; fold their counts in by parameter.
-    const byParameter = new Map<string, number>();
+    const byParameter = new Map<CostName, number>();
     for (let k = 0; k < ACCESS_CLASSES; k++) {
       const name = ACCESS_PARAMETER[k]!;
       byParameter.set(name, (byParameter.get(name) ?? 0) + this.accesses(k));
@@ -266,7 +270,7 @@ export class CostMeter {
   }
 }
 
-function exitHandlerCost(reason: ExitReason, msr: number, fastpath: boolean): string | null {
+function exitHandlerCost(reason: ExitReason, msr: number, fastpath: boolean): CostName | null {
   switch (reason) {
     case 'MSR_READ':
     case 'MSR_WRITE':

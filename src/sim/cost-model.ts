@@ -11,6 +11,7 @@
  * perf driver and of the world switch, perf calls) and prices them here.
  * No figure is fitted to the published overhead table it is compared with.
  */
+import { deepFreeze } from '../common/freeze.ts';
 
 export interface CostParameter {
   readonly name: string;
@@ -25,21 +26,27 @@ export interface CostParameter {
   readonly assumption: boolean;
 }
 
-function p(
-  name: string,
+/** A [low, high] range, frozen (Object.freeze alone would widen the tuple's type). */
+function frozenRange(low: number, high: number): readonly [number, number] {
+  return Object.freeze([low, high] as [number, number]);
+}
+
+/** A parameter; its name's literal type is kept, so CostName lists every name. */
+function p<const N extends string>(
+  name: N,
   cycles: number,
   range: readonly [number, number],
   rangeSource: string,
   description: string,
   source: string,
   assumption = false,
-): CostParameter {
+): CostParameter & { readonly name: N } {
   if (!(range[0] <= cycles && cycles <= range[1]))
     throw new RangeError(`cost parameter ${name}: ${cycles} outside its range [${range}]`);
   return Object.freeze({
     name,
     cycles,
-    range: Object.freeze([range[0], range[1]] as const),
+    range: frozenRange(range[0], range[1]),
     rangeSource,
     description,
     source,
@@ -48,7 +55,7 @@ function p(
 }
 
 /** The default model: recent Intel server parts (~2 GHz TSC). */
-const DEFAULT_PARAMETERS: readonly CostParameter[] = [
+const DEFAULT_PARAMETERS = [
   p(
     'exit.roundtrip',
     1100,
@@ -296,13 +303,16 @@ const DEFAULT_PARAMETERS: readonly CostParameter[] = [
     'assumed',
     true,
   ),
-];
+] as const satisfies readonly CostParameter[];
 
-export const COST_MODELS: Readonly<Record<string, readonly CostParameter[]>> = {
+export const COST_MODELS: Readonly<Record<string, readonly NamedCostParameter[]>> = deepFreeze({
   default: DEFAULT_PARAMETERS,
-};
+});
 
+/** The name of a cost parameter: derived from the table, so a misspelt name does not compile. */
 export type CostName = (typeof DEFAULT_PARAMETERS)[number]['name'];
+/** A parameter of a model, its name one of CostName. */
+export type NamedCostParameter = CostParameter & { readonly name: CostName };
 
 /**
  * A replacement for one parameter: a number (a value that pins it: its range
@@ -320,8 +330,8 @@ export type CostOverride =
 /** A resolved model: parameter cycles by name, with overrides applied. */
 export class CostModel {
   readonly name: string;
-  readonly parameters: readonly CostParameter[];
-  private readonly cycles = new Map<string, number>();
+  readonly parameters: readonly NamedCostParameter[];
+  private readonly cycles = new Map<CostName, number>();
 
   constructor(name = 'default', overrides: Readonly<Record<string, CostOverride>> = {}) {
     const base = COST_MODELS[name];
@@ -354,7 +364,7 @@ export class CostModel {
         return Object.freeze({
           ...q,
           cycles: override,
-          range: Object.freeze([override, override] as const),
+          range: frozenRange(override, override),
           rangeSource: 'pinned by an override',
           source: `override (default ${q.cycles}: ${q.source})`,
         });
@@ -362,7 +372,7 @@ export class CostModel {
       return Object.freeze({
         ...q,
         cycles: override.cycles,
-        range: Object.freeze([range[0], range[1]] as const),
+        range: frozenRange(range[0], range[1]),
         rangeSource: override.range
           ? `given with the value (${override.source ?? 'calibration'})`
           : 'pinned by a measured value',
@@ -373,7 +383,7 @@ export class CostModel {
     for (const q of this.parameters) this.cycles.set(q.name, q.cycles);
   }
 
-  get(name: string): number {
+  get(name: CostName): number {
     const c = this.cycles.get(name);
     if (c === undefined) throw new RangeError(`no cost parameter '${name}'`);
     return c;

@@ -18,6 +18,7 @@ import { ACCOUNTING_VARIANTS } from '../perf/mediated-protocol.ts';
 import { createPerf, type Perf, type PerfEvent } from '../perf/perf.ts';
 import { driverMarksMediatedVpmu } from '../perf/x86-pmu.ts';
 import { validateWork } from '../hw/validate-work.ts';
+import { item } from '../common/item.ts';
 
 export interface HostOptions {
   /** CPU model preset or a custom model; default 'intel-sapphire-rapids'. */
@@ -137,7 +138,7 @@ export class HostMachine implements Host {
         `host.exec: cpu ${cpuId} is running vCPU ${guest.id} (inside vcpu.run); run host work on another CPU or after the guest program returns`,
       );
     }
-    const cpu = this.cpus[cpuId]!;
+    const cpu = item(this.cpus, cpuId);
     this.perfCore.switchTask(cpuId, pid);
     const block: Work = { ...work, cpl: work.cpl ?? 3 };
     delete (block as { cpu?: number }).cpu;

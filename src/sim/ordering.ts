@@ -7,6 +7,7 @@
  * verdict.
  */
 import type { SimulationReport } from './results.ts';
+import { item } from '../common/item.ts';
 
 export type Relation = '>>' | '>' | '~';
 
@@ -65,11 +66,14 @@ export function orderingCheck(report: SimulationReport): OrderingCheck {
   const both = simulated.filter((p) => Number.isFinite(published[p.design]));
   if (both.length === 0) return check;
   check.published = orderingText(
-    both.map((p) => ({ design: p.design, overheadPercent: published[p.design]! })),
+    both.map((p) => ({ design: p.design, overheadPercent: item(published, p.design) })),
   );
   for (const a of both) {
     for (const b of both) {
-      if (published[a.design]! > published[b.design]! && a.overheadPercent < b.overheadPercent) {
+      if (
+        item(published, a.design) > item(published, b.design) &&
+        a.overheadPercent < b.overheadPercent
+      ) {
         check.inversions.push(`${b.design} above ${a.design}`);
       }
     }

@@ -9,6 +9,7 @@ import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { isAlias, isMap, isPair, isScalar, isSeq } from 'yaml';
 import type { z } from 'zod';
 import { closest, formatPath, showValue } from './scenario-text.ts';
+import { item } from '../common/item.ts';
 
 export interface ScenarioProblem {
   file: string;
@@ -111,7 +112,7 @@ export function nodeAt(doc: Document, path: readonly Seg[], key = false): YamlNo
   let node: unknown = doc.contents;
   for (let i = 0; i < path.length; i++) {
     if (isAlias(node)) node = node.resolve(doc);
-    const seg = path[i]!;
+    const seg = item(path, i);
     if (isMap(node)) {
       const pair = node.items.find(
         (p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg),
@@ -209,7 +210,7 @@ function unwrap(s: z.core.$ZodType, data: unknown): z.core.$ZodType {
       s =
         options.find((o) => disc && def(def(o).shape?.[disc] ?? o).values?.includes(value)) ??
         options.find((o) => def(o).type === 'object') ??
-        options[0]!;
+        item(options, 0);
     } else return s;
   }
 }

@@ -10,7 +10,10 @@
  */
 import { MAX_DURATION_S, MAX_SEED, MIN_DURATION_S } from './run-limits.ts';
 import { z } from 'zod';
+import { DEFAULT_RECORD_FREQUENCY } from '../guest/perf-session.ts';
 import { CPU_MODEL_NAMES, type CpuModelName } from '../hw/cpu-models.ts';
+import { NAMED_EVENT_NAMES } from '../hw/events.ts';
+import { U64_MAX } from '../hw/msr.ts';
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import { MAX_SAMPLE_RATE } from '../perf/attr.ts';
 import { COST_MODELS } from './cost-model.ts';
@@ -31,20 +34,8 @@ export type ScenarioDesignName = (typeof SCENARIO_DESIGN_NAMES)[number];
 /** CONFIG_HZ values Linux offers. */
 export const HZ_VALUES = [100, 250, 300, 1000] as const;
 
-/** Events the perf tool knows by name (src/hw/events.ts NAMED_EVENTS). */
-export const PERF_EVENT_NAMES = [
-  'cycles',
-  'instructions',
-  'ref-cycles',
-  'branches',
-  'branch-misses',
-  'cache-references',
-  'cache-misses',
-  'topdown-slots',
-] as const;
-
-/** perf record's default sampling frequency (-F), when neither -F nor -c is given. */
-export const DEFAULT_RECORD_FREQUENCY = 4000;
+/** Events the perf tool knows by name: hw/events.ts's NAMED_EVENTS, not a copy. */
+export const PERF_EVENT_NAMES = NAMED_EVENT_NAMES;
 
 export const WORKLOAD_KINDS = ['specint', 'fio', 'idle'] as const;
 
@@ -52,7 +43,6 @@ const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
 const ITEM_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const EVENT_RE = new RegExp(`^(?:${PERF_EVENT_NAMES.join('|')}|r[0-9a-fA-F]{1,4})(?::[uk])?$`);
 const HEX_RE = /^0[xX][0-9a-fA-F]+$/;
-const U64_MAX = (1n << 64n) - 1n;
 
 /** A perf event as the scenario names it, decoded for perf_event_open (PerfEventAttr). */
 export interface EventSpec {
@@ -75,7 +65,7 @@ export function parseEventSpec(spec: string): EventSpec {
 }
 
 function eventMessage(input: unknown): string {
-  const base = typeof input === 'string' ? input.split(':')[0]! : '';
+  const base = typeof input === 'string' ? (input.split(':')[0] ?? '') : '';
   const hint = closest(base, PERF_EVENT_NAMES);
   return (
     `expected a perf event: ${PERF_EVENT_NAMES.join(', ')}, or raw rUUEE hex (umask, event select; e.g. r01c2), ` +
@@ -564,7 +554,7 @@ function checkScenario(s: ScenarioShape, ctx: z.core.$RefinementCtx): void {
   const add = (path: (string | number)[], message: string) =>
     ctx.addIssue({ code: 'custom', path, message });
   // Cost overrides must name parameters of the chosen cost model (docs/cost-model.md).
-  const known = (COST_MODELS[s.costModel] ?? []).map((p) => p.name);
+  const known: readonly string[] = (COST_MODELS[s.costModel] ?? []).map((p) => p.name);
   for (const name of Object.keys(s.costs ?? {})) {
     if (known.includes(name)) continue;
     const hint = closest(name, known);

@@ -3,6 +3,7 @@
  * how a path is written, and "did you mean" suggestions.
  */
 import { printable } from '../common/printable.ts';
+import { item } from '../common/item.ts';
 
 /** A found value as a message shows it after "got": 'spec', 3, true, a list, nothing. */
 export function showValue(value: unknown): string {
@@ -40,13 +41,17 @@ export function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      let v = Math.min(
+        item(item(d, i - 1), j) + 1,
+        item(item(d, i), j - 1) + 1,
+        item(item(d, i - 1), j - 1) + cost,
+      );
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
+        v = Math.min(v, item(item(d, i - 2), j - 2) + 1);
+      item(d, i)[j] = v;
     }
   }
-  return d[a.length]![b.length]!;
+  return item(item(d, a.length), b.length);
 }
 
 /** The candidate `word` most likely misspells, if one is close enough to suggest. */

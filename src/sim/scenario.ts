@@ -20,10 +20,11 @@ import {
 } from './scenario-errors.ts';
 import { ScenarioSchema, type Scenario } from './scenario-schema.ts';
 import { closest, formatPath, showValue } from './scenario-text.ts';
+import { item } from '../common/item.ts';
 
+export { DEFAULT_RECORD_FREQUENCY } from '../guest/perf-session.ts';
 export {
   COST_MODEL_NAMES,
-  DEFAULT_RECORD_FREQUENCY,
   HZ_VALUES,
   PERF_EVENT_NAMES,
   SCENARIO_DESIGN_NAMES,
@@ -106,7 +107,7 @@ export function parseScenario(text: string, file: string): Scenario {
 }
 
 function yamlMessage(message: string): string {
-  const first = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+  const first = (message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
   return `expected valid YAML: ${first.charAt(0).toLowerCase()}${first.slice(1)}`;
 }
 
@@ -179,10 +180,7 @@ export function listBuiltinScenarios(): { name: string; description: string; fil
 
 /** The scenario format as JSON Schema (draft 2020-12), for editors and other tools. */
 export function scenarioJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(ScenarioSchema, { target: 'draft-2020-12', io: 'input' }) as Record<
-    string,
-    unknown
-  >;
+  return z.toJSONSchema(ScenarioSchema, { target: 'draft-2020-12', io: 'input' });
 }
 
 // ---------------------------------------------------------------- overrides
@@ -238,13 +236,13 @@ export function applyOverride(
   try {
     parsed = parseYaml(value, { prettyErrors: false, logLevel: 'error' });
   } catch (error) {
-    const first = (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+    const first = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
     return fail(`expected a YAML value: ${first} (got ${showValue(value)})`);
   }
   const data = toData(scenario) as Record<string, unknown>;
   let node: unknown = data;
   for (let i = 0; i < segs.length - 1; i++) {
-    const seg = segs[i]!;
+    const seg = item(segs, i);
     const here = formatPath(segs.slice(0, i + 1));
     if (Array.isArray(node)) {
       if (typeof seg !== 'number')

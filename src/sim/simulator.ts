@@ -13,7 +13,12 @@ import type { PhysicalCpu } from '../hw/cpu.ts';
 import type { CpuModelName, Vendor } from '../hw/cpu-models.ts';
 import { Quantity, type Work } from '../hw/events.ts';
 import { GuestKernel } from '../guest/guest-kernel.ts';
-import { PerfSession, eventQuantity, type PerfSessionSpec } from '../guest/perf-session.ts';
+import {
+  DEFAULT_RECORD_FREQUENCY,
+  PerfSession,
+  eventQuantity,
+  type PerfSessionSpec,
+} from '../guest/perf-session.ts';
 import { Truth, computeBlocks, specintMix, type WorkloadSpec } from '../guest/workloads.ts';
 import { SeededRandom } from './random.ts';
 import type { GuestCpu } from '../kvm/guest-cpu.ts';
@@ -33,6 +38,7 @@ import type {
   PublishedComparison,
   SimulationReport,
 } from './results.ts';
+import { item } from '../common/item.ts';
 
 /** What the simulator needs of a scenario (src/sim/scenario.ts validates the file into this). */
 export interface SimulationInput {
@@ -138,12 +144,12 @@ function sessionTruth(
   const sum = new Truth();
   const add = (t: Truth) => {
     for (let cpl = 0; cpl < 2; cpl++) {
-      const to = sum.byCpl[cpl]!;
-      const from = t.byCpl[cpl]!;
-      for (let i = 0; i < to.length; i++) to[i] = to[i]! + from[i]!;
+      const to = item(sum.byCpl, cpl);
+      const from = item(t.byCpl, cpl);
+      for (let i = 0; i < to.length; i++) to[i] = item(to, i) + item(from, i);
     }
   };
-  for (const cpu of cpus) add(taskTruth[cpu]!);
+  for (const cpu of cpus) add(item(taskTruth, cpu));
   if (!excludeGuest) for (const g of guests) if (cpus.includes(g.cpu.id)) add(g.runner.truth);
   return sum;
 }
@@ -219,7 +225,7 @@ export class Simulation {
 
     // Read everything after the measured interval.
     const { host, meter } = run;
-    const elapsed = host.cpus.map((c, i) => c.tsc - (run.startNs[i]! * c.model.tscHz) / 1e9);
+    const elapsed = host.cpus.map((c, i) => c.tsc - (item(run.startNs, i) * c.model.tscHz) / 1e9);
     // What the measured interval cost, before the readout below adds its own accesses.
     const measured = {
       costBreakdown: meter.breakdown,
@@ -252,13 +258,13 @@ export class Simulation {
 
     const guests: GuestState[] = input.guests.map((spec, index) => ({
       spec,
-      cpu: host.cpus[spec.hostCpu]!,
+      cpu: item(host.cpus, spec.hostCpu),
       vcpu: null,
       kernel: null,
       session: null,
       runner: new WorkloadRunner(
         spec.workload,
-        host.cpus[spec.hostCpu]!,
+        item(host.cpus, spec.hostCpu),
         new SeededRandom(this.seed, index),
       ),
       sliceCycles: 0,
@@ -267,7 +273,7 @@ export class Simulation {
     const taskTruth = host.cpus.map(() => new Truth());
     const startNs = host.cpus.map((c) => c.nowNs);
     meter.openTimelineWindow(
-      host.cpus[input.guests[0]?.hostCpu ?? 0]!,
+      item(host.cpus, input.guests[0]?.hostCpu ?? 0),
       this.options.timelineWindowNs ?? 2e6,
     );
     return { host, meter, guests, hostSessions: [], taskTruth, refusals: [], startNs };
@@ -298,7 +304,7 @@ export class Simulation {
           const session = new PerfSession(host.perfCore, spec);
           session.open(
             cpus.map((cpu) => ({ cpu })),
-            host.cpus[cpus[0] ?? 0]!.nowNs,
+            item(host.cpus, cpus[0] ?? 0).nowNs,
           );
           hostSessions.push({
             spec,
@@ -353,7 +359,8 @@ export class Simulation {
     for (const to of points) {
       if (to > from)
         this.runInterval(run.host, run.meter, run.guests, run.taskTruth, run.startNs, to);
-      while (s < starts.length && starts[s]!.at <= to && to < durationNs) starts[s++]!.act();
+      while (s < starts.length && item(starts, s).at <= to && to < durationNs)
+        item(starts, s++).act();
       from = to;
     }
   }
@@ -369,7 +376,7 @@ export class Simulation {
   ): void {
     for (const cpu of host.cpus) {
       meter.current = cpu;
-      const end = startNs[cpu.id]! + toNs;
+      const end = item(startNs, cpu.id) + toNs;
       const runnable = guests.filter((g) => g.cpu === cpu && g.vcpu);
       const tasks = (this.input.host?.tasks ?? []).filter((t) => t.cpu === cpu.id);
       if (tasks.length === 0 && runnable.length <= 1) {
@@ -386,7 +393,7 @@ export class Simulation {
         let at = cpu.nowNs;
         tasks.forEach((task, i) => {
           const until = Math.min(sliceEnd, at + span * task.share);
-          this.runHostTask(host, cpu, task.workload, 100 + i, until, taskTruth[cpu.id]!);
+          this.runHostTask(host, cpu, task.workload, 100 + i, until, item(taskTruth, cpu.id));
           at = cpu.nowNs;
         });
         const guestSpan = span * (1 - taskShare);
@@ -504,7 +511,7 @@ export class Simulation {
               ? undefined
               : spec.period !== undefined
                 ? truth / spec.period
-                : (spec.frequency ?? 4000) * elapsedS;
+                : (spec.frequency ?? DEFAULT_RECORD_FREQUENCY) * elapsedS;
           guestEvents.push({
             guest: g.spec.name,
             event: r.event.spec,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { runCheck, runReplay, type CheckOptions } from '../../src/check/check.ts';
-import { ACCOUNTING_VARIANTS } from '../../src/check/accounting-variants.ts';
+import { CHECKED_ACCOUNTING_VARIANTS } from '../../src/check/accounting-variants.ts';
 import { Engine, flagLiveness } from '../../src/check/engine.ts';
 import { StepKind } from '../../src/common/protocol.ts';
 import { NR_MEDIATED_PMU_VMS, UPSTREAM } from '../../src/perf/mediated-protocol.ts';
@@ -216,7 +216,7 @@ test('the refusal ghost flag is kept only where it is live: free for upstream, k
   );
   // checks-own-counter refuses behind a read of its own counter: the flag is
   // live from the start of the call, and the refusal it makes is caught.
-  const own = ACCOUNTING_VARIANTS['checks-own-counter']!.protocol.operations.account;
+  const own = CHECKED_ACCOUNTING_VARIANTS['checks-own-counter']!.protocol.operations.account;
   const refusal = own.steps.findIndex((st) => st.kind === StepKind.Return && st.value !== 0);
   assert.equal(flagLiveness(own, NR_MEDIATED_PMU_VMS, [refusal])[0], 1);
   const r = check(

@@ -19,6 +19,7 @@ import {
   type Vcpu,
   type Vm,
 } from '../../src/index.ts';
+import type { TestContext } from 'node:test';
 
 export type Design = 'emulated' | 'mediated';
 export type Vendor = 'intel' | 'amd';
@@ -139,8 +140,14 @@ export class Report {
     this.skips.push([...this.prefixes, name].join(': '));
   }
 
-  assertClean(where: string): void {
+  /**
+   * Assert no check failed, and report each report_skip() as a skipped
+   * subtest of `t`, so skips are printed and counted as the runner's skips.
+   */
+  async assertClean(where: string, t: TestContext): Promise<void> {
     const failed = this.failures.splice(0);
+    for (const skipped of this.skips.splice(0))
+      await t.test(skipped, { skip: 'report_skip() in kvm-unit-tests' });
     assert.deepEqual(failed, [], `${where}: ${failed.length} check(s) failed`);
   }
 }

@@ -30,7 +30,7 @@
  * check_counter_overflow, and a legacy PERFCTR write with bit 31 set in
  * check_rdpmc (upstream's value has it clear, so never sign-extends).
  */
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { MSR, type CpuModel, type GuestCpu, type Vcpu, type Work } from '../../src/index.ts';
 import {
   CONFIGS,
@@ -869,13 +869,13 @@ function checkCounters(kut: KutPmu, prefix: string, where: string): void {
     ['check_running_counter_wrmsr', () => kut.checkRunningCounterWrmsr()],
   ];
   for (const [name, fn] of checks) {
-    it(`${prefix}${name}`, () => {
+    it(`${prefix}${name}`, async (t) => {
       kut.run(() => {
         if (prefix) kut.r.push(prefix.replace(/: $/, ''));
         fn();
         if (prefix) kut.r.pop();
       });
-      kut.r.assertClean(`${where} ${prefix}${name}`);
+      await kut.r.assertClean(`${where} ${prefix}${name}`, t);
     });
   }
 }
@@ -885,35 +885,37 @@ for (const c of CONFIGS) {
     const { host, vcpu } = oneVcpu(c);
     const kut = new KutPmu(vcpu);
 
-    it('main: pmu_init, CPUID 0xA / 0x80000022 enumeration, check_invalid_rdpmc_gp', () => {
+    it('main: pmu_init, CPUID 0xA / 0x80000022 enumeration, check_invalid_rdpmc_gp', async (t) => {
       kut.run(() => {
         kut.main(c);
         kut.checkEnumeration(host.model);
         kut.checkInvalidRdpmcGp();
       });
-      kut.r.assertClean(c.label);
+      await kut.r.assertClean(c.label, t);
     });
 
     checkCounters(kut, '', c.label);
 
     if (c.vendor === 'intel') {
-      it('main: the guest has full-width writes (PERF_CAPABILITIES.FW_WRITES)', () => {
+      it('main: the guest has full-width writes (PERF_CAPABILITIES.FW_WRITES)', async (t) => {
         kut.run(() => kut.r.report(kut.hasFullWrites(), 'pmu_has_full_writes'));
-        kut.r.assertClean(c.label);
+        await kut.r.assertClean(c.label, t);
       });
       describe('full-width writes', () => {
-        it('pmu_activate_full_writes', () => {
+        // pmu_activate_full_writes: setup, not a check.
+        before(() => {
           kut.pmu.msrGpCounterBase = MSR.IA32_PMC0;
         });
         checkCounters(kut, 'full-width writes: ', c.label);
-        it('full-width writes: check_gp_counters_write_width', () => {
+        it('full-width writes: check_gp_counters_write_width', async (t) => {
           kut.run(() => kut.checkGpCountersWriteWidth());
-          kut.r.assertClean(c.label);
+          await kut.r.assertClean(c.label, t);
         });
       });
     } else {
       describe('K7', () => {
-        it('legacy K7 MSRs: 4 counters', () => {
+        // The legacy K7 MSRs, 4 counters: setup, not a check.
+        before(() => {
           kut.pmu.nrGpCounters = AMD64_NUM_COUNTERS;
           kut.pmu.msrGpCounterBase = MSR.MSR_K7_PERFCTR0;
           kut.pmu.msrGpEventSelectBase = MSR.MSR_K7_EVNTSEL0;

@@ -185,7 +185,7 @@ function guestMeasureEvent(g: GuestCpu, ctrlMsr: number, value: bigint, fep: boo
 function guestAssertEventCount(
   g: GuestCpu,
   G: Globals,
-  idx: number,
+  idx: Idx,
   pmc: number,
   pmcMsr: number,
   what: string,
@@ -244,7 +244,7 @@ function guestTestArchEventOn(
 }
 
 /** guest_test_arch_event. */
-function guestTestArchEvent(g: GuestCpu, G: Globals, idx: number): void {
+function guestTestArchEvent(g: GuestCpu, G: Globals, idx: Idx): void {
   const nrGpCounters = (g.cpuid(0xa).eax >>> 8) & 0xff;
   const pmuVersion = guestGetPmuVersion(g, G);
   /* PERF_GLOBAL_CTRL exists only for Architectural PMU Version 2+. */

@@ -9,6 +9,17 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 
+/**
+ * The little of the DOM the page callback below uses (it runs in the browser;
+ * this project's type check has no DOM library, so it is spelt out here).
+ */
+interface PageElement {
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): ArrayLike<PageElement>;
+  getBoundingClientRect(): { width: number; height: number };
+  getAttribute(name: string): string | null;
+}
+
 /** Where Debian's chromium package installs the browser (.ci/run installs it); VPMU_CHROMIUM overrides. */
 export const CHROMIUM_PATH = process.env.VPMU_CHROMIUM || '/usr/bin/chromium';
 
@@ -74,23 +85,25 @@ export async function checkChartsRender(htmlPath: string, browser?: Browser): Pr
     });
     const response = await page.goto(url, { waitUntil: 'load', timeout: 30_000 });
     if (response && !response.ok()) errors.push(`loading ${url}: status ${response.status()}`);
-    const figures: FigureInPage[] = await page.$$eval('figure[data-chart]', (nodes) =>
-      nodes.map((figure) => {
-        const svg = figure.querySelector('svg');
-        const box = svg?.getBoundingClientRect();
-        const marks = svg ? [...svg.querySelectorAll('.role-mark > *')] : [];
-        const visible = marks.filter((m) => {
-          const r = m.getBoundingClientRect();
-          return r.width > 0 && r.height > 0;
-        });
-        return {
-          chart: figure.getAttribute('data-chart') ?? '',
-          svgs: figure.querySelectorAll('svg').length,
-          svgBox: { width: box?.width ?? 0, height: box?.height ?? 0 },
-          marks: marks.length,
-          visibleMarks: visible.length,
-        };
-      }),
+    const figures: FigureInPage[] = await page.$$eval(
+      'figure[data-chart]',
+      (nodes: PageElement[]) =>
+        nodes.map((figure) => {
+          const svg = figure.querySelector('svg');
+          const box = svg?.getBoundingClientRect();
+          const marks = svg ? Array.from(svg.querySelectorAll('.role-mark > *')) : [];
+          const visible = marks.filter((m) => {
+            const r = m.getBoundingClientRect();
+            return r.width > 0 && r.height > 0;
+          });
+          return {
+            chart: figure.getAttribute('data-chart') ?? '',
+            svgs: figure.querySelectorAll('svg').length,
+            svgBox: { width: box?.width ?? 0, height: box?.height ?? 0 },
+            marks: marks.length,
+            visibleMarks: visible.length,
+          };
+        }),
     );
     for (const f of figures) {
       if (f.svgs === 0) errors.push(`figure[data-chart=${f.chart}] has no <svg>`);

@@ -37,10 +37,23 @@ describe('MSR indices (docs/x86-pmu.md section 3)', () => {
     assert.equal(MSR.MSR_K7_EVNTSEL3, 0xc0010003);
     assert.equal(MSR.MSR_K7_PERFCTR0, 0xc0010004);
     assert.equal(MSR.MSR_K7_PERFCTR3, 0xc0010007);
-    for (let i = 0; i < 6; i++) {
-      assert.equal(MSR[`MSR_F15H_PERF_CTL${i}`], 0xc0010200 + 2 * i);
-      assert.equal(MSR[`MSR_F15H_PERF_CTR${i}`], 0xc0010201 + 2 * i);
-    }
+    // msr-index.h: MSR_F15H_PERF_CTL0..5 / MSR_F15H_PERF_CTR0..5 interleave.
+    assert.deepEqual(
+      [MSR.MSR_F15H_PERF_CTL0, MSR.MSR_F15H_PERF_CTL1, MSR.MSR_F15H_PERF_CTL2],
+      [0xc0010200, 0xc0010202, 0xc0010204],
+    );
+    assert.deepEqual(
+      [MSR.MSR_F15H_PERF_CTL3, MSR.MSR_F15H_PERF_CTL4, MSR.MSR_F15H_PERF_CTL5],
+      [0xc0010206, 0xc0010208, 0xc001020a],
+    );
+    assert.deepEqual(
+      [MSR.MSR_F15H_PERF_CTR0, MSR.MSR_F15H_PERF_CTR1, MSR.MSR_F15H_PERF_CTR2],
+      [0xc0010201, 0xc0010203, 0xc0010205],
+    );
+    assert.deepEqual(
+      [MSR.MSR_F15H_PERF_CTR3, MSR.MSR_F15H_PERF_CTR4, MSR.MSR_F15H_PERF_CTR5],
+      [0xc0010207, 0xc0010209, 0xc001020b],
+    );
     assert.equal(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS, 0xc0000300);
     assert.equal(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, 0xc0000301);
     assert.equal(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, 0xc0000302);

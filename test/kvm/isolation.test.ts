@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import fc from 'fast-check';
+import fc from '../common/fc.ts';
 import { GuestFault } from '../../src/common/errors.ts';
 import { CPU_MODELS, type CpuModelName } from '../../src/hw/cpu-models.ts';
 import type { Work } from '../../src/hw/events.ts';
@@ -37,8 +37,6 @@ import type { KvmVm } from '../../src/kvm/vm.ts';
 import type { KernelEvent } from '../../src/perf/event.ts';
 import type { PerfEvent } from '../../src/perf/perf.ts';
 import { HostMachine } from '../../src/sim/host.ts';
-
-const SEED = 0x150_1a7e;
 
 // ---------------------------------------------------------------------------
 // Configurations: (host CPU, design)
@@ -706,7 +704,7 @@ describe('isolation: a guest never sees host or other-guest counter values', () 
           assert.deepEqual(observe(true), observe(false));
         },
       ),
-      { includeErrorInReport: true, seed: SEED, numRuns: 600 },
+      { includeErrorInReport: true, numRuns: 600 },
     );
   });
 
@@ -745,7 +743,7 @@ describe('isolation: a guest never sees host or other-guest counter values', () 
           assert.deepEqual(observeB(true), observeB(false));
         },
       ),
-      { includeErrorInReport: true, seed: SEED + 1, numRuns: 500 },
+      { includeErrorInReport: true, numRuns: 500 },
     );
   });
 
@@ -778,7 +776,7 @@ describe('isolation: a guest never sees host or other-guest counter values', () 
           }
         },
       ),
-      { includeErrorInReport: true, seed: SEED + 6, numRuns: 500 },
+      { includeErrorInReport: true, numRuns: 500 },
     );
   });
 
@@ -826,7 +824,7 @@ describe('isolation: a guest never sees host or other-guest counter values', () 
           if (steps.some((s) => s.kind === 'run')) assert.ok(stats.puts > 0);
         },
       ),
-      { includeErrorInReport: true, seed: SEED + 2, numRuns: 600 },
+      { includeErrorInReport: true, numRuns: 600 },
     );
   });
 });
@@ -974,7 +972,7 @@ describe('isolation: the event filter cannot be bypassed', () => {
           }
         },
       ),
-      { includeErrorInReport: true, seed: SEED + 3, numRuns: 1000 },
+      { includeErrorInReport: true, numRuns: 1000 },
     );
   });
 
@@ -1025,7 +1023,7 @@ describe('isolation: host exclude_guest events are untouched by guests', () => {
           const configs = events.map((e) => kernelOf(e).hw.config);
           const { vm, vcpu } = createVcpu(host, cfg, gp, !noPmu);
           if (filter) vm.setPmuEventFilter(filter);
-          const expected = [0, 0];
+          const expected: [number, number] = [0, 0];
           let hostNs = 0;
           for (const step of steps) {
             if (step.kind === 'host') {
@@ -1075,7 +1073,7 @@ describe('isolation: host exclude_guest events are untouched by guests', () => {
           });
         },
       ),
-      { includeErrorInReport: true, seed: SEED + 4, numRuns: 500 },
+      { includeErrorInReport: true, numRuns: 500 },
     );
   });
 });
@@ -1192,7 +1190,7 @@ describe('isolation: random guest programs cannot disturb the host', () => {
           assert.equal(host.perf.nrIncludeGuestEvents, 0);
         },
       ),
-      { includeErrorInReport: true, seed: SEED + 5, numRuns: 800 },
+      { includeErrorInReport: true, numRuns: 800 },
     );
   });
 });

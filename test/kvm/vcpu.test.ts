@@ -119,7 +119,7 @@ describe('vcpu.run: entering and leaving', () => {
       }
     });
     assert.ok(inner instanceof KvmError);
-    assert.equal((inner as KvmError).errno, 'EBUSY');
+    assert.equal(inner.errno, 'EBUSY');
     assert.equal(
       vcpu.run(() => 2),
       2,
@@ -547,11 +547,11 @@ describe('vcpu: CPUID', () => {
   it('reports the guest PMU (0xA on Intel) and passes leaf 0 through', () => {
     const { vcpu } = setup('intel-sapphire-rapids', { pmu: { gpCounters: 5 } });
     const [a, zero] = vcpu.run((g) => [g.cpuid(0xa), g.cpuid(0)]);
-    assert.equal(a!.eax & 0xff, 2);
-    assert.equal((a!.eax >> 8) & 0xff, 5);
-    assert.equal((a!.eax >> 16) & 0xff, 48);
-    assert.equal(a!.edx & 0x1f, 3);
-    assert.equal(zero!.ebx, 0x756e6547); // "Genu"
+    assert.equal(a.eax & 0xff, 2);
+    assert.equal((a.eax >> 8) & 0xff, 5);
+    assert.equal((a.eax >> 16) & 0xff, 48);
+    assert.equal(a.edx & 0x1f, 3);
+    assert.equal(zero.ebx, 0x756e6547); // "Genu"
   });
 
   it('AMD: 0x80000022 reports PerfMonV2 and the counter count', () => {

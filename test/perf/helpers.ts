@@ -24,7 +24,7 @@ export function throwsErrno(
 ): void {
   assert.throws(fn, (error: unknown) => {
     assert.ok(error instanceof cls, `expected a ${cls.name}, got ${String(error)}`);
-    assert.equal((error as KernelError).errno, errno, (error as Error).message);
+    assert.equal(error.errno, errno, (error as Error).message);
     return true;
   });
 }

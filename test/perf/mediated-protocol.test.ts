@@ -51,10 +51,10 @@ function run(
   const result = runOperation(protocol.operations[op], memory);
   return {
     result,
-    vms: memory.cells[NR_MEDIATED_PMU_VMS]!,
-    events: memory.cells[NR_INCLUDE_GUEST_EVENTS]!,
+    vms: memory.cells[NR_MEDIATED_PMU_VMS],
+    events: memory.cells[NR_INCLUDE_GUEST_EVENTS],
     warned,
-    mutex: memory.mutexes[0]!,
+    mutex: memory.mutexes[0],
   };
 }
 

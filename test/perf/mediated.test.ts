@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import fc from 'fast-check';
+import fc from '../common/fc.ts';
 import { KvmError, PerfError, type Errno } from '../../src/common/errors.ts';
 import type { CpuModelName } from '../../src/hw/cpu-models.ts';
 import { MEDIATED_PMU_EBUSY_MESSAGE } from '../../src/kvm/vm-pmu-lifecycle.ts';
@@ -171,8 +171,8 @@ describe('accounting in the perf core', () => {
 describe('CONFIG_PERF_GUEST_MEDIATED_PMU=n', () => {
   it('the mediated APIs are absent, nothing is accounted, include-guest events open freely', () => {
     const host = machine({ kconfig: { PERF_GUEST_MEDIATED_PMU: false } });
-    assert.equal(host.perf.createMediatedPmu, undefined);
-    assert.equal(host.perf.releaseMediatedPmu, undefined);
+    assert.equal(typeof host.perf.createMediatedPmu, 'undefined');
+    assert.equal(typeof host.perf.releaseMediatedPmu, 'undefined');
     assert.equal('createMediatedPmu' in host.perf, false);
     assert.equal(host.perfCore.accounting, null);
     for (let i = 0; i < 3; i++) host.perf.open({ config: 'cycles' }, { cpu: 0 });
@@ -318,8 +318,10 @@ describe('property: the accounting against a reference model', () => {
         }
       } else if (a.kind === 'close') {
         if (open.length === 0) continue;
-        const [{ event, accounted }] = open.splice(a.pick % open.length, 1);
-        event!.close();
+        const [{ event, accounted }] = open.splice(a.pick % open.length, 1) as [
+          (typeof open)[number],
+        ];
+        event.close();
         if (accounted) ref.includeGuest--;
       } else if (a.kind === 'create') {
         const got = errnoOf(() => host.perf.createMediatedPmu!());
@@ -354,7 +356,7 @@ describe('property: the accounting against a reference model', () => {
           fc.array(action, { maxLength: 40 }),
           (cpu, actions) => check(variant, cpu, actions),
         ),
-        { seed: variant === 'upstream' ? 0xacc0 : 0xacc6, numRuns: 250 },
+        { numRuns: 250 },
       );
     });
   }

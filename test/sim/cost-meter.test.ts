@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import fc from 'fast-check';
+import fc from '../common/fc.ts';
 import type { PhysicalCpu } from '../../src/hw/cpu.ts';
 import type { CpuModelName } from '../../src/hw/cpu-models.ts';
 import { MSR } from '../../src/hw/msr.ts';
@@ -64,6 +64,8 @@ describe('charge', () => {
   it('an unknown parameter is a RangeError, and nothing is charged', () => {
     const host = machine();
     const meter = new CostMeter(new CostModel());
+    // tsc refuses the name; a caller that bypasses the types still gets the RangeError.
+    // @ts-expect-error 'exit.nope' is not a CostName
     assert.throws(() => meter.charge(host.cpus[0]!, 'exit.nope'), RangeError);
     assert.equal(host.cpus[0]!.tsc, 0);
     assert.deepEqual(meter.breakdown, []);
@@ -99,7 +101,7 @@ describe('charge', () => {
           }
         },
       ),
-      { seed: 7, numRuns: 60 },
+      { numRuns: 60 },
     );
   });
 });

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import fc from 'fast-check';
+import fc from '../common/fc.ts';
 import { CPU_MODEL_NAMES, CPU_MODELS } from '../../src/hw/cpu-models.ts';
 import { createHost, HostMachine, WATCHDOG_THRESH_S } from '../../src/sim/host.ts';
 
@@ -140,7 +140,7 @@ describe('exec', () => {
           assert.ok(counted <= BigInt(blocks.reduce((s, b) => s + Math.floor(b / 7), 0)) * 8n);
         },
       ),
-      { seed: 0x4057, numRuns: 40 },
+      { numRuns: 40 },
     );
   });
 });
@@ -200,7 +200,7 @@ describe('KVM parameters', () => {
       kvm: { enableMediatedPmu: true },
     });
     assert.equal(off.kvm.params.enableMediatedPmu, false);
-    assert.equal(off.perf.createMediatedPmu, undefined);
+    assert.equal(typeof off.perf.createMediatedPmu, 'undefined');
   });
 
   it('a VM with a mediated PMU is counted by perf from its first vCPU until it is destroyed', () => {

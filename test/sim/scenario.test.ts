@@ -635,7 +635,7 @@ describe('JSON Schema', () => {
     };
     for (const b of listBuiltinScenarios()) {
       const raw: unknown = parseYaml(readFileSync(b.file, 'utf8'));
-      check(schema as unknown as Record<string, unknown>, raw, b.name);
+      check(schema, raw, b.name);
       assert.ok(ScenarioSchema.safeParse(raw).success, b.name);
     }
   });

@@ -57,7 +57,7 @@ function checkFields(e: TraceEvent): void {
   if (e.ph === 'i') assert.equal(e.s, 't', where);
   if (e.ph === 'C') {
     assert.ok(e.args && Object.keys(e.args).length > 0, where);
-    for (const v of Object.values(e.args!)) assert.ok(Number.isFinite(v), where);
+    for (const v of Object.values(e.args)) assert.ok(Number.isFinite(v), where);
   }
   if (e.ph === 'M') {
     assert.ok(
