@@ -9,10 +9,18 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 
 const [tree, scenario, seconds] = process.argv.slice(2) as [string, string, string];
-const module = (path: string) => import(pathToFileURL(`${tree}/${path}`).href);
-const { loadScenario } = await module('src/sim/scenario.ts');
-const { scenarioToInput } = await module('src/sim/from-scenario.ts');
-const { simulate } = await module('src/sim/simulator.ts');
+// The tree may be another commit's: its modules are typed here by what this script uses.
+const module = async <T>(path: string): Promise<T> =>
+  (await import(pathToFileURL(`${tree}/${path}`).href)) as T;
+const { loadScenario } = await module<{ loadScenario: (name: string) => { scenario: unknown } }>(
+  'src/sim/scenario.ts',
+);
+const { scenarioToInput } = await module<{ scenarioToInput: (scenario: unknown) => unknown }>(
+  'src/sim/from-scenario.ts',
+);
+const { simulate } = await module<{
+  simulate: (input: unknown, options: { duration: number }) => unknown;
+}>('src/sim/simulator.ts');
 const input = scenarioToInput(loadScenario(scenario).scenario);
 simulate(input, { duration: 0.05 });
 const started = performance.now();

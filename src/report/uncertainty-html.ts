@@ -98,7 +98,7 @@ export function sensitivitySpec(u: UncertaintyReport, top = 8): TopLevelSpec | u
         },
       },
     },
-  } as TopLevelSpec;
+  };
 }
 
 /** The section a --samples run adds to the page. */

@@ -42,7 +42,9 @@ function p<const N extends string>(
   assumption = false,
 ): CostParameter & { readonly name: N } {
   if (!(range[0] <= cycles && cycles <= range[1]))
-    throw new RangeError(`cost parameter ${name}: ${cycles} outside its range [${range}]`);
+    throw new RangeError(
+      `cost parameter ${name}: ${cycles} outside its range [${range.join(', ')}]`,
+    );
   return Object.freeze({
     name,
     cycles,

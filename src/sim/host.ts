@@ -156,6 +156,14 @@ export class HostMachine implements Host {
   }
 }
 
+/** An option's value in a message: strings quoted, objects named, not '[object Object]'. */
+function shownValue(v: unknown): string {
+  if (typeof v === 'string') return `'${v}'`;
+  if (v === null) return 'null';
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  return `a ${typeof v}`;
+}
+
 /** The designs a mediated-capable KVM can run: upstream's, and the everything-passed-through ablation. */
 const MEDIATED_DESIGNS = ['mediated', 'passthrough-all'] as const;
 
@@ -188,11 +196,11 @@ function checkHostOptions(options: HostOptions): void {
       ['enableMediatedPmu', enableMediatedPmu],
     ] as const) {
       if (v !== undefined && typeof v !== 'boolean')
-        throw new TypeError(`createHost: kvm.${name} must be a boolean, got ${String(v)}`);
+        throw new TypeError(`createHost: kvm.${name} must be a boolean, got ${shownValue(v)}`);
     }
     if (mediatedDesign !== undefined && !MEDIATED_DESIGNS.includes(mediatedDesign as never)) {
       throw new RangeError(
-        `createHost: kvm.mediatedDesign must be one of ${MEDIATED_DESIGNS.join(', ')}, got '${String(mediatedDesign)}'`,
+        `createHost: kvm.mediatedDesign must be one of ${MEDIATED_DESIGNS.join(', ')}, got ${shownValue(mediatedDesign)}`,
       );
     }
   }

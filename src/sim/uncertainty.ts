@@ -241,7 +241,7 @@ export function uncertaintyReport(
   for (let run = 1; run < plan.runs; run++)
     if (!byRun[run]) throw new RangeError(`outcome of run ${run}: missing`);
   const n = plan.samples;
-  const rowsOf = (first: number) => byRun.slice(first, first + n) as RunOutcome[];
+  const rowsOf = (first: number) => byRun.slice(first, first + n);
   const A = rowsOf(1);
   const B = plan.sensitivity ? rowsOf(1 + n) : [];
   const published = nominal.published?.overheadPercent;

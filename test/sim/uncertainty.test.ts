@@ -172,7 +172,7 @@ describe('the report', () => {
         format: SHARD_FORMAT,
         shard: { index: k + 1, count },
         input,
-        options: { ...OPTIONS, sensitivity: true } as ShardFile['options'],
+        options: { ...OPTIONS, sensitivity: true },
         ...(k === 0 ? { nominal } : {}),
         outcomes: shardRuns(plan, { index: k + 1, count })
           .filter((run) => run !== 0)
@@ -188,7 +188,7 @@ describe('the report', () => {
       format: SHARD_FORMAT,
       shard: { index, count },
       input,
-      options: { ...OPTIONS, seed, sensitivity: true } as ShardFile['options'],
+      options: { ...OPTIONS, seed, sensitivity: true },
       ...(index === 1 ? { nominal } : {}),
       outcomes: [],
     });
