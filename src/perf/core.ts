@@ -85,10 +85,8 @@ export class PerfCore {
       throw new Error(
         'CONFIG_PERF_GUEST_MEDIATED_PMU is on: PerfCore needs an accounting protocol',
       );
-    this.accounting =
-      options.mediatedKconfig && options.accounting
-        ? new MediatedAccounting(options.accounting, this.log, () => 0)
-        : null;
+    const accounting = options.mediatedKconfig ? options.accounting : undefined;
+    this.accounting = accounting ? new MediatedAccounting(accounting, this.log, () => 0) : null;
 
     const desc = n > 0 ? enumerateX86Pmu(this.cpus[0]!) : null;
     this.x86 = desc
@@ -575,8 +573,12 @@ export class PerfCore {
 
   // ================================================================ event operations
 
-  /** perf_event_read with times: the count, enabled and running ns. */
-  read(event: KernelEvent): { value: number; enabled: number; running: number } {
+  /**
+   * perf_event_read: the event's count and times brought up to date. read(2)
+   * returns nothing for an errored event; __perf_event_read_value() adds its
+   * count whatever the state, so KVM keeps what it had counted (readValue).
+   */
+  private updateEvent(event: KernelEvent): void {
     if (event.state === EventState.Dead) throw new PerfError('EBADF', 'event is closed');
     const cpu = event.ctx.activeCpu;
     if (cpu >= 0) {
@@ -584,24 +586,18 @@ export class PerfCore {
       if (event.state === EventState.Active) event.pmu.read(cpu, event);
     }
     event.updateTimes();
+  }
+
+  /** read(2) with times: the count, enabled and running ns. */
+  read(event: KernelEvent): { value: number; enabled: number; running: number } {
+    this.updateEvent(event);
     if (event.state === EventState.Error) return { value: 0, enabled: 0, running: 0 };
     return { value: event.count, enabled: event.totalTimeEnabled, running: event.totalTimeRunning };
   }
 
-  /**
-   * The in-kernel read, perf_event_read_value(): unlike read(2), which
-   * returns nothing for an event in the error state, __perf_event_read_value()
-   * adds perf_event_count() whatever the state, so a kernel user (KVM) gets
-   * the count the event accumulated before it lost its counter.
-   */
+  /** perf_event_read_value(): the count, also of an event in the error state. */
   readValue(event: KernelEvent): number {
-    if (event.state === EventState.Dead) throw new PerfError('EBADF', 'event is closed');
-    const cpu = event.ctx.activeCpu;
-    if (cpu >= 0) {
-      event.ctx.updateTime(this.cpus[cpu]!.nowNs);
-      if (event.state === EventState.Active) event.pmu.read(cpu, event);
-    }
-    event.updateTimes();
+    this.updateEvent(event);
     return event.count;
   }
 
@@ -704,19 +700,17 @@ export class PerfCore {
 
   /** perf_create_mediated_pmu: 0 or -EBUSY. */
   createMediatedPmu(): number {
-    if (!this.accounting)
-      throw new Error(
-        'CONFIG_PERF_GUEST_MEDIATED_PMU is off: there is no perf_create_mediated_pmu',
-      );
-    return this.accounting.run('create');
+    return this.mediatedAccounting('perf_create_mediated_pmu').run('create');
   }
 
   releaseMediatedPmu(): void {
+    this.mediatedAccounting('perf_release_mediated_pmu').run('release');
+  }
+
+  private mediatedAccounting(fn: string): MediatedAccounting {
     if (!this.accounting)
-      throw new Error(
-        'CONFIG_PERF_GUEST_MEDIATED_PMU is off: there is no perf_release_mediated_pmu',
-      );
-    this.accounting.run('release');
+      throw new Error(`CONFIG_PERF_GUEST_MEDIATED_PMU is off: there is no ${fn}`);
+    return this.accounting;
   }
 
   /**
@@ -749,8 +743,7 @@ export class PerfCore {
     return this.guestLoaded[cpu]!;
   }
 
-  // ================================================================ introspection
-
+  /** For tests and observers: an event's state. */
   eventState(event: KernelEvent): EventState {
     return event.state;
   }
