@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import fc from 'fast-check';
+import fc from '../common/fc.ts';
 import { parseInteger, UsageError } from '../../src/cli/errors.ts';
 import { checkOutputPath, writeOutputFile } from '../../src/cli/output-files.ts';
 import { run } from '../../src/cli/run.ts';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import fc from 'fast-check';
+import fc from '../common/fc.ts';
 import { runCheck } from '../../src/check/check.ts';
 import { BadInput } from '../../src/check/model-catalogue.ts';
 import { parseSchedule } from '../../src/check/schedule.ts';

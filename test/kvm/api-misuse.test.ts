@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import fc from 'fast-check';
+import fc from '../common/fc.ts';
 import { KernelError, KvmError, createHost, type PmuEventFilter } from '../../src/index.ts';
 
 function vm() {

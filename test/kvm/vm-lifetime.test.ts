@@ -15,7 +15,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import fc from 'fast-check';
+import fc from '../common/fc.ts';
 import { KvmError, MSR, createHost, type GuestCpu, type Host } from '../../src/index.ts';
 
 const ENABLE_OS_USR = (1n << 22n) | (1n << 16n) | (1n << 17n);

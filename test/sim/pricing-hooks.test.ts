@@ -71,6 +71,7 @@ function world(design: 'mediated' | 'emulated'): World {
       'disable',
       'enable',
       'read',
+      'readValue',
       'loadGuestContext',
       'putGuestContext',
     ],
@@ -319,8 +320,8 @@ const OPERATIONS: Record<string, PricedOperation | { notPriced: string }> = {
         g.rdmsr(MSR.IA32_PMC0);
         g.rdpmc(0);
       }),
-    // KVM's reads, not the reads perf_event_pause makes itself.
-    happened: (w) => w.reached.get('read')! - w.reached.get('disable')!,
+    // KVM's reads (perf_event_read_value), not the reads perf_event_pause makes itself.
+    happened: (w) => w.reached.get('readValue')! - w.reached.get('disable')!,
   },
   'perf.guest-context': {
     design: 'mediated',

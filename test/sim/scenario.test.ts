@@ -273,7 +273,7 @@ describe('problems: file:line:column, path, expected and got', () => {
     );
     assert.equal(
       oneProblem(`${MINIMAL}duration: 0\n`),
-      'scenarios/x.yaml:9:11: duration: expected more than 0 (got 0)',
+      'scenarios/x.yaml:9:11: duration: expected at least 0.001 (got 0)',
     );
     assert.equal(
       oneProblem(`${MINIMAL}    perf: { mode: record, frequency: 200000, events: [cycles] }\n`),

@@ -6,14 +6,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import fc from 'fast-check';
+import fc from '../common/fc.ts';
 import { ScenarioError } from '../../src/sim/scenario-errors.ts';
 import { applyOverride, parseScenario } from '../../src/sim/scenario.ts';
 
-const BASE = readFileSync(
-  new URL('../../scenarios/specint-sampling.yaml', import.meta.url),
-  'utf8',
-);
+// The built-in scenario with a costs mapping added: under costs any key is a parameter name.
+const BASE = `${readFileSync(new URL('../../scenarios/specint-sampling.yaml', import.meta.url), 'utf8')}\ncosts:\n  exit.roundtrip: 1100\n`;
 const UNSAFE = ['__proto__', 'constructor', 'prototype'] as const;
 
 /** Where a key can be added: after a line that opens a mapping, at that mapping's indentation. */
@@ -60,7 +58,7 @@ describe('unsafe keys', () => {
   });
 
   it('a top-level costs: { "__proto__": ... } is refused, not dropped', () => {
-    const error = problemsOf(`${BASE}\ncosts:\n  "__proto__":\n    perf.tick: 5\n`);
+    const error = problemsOf(`${BASE}  "__proto__":\n    perf.tick: 5\n`);
     assert.ok(
       error.problems.some((p) => p.path === 'costs.__proto__'),
       error.message,
