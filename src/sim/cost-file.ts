@@ -10,8 +10,6 @@
  *     exit.roundtrip: 1450
  *     perf.period: { cycles: 6100, range: [5800, 6500], source: 'funclatency, 200 calls' }
  */
-import { readFileSync } from 'node:fs';
-import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { COST_MODELS, type CostOverride } from './cost-model.ts';
 import {
@@ -22,6 +20,7 @@ import {
   ScenarioError,
 } from './scenario-errors.ts';
 import { closest, showValue } from './scenario-text.ts';
+import { parseYamlFile, readInputFile } from './yaml-file.ts';
 
 const cycles = z.number().min(0).finite();
 
@@ -72,33 +71,7 @@ export interface CostFile {
 
 /** Parse and validate a calibration file's text; `file` names it in messages. Throws ScenarioError. */
 export function parseCostFile(text: string, file: string): CostFile {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ScenarioError(
-      doc.errors.map((e) => {
-        const pos = lines.linePos(e.pos[0]);
-        return {
-          file,
-          line: pos.line,
-          column: pos.col,
-          path: '(yaml)',
-          message: `expected valid YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
-        };
-      }),
-    );
-  }
-  const data: unknown = doc.contents === null ? undefined : doc.toJS({ maxAliasCount: 100 });
-  if (data === undefined)
-    throw new ScenarioError([
-      {
-        file,
-        line: 1,
-        column: 1,
-        path: '(top level)',
-        message: 'expected a mapping with parameters (got an empty file)',
-      },
-    ]);
+  const { doc, lines, data } = parseYamlFile(text, file, 'a mapping with parameters');
   const result = CostFileSchema.safeParse(data, { error: issueMessage });
   if (!result.success)
     throw new ScenarioError(
@@ -128,22 +101,7 @@ export function parseCostFile(text: string, file: string): CostFile {
 
 /** Read a calibration file. Throws ScenarioError (one line per problem). */
 export function loadCostFile(path: string): CostFile {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new ScenarioError([
-      {
-        file: path,
-        line: 0,
-        column: 0,
-        path: '',
-        message: `expected a readable cost file (got ${reason})`,
-      },
-    ]);
-  }
-  return parseCostFile(text, path);
+  return parseCostFile(readInputFile(path, path, 'cost file'), path);
 }
 
 /**

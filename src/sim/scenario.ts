@@ -4,9 +4,9 @@
  * the built-ins, override fields from the command line (--set, --sweep), and
  * publish the JSON Schema for editors. docs/scenarios.md is the reference.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
-import { LineCounter, parse as parseYaml, parseDocument } from 'yaml';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { BUILTIN_DIR, builtinScenarioNames } from './builtin-scenarios.ts';
 import {
@@ -16,9 +16,9 @@ import {
   nodePosition,
   ScenarioError,
   UNSAFE_KEYS,
-  unsafeKeyProblems,
 } from './scenario-errors.ts';
 import { ScenarioSchema, type Scenario } from './scenario-schema.ts';
+import { parseYamlFile, readInputFile } from './yaml-file.ts';
 import { closest, formatPath, showValue } from './scenario-text.ts';
 import { item } from '../common/item.ts';
 
@@ -59,56 +59,12 @@ function validate(
 
 /** Parse and validate a scenario's YAML text; `file` names it in messages. Throws ScenarioError. */
 export function parseScenario(text: string, file: string): Scenario {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, {
-    lineCounter: lines,
-    prettyErrors: false,
-    uniqueKeys: true,
-    logLevel: 'error',
-  });
-  if (doc.errors.length > 0) {
-    throw new ScenarioError(
-      doc.errors.map((e) => {
-        const pos = lines.linePos(e.pos[0]);
-        return {
-          file,
-          line: pos.line,
-          column: pos.col,
-          path: '(yaml)',
-          message: yamlMessage(e.message),
-        };
-      }),
-    );
-  }
-  const unsafe = unsafeKeyProblems(doc, lines, file);
-  if (unsafe.length > 0) throw new ScenarioError(unsafe);
-  if (doc.contents === null) {
-    throw new ScenarioError([
-      {
-        file,
-        line: 1,
-        column: 1,
-        path: '(top level)',
-        message:
-          'expected a mapping with name, description, machine and guests (got an empty file)',
-      },
-    ]);
-  }
-  let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: 100 });
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new ScenarioError([
-      { file, line: 1, column: 1, path: '(yaml)', message: yamlMessage(message) },
-    ]);
-  }
+  const { doc, lines, data } = parseYamlFile(
+    text,
+    file,
+    'a mapping with name, description, machine and guests',
+  );
   return validate(data, (path, key) => ({ file, ...nodePosition(nodeAt(doc, path, key), lines) }));
-}
-
-function yamlMessage(message: string): string {
-  const first = (message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
-  return `expected valid YAML: ${first.charAt(0).toLowerCase()}${first.slice(1)}`;
 }
 
 /** A path relative to the working directory when inside it, for messages. */
@@ -118,22 +74,7 @@ function displayPath(path: string): string {
 }
 
 function readScenarioFile(path: string, shown: string): Scenario {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new ScenarioError([
-      {
-        file: shown,
-        line: 0,
-        column: 0,
-        path: '',
-        message: `expected a readable scenario file (got ${reason})`,
-      },
-    ]);
-  }
-  return parseScenario(text, shown);
+  return parseScenario(readInputFile(path, shown, 'scenario file'), shown);
 }
 
 /**

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import fc from '../common/fc.ts';
 import { ScenarioError } from '../../src/sim/scenario-errors.ts';
+import { parseCostFile } from '../../src/sim/cost-file.ts';
 import { applyOverride, parseScenario } from '../../src/sim/scenario.ts';
 
 // The built-in scenario with a costs mapping added: under costs any key is a parameter name.
@@ -77,5 +78,16 @@ describe('unsafe keys', () => {
     }
     assert.equal(({} as Record<string, unknown>).x, undefined);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  it('a calibration file refuses them too, at their place (it shares the YAML reader)', () => {
+    for (const key of UNSAFE) {
+      assert.throws(
+        () => parseCostFile(`parameters:\n  exit.roundtrip: 1100\n  "${key}": 5\n`, 'c.yaml'),
+        (e: unknown) =>
+          e instanceof ScenarioError &&
+          e.problems.some((p) => p.line === 3 && p.column === 3 && p.path === `parameters.${key}`),
+      );
+    }
   });
 });

@@ -1,0 +1,88 @@
+/**
+ * The YAML files vpmu reads (scenarios, calibration files) are read and
+ * parsed the same way: a file that cannot be read, YAML that does not parse,
+ * a key that names JavaScript's object internals, or an empty document is a
+ * ScenarioError with its file:line:column, before any schema sees the data.
+ * YAML's warnings are errors-only, so none leaks as '(node:PID) Warning'.
+ */
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import { ScenarioError, unsafeKeyProblems } from './scenario-errors.ts';
+
+/** The text of `path`; `shown` names it in messages, `what` says what it should be. */
+export function readInputFile(path: string, shown: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new ScenarioError([
+      {
+        file: shown,
+        line: 0,
+        column: 0,
+        path: '',
+        message: `expected a readable ${what} (got ${reason})`,
+      },
+    ]);
+  }
+}
+
+export interface YamlFile {
+  readonly doc: Document;
+  readonly lines: LineCounter;
+  /** The document as plain data (never undefined: an empty document is refused). */
+  readonly data: unknown;
+}
+
+/** Parse YAML text; `expected` says what an empty file should have held. Throws ScenarioError. */
+export function parseYamlFile(text: string, file: string, expected: string): YamlFile {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    prettyErrors: false,
+    uniqueKeys: true,
+    logLevel: 'error',
+  });
+  if (doc.errors.length > 0) {
+    throw new ScenarioError(
+      doc.errors.map((e) => {
+        const pos = lines.linePos(e.pos[0]);
+        return {
+          file,
+          line: pos.line,
+          column: pos.col,
+          path: '(yaml)',
+          message: yamlMessage(e.message),
+        };
+      }),
+    );
+  }
+  const unsafe = unsafeKeyProblems(doc, lines, file);
+  if (unsafe.length > 0) throw new ScenarioError(unsafe);
+  if (doc.contents === null) {
+    throw new ScenarioError([
+      {
+        file,
+        line: 1,
+        column: 1,
+        path: '(top level)',
+        message: `expected ${expected} (got an empty file)`,
+      },
+    ]);
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new ScenarioError([
+      { file, line: 1, column: 1, path: '(yaml)', message: yamlMessage(message) },
+    ]);
+  }
+  return { doc, lines, data };
+}
+
+function yamlMessage(message: string): string {
+  const first = (message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+  return `expected valid YAML: ${first.charAt(0).toLowerCase()}${first.slice(1)}`;
+}
