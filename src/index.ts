@@ -27,6 +27,7 @@ export type { Kvm } from './kvm/kvm.ts';
 export type { KvmParams } from './kvm/params.ts';
 export type { Vm, VmOptions } from './kvm/vm.ts';
 export type { Vcpu, VcpuOptions } from './kvm/vcpu.ts';
+export type { GlobalCtrlSave } from './kvm/mediated-vpmu.ts';
 export type { VcpuStats, ExitReason } from './kvm/exits.ts';
 export type { GuestCpu } from './kvm/guest-cpu.ts';
 export type { GuestPmuConfig } from './kvm/pmu-types.ts';

@@ -34,6 +34,13 @@ export interface CpuModel {
   readonly topdownSlotsPerCycle: number;
   /** Nominal (TSC) frequency in Hz: converts cycles to nanoseconds. */
   readonly tscHz: number;
+  /**
+   * Intel VMX: the VM-exit control "save IA32_PERF_GLOBAL_CTRL" (bit 30,
+   * cpu_has_save_perf_global_ctrl), first in Sapphire Rapids. Without it KVM
+   * saves a mediated guest's GLOBAL_CTRL through the VM-exit MSR-store list
+   * (commit d374b89edbb9). Absent in a custom model: present. AMD: unused.
+   */
+  readonly vmExitSavesGlobalCtrl?: boolean;
 }
 
 export type CpuModelName =
@@ -97,6 +104,7 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
   'intel-haswell': {
     ...intelBase,
     name: 'intel-haswell',
+    vmExitSavesGlobalCtrl: false,
     pmuVersion: 3,
     gpCounters: 4,
     fixedCounters: 3,
@@ -110,6 +118,7 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
   'intel-skylake': {
     ...intelBase,
     name: 'intel-skylake',
+    vmExitSavesGlobalCtrl: false,
     pmuVersion: 4,
     gpCounters: 4,
     fixedCounters: 3,
@@ -123,6 +132,7 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
   'intel-icelake': {
     ...intelBase,
     name: 'intel-icelake',
+    vmExitSavesGlobalCtrl: false,
     pmuVersion: 5,
     gpCounters: 8,
     fixedCounters: 4,
@@ -141,6 +151,7 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
   'intel-sapphire-rapids': {
     ...intelBase,
     name: 'intel-sapphire-rapids',
+    vmExitSavesGlobalCtrl: true,
     pmuVersion: 5,
     gpCounters: 8,
     fixedCounters: 4,
@@ -160,6 +171,7 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
   'intel-emerald-rapids': {
     ...intelBase,
     name: 'intel-emerald-rapids',
+    vmExitSavesGlobalCtrl: true,
     pmuVersion: 5,
     gpCounters: 8,
     fixedCounters: 4,

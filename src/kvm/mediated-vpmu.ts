@@ -22,6 +22,9 @@ import type { VpmuDesign } from './vpmu-design.ts';
 const MSR = MSR_TABLE;
 const RDPMC = RDPMC_TABLE;
 
+/** Where a VM-exit saves a mediated guest's GLOBAL_CTRL. */
+export type GlobalCtrlSave = 'vmcs-field' | 'msr-store-list' | 'none';
+
 export interface MediatedVcpuContext {
   readonly cpu: PhysicalCpu;
   readonly perf: PerfKvmExports;
@@ -54,6 +57,11 @@ export class MediatedVpmu implements VpmuDesign {
     this.name = passthroughSelectors ? 'passthrough-all' : 'mediated';
     const intel = ctx.cpu.model.vendor === 'intel';
     this.vendor = intel ? 'intel' : 'amd';
+    this.globalCtrlSave = !intel
+      ? 'none'
+      : ctx.cpu.model.vmExitSavesGlobalCtrl === false
+        ? 'msr-store-list'
+        : 'vmcs-field';
     this.gpCounterBase = intel ? MSR.IA32_PMC0 : MSR.MSR_F15H_PERF_CTR0;
     this.gpEventselBase = intel ? MSR.IA32_PERFEVTSEL0 : MSR.MSR_F15H_PERF_CTL0;
     this.msrStride = intel ? 1 : 2;
@@ -61,6 +69,16 @@ export class MediatedVpmu implements VpmuDesign {
   }
 
   private readonly vendor: 'intel' | 'amd';
+
+  /**
+   * How the VM-exit saves the guest's GLOBAL_CTRL (vmx_recalc_pmu_msr_intercepts,
+   * commit d374b89edbb9): in the VMCS guest field where the CPU has the
+   * VM_EXIT_SAVE_IA32_PERF_GLOBAL_CTRL control (Sapphire Rapids on); before
+   * that (Skylake, Ice Lake) KVM adds GLOBAL_CTRL to the VM-exit MSR-store list
+   * of every mediated vCPU, and the hardware stores it there at every exit.
+   * AMD: no VMCS, svm_vcpu_run reads the MSR ('none').
+   */
+  readonly globalCtrlSave: GlobalCtrlSave;
   /** kvm_pmu_ops.GP_COUNTER_BASE / GP_EVENTSEL_BASE / MSR_STRIDE / PERF_GLOBAL_CTRL. */
   private readonly gpCounterBase: number;
   private readonly gpEventselBase: number;
@@ -131,7 +149,12 @@ export class MediatedVpmu implements VpmuDesign {
     const { cpu } = this.ctx;
     const pmu = this.ctx.pmu();
     if (this.vendor === 'intel') {
+      // The hardware stores the MSR-store list before it loads host state
+      // (SDM vol. 3 ch. 28), so either way `saved` is the guest's value.
       const saved = cpu.switchGlobalCtrl(0n);
+      // vmx_refresh_guest_perf_global_control. From the MSR-store list KVM also
+      // VMWRITEs the value to the VMCS guest field, which the next entry loads
+      // (vmEntry loads pmu.globalCtrl, so that write needs no state of its own).
       if (this.globalCtrlPassedThrough) pmu.globalCtrl = saved;
     } else if (this.globalCtrlPassedThrough) {
       pmu.globalCtrl = cpu.rdmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL);

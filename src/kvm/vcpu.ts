@@ -23,7 +23,7 @@ import { asGuestFault, type GuestCpu } from './guest-cpu.ts';
 import { GuestPmu } from './guest-pmu.ts';
 import { guestPmuCpuid, kvmPmuCapability, resolveGuestPmuConfig } from './pmu-capability.ts';
 import { isFault, type GuestPmuConfig } from './pmu-types.ts';
-import { MediatedVpmu } from './mediated-vpmu.ts';
+import { MediatedVpmu, type GlobalCtrlSave } from './mediated-vpmu.ts';
 import { VcpuTracepoints } from './tracepoints.ts';
 import { VirtualLapic, type GuestInterrupt } from './vlapic.ts';
 import type { VpmuDesign, VpmuDesignName } from './vpmu-design.ts';
@@ -42,6 +42,8 @@ export interface Vcpu {
   readonly id: number;
   run<T>(program: (guest: GuestCpu) => T): T;
   readonly stats: VcpuStats;
+  /** Where each VM-exit saves a mediated guest's GLOBAL_CTRL ('none': not mediated, or AMD). */
+  readonly globalCtrlSave: GlobalCtrlSave;
 }
 
 /** The host kernel's timers on a CPU (the tick, perf's multiplexing hrtimer): each one interrupts a guest. */
@@ -425,6 +427,10 @@ export class VcpuImpl implements Vcpu {
 
   get intercepts() {
     return this.design.intercepts();
+  }
+
+  get globalCtrlSave(): GlobalCtrlSave {
+    return this.design instanceof MediatedVpmu ? this.design.globalCtrlSave : 'none';
   }
 
   /** State is in hardware: passed-through accesses reach it. */

@@ -248,12 +248,15 @@ export class CostMeter {
     const cpu = vcpu.hostCpu;
     const intelPmu = cpu.model.vendor === 'intel' && vcpu.hasPmu;
     const worldSwitch = vcpu.designName !== 'emulated' && vcpu.hasPmu;
+    const globalCtrlViaMsrStore = vcpu.hasPmu && vcpu.globalCtrlSave === 'msr-store-list';
     this.attachments.add(vcpu.trace.exit, (reason, fastpath, msr) => {
       let cycles = this.charge(cpu, reason === 'HLT' ? 'exit.hlt' : 'exit.roundtrip');
       const handler = exitHandlerCost(reason, msr, fastpath);
       if (handler) cycles += this.charge(cpu, handler);
       // The VMCS switches PERF_GLOBAL_CTRL at every exit and entry.
       if (intelPmu) cycles += this.charge(cpu, 'vmcs.global-ctrl-switch', 2);
+      // Before Sapphire Rapids the guest's GLOBAL_CTRL also goes through the MSR-store list.
+      if (globalCtrlViaMsrStore) cycles += this.charge(cpu, 'vmx.global-ctrl-msr-store');
       this.lastExitCycles = cycles;
       this.note(cpu, guest, 'exit', fastpath ? `${reason} (fastpath)` : reason, cycles);
       if (!fastpath && worldSwitch) this.note(cpu, guest, 'world-switch', 'put + load', 0);

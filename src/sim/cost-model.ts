@@ -147,6 +147,15 @@ const DEFAULT_PARAMETERS = [
     'VMCALL 1,559 -> 1,529 cycles when skipped: ~30 per entry, Skylake-SP (lore 1584071718-17163)',
   ),
   p(
+    'vmx.global-ctrl-msr-store',
+    60,
+    [20, 250],
+    'assumed: low ~20, a VMWRITE alone (the order of a GLOBAL_CTRL VMREAD, commit d3ba32d1ff2a); high a full RDMSR (125+, lore 20201001205857.GH7474) plus a VMWRITE and the slot lookup',
+    'per VM-exit of a mediated vCPU on a host without VM_EXIT_SAVE_IA32_PERF_GLOBAL_CTRL: the hardware stores GLOBAL_CTRL into the VM-exit MSR-store list, and KVM copies it to pmu->global_ctrl and VMWRITEs it back (commit d374b89edbb9)',
+    'assumed: no per-entry measurement found; one microcoded MSR store plus a VMWRITE, of the order of the ~50 cycles a VMREAD + VMWRITE pair costs (Sean Christopherson, kvm list, 19 Nov 2024, on the mediated PMU RFC)',
+    true,
+  ),
+  p(
     'msr.wrmsr',
     125,
     [110, 300],

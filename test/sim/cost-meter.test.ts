@@ -277,6 +277,29 @@ describe('VM-exits and injections (attachVcpu)', () => {
     assert.equal(intel('HLT', true), price('exit.hlt'));
   });
 
+  // Commit d374b89edbb9: without VM_EXIT_SAVE_IA32_PERF_GLOBAL_CTRL (Skylake,
+  // Ice Lake) every mediated vCPU has GLOBAL_CTRL in its VM-exit MSR-store list;
+  // with it (Sapphire Rapids) there is no store-list entry; the legacy design
+  // never adds one.
+  it('the MSR-store list of GLOBAL_CTRL is paid per exit only by mediated vCPUs of hosts without the VMCS save control', () => {
+    for (const [model, mediated, expected] of [
+      ['intel-skylake', true, 2],
+      ['intel-icelake', true, 2],
+      ['intel-sapphire-rapids', true, 0],
+      ['intel-emerald-rapids', true, 0],
+      ['intel-skylake', false, 0],
+    ] as const) {
+      const { vcpu, meter } = vcpuOn(model, mediated);
+      vcpu.trace.exit.probe!('CPUID', false, -1);
+      vcpu.trace.exit.probe!('CPUID', true, -1);
+      assert.equal(
+        counts(meter)['vmx.global-ctrl-msr-store'] ?? 0,
+        expected,
+        `${model} mediated=${mediated}`,
+      );
+    }
+  });
+
   it('AMD has no VMCS GLOBAL_CTRL switch to pay', () => {
     assert.equal(exitPrice('amd-zen4', 'CPUID'), price('exit.roundtrip'));
     assert.equal(
