@@ -584,7 +584,11 @@ export class X86Pmu implements PerfPmu {
     // period_left keeps the whole remainder: only the programmed value is cut to the counter range.
     if (left > this.desc.maxPeriod) left = this.desc.maxPeriod;
     const width = event.idx >= FIXED_IDX ? this.desc.fixedWidth : this.desc.gpWidth;
-    const value = 2 ** width - left;
+    // wrmsrl(event_base, (u64)(-left) & cntval_mask): a period beyond a narrow
+    // counter's range (max_period stays 2^31 - 1 without full-width writes)
+    // is cut to the counter's width, never written negative.
+    const range = 2 ** width;
+    const value = (range - (left % range)) % range;
     event.prevCount = value;
     this.port(cpu).wrmsr(this.counterMsr(event.idx), BigInt(value));
     return newPeriod;
