@@ -60,16 +60,21 @@ function docsPagesNamed(text: string): Finding[] {
   return found;
 }
 
+/** The lines of `text` outside fenced code blocks, each with its 0-based index. */
+function proseLines(text: string): [string, number][] {
+  const lines: [string, number][] = [];
+  let fenced = false;
+  text.split('\n').forEach((line, i) => {
+    if (/^\s*(```|~~~)/.test(line)) fenced = !fenced;
+    else if (!fenced) lines.push([line, i]);
+  });
+  return lines;
+}
+
 /** Relative Markdown link targets of `text` (inline links and images), outside code. */
 function relativeLinks(text: string): Finding[] {
   const found: Finding[] = [];
-  let fenced = false;
-  text.split('\n').forEach((line, i) => {
-    if (/^\s*(```|~~~)/.test(line)) {
-      fenced = !fenced;
-      return;
-    }
-    if (fenced) return;
+  proseLines(text).forEach(([line, i]) => {
     const prose = line.replace(/`[^`]*`/g, '');
     for (const m of prose.matchAll(/!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) {
       const target = m[1]!;
@@ -83,13 +88,7 @@ function relativeLinks(text: string): Finding[] {
 /** Repository paths (src/..., test/..., ...) named in the prose of `text`, outside fenced code. */
 function repositoryPathsNamed(text: string): Finding[] {
   const found: Finding[] = [];
-  let fenced = false;
-  text.split('\n').forEach((line, i) => {
-    if (/^\s*(```|~~~)/.test(line)) {
-      fenced = !fenced;
-      return;
-    }
-    if (fenced) return;
+  proseLines(text).forEach(([line, i]) => {
     for (const m of line.matchAll(
       /(?<![\w./-])((?:src|test|bench|scripts|examples|scenarios|bin)\/[\w./-]+\.(?:ts|mjs|yaml|pml|md))\b/g,
     ))
