@@ -1,13 +1,15 @@
 /**
- * docs/api.md is the contract of src/index.ts: every name the package root
- * exports is documented there, and the page's table of exports lists nothing
- * the root does not export. The names are read from the source of
- * src/index.ts, so a new export without documentation fails here.
+ * docs/api.md is the contract of the package's two entry points, src/index.ts
+ * ('vpmu') and src/scenarios.ts ('vpmu/scenarios'): every name each exports
+ * is documented in its table there, and each table lists nothing its entry
+ * point does not export. The names are read from the sources, so a new export
+ * without documentation fails here.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import * as api from '../../src/index.ts';
+import * as scenarios from '../../src/scenarios.ts';
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 
@@ -28,9 +30,11 @@ function exportedNames(source: string): string[] {
   return names;
 }
 
-/** Backticked names in the first column of the "Exports at a glance" table. */
-function tabledNames(page: string): string[] {
-  const section = page.split('## Exports at a glance')[1]!.split('\n## ')[0]!;
+/** Backticked names in the first column of the table under the heading `heading`. */
+function tabledNames(page: string, heading: string): string[] {
+  const parts = page.split(`\n## ${heading}\n`);
+  assert.equal(parts.length, 2, `docs/api.md has one section '## ${heading}'`);
+  const section = parts[1]!.split('\n## ')[0]!;
   const names: string[] = [];
   for (const line of section.split('\n')) {
     const first = /^\|([^|]*)\|/.exec(line)?.[1];
@@ -40,38 +44,53 @@ function tabledNames(page: string): string[] {
   return names;
 }
 
-describe('docs/api.md against src/index.ts', () => {
-  const index = read('src/index.ts');
-  const page = read('docs/api.md');
-  const exported = exportedNames(index);
+const ENTRY_POINTS = [
+  { source: 'src/index.ts', heading: 'Exports at a glance', module: api as object },
+  {
+    source: 'src/scenarios.ts',
+    heading: 'Exports of vpmu/scenarios',
+    module: scenarios as object,
+  },
+] as const;
 
-  it('reads the exports (a value export it finds is a real runtime export)', () => {
-    assert.ok(exported.length >= 30, `only ${exported.length} exports read`);
+for (const { source, heading, module } of ENTRY_POINTS) {
+  describe(`docs/api.md ('${heading}') against ${source}`, () => {
+    const page = read('docs/api.md');
+    const exported = exportedNames(read(source));
+    const tabled = tabledNames(page, heading);
+
+    it('reads the exports (each name it finds that is a value is a real runtime export)', () => {
+      assert.ok(exported.length >= 8, `only ${exported.length} exports read`);
+      const runtime = Object.keys(module);
+      assert.ok(runtime.length >= 5, `only ${runtime.length} runtime exports`);
+      for (const name of runtime) assert.ok(exported.includes(name), name);
+    });
+
+    it('every export is named in the table of exports', () => {
+      const names = new Set(tabled);
+      assert.deepEqual(
+        exported.filter((name) => !names.has(name)),
+        [],
+      );
+    });
+
+    it('the table names nothing that is not exported', () => {
+      const names = new Set(exported);
+      assert.deepEqual(
+        tabled.filter((name) => !names.has(name)),
+        [],
+      );
+    });
+  });
+}
+
+describe('the package root', () => {
+  it('exports the names the README tour and the e2e consumer use', () => {
     for (const value of ['createHost', 'encodeMaskedEntry', 'MSR', 'ERRNO', 'PerfError'])
-      assert.ok(exported.includes(value) && value in api, value);
+      assert.ok(value in api, value);
   });
 
-  it('every export is named in the table of exports', () => {
-    const tabled = new Set(tabledNames(page));
-    assert.deepEqual(
-      exported.filter((name) => !tabled.has(name)),
-      [],
-    );
-  });
-
-  it('the table names nothing that is not exported', () => {
-    const names = new Set(exported);
-    assert.deepEqual(
-      tabledNames(page).filter((name) => !names.has(name)),
-      [],
-    );
-  });
-
-  it('every runtime export of the package root is in the table', () => {
-    const tabled = new Set(tabledNames(page));
-    assert.deepEqual(
-      Object.keys(api).filter((name) => !tabled.has(name)),
-      [],
-    );
+  it('keeps the scenario loaders out of the root (they load YAML and zod)', () => {
+    for (const name of Object.keys(scenarios)) assert.ok(!(name in api), name);
   });
 });

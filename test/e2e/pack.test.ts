@@ -198,6 +198,7 @@ import {
   type VpmuDesignName,
   type Work,
 } from '${PKG.name}';
+import { ScenarioError, loadScenario, scenarioToInput, type Scenario } from '${PKG.name}/scenarios';
 
 const options: HostOptions = { cpu: CPU_MODEL_NAMES[0] as CpuModelName };
 const other: Host = createHost(options);
@@ -212,6 +213,15 @@ const design: VpmuDesignName | undefined = undefined;
 const filter: PmuEventFilter | undefined = undefined;
 const entry: bigint = encodeMaskedEntry(0xc0, 0xff, 0, false);
 console.log(typeof stats, design, filter, typeof entry, typeof MSR, typeof ERRNO, KernelError.name);
+// The second entry point: a built-in scenario read from the installed package, and a bad one refused.
+const scenario: Scenario = loadScenario('specint-sampling').scenario;
+let refused = '';
+try {
+  loadScenario('no-such-scenario');
+} catch (e) {
+  if (e instanceof ScenarioError) refused = e.problems[0]!.path === '' ? 'ScenarioError' : 'wrong path';
+}
+console.log(scenario.name, scenarioToInput(scenario).guests.length > 0, refused);
 `;
     writeFileSync(join(project, 'consumer.ts'), consumer);
     writeFileSync(
@@ -234,8 +244,9 @@ console.log(typeof stats, design, filter, typeof entry, typeof MSR, typeof ERRNO
     const r = spawnSync(process.execPath, ['out/consumer.js'], { cwd: project, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.deepEqual(lines.slice(0, -1), expectedOutput(readmeTour()));
-    assert.equal(lines.at(-1), 'object undefined undefined bigint object object KernelError');
+    assert.deepEqual(lines.slice(0, -2), expectedOutput(readmeTour()));
+    assert.equal(lines.at(-2), 'object undefined undefined bigint object object KernelError');
+    assert.equal(lines.at(-1), 'specint-sampling true ScenarioError');
   });
 
   test('(c) npx vpmu from the installed package: --version, scenarios, stress, --html without vega', () => {
