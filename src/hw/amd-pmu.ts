@@ -4,29 +4,12 @@
  * first four), and PerfMonV2's global control / status MSRs. No fixed
  * counters. Host/GuestOnly bits select the mode a counter counts in.
  */
-import {
-  COUNT_CPL0 as COUNT_CPL0_TABLE,
-  COUNT_CPL3 as COUNT_CPL3_TABLE,
-  COUNT_GUEST as COUNT_GUEST_TABLE,
-  COUNT_HOST as COUNT_HOST_TABLE,
-  CounterBank,
-} from './counter-bank.ts';
+import { COUNT_CPL0, COUNT_CPL3, COUNT_GUEST, COUNT_HOST, CounterBank } from './counter-bank.ts';
 import type { CpuModel } from './cpu-models.ts';
-import { amdEventQuantity as amdEventQuantity_EXPORT } from './events.ts';
+import { amdEventQuantity } from './events.ts';
 import { gp } from './fault.ts';
-import { EVTSEL as EVTSEL_TABLE, MSR as MSR_TABLE } from './msr.ts';
+import { EVTSEL, MSR } from './msr.ts';
 import { mask, type HardwarePmu } from './pmu.ts';
-
-/** Module-local bindings of hot imports (the loader makes imported bindings getters). */
-const amdEventQuantity = amdEventQuantity_EXPORT;
-
-/** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
-const COUNT_CPL0 = COUNT_CPL0_TABLE;
-const COUNT_CPL3 = COUNT_CPL3_TABLE;
-const COUNT_GUEST = COUNT_GUEST_TABLE;
-const COUNT_HOST = COUNT_HOST_TABLE;
-const EVTSEL = EVTSEL_TABLE;
-const MSR = MSR_TABLE;
 
 /** PERF_CTL bits the part implements; others are reserved (dropped on write). */
 const PERF_CTL_VALID =

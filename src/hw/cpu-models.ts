@@ -99,6 +99,25 @@ const amdBase = {
   topdownSlotsPerCycle: 0,
 };
 
+/** The core PMU of Sapphire Rapids, which Emerald Rapids shares. */
+const sapphireRapidsCore = {
+  ...intelBase,
+  vmExitSavesGlobalCtrl: true,
+  pmuVersion: 5,
+  gpCounters: 8,
+  fixedCounters: 4,
+  eventsLength: 8,
+  fixedCounterMask: 0xf,
+  perfCapabilities: perfCapabilities({
+    lbrFormat: 0x3f,
+    pebsFormat: 4,
+    baseline: true,
+    perfMetrics: true,
+    pebsOutputPt: true,
+  }),
+  topdownSlotsPerCycle: 6,
+};
+
 export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
   // Haswell-EP (Xeon E5 v3): arch perfmon v3, 4 GP per thread with HT, 3 fixed.
   'intel-haswell': {
@@ -149,42 +168,14 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
   },
   // Sapphire Rapids: v5, 8 GP, 4 fixed, architectural LBR (format 0x3f), PEBS format 4 ("PEBS fmt4+-baseline").
   'intel-sapphire-rapids': {
-    ...intelBase,
+    ...sapphireRapidsCore,
     name: 'intel-sapphire-rapids',
-    vmExitSavesGlobalCtrl: true,
-    pmuVersion: 5,
-    gpCounters: 8,
-    fixedCounters: 4,
-    eventsLength: 8,
-    fixedCounterMask: 0xf,
-    perfCapabilities: perfCapabilities({
-      lbrFormat: 0x3f,
-      pebsFormat: 4,
-      baseline: true,
-      perfMetrics: true,
-      pebsOutputPt: true,
-    }),
-    topdownSlotsPerCycle: 6,
     tscHz: 2_000_000_000,
   },
   // Emerald Rapids: the same core PMU as Sapphire Rapids.
   'intel-emerald-rapids': {
-    ...intelBase,
+    ...sapphireRapidsCore,
     name: 'intel-emerald-rapids',
-    vmExitSavesGlobalCtrl: true,
-    pmuVersion: 5,
-    gpCounters: 8,
-    fixedCounters: 4,
-    eventsLength: 8,
-    fixedCounterMask: 0xf,
-    perfCapabilities: perfCapabilities({
-      lbrFormat: 0x3f,
-      pebsFormat: 4,
-      baseline: true,
-      perfMetrics: true,
-      pebsOutputPt: true,
-    }),
-    topdownSlotsPerCycle: 6,
     tscHz: 1_900_000_000,
   },
   // Zen 3: six core counters (PerfCtrExtCore), no PerfMonV2.

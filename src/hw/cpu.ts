@@ -13,12 +13,9 @@ import { QUANTITY_COUNT, Quantity, splitWork, workQuantities, type Work } from '
 import { gp, type MsrPort } from './fault.ts';
 import { IntelPmu } from './intel-pmu.ts';
 import { LocalApic, type InterruptDelivery } from './lapic.ts';
-import { MSR as MSR_TABLE } from './msr.ts';
+import { MSR } from './msr.ts';
 import type { HardwarePmu } from './pmu.ts';
 import { CpuTracepoints } from './tracepoints.ts';
-
-/** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
-const MSR = MSR_TABLE;
 
 /** Local copies of the hot MSR indices (property reads of the MSR table are not free). */
 const LVTPC = MSR.X2APIC_LVTPC;

@@ -4,43 +4,12 @@
  * aliases, event selectors, fixed counters and FIXED_CTR_CTRL, and the v2+
  * global control / status MSRs. #GP where the hardware raises it.
  */
-import {
-  COUNT_CPL0 as COUNT_CPL0_TABLE,
-  COUNT_CPL3 as COUNT_CPL3_TABLE,
-  COUNT_GUEST as COUNT_GUEST_TABLE,
-  COUNT_HOST as COUNT_HOST_TABLE,
-  CounterBank,
-} from './counter-bank.ts';
+import { COUNT_CPL0, COUNT_CPL3, COUNT_GUEST, COUNT_HOST, CounterBank } from './counter-bank.ts';
 import type { CpuModel } from './cpu-models.ts';
-import {
-  FIXED_COUNTER_QUANTITY as FIXED_COUNTER_QUANTITY_EXPORT,
-  intelEventQuantity as intelEventQuantity_EXPORT,
-} from './events.ts';
+import { FIXED_COUNTER_QUANTITY, intelEventQuantity } from './events.ts';
 import { gp } from './fault.ts';
-import {
-  FIXED_CTRL as FIXED_CTRL_TABLE,
-  GLOBAL as GLOBAL_TABLE,
-  MSR as MSR_TABLE,
-  PERF_CAP as PERF_CAP_TABLE,
-  RDPMC as RDPMC_TABLE,
-} from './msr.ts';
+import { FIXED_CTRL, GLOBAL, MSR, PERF_CAP, RDPMC } from './msr.ts';
 import { mask, signExtend32, type HardwarePmu } from './pmu.ts';
-
-/** Module-local bindings of hot imports (the loader makes imported bindings getters). */
-const FIXED_COUNTER_QUANTITY = FIXED_COUNTER_QUANTITY_EXPORT;
-const intelEventQuantity = intelEventQuantity_EXPORT;
-
-/** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
-const COUNT_CPL0 = COUNT_CPL0_TABLE;
-const COUNT_CPL3 = COUNT_CPL3_TABLE;
-const COUNT_GUEST = COUNT_GUEST_TABLE;
-const COUNT_HOST = COUNT_HOST_TABLE;
-
-const FIXED_CTRL = FIXED_CTRL_TABLE;
-const GLOBAL = GLOBAL_TABLE;
-const MSR = MSR_TABLE;
-const PERF_CAP = PERF_CAP_TABLE;
-const RDPMC = RDPMC_TABLE;
 
 /** Selector bits as plain numbers (bits 31:0), for decoding without bigint arithmetic. */
 const SEL_USR = 1 << 16;

@@ -3,10 +3,7 @@
  * entry (LVTPC) that turns a counter overflow into an interrupt, and EOI.
  * Accessed through the x2APIC MSRs (LVTPC 0x834, EOI 0x80b).
  */
-import { LVT as LVT_EXPORT } from './msr.ts';
-
-/** Module-local binding of a hot import (the loader makes imported bindings getters). */
-const LVT = LVT_EXPORT;
+import { LVT } from './msr.ts';
 
 export type InterruptDelivery = { nmi: true; vector: 2 } | { nmi: false; vector: number };
 

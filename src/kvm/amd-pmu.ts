@@ -14,7 +14,7 @@
  */
 import type { CpuModel } from '../hw/cpu-models.ts';
 import { NAMED_EVENTS } from '../hw/events.ts';
-import { EVTSEL as EVTSEL_EXPORT, MSR as MSR_EXPORT, U64_MAX } from '../hw/msr.ts';
+import { EVTSEL, MSR, U64_MAX } from '../hw/msr.ts';
 import type {
   CpuidRegs,
   Fault,
@@ -25,10 +25,6 @@ import type {
   KvmPmuCapability,
   KvmPmuOps,
 } from './pmu-types.ts';
-
-/** Module-local bindings of hot imports (the loader makes imported bindings getters). */
-const EVTSEL = EVTSEL_EXPORT;
-const MSR = MSR_EXPORT;
 
 /** KVM_MAX_NR_AMD_GP_COUNTERS. */
 export const KVM_MAX_NR_AMD_GP_COUNTERS = 6;

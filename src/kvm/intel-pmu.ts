@@ -10,15 +10,7 @@
  */
 import type { CpuModel } from '../hw/cpu-models.ts';
 import { NAMED_EVENTS } from '../hw/events.ts';
-import {
-  EVTSEL as EVTSEL_EXPORT,
-  FIXED_CTRL as FIXED_CTRL_EXPORT,
-  GLOBAL as GLOBAL_EXPORT,
-  MSR as MSR_EXPORT,
-  PERF_CAP as PERF_CAP_EXPORT,
-  RDPMC as RDPMC_EXPORT,
-  U64_MAX,
-} from '../hw/msr.ts';
+import { EVTSEL, FIXED_CTRL, GLOBAL, MSR, PERF_CAP, RDPMC, U64_MAX } from '../hw/msr.ts';
 import type {
   CpuidRegs,
   Fault,
@@ -29,14 +21,6 @@ import type {
   KvmPmuCapability,
   KvmPmuOps,
 } from './pmu-types.ts';
-
-/** Module-local bindings of hot imports (the loader makes imported bindings getters). */
-const EVTSEL = EVTSEL_EXPORT;
-const FIXED_CTRL = FIXED_CTRL_EXPORT;
-const GLOBAL = GLOBAL_EXPORT;
-const MSR = MSR_EXPORT;
-const PERF_CAP = PERF_CAP_EXPORT;
-const RDPMC = RDPMC_EXPORT;
 
 /** KVM_MAX_NR_INTEL_GP_COUNTERS. */
 export const KVM_MAX_NR_INTEL_GP_COUNTERS = 8;

@@ -18,25 +18,10 @@ import {
   type NamedEventName,
 } from '../hw/events.ts';
 import type { MsrPort } from '../hw/fault.ts';
-import {
-  EVTSEL as EVTSEL_TABLE,
-  FIXED_CTRL as FIXED_CTRL_TABLE,
-  LVT as LVT_TABLE,
-  MSR as MSR_TABLE,
-  PERF_CAP as PERF_CAP_TABLE,
-  RDPMC as RDPMC_TABLE,
-} from '../hw/msr.ts';
+import { EVTSEL, FIXED_CTRL, LVT, MSR, PERF_CAP, RDPMC } from '../hw/msr.ts';
 import type { PerfEventAttr } from './attr.ts';
 import { EventState, type HwConfig, type KernelEvent } from './event.ts';
 import { CAP_MEDIATED_VPMU, type PerfPmu } from './pmu.ts';
-
-/** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
-const EVTSEL = EVTSEL_TABLE;
-const FIXED_CTRL = FIXED_CTRL_TABLE;
-const LVT = LVT_TABLE;
-const MSR = MSR_TABLE;
-const PERF_CAP = PERF_CAP_TABLE;
-const RDPMC = RDPMC_TABLE;
 
 /** What the driver needs of a CPU: the MSR port and CPUID. */
 export interface X86CpuPort extends MsrPort {
