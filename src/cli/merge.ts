@@ -1,45 +1,119 @@
 /**
- * `vpmu merge FILES... [--json | --html F]`: the shard files of a
- * `vpmu run --samples N --shard i/n --json` job array, combined into the
- * report one `vpmu run --samples N` gives (the same text, JSON and HTML).
- * A file that is not a shard, a shard of another run, a shard given twice or
- * one missing is bad input: one line naming the file, exit 2.
+ * `vpmu merge FILES... [--json | --html F]`: the shard files of a job array,
+ * combined into the report one process gives: the shards of
+ * `vpmu run --samples N --shard i/n --json` into the `vpmu run --samples N`
+ * report, the shards of `vpmu run --sweep ... --shard i/n --json` into the
+ * sweep's (the same JSON; text and HTML rendered from it). A file that is not
+ * a shard, a shard of another run, a shard given twice or one missing is bad
+ * input: one line naming the file, exit 2.
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { ShardFile } from '../sim/uncertainty-shards.ts';
+import type { SimulationReport } from '../sim/results.ts';
 import { runCommand, UsageError } from './errors.ts';
+
+interface MergeOptions {
+  json?: boolean;
+  html?: string;
+}
+
+/** Why a merge failed, as one line for the user. */
+const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+function readShardText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(
+      `${path}: expected a readable shard file (got ${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
+  }
+}
+
+/** The shards of a sweep, put back in the order of its values. */
+async function mergeSweep(
+  paths: readonly string[],
+  texts: readonly string[],
+  options: MergeOptions,
+  write: (text: string) => void,
+): Promise<number> {
+  const [{ mergeSweepShards, sweepShardFromJson }, { orderingCheck }, { renderSweepText }] =
+    await Promise.all([
+      import('../report/sweep-shards.ts'),
+      import('../sim/ordering.ts'),
+      import('../report/text.ts'),
+    ]);
+  const files = texts.map((text, i) => {
+    try {
+      return sweepShardFromJson(JSON.parse(text));
+    } catch (error) {
+      throw new UsageError(`${paths[i]!}: ${reason(error)}`);
+    }
+  });
+  let merged;
+  try {
+    merged = mergeSweepShards(files, paths);
+  } catch (error) {
+    throw new UsageError(`merge: ${reason(error)}`);
+  }
+  const reports: SimulationReport[] = merged.json.runs;
+  if (options.html) {
+    const { writeOutputFile } = await import('./output-files.ts');
+    const { renderSweepHtml } = await import('../report/html.ts');
+    writeOutputFile('--html', options.html, await renderSweepHtml(reports, merged.summary));
+  }
+  write(
+    options.json
+      ? `${JSON.stringify(merged.json, null, 2)}\n`
+      : renderSweepText(reports, merged.summary),
+  );
+  return reports.every((r) => orderingCheck(r).ok) ? 0 : 1;
+}
 
 export async function merge(
   paths: readonly string[],
-  options: { json?: boolean; html?: string },
+  options: MergeOptions,
   write: (text: string) => void,
 ): Promise<number> {
+  if (options.html !== undefined) {
+    const { checkOutputPath } = await import('./output-files.ts');
+    checkOutputPath('--html', options.html, paths, 'one of the shard files');
+  }
+  const texts = paths.map(readShardText);
+  const { looksLikeSweepShard } = await import('../report/sweep-shards.ts');
+  const isSweep = texts.map((text) => {
+    try {
+      return looksLikeSweepShard(JSON.parse(text));
+    } catch {
+      return false; // not JSON: the samples reader below says so
+    }
+  });
+  if (isSweep.some(Boolean)) {
+    const other = isSweep.findIndex((sweep) => !sweep);
+    if (other >= 0)
+      throw new UsageError(
+        `${paths[other]!}: expected a shard of the same sweep as ${paths[isSweep.indexOf(true)]!} (got another kind of file)`,
+      );
+    return mergeSweep(paths, texts, options, write);
+  }
   // Loaded here, not at start-up: `vpmu --help` need not load the simulator.
   const [{ mergeShards, shardFromText }, { emitUncertainty }] = await Promise.all([
     import('../sim/uncertainty-shards.ts'),
     import('./samples.ts'),
   ]);
-  const files: ShardFile[] = paths.map((path) => {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (error) {
-      throw new UsageError(
-        `${path}: expected a readable shard file (got ${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-      );
-    }
+  const files: ShardFile[] = texts.map((text, i) => {
     try {
       return shardFromText(text);
     } catch (error) {
-      throw new UsageError(`${path}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new UsageError(`${paths[i]!}: ${reason(error)}`);
     }
   });
   let report;
   try {
     report = mergeShards(files, paths);
   } catch (error) {
-    throw new UsageError(`merge: ${error instanceof Error ? error.message : String(error)}`);
+    throw new UsageError(`merge: ${reason(error)}`);
   }
   return emitUncertainty(report, {
     ...(options.json ? { json: true } : {}),
@@ -53,12 +127,12 @@ export function registerMerge(program: Command): void {
   program
     .command('merge')
     .description(
-      'combine the shard files of `vpmu run --samples N --shard i/n --json` into the single-run report',
+      'combine the shard files of `vpmu run --samples N --shard i/n --json` (or of `--sweep ... --shard i/n --json`) into the single-run report',
     )
     .argument('<files...>', 'shard files, one per shard, in any order')
     .option('--json', 'print the merged results as JSON')
     .option('--html <file>', 'write the merged self-contained HTML report')
-    .action(async (paths: string[], opts: { json?: boolean; html?: string }) => {
+    .action(async (paths: string[], opts: MergeOptions) => {
       await runCommand(program.opts().debug === true, () =>
         merge(paths, opts, (t) => process.stdout.write(t)),
       );

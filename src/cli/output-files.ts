@@ -14,7 +14,12 @@ import { UsageError } from './errors.ts';
  * not itself a directory, writable, and none of `inputs` (a report written
  * over the scenario it came from would destroy it).
  */
-export function checkOutputPath(flag: string, path: string, inputs: readonly string[] = []): void {
+export function checkOutputPath(
+  flag: string,
+  path: string,
+  inputs: readonly string[] = [],
+  inputKind = 'the input scenario',
+): void {
   if (path.trim() === '') throw new UsageError(`${flag}: expected a file name, got ''`);
   const dir = dirname(path);
   let dirStat;
@@ -41,7 +46,7 @@ export function checkOutputPath(flag: string, path: string, inputs: readonly str
     const target = realpathSync(path);
     for (const input of inputs) {
       if (sameFile(input, target))
-        throw new UsageError(`${flag}: '${path}' is the input scenario; refusing to overwrite it`);
+        throw new UsageError(`${flag}: '${path}' is ${inputKind}; refusing to overwrite it`);
     }
   }
 }

@@ -9,7 +9,7 @@
  * `--jobs N` puts sweep points and samples on worker threads; `--shard i/n`
  * runs one slice of a sweep or of the samples, so a batch scheduler's job
  * array can spread it across machines (each shard writes its own JSON;
- * `vpmu merge` combines sample shards).
+ * `vpmu merge` combines them, samples or sweep points).
  *
  * Exit codes: 0 ok; 1 the simulated ordering of the designs contradicts the
  * published one (a check failed); 2 bad input.
@@ -239,8 +239,15 @@ export async function run(
   // The HTML renderers first: a missing optional package fails before the simulation runs.
   const html = options.html !== undefined ? await loadHtml() : undefined;
   const modules = await loadRunModules();
-  const { applyOverride, orderingCheck, toJson, toSweepJson, renderSweepText, renderText } =
-    modules;
+  const {
+    applyOverride,
+    orderingCheck,
+    toJson,
+    toSweepJson,
+    toSweepShardJson,
+    renderSweepText,
+    renderText,
+  } = modules;
   const loaded = modules.loadScenario(name);
   let scenario = loaded.scenario;
   // Every output path checked before the simulation spends any time.
@@ -301,7 +308,7 @@ export async function run(
         writeOutputFile('--html', options.html, await html.renderSweepHtml(reports));
       if (options.json)
         write(
-          `${JSON.stringify({ ...(toSweepJson(reports) as object), ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}) }, null, 2)}\n`,
+          `${JSON.stringify(shard ? toSweepShardJson(reports, shard) : toSweepJson(reports), null, 2)}\n`,
         );
       else write(renderSweepText(reports));
       return reports.every((r) => orderingCheck(r).ok) ? 0 : 1;

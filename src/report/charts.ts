@@ -8,7 +8,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import type { SimulationReport, TimelineEntry } from '../sim/results.ts';
-import { sweepSummary } from './summary.ts';
+import type { SweepSummary } from './summary.ts';
 import { item } from '../common/item.ts';
 
 type Logger = NonNullable<NonNullable<Parameters<typeof compile>[1]>['logger']>;
@@ -310,8 +310,7 @@ export function cyclesSpec(report: SimulationReport): TopLevelSpec | undefined {
 }
 
 /** A sweep: each design's overhead, and its mean |error|, against the swept value. */
-export function sweepSpec(reports: SimulationReport[]): TopLevelSpec | undefined {
-  const summary = sweepSummary(reports);
+export function sweepSpec(summary: SweepSummary): TopLevelSpec | undefined {
   if (summary.rows.length === 0 || summary.designs.length === 0) return undefined;
   const numeric = summary.rows.every(
     (r) => r.value.trim() !== '' && Number.isFinite(Number(r.value)),

@@ -30,6 +30,7 @@ import {
   orderingCheck,
   refusalMessage,
   sweepSummary,
+  type SweepSummary,
 } from './summary.ts';
 
 const STYLE = `
@@ -392,15 +393,18 @@ ${costTable(report)}
 }
 
 /** A sweep: overhead and mean |error| per design against the swept value, and a table of the runs. */
-export async function renderSweepHtml(reports: SimulationReport[]): Promise<string> {
-  const summary = sweepSummary(reports);
+/** A sweep's page; `summary` as for renderSweepText. */
+export async function renderSweepHtml(
+  reports: SimulationReport[],
+  summary: SweepSummary = sweepSummary(reports),
+): Promise<string> {
   const first = reports[0];
   const title = first
     ? `vpmu: ${first.scenario}, sweep of ${summary.parameter}`
     : 'vpmu: empty sweep';
   const chart = await figure(
     'sweep',
-    sweepSpec(reports),
+    sweepSpec(summary),
     `Overhead and mean |count error| of each design as ${summary.parameter} varies.`,
     'The sweep has no results.',
   );

@@ -173,3 +173,25 @@ export function toSweepJson(reports: SimulationReport[]): SweepJson {
     runs: reports.map(toJson),
   };
 }
+
+/** One shard of a sweep (`--sweep ... --shard i/n --json`): src/report/sweep-shards.ts merges them. */
+export interface SweepShardJson extends SweepJson {
+  /** 'i/n'. */
+  shard: string;
+  /**
+   * The summary rows unrounded (JSON keeps every digit of a double), so that
+   * the merged text and HTML match the single run's to the last digit.
+   */
+  exactSummary: SweepRow[];
+}
+
+export function toSweepShardJson(
+  reports: SimulationReport[],
+  shard: { index: number; count: number },
+): SweepShardJson {
+  return {
+    ...toSweepJson(reports),
+    shard: `${shard.index}/${shard.count}`,
+    exactSummary: sweepSummary(reports).rows,
+  };
+}

@@ -28,6 +28,7 @@ import {
   orderingCheck,
   refusalMessage,
   sweepSummary,
+  type SweepSummary,
 } from './summary.ts';
 import { item } from '../common/item.ts';
 
@@ -312,10 +313,16 @@ export function renderText(report: SimulationReport, options: TextOptions): stri
     .trimEnd()}\n`;
 }
 
-/** A sweep: one row per swept value, each design's overhead and mean |error|. */
-export function renderSweepText(reports: SimulationReport[]): string {
+/**
+ * A sweep: one row per swept value, each design's overhead and mean |error|.
+ * `summary` is the reports' own unless given (a merge of shards gives the
+ * unrounded rows the shards carried).
+ */
+export function renderSweepText(
+  reports: SimulationReport[],
+  summary: SweepSummary = sweepSummary(reports),
+): string {
   if (reports.length === 0) return 'no sweep results\n';
-  const summary = sweepSummary(reports);
   const first = item(reports, 0);
   const head: Row = [
     '',

@@ -1,0 +1,194 @@
+/**
+ * A --sweep spread over machines: shard i of n runs every n-th swept value
+ * (the values whose position k has k mod n = i - 1) and prints the sweep JSON
+ * of those values with `shard: "i/n"`. Each point is a run of its own, so the
+ * n files put back in position order are the JSON one process prints; the
+ * text and HTML renderings are made from them as `vpmu run --sweep` makes
+ * its own.
+ */
+import { z } from 'zod';
+import type { SimulationReport } from '../sim/results.ts';
+import type { SweepJson } from './json.ts';
+import { designsOf, type SweepRow, type SweepSummary } from './summary.ts';
+
+/** What the renderers and the ordering check read of a run; the rest passes through. */
+const RunSchema = z.looseObject({
+  scenario: z.string(),
+  seed: z.number(),
+  duration: z.number(),
+  cpu: z.string(),
+  costModel: z.string(),
+  sweep: z.object({ parameter: z.string(), value: z.string() }),
+  results: z.array(
+    z.looseObject({
+      design: z.string(),
+      overheadPercent: z.number(),
+      guestEvents: z.array(z.looseObject({ errorPercent: z.number().nullable() })),
+    }),
+  ),
+  published: z.optional(
+    z.looseObject({ overheadPercent: z.record(z.string(), z.number().optional()) }),
+  ),
+});
+
+const PercentByDesign = z.record(z.string(), z.number());
+
+const Rows = z.array(
+  z.object({
+    value: z.string(),
+    overheadPercent: PercentByDesign,
+    meanAbsErrorPercent: PercentByDesign,
+  }),
+);
+
+const SweepShardSchema = z.object({
+  scenario: z.string(),
+  parameter: z.string(),
+  summary: Rows,
+  exactSummary: Rows,
+  runs: z.array(RunSchema),
+  shard: z.string().regex(/^\d+\/\d+$/, 'expected "i/n"'),
+});
+
+export interface SweepShardFile extends SweepJson {
+  shard: { index: number; count: number };
+  exactSummary: SweepRow[];
+}
+
+/** Merged shards: the JSON one process prints, and the unrounded summary its text and HTML show. */
+export interface MergedSweep {
+  json: SweepJson;
+  summary: SweepSummary;
+}
+
+/** Whether parsed JSON claims to be a sweep shard (it has a sweep's keys and `shard`). */
+export function looksLikeSweepShard(data: unknown): boolean {
+  return (
+    data !== null &&
+    typeof data === 'object' &&
+    'shard' in data &&
+    'parameter' in data &&
+    'summary' in data
+  );
+}
+
+/** Validate a parsed sweep shard. Throws a plain Error naming the field; the caller names the file. */
+export function sweepShardFromJson(data: unknown): SweepShardFile {
+  const parsed = SweepShardSchema.safeParse(data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const where = issue.path.length > 0 ? issue.path.join('.') : 'the file';
+    throw new Error(`${where}: ${issue.message} (not a shard of vpmu run --sweep ... --json)`);
+  }
+  // The file's own objects, not zod's copies: zod puts the keys it knows first, and a
+  // merged sweep must print its runs' keys in the order one process prints them.
+  const { shard, runs, summary, exactSummary, ...rest } = data as z.infer<typeof SweepShardSchema>;
+  const [index, count] = shard.split('/').map(Number) as [number, number];
+  if (index < 1 || index > count)
+    throw new Error(`shard: expected i/n with 1 <= i <= n (got '${shard}')`);
+  if (runs.length !== summary.length)
+    throw new Error(
+      `runs: expected one run per summary row (${summary.length}, got ${runs.length})`,
+    );
+  summary.forEach((row, k) => {
+    for (const [field, other] of [
+      [`runs.${k}.sweep.value`, runs[k]!.sweep.value],
+      [`exactSummary.${k}.value`, exactSummary[k]?.value],
+    ] as const)
+      if (other !== row.value)
+        throw new Error(`${field}: expected the summary's value '${row.value}' (got '${other}')`);
+  });
+  if (exactSummary.length !== summary.length)
+    throw new Error(`exactSummary: expected ${summary.length} rows (got ${exactSummary.length})`);
+  return {
+    ...rest,
+    summary,
+    exactSummary,
+    runs: runs as unknown as SimulationReport[],
+    shard: { index, count },
+  };
+}
+
+/**
+ * The sweep of the shards together, in the order one process runs it: every
+ * shard of the same sweep (scenario, parameter, seed, duration, cost model
+ * and shard count), each exactly once. Throws an Error naming the problem
+ * and the file (from `names`).
+ */
+export function mergeSweepShards(
+  files: readonly SweepShardFile[],
+  names: readonly string[] = [],
+): MergedSweep {
+  if (files.length === 0) throw new Error('no shard files');
+  const name = (i: number) => names[i] ?? `shard file ${i + 1}`;
+  const first = files[0]!;
+  const identity = (f: SweepShardFile) => {
+    const run = f.runs[0];
+    return JSON.stringify({
+      scenario: f.scenario,
+      parameter: f.parameter,
+      ...(run
+        ? { seed: run.seed, duration: run.duration, costModel: run.costModel, cpu: run.cpu }
+        : {}),
+    });
+  };
+  const byIndex = new Map<number, number>();
+  files.forEach((f, i) => {
+    if (f.shard.count !== first.shard.count)
+      throw new Error(
+        `${name(i)}: shard ${f.shard.index}/${f.shard.count}, but ${name(0)} is of ${first.shard.count}`,
+      );
+    // A shard given no values (more shards than values) has no runs to compare.
+    if (f.runs.length > 0 && first.runs.length > 0 && identity(f) !== identity(first))
+      throw new Error(
+        `${name(i)}: a shard of another sweep (scenario, parameter, seed, duration or costs differ from ${name(0)})`,
+      );
+    const other = byIndex.get(f.shard.index);
+    if (other !== undefined)
+      throw new Error(
+        `${name(i)}: shard ${f.shard.index}/${f.shard.count} again (also ${name(other)})`,
+      );
+    byIndex.set(f.shard.index, i);
+  });
+  const count = first.shard.count;
+  const missing = Array.from({ length: count }, (_, k) => k + 1).filter((k) => !byIndex.has(k));
+  if (missing.length > 0)
+    throw new Error(
+      `missing shard${missing.length > 1 ? 's' : ''} ${missing.map((k) => `${k}/${count}`).join(', ')}`,
+    );
+  // Shard i holds positions i - 1, i - 1 + n, ...: each holds as many values as
+  // the shard before it, or one fewer, and shard n at least shard 1's less one.
+  const inOrder = Array.from({ length: count }, (_, k) => byIndex.get(k + 1)!);
+  const lengthOf = (fileIndex: number) => files[fileIndex]!.summary.length;
+  inOrder.forEach((fileIndex, k) => {
+    if (k === 0) return;
+    const before = lengthOf(inOrder[k - 1]!);
+    const most = lengthOf(inOrder[0]!);
+    const length = lengthOf(fileIndex);
+    if (length > before || length < most - 1)
+      throw new Error(
+        `${name(fileIndex)}: shard ${k + 1}/${count} has ${length} values, but shard 1/${count} has ${most}` +
+          ` (one shard of a sweep has as many values as shard 1, or one fewer, and never more than the shard before it)`,
+      );
+  });
+  const total = files.reduce((sum, f) => sum + f.summary.length, 0);
+  const named = files.find((f) => f.runs.length > 0) ?? first;
+  const json: SweepJson = {
+    scenario: named.scenario,
+    parameter: named.parameter,
+    summary: [],
+    runs: [],
+  };
+  const exactRows: SweepRow[] = [];
+  for (let position = 0; position < total; position++) {
+    const file = files[byIndex.get((position % count) + 1)!]!;
+    const k = Math.floor(position / count);
+    json.summary.push(file.summary[k]!);
+    json.runs.push(file.runs[k]!);
+    exactRows.push(file.exactSummary[k]!);
+  }
+  return {
+    json,
+    summary: { parameter: json.parameter, designs: designsOf(json.runs), rows: exactRows },
+  };
+}
