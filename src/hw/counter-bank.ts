@@ -9,10 +9,7 @@
  * runs synchronously and may reprogram anything), then the rest of the block
  * is counted with whatever is programmed by then.
  */
-import { QUANTITY_COUNT as QUANTITY_COUNT_EXPORT, Quantity } from './events.ts';
-
-/** Module-local bindings of hot imports (the loader makes imported bindings getters). */
-const QUANTITY_COUNT = QUANTITY_COUNT_EXPORT;
+import { QUANTITY_COUNT, Quantity } from './events.ts';
 
 /** CPL bits of `cplMask`. */
 export const COUNT_CPL0 = 1;

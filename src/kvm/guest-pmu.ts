@@ -22,14 +22,7 @@
  */
 import { KvmError } from '../common/errors.ts';
 import type { Vendor } from '../hw/cpu-models.ts';
-import {
-  EVTSEL as EVTSEL_EXPORT,
-  FIXED_CTRL as FIXED_CTRL_EXPORT,
-  MSR as MSR_EXPORT,
-  PERF_CAP as PERF_CAP_EXPORT,
-  U64_MAX,
-  msrName,
-} from '../hw/msr.ts';
+import { EVTSEL, FIXED_CTRL, MSR, PERF_CAP, U64_MAX, msrName } from '../hw/msr.ts';
 import {
   isFixedCounterAllowed,
   isGpEventAllowed,
@@ -52,12 +45,6 @@ import {
   type KvmPmuOps,
   type PmcType,
 } from './pmu-types.ts';
-
-/** Module-local bindings of hot imports (the loader makes imported bindings getters). */
-const EVTSEL = EVTSEL_EXPORT;
-const FIXED_CTRL = FIXED_CTRL_EXPORT;
-const MSR = MSR_EXPORT;
-const PERF_CAP = PERF_CAP_EXPORT;
 
 // ---------------------------------------------------------------------------
 // Which MSRs are the PMU's

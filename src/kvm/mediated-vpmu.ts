@@ -10,17 +10,13 @@
  * elided (b0b6a8d3be16).
  */
 import type { PhysicalCpu } from '../hw/cpu.ts';
-import { MSR as MSR_TABLE, RDPMC as RDPMC_TABLE } from '../hw/msr.ts';
+import { MSR, RDPMC } from '../hw/msr.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
 import type { GuestPmu } from './guest-pmu.ts';
 import type { GuestPmuBackend, KvmPmc } from './pmu-types.ts';
 import { pmuIntercepts, type PmuIntercepts } from './msr-intercepts.ts';
 import type { VirtualLapic } from './vlapic.ts';
 import type { VpmuDesign } from './vpmu-design.ts';
-
-/** Module-local bindings: the loader turns imported bindings into getters, and these are read on hot paths. */
-const MSR = MSR_TABLE;
-const RDPMC = RDPMC_TABLE;
 
 /** Where a VM-exit saves a mediated guest's GLOBAL_CTRL. */
 export type GlobalCtrlSave = 'vmcs-field' | 'msr-store-list' | 'none';

@@ -13,7 +13,7 @@ import { GuestFault, KvmError } from '../common/errors.ts';
 import type { CpuidResult, PhysicalCpu } from '../hw/cpu.ts';
 import type { Work } from '../hw/events.ts';
 import type { InterruptDelivery } from '../hw/lapic.ts';
-import { MSR as MSR_EXPORT } from '../hw/msr.ts';
+import { MSR } from '../hw/msr.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
 import { validateWork } from '../hw/validate-work.ts';
 import { EmulatedVpmu } from './emulated-vpmu.ts';
@@ -27,9 +27,6 @@ import { MediatedVpmu, type GlobalCtrlSave } from './mediated-vpmu.ts';
 import { VcpuTracepoints } from './tracepoints.ts';
 import { VirtualLapic, type GuestInterrupt } from './vlapic.ts';
 import type { VpmuDesign, VpmuDesignName } from './vpmu-design.ts';
-
-/** Module-local bindings of hot imports (the loader makes imported bindings getters). */
-const MSR = MSR_EXPORT;
 
 export interface VcpuOptions {
   /** Host CPU the vCPU runs on; default 0. */

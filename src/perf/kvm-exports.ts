@@ -10,7 +10,7 @@
  * capability checks, the task switch, the GLOBAL_CTRL values for the VMCS).
  */
 import type { Operation } from '../common/protocol.ts';
-import { LVT as LVT_EXPORT, MSR as MSR_EXPORT } from '../hw/msr.ts';
+import { LVT, MSR } from '../hw/msr.ts';
 import type { PerfEventAttr } from './attr.ts';
 import type { PerfCpu } from './core-config.ts';
 import type { PerfCore } from './core.ts';
@@ -18,10 +18,6 @@ import { EventState, type KernelEvent, type OverflowHandler } from './event.ts';
 import type { AccountingProtocol } from './mediated-protocol.ts';
 import type { KvmPerfCall } from './tracepoints.ts';
 import { FIXED_IDX } from './x86-pmu.ts';
-
-/** Module-local bindings of hot imports (the loader makes imported bindings getters). */
-const LVT = LVT_EXPORT;
-const MSR = MSR_EXPORT;
 
 /** PERF_GUEST_MEDIATED_PMI_VECTOR ("VPMI" in /proc/interrupts). */
 export const PERF_GUEST_MEDIATED_PMI_VECTOR = 0xf5;
