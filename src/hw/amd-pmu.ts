@@ -119,6 +119,16 @@ export class AmdPmu implements HardwarePmu {
     }
   }
 
+  wrmsrNumber(msr: number, value: number): void {
+    const reg = this.decode(msr);
+    if (reg?.kind === 'ctr') {
+      // Bits above the counter width are dropped, as the bigint write masks them.
+      this.bank.value[reg.index] = value % 2 ** this.model.gpWidth;
+      return;
+    }
+    this.wrmsr(msr, BigInt(value));
+  }
+
   rdpmc(ecx: number): bigint {
     return BigInt(this.rdpmcNumber(ecx));
   }

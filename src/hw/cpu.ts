@@ -184,6 +184,16 @@ export class PhysicalCpu implements MsrPort {
     this.pmu.wrmsr(msr, value);
   }
 
+  /** WRMSR with the value as a number (MsrPort.wrmsrNumber): the same instruction and price. */
+  wrmsrNumber(msr: number, value: number): void {
+    if (!this.pmu.isCounterMsr(msr)) {
+      this.wrmsr(msr, BigInt(value));
+      return;
+    }
+    this.account(ACCESS_WRMSR_COUNTER);
+    this.pmu.wrmsrNumber(msr, value);
+  }
+
   rdpmc(ecx: number): bigint {
     this.account(ACCESS_RDPMC);
     return this.pmu.rdpmc(ecx);

@@ -26,4 +26,12 @@ export interface MsrPort {
   rdmsr(msr: number): bigint;
   wrmsr(msr: number, value: bigint): void;
   rdpmc(ecx: number): bigint;
+  /**
+   * The same WRMSR with its value as a number (a non-negative integer below
+   * 2^53): counters take it without a bigint, which drivers reprogramming
+   * periods and KVM's PMU switch write millions of times per simulated second.
+   */
+  wrmsrNumber(msr: number, value: number): void;
+  /** The same RDPMC with its value as a number (counters are at most 48 bits wide). */
+  rdpmcNumber(ecx: number): number;
 }

@@ -9,7 +9,7 @@ import type { CpuModel } from './cpu-models.ts';
 import { FIXED_COUNTER_QUANTITY, intelEventQuantity } from './events.ts';
 import { gp } from './fault.ts';
 import { FIXED_CTRL, GLOBAL, MSR, PERF_CAP, RDPMC } from './msr.ts';
-import { mask, signExtend32, type HardwarePmu } from './pmu.ts';
+import { mask, signExtend32, signExtend32Number, type HardwarePmu } from './pmu.ts';
 
 /** Selector bits as plain numbers (bits 31:0), for decoding without bigint arithmetic. */
 const SEL_USR = 1 << 16;
@@ -28,17 +28,28 @@ function writeFault(msr: number, value: bigint, why: string): Error {
   return gp(`wrmsr 0x${msr.toString(16)} <- 0x${value.toString(16)}: ${why}`);
 }
 
+/** The registers an MSR index can name, as small integers (the decode switch compares numbers). */
+const REG_LEGACY = 0; // IA32_PERFCTRn: the legacy alias, its writes sign-extended from 32 bits
+const REG_PMC = 1; // IA32_PMCn: the full-width alias
+const REG_EVTSEL = 2;
+const REG_FIXED = 3;
+const REG_CAPS = 4;
+const REG_FIXED_CTR_CTRL = 5;
+const REG_STATUS = 6;
+const REG_GLOBAL_CTRL = 7;
+const REG_OVF_CTRL = 8;
+const REG_STATUS_SET = 9;
 type RegisterKind =
-  | 'legacy'
-  | 'pmc'
-  | 'evtsel'
-  | 'fixed'
-  | 'caps'
-  | 'fixedctrl'
-  | 'status'
-  | 'globalctrl'
-  | 'ovfctrl'
-  | 'statusset';
+  | typeof REG_LEGACY
+  | typeof REG_PMC
+  | typeof REG_EVTSEL
+  | typeof REG_FIXED
+  | typeof REG_CAPS
+  | typeof REG_FIXED_CTR_CTRL
+  | typeof REG_STATUS
+  | typeof REG_GLOBAL_CTRL
+  | typeof REG_OVF_CTRL
+  | typeof REG_STATUS_SET;
 
 export class IntelPmu implements HardwarePmu {
   readonly bank: CounterBank;
@@ -56,6 +67,9 @@ export class IntelPmu implements HardwarePmu {
   /** Reserved-bit masks, inverted once (bigint ~ allocates). */
   private readonly gpMax: bigint;
   private readonly fixedMax: bigint;
+  /** The same two limits as numbers (counters are at most 48 bits wide). */
+  private readonly gpMaxNumber: number;
+  private readonly fixedMaxNumber: number;
   private readonly globalCtrlReserved: bigint;
   private readonly ovfCtrlReserved: bigint;
 
@@ -88,6 +102,8 @@ export class IntelPmu implements HardwarePmu {
     this.statusWritable = counters | GLOBAL.STATUS_BUFFER_OVF | GLOBAL.STATUS_COND_CHGD;
     this.gpMax = mask(model.gpWidth);
     this.fixedMax = mask(model.fixedWidth);
+    this.gpMaxNumber = 2 ** model.gpWidth - 1;
+    this.fixedMaxNumber = 2 ** model.fixedWidth - 1;
     this.globalCtrlReserved = ~this.countersMask;
     this.ovfCtrlReserved = ~this.statusWritable;
     this.allLo = Number(this.countersMask & 0xffffffffn);
@@ -102,7 +118,7 @@ export class IntelPmu implements HardwarePmu {
 
   isCounterMsr(msr: number): boolean {
     const kind = this.decode(msr)?.kind;
-    return kind === 'legacy' || kind === 'pmc' || kind === 'fixed';
+    return kind === REG_LEGACY || kind === REG_PMC || kind === REG_FIXED;
   }
 
   /** Which register an MSR index names on this part: built once, as a table. */
@@ -113,19 +129,19 @@ export class IntelPmu implements HardwarePmu {
     const add = (msr: number, kind: RegisterKind, index = 0) =>
       this.registers.set(msr, Object.freeze({ kind, index }));
     for (let i = 0; i < nrGp; i++) {
-      add(MSR.IA32_PERFCTR0 + i, 'legacy', i);
-      if (model.fullWidthWrites) add(MSR.IA32_PMC0 + i, 'pmc', i);
-      add(MSR.IA32_PERFEVTSEL0 + i, 'evtsel', i);
+      add(MSR.IA32_PERFCTR0 + i, REG_LEGACY, i);
+      if (model.fullWidthWrites) add(MSR.IA32_PMC0 + i, REG_PMC, i);
+      add(MSR.IA32_PERFEVTSEL0 + i, REG_EVTSEL, i);
     }
-    for (let j = 0; j < nrFixed; j++) add(MSR.IA32_FIXED_CTR0 + j, 'fixed', j);
-    add(MSR.IA32_PERF_CAPABILITIES, 'caps');
+    for (let j = 0; j < nrFixed; j++) add(MSR.IA32_FIXED_CTR0 + j, REG_FIXED, j);
+    add(MSR.IA32_PERF_CAPABILITIES, REG_CAPS);
     if (model.pmuVersion >= 2) {
-      add(MSR.IA32_FIXED_CTR_CTRL, 'fixedctrl');
-      add(MSR.IA32_PERF_GLOBAL_STATUS, 'status');
-      add(MSR.IA32_PERF_GLOBAL_CTRL, 'globalctrl');
-      add(MSR.IA32_PERF_GLOBAL_OVF_CTRL, 'ovfctrl');
+      add(MSR.IA32_FIXED_CTR_CTRL, REG_FIXED_CTR_CTRL);
+      add(MSR.IA32_PERF_GLOBAL_STATUS, REG_STATUS);
+      add(MSR.IA32_PERF_GLOBAL_CTRL, REG_GLOBAL_CTRL);
+      add(MSR.IA32_PERF_GLOBAL_OVF_CTRL, REG_OVF_CTRL);
     }
-    if (model.pmuVersion >= 4) add(MSR.IA32_PERF_GLOBAL_STATUS_SET, 'statusset');
+    if (model.pmuVersion >= 4) add(MSR.IA32_PERF_GLOBAL_STATUS_SET, REG_STATUS_SET);
     for (const [msr, reg] of this.registers) {
       if (msr >= 0x1000)
         throw new Error(`intel-pmu: MSR 0x${msr.toString(16)} is outside the decode array`);
@@ -146,20 +162,20 @@ export class IntelPmu implements HardwarePmu {
     const reg = this.decode(msr);
     if (!reg) throw gp(`rdmsr 0x${msr.toString(16)}: no such MSR on ${this.model.name}`);
     switch (reg.kind) {
-      case 'legacy':
-      case 'pmc':
+      case REG_LEGACY:
+      case REG_PMC:
         return BigInt(this.bank.value[reg.index]!);
-      case 'evtsel':
+      case REG_EVTSEL:
         return this.eventsel[reg.index]!;
-      case 'fixed':
+      case REG_FIXED:
         return BigInt(this.bank.value[this.nrGp + reg.index]!);
-      case 'caps':
+      case REG_CAPS:
         return this.perfCapabilities;
-      case 'fixedctrl':
+      case REG_FIXED_CTR_CTRL:
         return this.fixedCtrCtrl;
-      case 'status':
+      case REG_STATUS:
         return this.status;
-      case 'globalctrl':
+      case REG_GLOBAL_CTRL:
         return this.globalCtrl;
       default: // OVF_CTRL and STATUS_SET read as 0
         return 0n;
@@ -170,14 +186,14 @@ export class IntelPmu implements HardwarePmu {
     const reg = this.decode(msr);
     if (!reg) throw gp(`wrmsr 0x${msr.toString(16)}: no such MSR on ${this.model.name}`);
     switch (reg.kind) {
-      case 'legacy':
+      case REG_LEGACY:
         this.bank.value[reg.index] = signExtend32(value, this.model.gpWidth);
         return;
-      case 'pmc':
+      case REG_PMC:
         if (value > this.gpMax) throw writeFault(msr, value, 'bits above the counter width');
         this.bank.value[reg.index] = Number(value);
         return;
-      case 'evtsel':
+      case REG_EVTSEL:
         // Bits 63:32 are reserved (no TSX modelled: IN_TX/IN_TXCP are reserved
         // too): a comparison, which allocates no bigint.
         if (value > 0xffffffffn) throw writeFault(msr, value, 'reserved event-select bits');
@@ -185,22 +201,22 @@ export class IntelPmu implements HardwarePmu {
         this.eventsel[reg.index] = value;
         this.recomputeGp(reg.index);
         return;
-      case 'fixed':
+      case REG_FIXED:
         if (value > this.fixedMax) throw writeFault(msr, value, 'bits above the counter width');
         this.bank.value[this.nrGp + reg.index] = Number(value);
         return;
-      case 'caps':
+      case REG_CAPS:
         throw writeFault(msr, value, 'IA32_PERF_CAPABILITIES is read-only');
-      case 'fixedctrl':
+      case REG_FIXED_CTR_CTRL:
         if (value === this.fixedCtrCtrl) return; // unchanged (it was valid when written)
         if (value !== 0n && value & this.fixedCtrlReserved)
           throw writeFault(msr, value, 'reserved FIXED_CTR_CTRL bits');
         this.fixedCtrCtrl = value;
         for (let j = 0; j < this.nrFixed; j++) this.recomputeFixed(j);
         return;
-      case 'status':
+      case REG_STATUS:
         throw writeFault(msr, value, 'IA32_PERF_GLOBAL_STATUS is read-only');
-      case 'globalctrl':
+      case REG_GLOBAL_CTRL:
         // Comparisons allocate no bigint: 0 and "every counter" need no reserved-bit check.
         if (value === this.globalCtrl) return;
         if (value !== 0n && value !== this.countersMask && value & this.globalCtrlReserved) {
@@ -209,18 +225,40 @@ export class IntelPmu implements HardwarePmu {
         this.globalCtrl = value;
         this.recomputeAll();
         return;
-      case 'ovfctrl':
+      case REG_OVF_CTRL:
         if (value & this.ovfCtrlReserved)
           throw writeFault(msr, value, 'reserved GLOBAL_OVF_CTRL bits');
         this.status &= ~value;
         return;
-      case 'statusset':
+      case REG_STATUS_SET:
         // STATUS_SET has no CondChgd (bit 63 is reserved there; only STATUS_RESET clears it).
         if (value & ~(this.statusWritable & ~GLOBAL.STATUS_COND_CHGD))
           throw writeFault(msr, value, 'reserved GLOBAL_STATUS_SET bits');
         this.status |= value;
         return;
     }
+  }
+
+  wrmsrNumber(msr: number, value: number): void {
+    const reg = this.decode(msr);
+    if (reg !== null) {
+      switch (reg.kind) {
+        case REG_LEGACY:
+          this.bank.value[reg.index] = signExtend32Number(value, this.model.gpWidth);
+          return;
+        case REG_PMC:
+          if (value > this.gpMaxNumber)
+            throw writeFault(msr, BigInt(value), 'bits above the counter width');
+          this.bank.value[reg.index] = value;
+          return;
+        case REG_FIXED:
+          if (value > this.fixedMaxNumber)
+            throw writeFault(msr, BigInt(value), 'bits above the counter width');
+          this.bank.value[this.nrGp + reg.index] = value;
+          return;
+      }
+    }
+    this.wrmsr(msr, BigInt(value));
   }
 
   rdpmc(ecx: number): bigint {

@@ -10,6 +10,8 @@ export interface HardwarePmu {
   /** #GP (CpuFault) for an MSR index the part does not implement. */
   rdmsr(msr: number): bigint;
   wrmsr(msr: number, value: bigint): void;
+  /** The same WRMSR, its value a non-negative integer below 2^53 (MsrPort.wrmsrNumber). */
+  wrmsrNumber(msr: number, value: number): void;
   rdpmc(ecx: number): bigint;
   /** The same RDPMC, its value as a number (for the host's hot paths; counters fit 48 bits). */
   rdpmcNumber(ecx: number): number;
@@ -21,9 +23,15 @@ export interface HardwarePmu {
 
 /** Sign-extend the low 32 bits of a legacy counter write, then cut to the counter width. */
 export function signExtend32(value: bigint, width: number): number {
-  const low = value & 0xffffffffn;
-  const extended = low & 0x80000000n ? low | ~0xffffffffn : low;
-  return Number(BigInt.asUintN(width, extended));
+  return signExtend32Number(Number(value & 0xffffffffn), width);
+}
+
+/** signExtend32 of a value given as a number (a non-negative integer below 2^53). */
+export function signExtend32Number(value: number, width: number): number {
+  const low = value % 2 ** 32;
+  const extended = low >= 2 ** 31 ? low - 2 ** 32 : low;
+  const range = 2 ** width;
+  return ((extended % range) + range) % range;
 }
 
 export function mask(width: number): bigint {

@@ -173,13 +173,13 @@ export class MediatedVpmu implements VpmuDesign {
     // kvm_pmu_load_guest_pmcs: counters only where hardware differs; selectors always.
     for (let i = 0; i < pmu.nrArchGpCounters; i++) {
       const pmc = pmu.gpCounters[i]!;
-      if (pmc.counter !== cpu.rdpmcNumber(i)) cpu.wrmsr(this.gpCounterMsr(i), BigInt(pmc.counter));
+      if (pmc.counter !== cpu.rdpmcNumber(i)) cpu.wrmsrNumber(this.gpCounterMsr(i), pmc.counter);
       cpu.wrmsr(this.gpEventselMsr(i), pmc.eventselHw);
     }
     for (let i = 0; i < pmu.nrArchFixedCounters; i++) {
       const pmc = pmu.fixedCounters[i]!;
       if (pmc.counter !== cpu.rdpmcNumber(RDPMC.FIXED | i))
-        cpu.wrmsr(MSR.IA32_FIXED_CTR0 + i, BigInt(pmc.counter));
+        cpu.wrmsrNumber(MSR.IA32_FIXED_CTR0 + i, pmc.counter);
     }
 
     if (this.vendor === 'intel') {
@@ -223,13 +223,13 @@ export class MediatedVpmu implements VpmuDesign {
     for (let i = 0; i < pmu.nrArchGpCounters; i++) {
       const pmc = pmu.gpCounters[i]!;
       pmc.counter = cpu.rdpmcNumber(i);
-      if (pmc.counter) cpu.wrmsr(this.gpCounterMsr(i), 0n);
+      if (pmc.counter) cpu.wrmsrNumber(this.gpCounterMsr(i), 0);
       if (pmc.eventselHw) cpu.wrmsr(this.gpEventselMsr(i), 0n);
     }
     for (let i = 0; i < pmu.nrArchFixedCounters; i++) {
       const pmc = pmu.fixedCounters[i]!;
       pmc.counter = cpu.rdpmcNumber(RDPMC.FIXED | i);
-      if (pmc.counter) cpu.wrmsr(MSR.IA32_FIXED_CTR0 + i, 0n);
+      if (pmc.counter) cpu.wrmsrNumber(MSR.IA32_FIXED_CTR0 + i, 0);
     }
     this.loaded = false;
     perf.putGuestLvtpc(cpu.id);

@@ -534,7 +534,7 @@ export class X86Pmu implements PerfPmu {
   read(cpu: number, event: KernelEvent): void {
     if (event.idx < 0) return;
     const width = event.idx >= FIXED_IDX ? this.desc.fixedWidth : this.desc.gpWidth;
-    const now = Number(this.port(cpu).rdpmc(this.rdpmcIndex(event.idx)));
+    const now = this.port(cpu).rdpmcNumber(this.rdpmcIndex(event.idx));
     const range = 2 ** width;
     let delta = now - event.prevCount;
     if (delta < 0) delta += range;
@@ -575,7 +575,7 @@ export class X86Pmu implements PerfPmu {
     const range = 2 ** width;
     const value = (range - (left % range)) % range;
     event.prevCount = value;
-    this.port(cpu).wrmsr(this.counterMsr(event.idx), BigInt(value));
+    this.port(cpu).wrmsrNumber(this.counterMsr(event.idx), value);
     return newPeriod;
   }
 

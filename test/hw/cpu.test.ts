@@ -439,3 +439,57 @@ describe('EN alone vs USR/OS', () => {
     }
   });
 });
+
+describe('WRMSR with a number value', () => {
+  // wrmsrNumber is the same instruction as wrmsr with BigInt(value): the
+  // bigint write is the reference, for counters (where the number path is
+  // taken) and for the registers it hands on to the bigint write.
+  const msrsOf = (name: CpuModelName): number[] => {
+    const m = CPU_MODELS[name];
+    if (m.vendor === 'amd')
+      return [MSR.MSR_K7_PERFCTR0, MSR.MSR_F15H_PERF_CTR0 + 2, MSR.MSR_K7_EVNTSEL0];
+    return [
+      MSR.IA32_PERFCTR0,
+      MSR.IA32_PMC0 + 1,
+      MSR.IA32_FIXED_CTR0,
+      MSR.IA32_PERFEVTSEL0,
+      MSR.IA32_PERF_GLOBAL_CTRL,
+      MSR.X2APIC_LVTPC,
+    ];
+  };
+  const outcome = (cpu: ReturnType<typeof cpuOf>, msr: number, write: () => void) => {
+    let fault = '';
+    try {
+      write();
+    } catch (error) {
+      fault = (error as Error).message;
+    }
+    return { fault, read: cpu.rdmsr(msr), counts: [...cpu.accessCounts], tsc: cpu.tsc };
+  };
+
+  test('leaves the state, price and fault of the bigint write', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom<CpuModelName>(...INTEL_MODELS, ...AMD_MODELS),
+        fc.nat(5),
+        fc.oneof(
+          fc.maxSafeNat(),
+          fc.nat(2 ** 32 + 5),
+          fc.constant(2 ** 48 - 1),
+          fc.constant(2 ** 48),
+        ),
+        (name, pick, value) => {
+          const msrs = msrsOf(name);
+          const msr = msrs[pick % msrs.length]!;
+          const byBigint = cpuOf(name);
+          const byNumber = cpuOf(name);
+          for (const cpu of [byBigint, byNumber]) cpu.accessCycles.fill(7);
+          assert.deepEqual(
+            outcome(byNumber, msr, () => byNumber.wrmsrNumber(msr, value)),
+            outcome(byBigint, msr, () => byBigint.wrmsr(msr, BigInt(value))),
+          );
+        },
+      ),
+    );
+  });
+});

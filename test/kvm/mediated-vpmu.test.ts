@@ -88,6 +88,8 @@ function recorder(host: HostMachine): { log: string[]; clear(): void; enabled: b
     if (!inPerf) push(rdpmcName(ecx));
     return rdpmcNumber(ecx);
   };
+  // The same WRMSR, its value as a number (KVM's world switch writes counters with it).
+  cpu.wrmsrNumber = (msr, value) => cpu.wrmsr(msr, BigInt(value));
   cpu.switchGlobalCtrl = (value) => {
     const old = switchGlobalCtrl(value);
     push(`vmcs GLOBAL_CTRL <- ${hex(value)} (was ${hex(old)})`);

@@ -65,6 +65,13 @@ export class MsrSpy {
       this.log.push({ op: 'rdpmc', ecx });
       return rdpmc(ecx);
     };
+    // The same instructions with number values (the driver's counter writes and reads).
+    const rdpmcNumber = cpu.rdpmcNumber.bind(cpu);
+    cpu.wrmsrNumber = (msr, value) => cpu.wrmsr(msr, BigInt(value));
+    cpu.rdpmcNumber = (ecx) => {
+      this.log.push({ op: 'rdpmc', ecx });
+      return rdpmcNumber(ecx);
+    };
   }
 
   reset(): void {

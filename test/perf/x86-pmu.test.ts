@@ -99,6 +99,8 @@ describe('enumeration from CPUID (intel_pmu_init / amd_pmu_init)', () => {
       rdmsr: () => 0n,
       wrmsr: () => {},
       rdpmc: () => 0n,
+      wrmsrNumber: () => {},
+      rdpmcNumber: () => 0,
     };
     assert.equal(enumerateX86Pmu(port), null);
   });
