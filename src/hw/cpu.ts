@@ -186,6 +186,11 @@ export class PhysicalCpu implements MsrPort {
 
   /** WRMSR with the value as a number (MsrPort.wrmsrNumber): the same instruction and price. */
   wrmsrNumber(msr: number, value: number): void {
+    if (msr === LVTPC && value <= 0xffffffff) {
+      this.account(ACCESS_X2APIC_WRITE);
+      this.lapic.writeLvtpc(value);
+      return;
+    }
     if (!this.pmu.isCounterMsr(msr)) {
       this.wrmsr(msr, BigInt(value));
       return;

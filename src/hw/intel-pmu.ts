@@ -58,6 +58,8 @@ export class IntelPmu implements HardwarePmu {
   /** One per GP counter (nrGp; bank.value has nrGp + nrFixed): indexed with `!` below those counts. */
   private readonly eventsel: bigint[];
   private fixedCtrCtrl = 0n;
+  /** The same, as a number (valid bits: 4 per fixed counter, at most 8 counters). */
+  private fixedCtrCtrlNumber = 0;
   private globalCtrl: bigint;
   private status = 0n;
   /** Bits valid in GLOBAL_CTRL (one per counter). */
@@ -212,6 +214,7 @@ export class IntelPmu implements HardwarePmu {
         if (value !== 0n && value & this.fixedCtrlReserved)
           throw writeFault(msr, value, 'reserved FIXED_CTR_CTRL bits');
         this.fixedCtrCtrl = value;
+        this.fixedCtrCtrlNumber = Number(value);
         for (let j = 0; j < this.nrFixed; j++) this.recomputeFixed(j);
         return;
       case REG_STATUS:
@@ -311,8 +314,10 @@ export class IntelPmu implements HardwarePmu {
       this.globalLo = this.allLo;
       this.globalHi = this.allHi;
     } else {
-      this.globalLo = Number(ctrl & 0xffffffffn);
-      this.globalHi = Number(ctrl >> 32n);
+      // Valid GLOBAL_CTRL bits end below bit 53 (checked at the write): one exact conversion.
+      const value = Number(ctrl);
+      this.globalLo = value % 2 ** 32;
+      this.globalHi = Math.floor(value / 2 ** 32);
     }
     const bank = this.bank;
     const v1 = this.model.pmuVersion < 2;
@@ -348,7 +353,7 @@ export class IntelPmu implements HardwarePmu {
 
   private recomputeFixed(j: number): void {
     // At most 4 fixed counters x 4 bits: the control fits a number.
-    const field = (Number(this.fixedCtrCtrl & 0xffffn) >>> (FIXED_CTRL.bits * j)) & 0xf;
+    const field = (this.fixedCtrCtrlNumber >>> (FIXED_CTRL.bits * j)) & 0xf;
     const i = this.nrGp + j;
     const bank = this.bank;
     bank.cplMask[i] =

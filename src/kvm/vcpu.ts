@@ -13,7 +13,7 @@ import { GuestFault, KvmError } from '../common/errors.ts';
 import type { CpuidResult, PhysicalCpu } from '../hw/cpu.ts';
 import type { Work } from '../hw/events.ts';
 import type { InterruptDelivery } from '../hw/lapic.ts';
-import { MSR } from '../hw/msr.ts';
+import { MSR, U64_MAX } from '../hw/msr.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
 import { validateWork } from '../hw/validate-work.ts';
 import { EmulatedVpmu } from './emulated-vpmu.ts';
@@ -487,7 +487,7 @@ class GuestCpuImpl implements GuestCpu {
   wrmsr(msr: number, value: bigint): void {
     this.live('wrmsr');
     const index = checkIndex(msr, 'wrmsr');
-    if (typeof value !== 'bigint' || value < 0n || value >= 1n << 64n) {
+    if (typeof value !== 'bigint' || value < 0n || value > U64_MAX) {
       throw new TypeError(
         `wrmsr 0x${index.toString(16)}: value must be a bigint in [0, 2^64), got ${String(value)}`,
       );

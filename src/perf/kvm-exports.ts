@@ -94,14 +94,14 @@ export class PerfKvmExports {
    */
   loadGuestLvtpc(cpu: number, guestLvtpc: number): void {
     const value = LVT.DM_FIXED | PERF_GUEST_MEDIATED_PMI_VECTOR | (guestLvtpc & LVT.MASKED);
-    this.cpus[cpu]!.wrmsr(MSR.X2APIC_LVTPC, BigInt(value));
+    this.cpus[cpu]!.wrmsrNumber(MSR.X2APIC_LVTPC, value);
     this.core.x86?.setGuestLvtpcLoaded(cpu, true);
   }
 
   /** perf_put_guest_lvtpc: back to NMI delivery for the host's PMIs. */
   putGuestLvtpc(cpu: number): void {
     this.core.x86?.setGuestLvtpcLoaded(cpu, false);
-    this.cpus[cpu]!.wrmsr(MSR.X2APIC_LVTPC, BigInt(LVT.DM_NMI));
+    this.cpus[cpu]!.wrmsrNumber(MSR.X2APIC_LVTPC, LVT.DM_NMI);
   }
 
   /** KVM registers kvm_handle_mediated_pmi (perf_register_guest_info_callbacks). */

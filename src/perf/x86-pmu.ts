@@ -144,9 +144,9 @@ class CpuHwEvents {
   disableDepth = 0;
   /** Inside the PMI handler: the PMU is off (cpuc->enabled = 0) until the handler re-enables it. */
   inPmi = false;
-  /** FIXED_CTR_CTRL as the driver wants it, and as last written. */
-  fixedCtrl = 0n;
-  fixedCtrlWritten = 0n;
+  /** FIXED_CTR_CTRL as the driver wants it, and as last written (4 bits per fixed counter: a number). */
+  fixedCtrl = 0;
+  fixedCtrlWritten = 0;
   /** Counters of exclude_host (guest-only) and exclude_guest (host-only) events. */
   guestOnlyMask = 0n;
   hostOnlyMask = 0n;
@@ -157,6 +157,8 @@ class CpuHwEvents {
   hostOnlyHi = 0;
   /** GLOBAL_CTRL to enable with (every counter but the guest-only ones), kept with the masks. */
   hostGlobalCtrl: bigint | null = null;
+  /** perf_guest_get_msrs' GLOBAL_CTRL pair, kept with the masks (read at every VM-entry). */
+  guestSwitch: { host: bigint; guest: bigint } | null = null;
   /** The guest's LVTPC is loaded (mediated PMU): perf leaves LVTPC alone and ignores NMIs. */
   guestLvtpcLoaded = false;
 }
@@ -208,7 +210,7 @@ export class X86Pmu implements PerfPmu {
    * each CPU): LVTPC delivers PMIs as NMIs.
    */
   lapicInit(cpu: number): void {
-    this.port(cpu).wrmsr(MSR.X2APIC_LVTPC, BigInt(LVT.DM_NMI));
+    this.port(cpu).wrmsrNumber(MSR.X2APIC_LVTPC, LVT.DM_NMI);
   }
 
   // ---------------------------------------------------------------- event_init
@@ -439,7 +441,7 @@ export class X86Pmu implements PerfPmu {
       }
       hw.added = 0;
       this.updateMasks(hw);
-      if (!hw.guestLvtpcLoaded) this.port(cpu).wrmsr(MSR.X2APIC_LVTPC, BigInt(LVT.DM_NMI));
+      if (!hw.guestLvtpcLoaded) this.port(cpu).wrmsrNumber(MSR.X2APIC_LVTPC, LVT.DM_NMI);
     }
     hw.disableDepth = 0;
     this.enableAll(cpu);
@@ -464,7 +466,7 @@ export class X86Pmu implements PerfPmu {
     const hw = this.hw[cpu]!;
     const port = this.port(cpu);
     if (hw.fixedCtrl !== hw.fixedCtrlWritten) {
-      port.wrmsr(MSR.IA32_FIXED_CTR_CTRL, hw.fixedCtrl);
+      port.wrmsrNumber(MSR.IA32_FIXED_CTR_CTRL, hw.fixedCtrl);
       hw.fixedCtrlWritten = hw.fixedCtrl;
     }
     if (this.desc.vendor === 'intel' && this.desc.version >= 2) {
@@ -506,11 +508,13 @@ export class X86Pmu implements PerfPmu {
       hw.guestOnlyHi = guestHi;
       hw.guestOnlyMask = (BigInt(guestHi >>> 0) << 32n) | BigInt(guestLo >>> 0);
       hw.hostGlobalCtrl = this.allCountersMask & ~hw.guestOnlyMask;
+      hw.guestSwitch = null;
     }
     if (hostLo !== hw.hostOnlyLo || hostHi !== hw.hostOnlyHi) {
       hw.hostOnlyLo = hostLo;
       hw.hostOnlyHi = hostHi;
       hw.hostOnlyMask = (BigInt(hostHi >>> 0) << 32n) | BigInt(hostLo >>> 0);
+      hw.guestSwitch = null;
     }
   }
 
@@ -582,8 +586,8 @@ export class X86Pmu implements PerfPmu {
   private enableEvent(cpu: number, event: KernelEvent): void {
     const hw = this.hw[cpu]!;
     if (event.idx >= FIXED_IDX) {
-      const shift = BigInt(FIXED_CTRL.bits * (event.idx - FIXED_IDX));
-      hw.fixedCtrl = (hw.fixedCtrl & ~(0xfn << shift)) | (BigInt(event.hw.fixedBits) << shift);
+      const shift = FIXED_CTRL.bits * (event.idx - FIXED_IDX);
+      hw.fixedCtrl = ((hw.fixedCtrl & ~(0xf << shift)) | (event.hw.fixedBits << shift)) >>> 0;
       if (hw.disableDepth === 0 && !hw.inPmi) this.enableAll(cpu);
       return;
     }
@@ -593,8 +597,8 @@ export class X86Pmu implements PerfPmu {
   private disableEvent(cpu: number, event: KernelEvent): void {
     const hw = this.hw[cpu]!;
     if (event.idx >= FIXED_IDX) {
-      const shift = BigInt(FIXED_CTRL.bits * (event.idx - FIXED_IDX));
-      hw.fixedCtrl &= ~(0xfn << shift);
+      const shift = FIXED_CTRL.bits * (event.idx - FIXED_IDX);
+      hw.fixedCtrl = (hw.fixedCtrl & ~(0xf << shift)) >>> 0;
       if (hw.disableDepth === 0 && !hw.inPmi) this.enableAll(cpu);
       return;
     }
@@ -635,7 +639,7 @@ export class X86Pmu implements PerfPmu {
       status = port.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS);
     }
     this.enableAll(cpu);
-    port.wrmsr(MSR.X2APIC_LVTPC, BigInt(LVT.DM_NMI));
+    port.wrmsrNumber(MSR.X2APIC_LVTPC, LVT.DM_NMI);
     return handled;
   }
 
@@ -657,7 +661,7 @@ export class X86Pmu implements PerfPmu {
   /** x86_pmu_handle_irq (no status register): an active counter whose top bit cleared has overflowed. */
   private legacyHandleIrq(cpu: number): boolean {
     const port = this.port(cpu);
-    port.wrmsr(MSR.X2APIC_LVTPC, BigInt(LVT.DM_NMI));
+    port.wrmsrNumber(MSR.X2APIC_LVTPC, LVT.DM_NMI);
     let handled = false;
     for (const e of [...this.hw[cpu]!.events]) {
       if (e.idx < 0 || e.throttled) continue;
@@ -670,8 +674,11 @@ export class X86Pmu implements PerfPmu {
   }
 
   private handleOverflowedCounters(cpu: number, status: bigint): void {
+    // Counter bits are GP 0..31 and fixed 32..63: two 32-bit halves, no bigint per event.
+    const lo = Number(BigInt.asUintN(32, status));
+    const hi = Number(BigInt.asUintN(32, status >> 32n));
     for (const e of [...this.hw[cpu]!.events]) {
-      if (e.idx < 0 || !(status & (1n << BigInt(e.idx)))) continue;
+      if (e.idx < 0 || (((e.idx < 32 ? lo : hi) >>> (e.idx & 31)) & 1) === 0) continue;
       this.read(cpu, e);
       // intel_pmu_save_and_restart: no overflow to report before the period ends.
       if (this.setPeriod(cpu, e)) this.overflowed(cpu, e);
@@ -686,10 +693,11 @@ export class X86Pmu implements PerfPmu {
    */
   guestSwitchGlobalCtrl(cpu: number): { host: bigint; guest: bigint } {
     const hw = this.hw[cpu]!;
-    return {
+    hw.guestSwitch ??= {
       host: this.allCountersMask & ~hw.guestOnlyMask,
       guest: this.allCountersMask & ~hw.hostOnlyMask,
     };
+    return hw.guestSwitch;
   }
 
   setGuestLvtpcLoaded(cpu: number, loaded: boolean): void {
