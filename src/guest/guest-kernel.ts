@@ -29,8 +29,8 @@ export class GuestKernel {
       rdmsr: (msr) => guest.rdmsr(msr),
       wrmsr: (msr, value) => guest.wrmsr(msr, value),
       rdpmc: (ecx) => guest.rdpmc(ecx),
-      wrmsrNumber: (msr, value) => guest.wrmsr(msr, BigInt(value)),
-      rdpmcNumber: (ecx) => Number(guest.rdpmc(ecx)),
+      wrmsrNumber: (msr, value) => guest.wrmsrNumber(msr, value),
+      rdpmcNumber: (ecx) => guest.rdpmcNumber(ecx),
       cpuid: (leaf, subleaf) => guest.cpuid(leaf, subleaf),
     };
     // A guest has no uncore PMU and no mediated-PMU accounting of its own.

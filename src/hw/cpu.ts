@@ -75,7 +75,10 @@ export class PhysicalCpu implements MsrPort {
    * advanced by, so an interrupt sees the time of the overflow, not the end
    * of the block.
    */
-  private readonly retiring: { total: number; advanced: number }[] = [];
+  private readonly retiringTotal: number[] = [];
+  private readonly retiringAdvanced: number[] = [];
+  /** How many blocks are being retired (the nesting level of the next one). */
+  private retiringDepth = 0;
 
   constructor(
     readonly id: number,
@@ -100,24 +103,25 @@ export class PhysicalCpu implements MsrPort {
   retire(work: Work): void {
     workQuantities(work, this.model.topdownSlotsPerCycle, this.quantities);
     this.uncoreDataReads += this.quantities[Quantity.LlcMisses]!;
-    const frame = { total: this.quantities[Quantity.RefCycles]!, advanced: 0 };
-    this.retiring.push(frame);
+    const level = this.retiringDepth++;
+    this.retiringTotal[level] = this.quantities[Quantity.RefCycles]!;
+    this.retiringAdvanced[level] = 0;
     try {
       this.pmu.retire(this.quantities, work.cpl ?? 0, this.guestMode);
     } finally {
-      this.retiring.pop();
-      this.tsc += frame.total - frame.advanced;
+      this.retiringDepth--;
+      this.tsc += this.retiringTotal[level] - this.retiringAdvanced[level];
     }
   }
 
   /** Advance the clock to the point the innermost block has reached (an overflow). */
   private syncClockToOverflow(): void {
-    const frame = this.retiring[this.retiring.length - 1];
-    if (!frame) return;
-    const consumed = frame.total - this.pmu.bank.remaining(Quantity.RefCycles);
-    if (consumed > frame.advanced) {
-      this.tsc += consumed - frame.advanced;
-      frame.advanced = consumed;
+    const level = this.retiringDepth - 1;
+    if (level < 0) return;
+    const consumed = this.retiringTotal[level]! - this.pmu.bank.remaining(Quantity.RefCycles);
+    if (consumed > this.retiringAdvanced[level]!) {
+      this.tsc += consumed - this.retiringAdvanced[level]!;
+      this.retiringAdvanced[level] = consumed;
     }
   }
 

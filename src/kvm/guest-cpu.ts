@@ -14,6 +14,10 @@ export interface GuestCpu {
   rdmsr(msr: number): bigint;
   wrmsr(msr: number, value: bigint): void;
   rdpmc(ecx: number): bigint;
+  /** The same WRMSR with a number value (an integer below 2^53), as the guest's perf writes counters. */
+  wrmsrNumber(msr: number, value: number): void;
+  /** The same RDPMC with its value as a number (counters are at most 48 bits wide). */
+  rdpmcNumber(ecx: number): number;
   cpuid(leaf: number, subleaf?: number): CpuidResult;
   /** Retire work natively (no exit; the host's timer interrupts may still cause exits). */
   exec(work: Work): void;

@@ -74,6 +74,10 @@ export const IA32_TSC_DEADLINE = 0x6e0;
 /** The sequence that nested exits may not exceed (a guest handler that exits forever). */
 const MAX_NESTED_EXITS = 64;
 
+/** One instruction retired in the hardware at CPL 0 or 3 (read only: retiring never changes a block). */
+const ONE_INSTRUCTION_CPL0: Work = Object.freeze({ instructions: 1, cycles: 0, cpl: 0 });
+const ONE_INSTRUCTION_CPL3: Work = Object.freeze({ instructions: 1, cycles: 0, cpl: 3 });
+
 export class VcpuImpl implements Vcpu {
   readonly pmu: GuestPmu;
   readonly design: VpmuDesign;
@@ -412,7 +416,7 @@ export class VcpuImpl implements Vcpu {
    */
   retireInHardware(cpl: 0 | 3): void {
     this.stats.retiredOperations++;
-    this.runGuestWork({ instructions: 1, cycles: 0, cpl });
+    this.runGuestWork(cpl === 3 ? ONE_INSTRUCTION_CPL3 : ONE_INSTRUCTION_CPL0);
   }
 
   /** KVM emulated one instruction: kvm_pmu_instruction_retired / kvm_pmu_branch_retired. */
@@ -511,17 +515,57 @@ class GuestCpuImpl implements GuestCpu {
     );
   }
 
+  wrmsrNumber(msr: number, value: number): void {
+    this.live('wrmsr');
+    const index = checkIndex(msr, 'wrmsr');
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new TypeError(
+        `wrmsr 0x${index.toString(16)}: value must be an integer in [0, 2^53), got ${String(value)}`,
+      );
+    }
+    // A passed-through register takes the number as it is; an intercepted one exits as WRMSR does.
+    if (!this.passthrough(index)) {
+      this.wrmsr(index, BigInt(value));
+      return;
+    }
+    asGuestFault(() => this.vcpu.hostCpu.wrmsrNumber(index, value));
+    this.vcpu.retireInHardware(this.cpl);
+  }
+
   rdpmc(ecx: number): bigint {
-    this.live('rdpmc');
-    const index = checkIndex(ecx, 'rdpmc');
-    // Privilege is checked before any VM-exit: CPL > 0 needs CR4.PCE.
-    if (this.cpl > 0 && !this.cr4Pce)
-      throw new GuestFault('#GP', 'rdpmc at CPL 3 with CR4.PCE clear');
-    if (this.vcpu.loaded && !this.vcpu.intercepts.rdpmcExits) {
+    const index = this.checkRdpmc(ecx);
+    if (this.rdpmcPassedThrough()) {
       const value = asGuestFault(() => this.vcpu.hostCpu.rdpmc(index));
       this.vcpu.retireInHardware(this.cpl);
       return value;
     }
+    return this.exitRdpmc(index);
+  }
+
+  rdpmcNumber(ecx: number): number {
+    const index = this.checkRdpmc(ecx);
+    if (this.rdpmcPassedThrough()) {
+      const value = asGuestFault(() => this.vcpu.hostCpu.rdpmcNumber(index));
+      this.vcpu.retireInHardware(this.cpl);
+      return value;
+    }
+    return Number(this.exitRdpmc(index));
+  }
+
+  /** RDPMC's checks before any VM-exit: a valid index, and CPL > 0 needs CR4.PCE. */
+  private checkRdpmc(ecx: number): number {
+    this.live('rdpmc');
+    const index = checkIndex(ecx, 'rdpmc');
+    if (this.cpl > 0 && !this.cr4Pce)
+      throw new GuestFault('#GP', 'rdpmc at CPL 3 with CR4.PCE clear');
+    return index;
+  }
+
+  private rdpmcPassedThrough(): boolean {
+    return this.vcpu.loaded && !this.vcpu.intercepts.rdpmcExits;
+  }
+
+  private exitRdpmc(index: number): bigint {
     return this.vcpu.exit('RDPMC', () => {
       const value = this.vcpu.handleRdpmc(index, this.cpl, this.cr4Pce);
       this.vcpu.skipEmulatedInstruction(this.cpl);

@@ -319,14 +319,9 @@ export class PerfCore {
     which: 'all' | 'flexible' | 'pinned',
     only?: (pmu: PerfPmu) => boolean,
   ): void {
-    const lists =
-      which === 'all'
-        ? [ctx.pinned, ctx.flexible]
-        : which === 'pinned'
-          ? [ctx.pinned]
-          : [ctx.flexible];
-    for (const list of lists) {
-      for (const leader of list) {
+    // List 0 pinned, 1 flexible (no array of lists: this runs at every world switch).
+    for (let k = which === 'flexible' ? 1 : 0; k < (which === 'pinned' ? 1 : 2); k++) {
+      for (const leader of k === 0 ? ctx.pinned : ctx.flexible) {
         if (only && !only(this.groupPmu(leader))) continue;
         this.groupSchedOut(leader, cpu);
       }

@@ -561,3 +561,55 @@ describe('vcpu: CPUID', () => {
     assert.equal(leaf.ebx & 0xf, 5);
   });
 });
+
+describe('the number forms of WRMSR and RDPMC', () => {
+  // wrmsrNumber / rdpmcNumber are the same instructions as wrmsr / rdpmc
+  // (the guest's perf writes periods and reads counts with them): the same
+  // exits, the same values, the same retired instructions, passed through
+  // or intercepted.
+  const cases: [CpuModelName, boolean, number[], number[]][] = [
+    [
+      'intel-sapphire-rapids',
+      true,
+      [MSR.IA32_PMC0, MSR.IA32_PERFCTR0 + 1, MSR.IA32_FIXED_CTR0 + 2, MSR.X2APIC_LVTPC],
+      [0, RDPMC.FIXED | 1],
+    ],
+    ['intel-sapphire-rapids', false, [MSR.IA32_PMC0, MSR.IA32_FIXED_CTR0], [0, RDPMC.FIXED | 1]],
+    ['amd-zen4', true, [MSR.MSR_F15H_PERF_CTR0 + 2, MSR.MSR_K7_PERFCTR0], [0, 3]],
+    ['amd-zen4', false, [MSR.MSR_F15H_PERF_CTR0], [1]],
+  ];
+  for (const [cpu, mediated, msrs, counters] of cases) {
+    it(`${cpu}, ${mediated ? 'mediated' : 'perf-emulated'}`, () => {
+      const observe = (numbers: boolean) => {
+        const { vcpu } = setup(cpu, { mediated });
+        return vcpu.run((g) => {
+          const seen: unknown[] = [];
+          for (const [k, msr] of msrs.entries()) {
+            const value = msr === MSR.X2APIC_LVTPC ? LVT.DM_NMI : 0xfffff000 + k;
+            const exits = exitsDuring(vcpu, () =>
+              numbers ? g.wrmsrNumber(msr, value) : g.wrmsr(msr, BigInt(value)),
+            );
+            seen.push(exits, g.rdmsr(msr));
+          }
+          for (const ecx of counters) {
+            let read: unknown;
+            const exits = exitsDuring(vcpu, () => {
+              read = numbers ? BigInt(g.rdpmcNumber(ecx)) : g.rdpmc(ecx);
+            });
+            seen.push(exits, read);
+          }
+          return [...seen, vcpu.stats.retiredOperations];
+        });
+      };
+      assert.deepEqual(observe(true), observe(false));
+    });
+  }
+
+  it('rejects a number that is not an integer in [0, 2^53)', () => {
+    const { vcpu } = setup('intel-sapphire-rapids');
+    vcpu.run((g) => {
+      for (const bad of [-1, 0.5, 2 ** 53, Number.NaN])
+        assert.throws(() => g.wrmsrNumber(MSR.IA32_PMC0, bad), TypeError);
+    });
+  });
+});
