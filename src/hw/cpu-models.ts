@@ -213,6 +213,20 @@ export function resolveCpuModel(model: CpuModelName | CpuModel | undefined): Cpu
   return model;
 }
 
+/**
+ * Topdown metrics in hardware: IA32_PERF_METRICS (0x329) and bit 48 of
+ * GLOBAL_CTRL / GLOBAL_STATUS, on an Intel part with fixed counter 3 whose
+ * PERF_CAPABILITIES has bit 15 (SDM vol. 3 20.3.9.3; Ice Lake and later here).
+ */
+export function hasPerfMetrics(model: CpuModel): boolean {
+  return (
+    model.vendor === 'intel' &&
+    model.pmuVersion >= 2 &&
+    model.fixedCounters >= 4 &&
+    (model.perfCapabilities & (1n << 15n)) !== 0n
+  );
+}
+
 /** Whether the hardware qualifies for the mediated vPMU (docs/mediated-vpmu.md 4.1). */
 export function qualifiesForMediatedVpmu(model: CpuModel): boolean {
   if (model.vendor === 'intel') return model.pmuVersion >= 4 && model.fullWidthWrites;

@@ -5,7 +5,7 @@
  * global control / status MSRs. #GP where the hardware raises it.
  */
 import { COUNT_CPL0, COUNT_CPL3, COUNT_GUEST, COUNT_HOST, CounterBank } from './counter-bank.ts';
-import type { CpuModel } from './cpu-models.ts';
+import { hasPerfMetrics, type CpuModel } from './cpu-models.ts';
 import { FIXED_COUNTER_QUANTITY, intelEventQuantity } from './events.ts';
 import { gp } from './fault.ts';
 import { FIXED_CTRL, GLOBAL, MSR, PERF_CAP, RDPMC } from './msr.ts';
@@ -39,6 +39,7 @@ const REG_STATUS = 6;
 const REG_GLOBAL_CTRL = 7;
 const REG_OVF_CTRL = 8;
 const REG_STATUS_SET = 9;
+const REG_METRICS = 10; // IA32_PERF_METRICS
 type RegisterKind =
   | typeof REG_LEGACY
   | typeof REG_PMC
@@ -49,7 +50,8 @@ type RegisterKind =
   | typeof REG_STATUS
   | typeof REG_GLOBAL_CTRL
   | typeof REG_OVF_CTRL
-  | typeof REG_STATUS_SET;
+  | typeof REG_STATUS_SET
+  | typeof REG_METRICS;
 
 export class IntelPmu implements HardwarePmu {
   readonly bank: CounterBank;
@@ -62,8 +64,17 @@ export class IntelPmu implements HardwarePmu {
   private fixedCtrCtrlNumber = 0;
   private globalCtrl: bigint;
   private status = 0n;
-  /** Bits valid in GLOBAL_CTRL (one per counter). */
+  /** One bit per counter of GLOBAL_CTRL / GLOBAL_STATUS. */
   readonly countersMask: bigint;
+  /**
+   * Topdown metrics: IA32_PERF_METRICS (0x329), GLOBAL_CTRL bit 48 and
+   * GLOBAL_STATUS bit 48, on a part with fixed counter 3 whose
+   * PERF_CAPABILITIES has bit 15 (SDM vol. 3 20.3.9.3; perf's
+   * intel_pmu_init reads the same bit as x86_pmu.intel_cap.perf_metrics).
+   */
+  readonly perfMetrics: boolean;
+  /** PERF_METRICS as last written (the hardware's own updates from slot counting are not modelled). */
+  private metrics = 0n;
   private readonly fixedCtrlReserved: bigint;
   private readonly statusWritable: bigint;
   /** Reserved-bit masks, inverted once (bigint ~ allocates). */
@@ -92,6 +103,8 @@ export class IntelPmu implements HardwarePmu {
     let counters = mask(this.nrGp);
     for (let j = 0; j < this.nrFixed; j++) counters |= 1n << BigInt(GLOBAL.FIXED_SHIFT + j);
     this.countersMask = counters;
+    this.perfMetrics = hasPerfMetrics(model);
+    const metricsBit = this.perfMetrics ? GLOBAL.PERF_METRICS : 0n;
     // Power-on GLOBAL_CTRL enables every GP counter (SDM: reset value), so a v1
     // style driver that only touches EN still counts.
     this.globalCtrl = mask(this.nrGp);
@@ -101,12 +114,13 @@ export class IntelPmu implements HardwarePmu {
     if (model.pmuVersion >= 3 && model.pmuVersion < 5)
       for (let j = 0; j < this.nrFixed; j++) fixedValid |= 0x4n << BigInt(4 * j);
     this.fixedCtrlReserved = ~fixedValid & mask(64);
-    this.statusWritable = counters | GLOBAL.STATUS_BUFFER_OVF | GLOBAL.STATUS_COND_CHGD;
+    this.statusWritable =
+      counters | metricsBit | GLOBAL.STATUS_BUFFER_OVF | GLOBAL.STATUS_COND_CHGD;
     this.gpMax = mask(model.gpWidth);
     this.fixedMax = mask(model.fixedWidth);
     this.gpMaxNumber = 2 ** model.gpWidth - 1;
     this.fixedMaxNumber = 2 ** model.fixedWidth - 1;
-    this.globalCtrlReserved = ~this.countersMask;
+    this.globalCtrlReserved = ~(this.countersMask | metricsBit);
     this.ovfCtrlReserved = ~this.statusWritable;
     this.allLo = Number(this.countersMask & 0xffffffffn);
     this.allHi = Number(this.countersMask >> 32n);
@@ -144,6 +158,7 @@ export class IntelPmu implements HardwarePmu {
       add(MSR.IA32_PERF_GLOBAL_OVF_CTRL, REG_OVF_CTRL);
     }
     if (model.pmuVersion >= 4) add(MSR.IA32_PERF_GLOBAL_STATUS_SET, REG_STATUS_SET);
+    if (this.perfMetrics) add(MSR.MSR_PERF_METRICS, REG_METRICS);
     for (const [msr, reg] of this.registers) {
       if (msr >= 0x1000)
         throw new Error(`intel-pmu: MSR 0x${msr.toString(16)} is outside the decode array`);
@@ -179,6 +194,8 @@ export class IntelPmu implements HardwarePmu {
         return this.status;
       case REG_GLOBAL_CTRL:
         return this.globalCtrl;
+      case REG_METRICS:
+        return this.metrics;
       default: // OVF_CTRL and STATUS_SET read as 0
         return 0n;
     }
@@ -239,6 +256,9 @@ export class IntelPmu implements HardwarePmu {
           throw writeFault(msr, value, 'reserved GLOBAL_STATUS_SET bits');
         this.status |= value;
         return;
+      case REG_METRICS:
+        this.metrics = value;
+        return;
     }
   }
 
@@ -265,6 +285,8 @@ export class IntelPmu implements HardwarePmu {
   }
 
   rdpmc(ecx: number): bigint {
+    // ECX bit 29 reads PERF_METRICS (INTEL_PMC_FIXED_RDPMC_METRICS), 64 bits wide.
+    if (ecx === RDPMC.METRICS && this.perfMetrics) return this.metrics;
     return counterValue(this.rdpmcNumber(ecx));
   }
 
@@ -275,6 +297,7 @@ export class IntelPmu implements HardwarePmu {
     if (type === 0 && index < this.nrGp) return this.bank.value[index]!;
     if (type === RDPMC.FIXED >>> 16 && index < this.nrFixed)
       return this.bank.value[this.nrGp + index]!;
+
     throw gp(`rdpmc 0x${ecx.toString(16)}: no such counter`);
   }
 

@@ -15,6 +15,8 @@ const intel = {
   IA32_PERF_GLOBAL_CTRL: 0x38f,
   IA32_PERF_GLOBAL_OVF_CTRL: 0x390,
   IA32_PERF_GLOBAL_STATUS_SET: 0x391,
+  /** Topdown level-1 metrics, beside fixed counter 3 (PERF_CAPABILITIES bit 15; Ice Lake on). */
+  MSR_PERF_METRICS: 0x329,
 } as const;
 
 const amd = {
@@ -111,6 +113,8 @@ export const FIXED_CTRL = deepFreeze({
 /** GLOBAL_STATUS / GLOBAL_CTRL: bit i GP counter i, bit 32+i fixed counter i. */
 export const GLOBAL = deepFreeze({
   FIXED_SHIFT: 32,
+  /** GLOBAL_CTRL bit 48 enables PERF_METRICS; GLOBAL_STATUS bit 48 is its overflow (GLOBAL_CTRL_EN_PERF_METRICS). */
+  PERF_METRICS: 1n << 48n,
   STATUS_BUFFER_OVF: 1n << 62n,
   STATUS_COND_CHGD: 1n << 63n,
 } as const);
@@ -133,5 +137,7 @@ export const LVT = deepFreeze({
 /** RDPMC ECX: type in [31:16]; 0 GP, 0x4000 (bit 30) fixed. */
 export const RDPMC = deepFreeze({
   FIXED: 1 << 30,
+  /** PERF_METRICS through RDPMC (INTEL_PMC_FIXED_RDPMC_METRICS, bit 29). */
+  METRICS: 1 << 29,
   INDEX_MASK: 0xffff,
 } as const);

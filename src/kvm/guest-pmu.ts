@@ -75,6 +75,7 @@ const PMU_MSR_RANGES: readonly (readonly [number, number])[] = [
   [MSR.IA32_FIXED_CTR0, MSR.IA32_FIXED_CTR0 + 3],
   [MSR.IA32_PERF_CAPABILITIES, MSR.IA32_PERF_CAPABILITIES],
   [MSR.IA32_FIXED_CTR_CTRL, MSR.IA32_PERF_GLOBAL_STATUS_SET],
+  [MSR.MSR_PERF_METRICS, MSR.MSR_PERF_METRICS],
   [MSR.MSR_K7_EVNTSEL0, MSR.MSR_K7_PERFCTR0 + 3],
   [MSR.MSR_F15H_PERF_CTL0, MSR.MSR_F15H_PERF_CTR0 + 10],
   [MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS, MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET],
@@ -145,6 +146,8 @@ export class GuestPmu implements KvmPmu {
   rawEventMask = X86_RAW_EVENT_MASK;
   /** AMD: the guest has PERFCTR_CORE (F15H PERF_CTL/CTR MSRs). */
   perfCtrCore = false;
+  /** pmu->perf_metrics: the guest's IA32_PERF_METRICS while its state is not loaded (topdown series). */
+  perfMetrics = 0n;
   /**
    * KVM's maximum of each kind (MAX_NR_*_COUNTERS entries, never fewer than
    * nrArch*Counters): the `[i]!` reads below index them under nrArch*Counters.
@@ -175,9 +178,9 @@ export class GuestPmu implements KvmPmu {
       cplMask: 0,
     });
     this.gpCounters = Array.from({ length: this.ops.MAX_NR_GP_COUNTERS }, (_, i) => make('gp', i));
-    this.fixedCounters = Array.from({ length: this.ops.MAX_NR_FIXED_COUNTERS }, (_, i) =>
-      make('fixed', i),
-    );
+    // KVM_MAX_NR_FIXED_COUNTERS of the series in force (4 under the topdown series).
+    const maxFixed = Math.max(this.ops.MAX_NR_FIXED_COUNTERS, cap.numCountersFixed);
+    this.fixedCounters = Array.from({ length: maxFixed }, (_, i) => make('fixed', i));
     // kvm_pmu_init: vendor init, then refresh.
     this.ops.init(this);
     this.refresh(config);
@@ -253,6 +256,11 @@ export class GuestPmu implements KvmPmu {
     return (this.guestPerfCapabilities & PERF_CAP.FW_WRITES) !== 0n;
   }
 
+  /** vcpu_has_perf_metrics (topdown series): PERF_CAPABILITIES.PERF_METRICS in the guest's. */
+  get hasPerfMetrics(): boolean {
+    return (this.guestPerfCapabilities & PERF_CAP.PERF_METRICS) !== 0n;
+  }
+
   /** kvm_pmu_has_perf_global_ctrl: KVM emulates GLOBAL_CTRL & co. only for v2+. */
   get hasPerfGlobalCtrl(): boolean {
     return this.version > 1;
@@ -305,6 +313,7 @@ export class GuestPmu implements KvmPmu {
 
   /** kvm_pmu_reset: stop counters, zero counters, selectors, controls and status. */
   private kvmPmuReset(): void {
+    this.perfMetrics = 0n; // intel_pmu_reset (topdown series)
     this.forEachPmc((pmc) => {
       this.backend.stopCounter?.(pmc);
       pmc.counter = 0;

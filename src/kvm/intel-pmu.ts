@@ -162,6 +162,12 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
     // GLOBAL_STATUS and GLOBAL_OVF_CTRL share reserved bits.
     pmu.globalStatusRsvd =
       pmu.globalCtrlRsvd & ~(GLOBAL.STATUS_BUFFER_OVF | GLOBAL.STATUS_COND_CHGD);
+    // Topdown series ("Support PERF_METRICS MSR in mediated vPMU"): bit 48 of
+    // GLOBAL_CTRL (EN_PERF_METRICS) and of GLOBAL_STATUS (its overflow).
+    if (pmu.hasPerfMetrics) {
+      pmu.globalCtrlRsvd &= ~GLOBAL.PERF_METRICS;
+      pmu.globalStatusRsvd &= ~GLOBAL.PERF_METRICS;
+    }
   },
 
   /** intel_msr_idx_to_pmc: fixed counter, selector or legacy counter alias (not IA32_PMCx). */
@@ -176,6 +182,7 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
   /** intel_is_valid_msr (without LBR/PEBS/DS). */
   isValidMsr(pmu: KvmPmu, msr: number): boolean {
     if (msr === MSR.IA32_FIXED_CTR_CTRL) return pmu.hasPerfGlobalCtrl;
+    if (msr === MSR.MSR_PERF_METRICS) return pmu.hasPerfMetrics;
     return (
       pmu.getGpPmc(msr, MSR.IA32_PERFCTR0) !== null ||
       pmu.getGpPmc(msr, MSR.IA32_PERFEVTSEL0) !== null ||
@@ -187,6 +194,8 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
   /** intel_pmu_get_msr. */
   getMsr(pmu: KvmPmu, msr: number): bigint | undefined {
     if (msr === MSR.IA32_FIXED_CTR_CTRL) return pmu.fixedCtrCtrl;
+    // Passed through to the guest: only userspace (KVM_GET_MSRS) gets here.
+    if (msr === MSR.MSR_PERF_METRICS) return pmu.perfMetrics;
     let pmc = pmu.getGpPmc(msr, MSR.IA32_PERFCTR0) ?? pmu.getGpPmc(msr, MSR.IA32_PMC0);
     if (pmc) return BigInt(pmu.pmcReadCounter(pmc)) & pmu.counterBitmaskGp;
     if ((pmc = pmu.getFixedPmc(msr)))
@@ -202,6 +211,10 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
         return gp('FIXED_CTR_CTRL: AnyThread, or a field of a counter the guest does not have');
       }
       if (pmu.fixedCtrCtrl !== data) reprogramFixedCounters(pmu, data);
+      return undefined;
+    }
+    if (msr === MSR.MSR_PERF_METRICS) {
+      pmu.perfMetrics = data; // userspace only, as getMsr
       return undefined;
     }
     let pmc = pmu.getGpPmc(msr, MSR.IA32_PERFCTR0) ?? pmu.getGpPmc(msr, MSR.IA32_PMC0);

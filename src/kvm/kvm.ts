@@ -8,7 +8,7 @@ import type { PerfKvmExports } from '../perf/kvm-exports.ts';
 import type { KvmParams } from './params.ts';
 import type { HostTimers, VcpuImpl } from './vcpu.ts';
 import { KvmVm, type Vm, type VmOptions } from './vm.ts';
-import type { VpmuDesignName } from './vpmu-design.ts';
+import { mediatedDesignName, type MediatedDesignName } from './vpmu-design.ts';
 
 export interface Kvm {
   readonly params: KvmParams;
@@ -27,12 +27,16 @@ export class KvmModule implements Kvm {
   /** The vCPU in KVM_RUN on each host CPU. */
   private readonly running: (VcpuImpl | null)[];
 
+  /** The design mediated VMs run: the series' own, or its everything-passed-through ablation. */
+  readonly mediatedDesign: MediatedDesignName;
+
   constructor(
     readonly params: KvmParams,
     readonly host: KvmHost,
     /** Ablation only: run mediated VMs with selectors passed through too. */
-    readonly mediatedDesign: Extract<VpmuDesignName, 'mediated' | 'passthrough-all'> = 'mediated',
+    passthroughAll = false,
   ) {
+    this.mediatedDesign = mediatedDesignName(params.series, passthroughAll);
     this.running = host.cpus.map(() => null);
     host.perf.registerMediatedPmiHandler((cpu) => this.running[cpu]?.requestPmi());
   }

@@ -16,7 +16,7 @@ import type { GuestPmu } from './guest-pmu.ts';
 import type { GuestPmuBackend, KvmPmc } from './pmu-types.ts';
 import { pmuIntercepts, type PmuIntercepts } from './msr-intercepts.ts';
 import type { VirtualLapic } from './vlapic.ts';
-import type { VpmuDesign } from './vpmu-design.ts';
+import { mediatedDesignName, type MediatedDesignName, type VpmuDesign } from './vpmu-design.ts';
 
 /** Where a VM-exit saves a mediated guest's GLOBAL_CTRL. */
 export type GlobalCtrlSave = 'vmcs-field' | 'msr-store-list' | 'none';
@@ -29,10 +29,10 @@ export interface MediatedVcpuContext {
 }
 
 export class MediatedVpmu implements VpmuDesign {
-  readonly name: 'mediated' | 'passthrough-all';
+  readonly name: MediatedDesignName;
   /** The guest's state is in the hardware (between load and put). */
   loaded = false;
-  private cachedIntercepts: PmuIntercepts | null = null;
+  protected cachedIntercepts: PmuIntercepts | null = null;
 
   /**
    * Nothing is programmed at intercept time: eventsel_hw, fixed_ctr_ctrl_hw,
@@ -47,10 +47,11 @@ export class MediatedVpmu implements VpmuDesign {
   };
 
   constructor(
-    private readonly ctx: MediatedVcpuContext,
-    passthroughSelectors = false,
+    protected readonly ctx: MediatedVcpuContext,
+    /** The everything-passed-through ablation: selectors, FIXED_CTR_CTRL, globals and RDPMC too. */
+    protected readonly passthroughAll = false,
   ) {
-    this.name = passthroughSelectors ? 'passthrough-all' : 'mediated';
+    this.name = mediatedDesignName(ctx.pmu().cap.series, passthroughAll);
     const intel = ctx.cpu.model.vendor === 'intel';
     this.vendor = intel ? 'intel' : 'amd';
     this.globalCtrlSave = !intel
@@ -64,7 +65,7 @@ export class MediatedVpmu implements VpmuDesign {
     this.globalCtrlMsr = intel ? MSR.IA32_PERF_GLOBAL_CTRL : MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL;
   }
 
-  private readonly vendor: 'intel' | 'amd';
+  protected readonly vendor: 'intel' | 'amd';
 
   /**
    * How the VM-exit saves the guest's GLOBAL_CTRL (vmx_recalc_pmu_msr_intercepts,
@@ -83,8 +84,12 @@ export class MediatedVpmu implements VpmuDesign {
 
   intercepts(): PmuIntercepts {
     if (this.cachedIntercepts) return this.cachedIntercepts;
-    const base = pmuIntercepts(this.ctx.pmu());
-    if (this.name === 'mediated') return (this.cachedIntercepts = base);
+    return (this.cachedIntercepts = this.withAblation(pmuIntercepts(this.ctx.pmu())));
+  }
+
+  /** The series' policy, or with the ablation everything on top of it passed through. */
+  protected withAblation(base: PmuIntercepts): PmuIntercepts {
+    if (!this.passthroughAll) return base;
     // The hypothetical middle column of the published table ("everything passed
     // through"): selectors, FIXED_CTR_CTRL, the global MSRs and RDPMC reach the
     // hardware too, whatever the counter counts. No event filter applies.
@@ -113,23 +118,23 @@ export class MediatedVpmu implements VpmuDesign {
       ])
         passthrough.add(msr);
     }
-    return (this.cachedIntercepts = Object.freeze({ passthrough, rdpmcExits: false }));
+    return Object.freeze({ passthrough, rdpmcExits: false });
   }
 
   /** Cached with the intercepts: a vCPU's PMU configuration is fixed when it is created. */
   private globalCtrlPassedThroughCache: boolean | null = null;
 
   /** Whether the guest writes GLOBAL_CTRL straight to hardware (then the put must save it). */
-  private get globalCtrlPassedThrough(): boolean {
+  protected get globalCtrlPassedThrough(): boolean {
     this.globalCtrlPassedThroughCache ??= this.intercepts().passthrough.has(this.globalCtrlMsr);
     return this.globalCtrlPassedThroughCache;
   }
 
-  private gpCounterMsr(i: number): number {
+  protected gpCounterMsr(i: number): number {
     return this.gpCounterBase + this.msrStride * i;
   }
 
-  private gpEventselMsr(i: number): number {
+  protected gpEventselMsr(i: number): number {
     return this.gpEventselBase + this.msrStride * i;
   }
 
@@ -183,6 +188,8 @@ export class MediatedVpmu implements VpmuDesign {
     }
 
     if (this.vendor === 'intel') {
+      // Topdown series: PERF_METRICS right after fixed counter 3 (intel_mediated_pmu_load).
+      if (pmu.hasPerfMetrics) cpu.wrmsr(MSR.MSR_PERF_METRICS, pmu.perfMetrics);
       // intel_mediated_pmu_load: make GLOBAL_STATUS the guest's with OVF_CTRL and STATUS_SET.
       const hwStatus = cpu.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS);
       const toggle = pmu.globalStatus ^ hwStatus;
@@ -205,13 +212,18 @@ export class MediatedVpmu implements VpmuDesign {
   afterExit(): void {
     const { cpu, perf } = this.ctx;
     const pmu = this.ctx.pmu();
-    if (this.name === 'passthrough-all') this.readBackSelectors(pmu);
+    if (this.passthroughAll) this.readBackSelectors(pmu);
     if (this.vendor === 'intel') {
       // The VM-exit (vmExit) already saved the guest's GLOBAL_CTRL and loaded the host's (0).
       // intel_mediated_pmu_put.
       pmu.globalStatus = cpu.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS);
       if (pmu.globalStatus) cpu.wrmsr(MSR.IA32_PERF_GLOBAL_OVF_CTRL, pmu.globalStatus);
       if (pmu.fixedCtrCtrlHw) cpu.wrmsr(MSR.IA32_FIXED_CTR_CTRL, 0n);
+      // Topdown series: save PERF_METRICS with RDPMC, clear it if non-zero.
+      if (pmu.hasPerfMetrics) {
+        pmu.perfMetrics = cpu.rdpmc(RDPMC.METRICS);
+        if (pmu.perfMetrics) cpu.wrmsr(MSR.MSR_PERF_METRICS, 0n);
+      }
     } else {
       // vmExit read an unintercepted GLOBAL_CTL; amd_mediated_pmu_put.
       cpu.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_CTL, 0n);
@@ -240,7 +252,7 @@ export class MediatedVpmu implements VpmuDesign {
    * passthrough-all only: the guest wrote selectors straight to hardware, so
    * KVM's copies are whatever the hardware holds (and no filter applies).
    */
-  private readBackSelectors(pmu: GuestPmu): void {
+  protected readBackSelectors(pmu: GuestPmu): void {
     const { cpu } = this.ctx;
     for (let i = 0; i < pmu.nrArchGpCounters; i++) {
       const pmc = pmu.gpCounters[i]!;

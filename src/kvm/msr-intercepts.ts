@@ -29,6 +29,7 @@ import { GuestPmu } from './guest-pmu.ts';
 import { kvmPmuCapability } from './pmu-capability.ts';
 import { genmask, type GuestPmuConfig } from './pmu-types.ts';
 import { deepFreeze } from '../common/freeze.ts';
+import { DEFAULT_VPMU_SERIES, type VpmuSeries } from './vpmu-series.ts';
 
 export interface PmuIntercepts {
   /** MSR indices the guest reads and writes with no VM-exit. */
@@ -95,6 +96,8 @@ export function pmuIntercepts(pmu: GuestPmu): PmuIntercepts {
       passthrough.add(MSR.IA32_PERF_GLOBAL_CTRL);
       passthrough.add(MSR.IA32_PERF_GLOBAL_OVF_CTRL);
     }
+    // Topdown series ("Support PERF_METRICS MSR in mediated vPMU", Feb 2026).
+    if (pmu.hasPerfMetrics) passthrough.add(MSR.MSR_PERF_METRICS);
   } else {
     // svm_recalc_pmu_msr_intercepts: legacy counters are always available with a PMU.
     for (let i = 0; i < Math.min(pmu.nrArchGpCounters, 4) && counters; i++)
@@ -113,6 +116,29 @@ export function pmuIntercepts(pmu: GuestPmu): PmuIntercepts {
 }
 
 /**
+ * RFC v1's policy ("KVM: x86/pmu: Introduce passthrough vPMU", Jan 2024; Intel
+ * only), as its code shows it: intel_passthrough_pmu_msrs (patch 17/41) passes
+ * through PERFCTRx, IA32_PMCx (with full-width writes, patch 18) and
+ * FIXED_CTRx of the guest's counters, and GLOBAL_STATUS, GLOBAL_CTRL and
+ * GLOBAL_OVF_CTRL whatever the host's counter counts; the event selectors
+ * and FIXED_CTR_CTRL stay intercepted for the event filter (patches 34, 35);
+ * RDPMC never exits (patch 14/41, "Allow RDPMC pass through": the RFC zeroes
+ * the host counters the guest does not have instead, patch 24/41).
+ */
+export function rfcV1Intercepts(pmu: GuestPmu): PmuIntercepts {
+  const passthrough = new Set<number>();
+  for (let i = 0; i < pmu.nrArchGpCounters; i++) {
+    passthrough.add(MSR.IA32_PERFCTR0 + i);
+    if (pmu.fwWritesEnabled) passthrough.add(MSR.IA32_PMC0 + i);
+  }
+  for (let i = 0; i < pmu.nrArchFixedCounters; i++) passthrough.add(MSR.IA32_FIXED_CTR0 + i);
+  passthrough.add(MSR.IA32_PERF_GLOBAL_STATUS);
+  passthrough.add(MSR.IA32_PERF_GLOBAL_CTRL);
+  passthrough.add(MSR.IA32_PERF_GLOBAL_OVF_CTRL);
+  return Object.freeze({ passthrough, rdpmcExits: false });
+}
+
+/**
  * The mediated design's policy for a guest PMU configuration on a host: the
  * guest PMU is built (and refreshed) exactly as KVM would, from KVM's
  * capability with enable_mediated_pmu=1. A host that does not qualify for the
@@ -121,9 +147,12 @@ export function pmuIntercepts(pmu: GuestPmu): PmuIntercepts {
 export function mediatedIntercepts(
   hostModel: CpuModel,
   guestConfig: GuestPmuConfig,
+  series: VpmuSeries = DEFAULT_VPMU_SERIES,
 ): PmuIntercepts {
-  const cap = kvmPmuCapability(hostModel, { mediated: true });
-  return pmuIntercepts(new GuestPmu(cap, guestConfig));
+  const cap = kvmPmuCapability(hostModel, { mediated: true, series });
+  const pmu = new GuestPmu(cap, guestConfig);
+  if (series === 'passthrough-rfc-v1' && cap.mediated && pmu.mediated) return rfcV1Intercepts(pmu);
+  return pmuIntercepts(pmu);
 }
 
 /** The legacy design's policy: everything intercepted. */

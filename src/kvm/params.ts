@@ -6,23 +6,30 @@
  */
 import { qualifiesForMediatedVpmu, type CpuModel } from '../hw/cpu-models.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
+import { DEFAULT_VPMU_SERIES, type VpmuSeries } from './vpmu-series.ts';
 
 export interface KvmParams {
   readonly enablePmu: boolean;
   readonly enableMediatedPmu: boolean;
+  /** The KVM code the mediated vPMU runs: merged 7.0 or a posted series (vpmu-series.ts). */
+  readonly series: VpmuSeries;
 }
 
 export function resolveKvmParams(
-  requested: { enablePmu?: boolean; enableMediatedPmu?: boolean } | undefined,
+  requested: { enablePmu?: boolean; enableMediatedPmu?: boolean; series?: VpmuSeries } | undefined,
   model: CpuModel,
   perf: PerfKvmExports,
   log: (line: string) => void,
 ): KvmParams {
   const enablePmu = requested?.enablePmu ?? true;
   let enableMediatedPmu = requested?.enableMediatedPmu ?? false;
+  const series = requested?.series ?? DEFAULT_VPMU_SERIES;
   if (enableMediatedPmu) {
     let why: string | null = null;
     if (!enablePmu) why = 'enable_pmu is off';
+    // RFC v1 implemented Intel only ("currently we implement it on Intel CPU only").
+    else if (series === 'passthrough-rfc-v1' && model.vendor !== 'intel')
+      why = 'the passthrough vPMU of RFC v1 is implemented for Intel only';
     else if (!qualifiesForMediatedVpmu(model)) {
       why =
         model.vendor === 'intel'
@@ -36,5 +43,5 @@ export function resolveKvmParams(
       log(`kvm: mediated vPMU disabled (enable_mediated_pmu forced off): ${why}`);
     }
   }
-  return Object.freeze({ enablePmu, enableMediatedPmu });
+  return Object.freeze({ enablePmu, enableMediatedPmu, series });
 }

@@ -7,7 +7,7 @@
 import { KvmError } from '../common/errors.ts';
 import type { CpuModel, Vendor } from '../hw/cpu-models.ts';
 import { qualifiesForMediatedVpmu } from '../hw/cpu-models.ts';
-import { U64_MAX } from '../hw/msr.ts';
+import { PERF_CAP, U64_MAX } from '../hw/msr.ts';
 import { amdPmuCpuid, amdPmuOps } from './amd-pmu.ts';
 import { intelPmuCpuidLeafA, intelPmuOps } from './intel-pmu.ts';
 import {
@@ -18,6 +18,12 @@ import {
   type KvmPmuCapability,
   type KvmPmuOps,
 } from './pmu-types.ts';
+import {
+  DEFAULT_VPMU_SERIES,
+  intelFixedCountersOffered,
+  offersPerfMetrics,
+  type VpmuSeries,
+} from './vpmu-series.ts';
 
 /** kvm_pmu_ops for a vendor. */
 export function kvmPmuOps(vendor: Vendor): KvmPmuOps {
@@ -58,11 +64,14 @@ const NO_PMU = {
  *   capped at KVM_MAX_NR_{INTEL,AMD}_GP_COUNTERS (8, 6), fixed counters at
  *   KVM_MAX_NR_FIXED_COUNTERS (3: fixed counter 3, topdown slots, is not
  *   offered in 7.0), widths and the event mask as perf reports them.
+ * - Under the posted topdown series (vpmu-series.ts) with the mediated vPMU:
+ *   4 fixed counters and the host's PERF_CAPABILITIES.PERF_METRICS.
  */
 export function kvmPmuCapability(
   hostModel: CpuModel,
-  options: { mediated?: boolean; enablePmu?: boolean } = {},
+  options: { mediated?: boolean; enablePmu?: boolean; series?: VpmuSeries } = {},
 ): KvmPmuCapability {
+  const series = options.series ?? DEFAULT_VPMU_SERIES;
   const ops = kvmPmuOps(hostModel.vendor);
   const host = hostPmuCapability(hostModel);
   if (Math.max(hostModel.gpWidth, hostModel.fixedWidth) > MAX_COUNTER_WIDTH) {
@@ -85,7 +94,13 @@ export function kvmPmuCapability(
     mediated,
     eventsMask: enablePmu ? host.eventsMask : 0,
     eventsMaskLen: enablePmu ? host.eventsMaskLen : 0,
-    perfCapabilities: enablePmu ? ops.supportedPerfCapabilities(hostModel, mediated) : 0n,
+    perfCapabilities: enablePmu
+      ? ops.supportedPerfCapabilities(hostModel, mediated) |
+        (offersPerfMetrics(series, mediated)
+          ? hostModel.perfCapabilities & PERF_CAP.PERF_METRICS
+          : 0n)
+      : 0n,
+    series,
     perfCtrExtCore: enablePmu && amd && hostModel.perfCtrExtCore,
     perfMonV2: enablePmu && amd && hostModel.perfMonV2,
     host,
@@ -95,7 +110,10 @@ export function kvmPmuCapability(
     ...common,
     version: amd ? (hostModel.perfMonV2 ? 2 : 1) : Math.min(host.version, 2),
     numCountersGp: Math.min(host.numCountersGp, ops.MAX_NR_GP_COUNTERS),
-    numCountersFixed: Math.min(host.numCountersFixed, ops.MAX_NR_FIXED_COUNTERS),
+    numCountersFixed: Math.min(
+      host.numCountersFixed,
+      amd ? ops.MAX_NR_FIXED_COUNTERS : intelFixedCountersOffered(series, mediated),
+    ),
     bitWidthGp: host.bitWidthGp,
     bitWidthFixed: host.bitWidthFixed,
   });

@@ -8,6 +8,7 @@
  * them import this module (it imports none of them, so there is no cycle).
  */
 import { GuestFault } from '../common/errors.ts';
+import type { VpmuSeries } from './vpmu-series.ts';
 import type { CpuModel, Vendor } from '../hw/cpu-models.ts';
 import { EVTSEL } from '../hw/msr.ts';
 
@@ -112,6 +113,8 @@ export interface KvmPmuCapability extends X86PmuCapability {
   readonly perfMonV2: boolean;
   /** kvm_host_pmu, for the mediated intercept decisions (msr-intercepts.ts). */
   readonly host: HostPmuCapability;
+  /** The KVM code in force (vpmu-series.ts): merged 7.0 or a posted series. */
+  readonly series: VpmuSeries;
 }
 
 export type PmcType = 'gp' | 'fixed';
@@ -274,6 +277,10 @@ export interface KvmPmu {
   readonly fwWritesEnabled: boolean;
   /** kvm_pmu_has_perf_global_ctrl. */
   readonly hasPerfGlobalCtrl: boolean;
+  /** vcpu_has_perf_metrics (topdown series). */
+  readonly hasPerfMetrics: boolean;
+  /** pmu->perf_metrics (topdown series). */
+  perfMetrics: bigint;
   /** get_gp_pmc. */
   getGpPmc(msr: number, base: number): KvmPmc | null;
   /** get_fixed_pmc. */

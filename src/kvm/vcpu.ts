@@ -26,7 +26,8 @@ import { isFault, type GuestPmuConfig } from './pmu-types.ts';
 import { MediatedVpmu, type GlobalCtrlSave } from './mediated-vpmu.ts';
 import { VcpuTracepoints } from './tracepoints.ts';
 import { VirtualLapic, type GuestInterrupt } from './vlapic.ts';
-import type { VpmuDesign, VpmuDesignName } from './vpmu-design.ts';
+import { mediatedDesignOf, type VpmuDesign, type VpmuDesignName } from './vpmu-design.ts';
+import { RfcV1PassthroughVpmu } from './rfc-v1-vpmu.ts';
 
 export interface VcpuOptions {
   /** Host CPU the vCPU runs on; default 0. */
@@ -56,7 +57,7 @@ export interface VcpuHost {
   log(line: string): void;
   /** The VM's PMU is on (enable_pmu, in-kernel LAPIC, not disabled by the capability). */
   readonly enablePmu: boolean;
-  /** This VM uses the mediated design (or its passthrough-all ablation). */
+  /** The design the VM's vCPUs use: a mediated one (of a series, or its ablation), 'emulated' or 'none'. */
   readonly design: VpmuDesignName;
   readonly filter: CompiledEventFilter | null;
   /** Mark this vCPU as the one running on its host CPU (for the 0xF5 handler), or clear it. */
@@ -111,8 +112,12 @@ export class VcpuImpl implements Vcpu {
     this.cpu = host.cpu;
     this.pid = 1000 + 100 * vmId + id;
     const model = host.cpu.model;
-    const mediated = host.design === 'mediated' || host.design === 'passthrough-all';
-    const cap = kvmPmuCapability(model, { mediated, enablePmu: host.enablePmu });
+    const mediatedDesign = mediatedDesignOf(host.design);
+    const cap = kvmPmuCapability(model, {
+      mediated: mediatedDesign !== null,
+      enablePmu: host.enablePmu,
+      ...(mediatedDesign ? { series: mediatedDesign.series } : {}),
+    });
     const config = resolveGuestPmuConfig(cap, options.pmu ?? {});
     this.vlapic = new VirtualLapic(model.vendor === 'intel');
     const pmu = new GuestPmu(cap, config, { enablePmu: host.enablePmu, filter: host.filter });
@@ -122,11 +127,12 @@ export class VcpuImpl implements Vcpu {
     // PMU disabled) gets no mediated load/put (kvm_mediated_pmu_load returns
     // early): host exclude_guest events keep counting through its guest time
     // and the legacy atomic switch of GLOBAL_CTRL applies.
-    if (pmu.mediated) {
-      this.design = new MediatedVpmu(
-        { cpu: this.cpu, perf: host.perf, vlapic: this.vlapic, pmu: () => pmu },
-        host.design === 'passthrough-all',
-      );
+    if (pmu.mediated && mediatedDesign) {
+      const ctx = { cpu: this.cpu, perf: host.perf, vlapic: this.vlapic, pmu: () => pmu };
+      this.design =
+        mediatedDesign.series === 'passthrough-rfc-v1'
+          ? new RfcV1PassthroughVpmu(ctx, mediatedDesign.passthroughAll)
+          : new MediatedVpmu(ctx, mediatedDesign.passthroughAll);
     } else {
       this.design = new EmulatedVpmu({
         cpu: this.cpu,

@@ -10,8 +10,12 @@ import { deepFreeze } from '../common/freeze.ts';
 /** What each design is, in the words of docs/mediated-vpmu.md. */
 export const DESIGN_TITLES: Record<VpmuDesignName, string> = deepFreeze({
   emulated: 'perf-emulated vPMU (legacy)',
-  mediated: 'mediated vPMU (selectors intercepted)',
-  'passthrough-all': 'everything passed through',
+  mediated: 'mediated vPMU of Linux 7.0 (selectors intercepted)',
+  'passthrough-all': 'everything passed through (7.0 world switch)',
+  'mediated-topdown': '7.0 with the posted topdown series (fixed counter 3, PERF_METRICS)',
+  'passthrough-all-topdown': 'everything passed through (topdown series)',
+  'rfc-v1': 'passthrough vPMU of RFC v1, Jan 2024 (selectors intercepted)',
+  'rfc-v1-passthrough-all': 'RFC v1 with everything passed through',
   none: 'no vPMU',
 });
 

@@ -12,6 +12,7 @@ import { PhysicalCpu } from '../hw/cpu.ts';
 import type { Work } from '../hw/events.ts';
 import { KvmModule, type Kvm } from '../kvm/kvm.ts';
 import { resolveKvmParams } from '../kvm/params.ts';
+import { checkVpmuSeries, type VpmuSeries } from '../kvm/vpmu-series.ts';
 import { PerfCore, DEFAULT_TASK_PID } from '../perf/core.ts';
 import { PERF_GUEST_MEDIATED_PMI_VECTOR, PerfKvmExports } from '../perf/kvm-exports.ts';
 import { ACCOUNTING_VARIANTS } from '../perf/mediated-protocol.ts';
@@ -30,6 +31,13 @@ export interface HostOptions {
     enableMediatedPmu?: boolean;
     /** Ablation only (not upstream): run mediated VMs with every PMU MSR passed through. */
     mediatedDesign?: (typeof MEDIATED_DESIGNS)[number];
+    /**
+     * The KVM code the mediated vPMU runs (docs/kvm-vpmu.md "Posted series"):
+     * 'linux-7.0' (merged, the default), 'topdown-metrics' (7.0 with the posted
+     * Feb 2026 series giving guests fixed counter 3 and PERF_METRICS) or
+     * 'passthrough-rfc-v1' (the Jan 2024 RFC the published table was measured on; Intel only).
+     */
+    series?: VpmuSeries;
   };
   kconfig?: { PERF_GUEST_MEDIATED_PMU?: boolean };
   /** Linux's hardlockup detector: a pinned include-guest cycles event per CPU. Default false. */
@@ -110,7 +118,7 @@ export class HostMachine implements Host {
     this.kvm = new KvmModule(
       params,
       { cpus: this.cpus, perf: this.perfExports, log, timers },
-      options.kvm?.mediatedDesign ?? 'mediated',
+      options.kvm?.mediatedDesign === 'passthrough-all',
     );
   }
 
@@ -190,7 +198,7 @@ function checkHostOptions(options: HostOptions): void {
   if (kvm !== undefined) {
     if (kvm === null || typeof kvm !== 'object')
       throw new TypeError('createHost: kvm must be an object');
-    const { enablePmu, enableMediatedPmu, mediatedDesign } = kvm as Record<string, unknown>;
+    const { enablePmu, enableMediatedPmu, mediatedDesign, series } = kvm as Record<string, unknown>;
     for (const [name, v] of [
       ['enablePmu', enablePmu],
       ['enableMediatedPmu', enableMediatedPmu],
@@ -203,6 +211,7 @@ function checkHostOptions(options: HostOptions): void {
         `createHost: kvm.mediatedDesign must be one of ${MEDIATED_DESIGNS.join(', ')}, got ${shownValue(mediatedDesign)}`,
       );
     }
+    if (series !== undefined) checkVpmuSeries(series, 'createHost: kvm.series');
   }
   if (
     options.hz !== undefined &&

@@ -28,6 +28,9 @@ export const SCENARIO_DESIGN_NAMES = [
   'emulated',
   'mediated',
   'passthrough-all',
+  'mediated-topdown',
+  'rfc-v1',
+  'rfc-v1-passthrough-all',
 ] as const satisfies readonly VpmuDesignName[];
 export type ScenarioDesignName = (typeof SCENARIO_DESIGN_NAMES)[number];
 
@@ -540,7 +543,10 @@ const ScenarioObject = z.strictObject({
     .describe(
       "vPMU designs to compare, each run on the same scenario: 'emulated' (legacy, perf-backed), " +
         "'mediated' (Linux 7.0), 'passthrough-all' (mediated with selectors passed through too, " +
-        'hypothetical). Default [emulated, mediated].',
+        "hypothetical), 'mediated-topdown' (7.0 with the posted Feb 2026 series that gives guests " +
+        "fixed counter 3 and PERF_METRICS), 'rfc-v1' (the Jan 2024 RFC v1 passthrough vPMU, Intel " +
+        "only) and 'rfc-v1-passthrough-all' (RFC v1 modified to pass everything through, as " +
+        'measured for its cover letter). Default [emulated, mediated].',
     ),
   guests: z.array(GuestSchema).min(1).max(16).describe('1 to 16 guests.'),
   host: HostSchema.default({ perf: [], tasks: [] }),

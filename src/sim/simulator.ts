@@ -24,11 +24,11 @@ import { SeededRandom } from './random.ts';
 import type { GuestCpu } from '../kvm/guest-cpu.ts';
 import type { GuestPmuConfig } from '../kvm/pmu-types.ts';
 import { IA32_TSC_DEADLINE, type VcpuImpl } from '../kvm/vcpu.ts';
-import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
+import { mediatedDesignOf, type VpmuDesignName } from '../kvm/vpmu-design.ts';
 import { CostModel, type CostOverride } from './cost-model.ts';
 import { CostMeter } from './cost-meter.ts';
 import type { TraceRecorder, Track } from './trace-recorder.ts';
-import { HostMachine } from './host.ts';
+import { HostMachine, type HostOptions } from './host.ts';
 import { WorkloadRunner } from './workload-runner.ts';
 import type {
   DesignResult,
@@ -246,10 +246,7 @@ export class Simulation {
       cpus: input.machine.cpus,
       hz: input.machine.hz,
       nmiWatchdog: input.machine.nmiWatchdog,
-      kvm: {
-        enableMediatedPmu: design !== 'emulated',
-        mediatedDesign: design === 'passthrough-all' ? 'passthrough-all' : 'mediated',
-      },
+      kvm: kvmOptionsFor(design),
     });
     const meter = new CostMeter(this.costModel);
     for (const cpu of host.cpus) meter.instrumentCpu(cpu);
@@ -597,4 +594,15 @@ export function errorPercent(counted: number, truth: number): number {
 
 export function simulate(input: SimulationInput, options?: SimulationOptions): SimulationReport {
   return new Simulation(input, options).run();
+}
+
+/** The KVM module options that run `design`: a mediated design names its series and ablation. */
+function kvmOptionsFor(design: Exclude<VpmuDesignName, 'none'>): NonNullable<HostOptions['kvm']> {
+  const mediated = mediatedDesignOf(design);
+  if (!mediated) return { enableMediatedPmu: false };
+  return {
+    enableMediatedPmu: true,
+    series: mediated.series,
+    mediatedDesign: mediated.passthroughAll ? 'passthrough-all' : 'mediated',
+  };
 }

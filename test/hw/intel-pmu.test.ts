@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from '../common/fc.ts';
 
-import { CPU_MODELS, type CpuModel } from '../../src/hw/cpu-models.ts';
+import { CPU_MODELS, hasPerfMetrics, type CpuModel } from '../../src/hw/cpu-models.ts';
 import type { PhysicalCpu } from '../../src/hw/cpu.ts';
 import { EVTSEL, GLOBAL, MSR, RDPMC } from '../../src/hw/msr.ts';
 import {
@@ -444,8 +444,10 @@ describe('Intel RDPMC', () => {
       assertGp(() => cpu.rdpmc(n));
       assertGp(() => cpu.rdpmc(0xffff));
       assertGp(() => cpu.rdpmc(RDPMC.FIXED | f));
-      // The old bit-31 "fast read" and every other type.
-      for (const type of [0x8000, 0x8000 | 0x4000, 0x0001, 0x2000, 0x4001, 0xffff]) {
+      // The old bit-31 "fast read" and every other type; 0x2000 (ECX bit 29) reads
+      // PERF_METRICS where the part has it (tested in 'Fixed counter 3 and PERF_METRICS').
+      const others = [0x8000, 0x8000 | 0x4000, 0x0001, 0x4001, 0xffff];
+      for (const type of hasPerfMetrics(cpu.model) ? others : [...others, 0x2000]) {
         assertGp(() => cpu.rdpmc(((type << 16) | 0) >>> 0), `type 0x${type.toString(16)}`);
         assertGp(() => cpu.rdpmc((type << 16) | 0), `type 0x${type.toString(16)} (signed ecx)`);
       }
@@ -459,13 +461,14 @@ describe('Intel RDPMC', () => {
       fc.property(fc.integer({ min: 0, max: 0xffff_ffff }), (ecx) => {
         const type = ecx >>> 16;
         const index = ecx & 0xffff;
-        const valid = (type === 0 && index < 8) || (type === 0x4000 && index < 4);
+        const valid =
+          (type === 0 && index < 8) || (type === 0x4000 && index < 4) || ecx === RDPMC.METRICS;
         if (!valid) {
           assertGp(() => cpu.rdpmc(ecx));
           return;
         }
         const v = cpu.rdpmc(ecx);
-        assert.ok(v >= 0n && v < WRAP48);
+        assert.ok(v >= 0n && (ecx === RDPMC.METRICS || v < WRAP48));
       }),
       { numRuns: 200 },
     );
@@ -613,5 +616,67 @@ describe('Intel counting rules', () => {
     cpu.wrmsr(MSR.IA32_PERFEVTSEL0, evtsel(0xc4, 0, ALL));
     cpu.retire({ instructions: 10, branches: 4 });
     assert.equal(read(), 14n);
+  });
+});
+
+/**
+ * Fixed counter 3 (TOPDOWN.SLOTS) and IA32_PERF_METRICS, per preset. Expected
+ * values, from the SDM (vol. 3 20.3.9.3, "Performance Metrics"; vol. 4 MSRs
+ * 0x30c and 0x329) and Linux: intel_pmu_init sets GLOBAL_CTRL bit 48
+ * (GLOBAL_CTRL_EN_PERF_METRICS) in x86_pmu.intel_ctrl exactly when
+ * PERF_CAPABILITIES reports perf_metrics (bit 15), and reads the metrics with
+ * RDPMC ECX = INTEL_PMC_FIXED_RDPMC_METRICS (1 << 29). Ice Lake-SP, Sapphire
+ * and Emerald Rapids have both; Haswell and Skylake neither.
+ */
+describe('Fixed counter 3 and PERF_METRICS', () => {
+  const EXPECTED: Record<string, { fixed: number; bitmap: number; metrics: boolean }> = {
+    'intel-haswell': { fixed: 3, bitmap: 0, metrics: false },
+    'intel-skylake': { fixed: 3, bitmap: 0, metrics: false },
+    'intel-icelake': { fixed: 4, bitmap: 0xf, metrics: true },
+    'intel-sapphire-rapids': { fixed: 4, bitmap: 0xf, metrics: true },
+    'intel-emerald-rapids': { fixed: 4, bitmap: 0xf, metrics: true },
+  };
+  for (const name of INTEL_MODELS) {
+    test(`${name}: CPUID.0xA, FIXED_CTR3, PERF_METRICS and GLOBAL_CTRL bit 48 agree`, () => {
+      const want = EXPECTED[name];
+      assert.ok(want, `no expectation for ${name}`);
+      const cpu = cpuOf(name);
+      const leaf = cpu.cpuid(0xa);
+      assert.equal(leaf.edx & 0x1f, want.fixed, 'CPUID.0xA EDX[4:0]');
+      assert.equal(leaf.ecx, want.bitmap, 'CPUID.0xA ECX (fixed-counter bitmap, v5)');
+      const fixed3 = MSR.IA32_FIXED_CTR0 + 3;
+      const ctrlBit48 = GLOBAL.PERF_METRICS;
+      if (want.fixed === 4) {
+        cpu.wrmsr(fixed3, 1234n);
+        assert.equal(cpu.rdmsr(fixed3), 1234n);
+        assert.equal(cpu.rdpmc(RDPMC.FIXED | 3), 1234n);
+      } else {
+        assertGp(() => cpu.rdmsr(fixed3), 'FIXED_CTR3 without fixed counter 3');
+        assertGp(() => cpu.wrmsr(fixed3, 0n));
+      }
+      assert.equal(hasPerfMetrics(cpu.model), want.metrics);
+      if (want.metrics) {
+        cpu.wrmsr(MSR.MSR_PERF_METRICS, 0x1122_3344_5566_7788n);
+        assert.equal(cpu.rdmsr(MSR.MSR_PERF_METRICS), 0x1122_3344_5566_7788n);
+        assert.equal(cpu.rdpmc(RDPMC.METRICS), 0x1122_3344_5566_7788n);
+        cpu.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, ctrlBit48);
+        assert.equal(cpu.rdmsr(MSR.IA32_PERF_GLOBAL_CTRL), ctrlBit48);
+        // Its overflow bit can be set and cleared like a counter's.
+        cpu.wrmsr(MSR.IA32_PERF_GLOBAL_STATUS_SET, ctrlBit48);
+        assert.equal(cpu.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS), ctrlBit48);
+        cpu.wrmsr(MSR.IA32_PERF_GLOBAL_OVF_CTRL, ctrlBit48);
+        assert.equal(cpu.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS), 0n);
+      } else {
+        assertGp(() => cpu.rdmsr(MSR.MSR_PERF_METRICS), 'PERF_METRICS absent');
+        assertGp(() => cpu.rdpmc(RDPMC.METRICS), 'RDPMC of PERF_METRICS absent');
+        assertGp(() => cpu.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, ctrlBit48), 'GLOBAL_CTRL bit 48');
+      }
+    });
+  }
+
+  test('a custom model with PERF_CAPABILITIES bit 15 but 3 fixed counters has no PERF_METRICS', () => {
+    const cpu = cpuOf(variant('intel-sapphire-rapids', { fixedCounters: 3, fixedCounterMask: 7 }));
+    assertGp(() => cpu.rdmsr(MSR.MSR_PERF_METRICS));
+    assertGp(() => cpu.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, GLOBAL.PERF_METRICS));
   });
 });

@@ -222,7 +222,10 @@ describe('VM lifecycle: no PMU', () => {
       cpu: 'amd-zen4',
       kvm: { enablePmu: false, enableMediatedPmu: true },
     });
-    assert.deepEqual({ ...host.kvm.params }, { enablePmu: false, enableMediatedPmu: false });
+    assert.deepEqual(
+      { ...host.kvm.params },
+      { enablePmu: false, enableMediatedPmu: false, series: 'linux-7.0' },
+    );
     const vm = host.kvm.createVm();
     assert.equal(vm.design, 'none');
     // kvm_vm_ioctl_enable_cap: KVM_CAP_PMU_CAPABILITY is -EINVAL when !enable_pmu.

@@ -41,15 +41,22 @@ const HZ = 2.0e9;
 const DURATION_S = 1;
 
 /** Per design: overhead, how much of the time the guest's events ran, what they lost. */
-const PROFILE: Record<
-  VpmuDesignName,
-  { overhead: number; running: number; lost: number; samples: number }
+const PROFILE: Partial<
+  Record<VpmuDesignName, { overhead: number; running: number; lost: number; samples: number }>
 > = {
   emulated: { overhead: 31.8731, running: 0.625, lost: 0.1212, samples: 0.712 },
   mediated: { overhead: 6.05432, running: 1, lost: 0.00013, samples: 0.998 },
   'passthrough-all': { overhead: 4.39871, running: 1, lost: 0, samples: 1 },
   none: { overhead: 2.1, running: 0, lost: 1, samples: 0 },
+  'rfc-v1': { overhead: 7.1021, running: 1, lost: 0, samples: 0.999 },
+  'rfc-v1-passthrough-all': { overhead: 4.81203, running: 1, lost: 0, samples: 1 },
 };
+
+function profileOf(design: VpmuDesignName) {
+  const profile = PROFILE[design];
+  if (!profile) throw new Error(`fixtures: no profile for design ${design}`);
+  return profile;
+}
 
 /** Instructions, branches... per guest-work cycle. */
 const EVENTS: [event: string, perCycle: number][] = [
@@ -61,7 +68,7 @@ const EVENTS: [event: string, perCycle: number][] = [
   ['r01c2', 1.6021],
 ];
 
-const EXITS: Record<VpmuDesignName, Record<string, number>> = {
+const EXITS: Partial<Record<VpmuDesignName, Record<string, number>>> = {
   emulated: {
     MSR_WRITE: 482_113,
     MSR_READ: 261_077,
@@ -73,6 +80,8 @@ const EXITS: Record<VpmuDesignName, Record<string, number>> = {
   mediated: { MSR_WRITE: 12_006, EXTERNAL_INTERRUPT: 4_931, HLT: 311, CPUID: 12 },
   'passthrough-all': { EXTERNAL_INTERRUPT: 4_929, HLT: 311, CPUID: 12 },
   none: { EXTERNAL_INTERRUPT: 4_001, HLT: 311, CPUID: 12 },
+  'rfc-v1': { MSR_WRITE: 9_100, EXTERNAL_INTERRUPT: 4_930, HLT: 311, CPUID: 12 },
+  'rfc-v1-passthrough-all': { EXTERNAL_INTERRUPT: 4_929, HLT: 311, CPUID: 12 },
 };
 
 export const COST_PARAMETERS: CostParameterReport[] = [
@@ -155,7 +164,7 @@ function guestEvents(
   guest: string,
   workCycles: number,
 ): GuestEventResult[] {
-  const profile = PROFILE[design];
+  const profile = profileOf(design);
   const enabled = DURATION_S * 1e9;
   const running = Math.round(enabled * profile.running);
   return EVENTS.map(([event, perCycle], i): GuestEventResult => {
@@ -211,10 +220,10 @@ export function designFixture(
   options: DesignFixtureOptions = {},
 ): DesignResult {
   const guests = options.guests ?? ['vm0'];
-  const overheadPercent = PROFILE[design].overhead * (options.overheadScale ?? 1);
+  const overheadPercent = profileOf(design).overhead * (options.overheadScale ?? 1);
   const elapsedCycles = Math.round(HZ * DURATION_S * guests.length);
   const workCycles = Math.round(elapsedCycles * (1 - overheadPercent / 100));
-  const exits = { ...EXITS[design] };
+  const exits = { ...(EXITS[design] ?? EXITS.mediated) };
   const totalExits = Object.values(exits).reduce((a, b) => a + b, 0);
   const lostCycles = elapsedCycles - workCycles;
   return {
@@ -222,7 +231,7 @@ export function designFixture(
     overheadPercent,
     exits,
     totalExits,
-    guestPmis: design === 'none' ? 0 : Math.round(1000 * PROFILE[design].samples * guests.length),
+    guestPmis: design === 'none' ? 0 : Math.round(1000 * profileOf(design).samples * guests.length),
     guestEvents: options.noGuestEvents
       ? []
       : guests.flatMap((g) => guestEvents(design, g, workCycles / guests.length)),
