@@ -26,9 +26,11 @@ import {
 import {
   designTitle,
   exitReasons,
+  likeForLikeTable,
   meanAbsErrorPercent,
   orderingCheck,
   refusalMessage,
+  reportFacts,
   sweepSummary,
   type SweepSummary,
 } from './summary.ts';
@@ -141,14 +143,8 @@ export async function figure(
 }
 
 function header(report: SimulationReport): string {
-  const facts: [string, string][] = [
-    ['CPU', report.cpu],
-    ['cost model', report.costModel],
-    ['simulated time', `${report.duration} s`],
-    ['seed', String(report.seed)],
-    ['designs', report.results.map((r) => r.design).join(', ') || 'none'],
-  ];
-  if (report.sweep) facts.push(['sweep', `${report.sweep.parameter} = ${report.sweep.value}`]);
+  const facts: [string, string][] = reportFacts(report).map((f) => [f.label, f.value]);
+  facts.splice(4, 0, ['designs', report.results.map((r) => r.design).join(', ') || 'none']);
   if (report.published)
     facts.push(['published figure', `${report.published.test} (${report.published.source})`]);
   return `<header>
@@ -156,6 +152,26 @@ function header(report: SimulationReport): string {
 ${report.description ? `<p class="description">${esc(report.description)}</p>` : ''}
 <dl class="facts">${facts.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>
 </header>`;
+}
+
+/** The published figures against the designs that produced them, Linux 7.0's beside. */
+function likeForLikeSection(report: SimulationReport): string {
+  const t = likeForLikeTable(report);
+  if (!t) return '';
+  const [first, ...rest] = t.head;
+  const head: CellLike[] = [first ?? '', ...rest.map((h, i) => (i === 3 ? h : num(h)))];
+  const rows = t.rows.map(([design = '', ...cells]) => [
+    {
+      text: design,
+      html: `<strong>${esc(design)}</strong> <span class="note">${esc(designTitle(design))}</span>`,
+    },
+    ...cells.map((cell, i) => (i === 3 ? cell : num(cell))),
+  ]);
+  const notes = t.notes.map((n) => `<p class="bad">${esc(n)}.</p>`);
+  return `<h3>Published figures, like for like</h3>
+<p>${esc(t.source)}: each published figure beside the simulated figure of the design that produced it, and Linux 7.0's.</p>
+${htmlTable(head, rows)}
+${notes.join('\n')}`;
 }
 
 function overheadTable(report: SimulationReport): string {
@@ -373,6 +389,7 @@ export async function renderHtml(report: SimulationReport, sections = ''): Promi
 <section id="overhead"><h2>Overhead</h2>
 ${overhead}
 ${overheadTable(report)}
+${likeForLikeSection(report)}
 </section>${sections ? `\n${sections}` : ''}
 <section id="accuracy"><h2>Guest count accuracy</h2>
 ${error}

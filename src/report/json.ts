@@ -16,6 +16,7 @@ import type {
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import { round } from './format.ts';
 import { sweepSummary, type SweepRow } from './summary.ts';
+import { likeForLike, type LikeForLikeRow } from '../sim/like-for-like.ts';
 import { item } from '../common/item.ts';
 
 /** Percentages (overhead, error): 4 decimals. */
@@ -129,7 +130,8 @@ function published(p: PublishedComparison): PublishedComparison {
  * The report as `vpmu run --json` prints it (`JSON.stringify(toJson(r), null, 2)`).
  * A non-finite number (an error % against a truth of 0) becomes null in JSON.
  */
-export function toJson(report: SimulationReport): SimulationReport {
+export function toJson(report: SimulationReport): SimulationReport & JsonDerived {
+  const likeForLikeRows = likeForLike(report).map(likeForLikeRow);
   return compact({
     scenario: report.scenario,
     description: report.description,
@@ -141,6 +143,30 @@ export function toJson(report: SimulationReport): SimulationReport {
     published: opt(report.published, published),
     results: report.results.map(designResult),
     costParameters: report.costParameters.map(costParameter),
+    likeForLike: likeForLikeRows.length ? likeForLikeRows : undefined,
+  });
+}
+
+/** Figures `--json` derives from the report (absent without published figures). */
+export interface JsonDerived {
+  /** The published figures against the designs that produced them (sim/like-for-like.ts). */
+  likeForLike?: LikeForLikeRow[];
+}
+
+function likeForLikeRow(r: LikeForLikeRow): LikeForLikeRow {
+  return compact({
+    design: r.design,
+    published: pct(r.published),
+    simulated: opt(r.simulated, pct),
+    ratio: opt(r.ratio, (v) => round(v, 4)),
+    agrees: r.agrees,
+    linux70Design: r.linux70Design,
+    linux70Simulated: opt(r.linux70Simulated, pct),
+    dominant: opt(r.dominant, (d) => ({
+      parameter: d.parameter,
+      count: d.count,
+      overheadPoints: pct(d.overheadPoints),
+    })),
   });
 }
 

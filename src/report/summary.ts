@@ -6,6 +6,8 @@
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import type { DesignResult, GuestRefusal, SimulationReport } from '../sim/results.ts';
 import { deepFreeze } from '../common/freeze.ts';
+import { LIKE_FOR_LIKE_FACTOR, likeForLike } from '../sim/like-for-like.ts';
+import { formatCount, formatPercent } from './format.ts';
 
 /** What each design is, in the words of docs/mediated-vpmu.md. */
 export const DESIGN_TITLES: Record<VpmuDesignName, string> = deepFreeze({
@@ -96,5 +98,68 @@ export function sweepSummary(reports: SimulationReport[]): SweepSummary {
       }
       return row;
     }),
+  };
+}
+
+/** The facts under a report's title, in order: label, value, and the phrase the terminal prints. */
+export function reportFacts(
+  report: SimulationReport,
+): { label: string; value: string; phrase: string }[] {
+  const facts = [
+    { label: 'CPU', value: report.cpu, phrase: `cpu ${report.cpu}` },
+    { label: 'cost model', value: report.costModel, phrase: `cost model ${report.costModel}` },
+    {
+      label: 'simulated time',
+      value: `${report.duration} s`,
+      phrase: `${report.duration} s simulated`,
+    },
+    { label: 'seed', value: String(report.seed), phrase: `seed ${report.seed}` },
+  ];
+  if (report.sweep) {
+    const { parameter, value } = report.sweep;
+    facts.push({
+      label: 'sweep',
+      value: `${parameter} = ${value}`,
+      phrase: `${parameter}=${value}`,
+    });
+  }
+  return facts;
+}
+
+/** The like-for-like table both reports print: a header row, one row per published figure, and a note per disagreement. */
+export interface LikeForLikeTable {
+  head: string[];
+  rows: string[][];
+  /** The published source, for the caption. */
+  source: string;
+  /** One sentence per figure outside the factor, naming the operation that dominates. */
+  notes: string[];
+  /** Whether every simulated figure agrees within the factor. */
+  allAgree: boolean;
+}
+
+export function likeForLikeTable(report: SimulationReport): LikeForLikeTable | undefined {
+  const rows = likeForLike(report);
+  if (!report.published || rows.length === 0) return undefined;
+  const pct = (v: number | undefined) => (v === undefined ? 'not run' : formatPercent(v));
+  return {
+    head: ['measured on', 'published', 'simulated', 'ratio', 'Linux 7.0 design', '7.0 simulated'],
+    rows: rows.map((r) => [
+      r.design,
+      formatPercent(r.published),
+      pct(r.simulated),
+      r.ratio === undefined ? '-' : `${r.ratio.toFixed(2)}x ${r.agrees ? 'within' : 'outside'}`,
+      r.linux70Design,
+      pct(r.linux70Simulated),
+    ]),
+    source: `${report.published.test}; ${report.published.source}`,
+    notes: rows.flatMap(({ design, dominant: d, simulated }) =>
+      d && simulated !== undefined
+        ? [
+            `${design} is outside ${LIKE_FOR_LIKE_FACTOR}x: its largest priced operation is ${d.parameter}, ${d.overheadPoints.toFixed(2)} pp of the simulated ${formatPercent(simulated)} (${formatCount(d.count)} times)`,
+          ]
+        : [],
+    ),
+    allAgree: rows.every((r) => r.agrees === true),
   };
 }

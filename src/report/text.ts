@@ -24,9 +24,11 @@ import {
 import {
   designTitle,
   exitReasons,
+  likeForLikeTable,
   meanAbsErrorPercent,
   orderingCheck,
   refusalMessage,
+  reportFacts,
   sweepSummary,
   type SweepSummary,
 } from './summary.ts';
@@ -85,15 +87,26 @@ function colorError(c: Colors, errorPercent: number | undefined): string {
 function header(report: SimulationReport, c: Colors): string[] {
   const lines = [c.bold(`vpmu: ${printable(report.scenario)}`)];
   if (report.description) lines.push(`  ${printable(report.description)}`);
-  const facts = [
-    `cpu ${report.cpu}`,
-    `cost model ${report.costModel}`,
-    `${report.duration} s simulated`,
-    `seed ${report.seed}`,
-  ];
-  if (report.sweep) facts.push(`${report.sweep.parameter}=${report.sweep.value}`);
-  lines.push(`  ${facts.join(', ')}`);
+  lines.push(
+    `  ${reportFacts(report)
+      .map((f) => f.phrase)
+      .join(', ')}`,
+  );
   return lines;
+}
+
+/** The published figures against the designs that produced them, Linux 7.0's beside. */
+function likeForLikeBlock(report: SimulationReport, c: Colors): string[] {
+  const t = likeForLikeTable(report);
+  if (!t) return [];
+  return [
+    c.bold(`Published figures, like for like (${printable(t.source)})`),
+    table(
+      [t.head.map((h) => c.dim(h)), ...t.rows],
+      ['left', 'right', 'right', 'right', 'left', 'right'],
+    ),
+    ...t.notes.map((n) => `  ${c.yellow(n)}`),
+  ];
 }
 
 function overheadSummary(report: SimulationReport, c: Colors): string[] {
@@ -304,7 +317,14 @@ function exitsTable(report: SimulationReport, c: Colors): string[] {
 /** The whole report of one run, for a terminal. */
 export function renderText(report: SimulationReport, options: TextOptions): string {
   const c = pc.createColors(options.color);
-  const lines = [...header(report, c), '', ...overheadSummary(report, c), ''];
+  const lines = [
+    ...header(report, c),
+    '',
+    ...overheadSummary(report, c),
+    '',
+    ...likeForLikeBlock(report, c),
+    '',
+  ];
   for (const r of report.results) lines.push(...designBlock(r, c));
   lines.push(...exitsTable(report, c));
   return `${lines
