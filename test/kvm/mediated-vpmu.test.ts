@@ -12,12 +12,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CpuModelName } from '../../src/hw/cpu-models.ts';
-import { EVTSEL, LVT, MSR, RDPMC, msrName } from '../../src/hw/msr.ts';
+import { EVTSEL, LVT, MSR } from '../../src/hw/msr.ts';
 import type { GuestCpu } from '../../src/kvm/guest-cpu.ts';
 import type { GuestPmuConfig } from '../../src/kvm/pmu-types.ts';
 import type { VcpuImpl } from '../../src/kvm/vcpu.ts';
 import { PERF_GUEST_MEDIATED_PMI_VECTOR } from '../../src/perf/kvm-exports.ts';
 import { HostMachine } from '../../src/sim/host.ts';
+import { hex, recorder, splitAtLoad } from './world-switch-recorder.ts';
 
 const COUNT_ALL = EVTSEL.EN | EVTSEL.OS | EVTSEL.USR;
 const INTEL_INSTRUCTIONS = 0xc0n | COUNT_ALL;
@@ -37,90 +38,6 @@ function setup(
   const vcpu = host.kvm.createVm().createVcpu({ pmu: options.pmu }) as VcpuImpl;
   assert.equal(vcpu.designName, options.design ?? 'mediated');
   return { host, vcpu };
-}
-
-function hex(v: bigint | number): string {
-  return `0x${v.toString(16)}`;
-}
-
-function rdpmcName(ecx: number): string {
-  return ecx & RDPMC.FIXED ? `rdpmc fixed${ecx & 0xffff}` : `rdpmc ${ecx}`;
-}
-
-/**
- * Record KVM's accesses to the host CPU: `wrmsr NAME value`, `rdmsr NAME`,
- * `rdpmc i`, the VMCS GLOBAL_CTRL switch as `vmcs GLOBAL_CTRL <- v (was w)`,
- * and perf's entry points as `perf.name` (their own MSR traffic hidden,
- * except LVTPC, which is the point of perf_{load,put}_guest_lvtpc).
- */
-function recorder(host: HostMachine): { log: string[]; clear(): void; enabled: boolean } {
-  const cpu = host.cpus[0]!;
-  const state = {
-    log: [] as string[],
-    enabled: true,
-    clear() {
-      state.log.length = 0;
-    },
-  };
-  let inPerf = 0;
-  const push = (line: string) => {
-    if (state.enabled) state.log.push(line);
-  };
-  const wrmsr = cpu.wrmsr.bind(cpu);
-  const rdmsr = cpu.rdmsr.bind(cpu);
-  const rdpmc = cpu.rdpmc.bind(cpu);
-  const rdpmcNumber = cpu.rdpmcNumber.bind(cpu);
-  const switchGlobalCtrl = cpu.switchGlobalCtrl.bind(cpu);
-  cpu.wrmsr = (msr, value) => {
-    if (!inPerf || msr === MSR.X2APIC_LVTPC) push(`wrmsr ${msrName(msr)} ${hex(value)}`);
-    wrmsr(msr, value);
-  };
-  cpu.rdmsr = (msr) => {
-    if (!inPerf) push(`rdmsr ${msrName(msr)}`);
-    return rdmsr(msr);
-  };
-  cpu.rdpmc = (ecx) => {
-    if (!inPerf) push(rdpmcName(ecx));
-    return rdpmc(ecx);
-  };
-  // The same RDPMC instruction, its value as a number (KVM's world switch uses it).
-  cpu.rdpmcNumber = (ecx) => {
-    if (!inPerf) push(rdpmcName(ecx));
-    return rdpmcNumber(ecx);
-  };
-  // The same WRMSR, its value as a number (KVM's world switch writes counters with it).
-  cpu.wrmsrNumber = (msr, value) => cpu.wrmsr(msr, BigInt(value));
-  cpu.switchGlobalCtrl = (value) => {
-    const old = switchGlobalCtrl(value);
-    push(`vmcs GLOBAL_CTRL <- ${hex(value)} (was ${hex(old)})`);
-    return old;
-  };
-  const exports = host.perfExports;
-  for (const name of [
-    'loadGuestContext',
-    'putGuestContext',
-    'loadGuestLvtpc',
-    'putGuestLvtpc',
-  ] as const) {
-    const original = exports[name].bind(exports) as (...args: unknown[]) => void;
-    (exports as unknown as Record<string, (...args: unknown[]) => void>)[name] = (...args) => {
-      push(`perf.${name}`);
-      inPerf++;
-      try {
-        original(...args);
-      } finally {
-        inPerf--;
-      }
-    };
-  }
-  return state;
-}
-
-/** Split a put-then-load trace at the load. */
-function splitAtLoad(log: readonly string[]): { put: string[]; load: string[] } {
-  const i = log.indexOf('perf.loadGuestContext');
-  assert.ok(i >= 0, 'no load in the trace');
-  return { put: log.slice(0, i), load: log.slice(i) };
 }
 
 describe('kvm_mediated_pmu_load / _put: Intel', () => {

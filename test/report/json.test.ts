@@ -20,6 +20,7 @@ test('toJson: the SimulationReport itself, keys in a stable order', () => {
     'published',
     'results',
     'costParameters',
+    'likeForLike',
   ]);
   assert.equal(json.scenario, 'basic-sampling');
   assert.equal(json.seed, 42);

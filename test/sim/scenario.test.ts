@@ -75,11 +75,20 @@ describe('built-in scenarios', () => {
   test('specint-sampling: the published basic-sampling row, 6 events at -F 1000', () => {
     const s = loadScenario('specint-sampling').scenario;
     assert.equal(s.machine.cpu, 'intel-sapphire-rapids');
-    assert.deepEqual(s.designs, ['emulated', 'passthrough-all', 'mediated']);
+    // The RFC v1 cover letter (26 Jan 2024): "emulated vPMU", "all passthrough"
+    // (the RFC modified to pass every MSR through) and "passthrough with event
+    // filters" (the RFC as posted), each under the design that produced it.
+    assert.deepEqual(s.designs, [
+      'emulated',
+      'rfc-v1-passthrough-all',
+      'rfc-v1',
+      'passthrough-all',
+      'mediated',
+    ]);
     assert.deepEqual(s.published?.overheadPercent, {
       emulated: 33.62,
-      'passthrough-all': 4.24,
-      mediated: 6.21,
+      'rfc-v1-passthrough-all': 4.24,
+      'rfc-v1': 6.21,
     });
     assert.equal(s.published?.test, 'basic-sampling');
     const perf = s.guests[0]!.perf!;
@@ -92,8 +101,8 @@ describe('built-in scenarios', () => {
     const s = loadScenario('specint-multiplex').scenario;
     assert.deepEqual(s.published?.overheadPercent, {
       emulated: 79.32,
-      'passthrough-all': 7.34,
-      mediated: 10.45,
+      'rfc-v1-passthrough-all': 7.34,
+      'rfc-v1': 10.45,
     });
     const events = s.guests[0]!.perf!.events;
     assert.equal(events.length, 10);
@@ -299,7 +308,8 @@ describe('problems: file:line:column, path, expected and got', () => {
     );
     assert.equal(
       oneProblem(`${MINIMAL}designs: [mediated, legacy]\n`),
-      "scenarios/x.yaml:9:21: designs[1]: expected one of emulated, mediated, passthrough-all (got 'legacy')",
+      "scenarios/x.yaml:9:21: designs[1]: expected one of emulated, mediated, passthrough-all, " +
+        "mediated-topdown, rfc-v1, rfc-v1-passthrough-all (got 'legacy')",
     );
     assert.equal(
       oneProblem(
