@@ -211,13 +211,19 @@ describe('vpmu run', { timeout: 300_000 }, () => {
     assert.equal(r.stderr, '', 'no progress bar or warning when stderr is not a terminal');
     assert.match(r.stdout, /^vpmu: specint-sampling\n/);
     assert.match(r.stdout, /0\.02 s simulated, seed 1/);
-    // The published table of the mediated vPMU, beside the simulated overhead.
+    // The published table, beside the simulated overhead.
     assert.match(r.stdout, /published/);
     for (const figure of ['33.62%', '4.24%', '6.21%']) assert.ok(r.stdout.includes(figure), figure);
     assert.match(r.stdout, /the simulated ordering matches the published one/);
-    // perf stat's table, once per design.
+    // Like for like: each published figure against the design that produced it, 7.0's beside.
+    const likeForLike = r.stdout.slice(r.stdout.indexOf('Published figures, like for like'));
+    assert.match(
+      likeForLike,
+      /^ +rfc-v1 +6\.21% +[\d.]+% +[\d.]+x (within|outside) +mediated +[\d.]+%$/m,
+    );
+    // perf stat's table, once per design (the published three and 7.0's two).
     const tables = r.stdout.match(/ Performance counter stats for guest 'vm0':/g) ?? [];
-    assert.equal(tables.length, 3);
+    assert.equal(tables.length, 5);
     for (const event of ['cycles', 'instructions', 'branches', 'branch-misses', 'cache-misses']) {
       assert.match(r.stdout, new RegExp(`^ +[\\d,]+ +${event} +[\\d,]+ `, 'm'), event);
     }
@@ -235,7 +241,7 @@ describe('vpmu run', { timeout: 300_000 }, () => {
     assert.equal(report.duration, 0.02);
     assert.deepEqual(
       report.results.map((d) => d.design),
-      ['emulated', 'passthrough-all', 'mediated'],
+      ['emulated', 'rfc-v1-passthrough-all', 'rfc-v1', 'passthrough-all', 'mediated'],
     );
     for (const d of report.results) {
       assert.equal(typeof d.overheadPercent, 'number');

@@ -19,7 +19,10 @@ describe('createHost options', () => {
     const host = createHost();
     assert.equal(host.model, CPU_MODELS['intel-sapphire-rapids']);
     assert.equal((host as HostMachine).cpus.length, 1);
-    assert.deepEqual({ ...host.kvm.params }, { enablePmu: true, enableMediatedPmu: false });
+    assert.deepEqual(
+      { ...host.kvm.params },
+      { enablePmu: true, enableMediatedPmu: false, series: 'linux-7.0' },
+    );
     assert.deepEqual(host.dmesg, []);
     assert.equal((host as HostMachine).perfCore.hz, 250);
   });
@@ -194,7 +197,10 @@ describe('KVM parameters', () => {
       );
     }
     const noPmu = machine({ kvm: { enablePmu: false, enableMediatedPmu: true } });
-    assert.deepEqual({ ...noPmu.kvm.params }, { enablePmu: false, enableMediatedPmu: false });
+    assert.deepEqual(
+      { ...noPmu.kvm.params },
+      { enablePmu: false, enableMediatedPmu: false, series: 'linux-7.0' },
+    );
     const off = machine({
       kconfig: { PERF_GUEST_MEDIATED_PMU: false },
       kvm: { enableMediatedPmu: true },

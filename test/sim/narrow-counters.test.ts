@@ -21,7 +21,7 @@ describe('narrow guest counters', () => {
       const report = simulate(scenarioToInput(scenario), { duration: 0.005 });
       assert.deepEqual(
         report.results.map((r) => r.design),
-        ['emulated', 'passthrough-all', 'mediated'],
+        ['emulated', 'rfc-v1-passthrough-all', 'rfc-v1', 'passthrough-all', 'mediated'],
       );
       for (const r of report.results) assert.ok(r.overheadPercent >= 0 && r.overheadPercent <= 100);
     });
