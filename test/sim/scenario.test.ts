@@ -308,7 +308,7 @@ describe('problems: file:line:column, path, expected and got', () => {
     );
     assert.equal(
       oneProblem(`${MINIMAL}designs: [mediated, legacy]\n`),
-      "scenarios/x.yaml:9:21: designs[1]: expected one of emulated, mediated, passthrough-all, " +
+      'scenarios/x.yaml:9:21: designs[1]: expected one of emulated, mediated, passthrough-all, ' +
         "mediated-topdown, rfc-v1, rfc-v1-passthrough-all (got 'legacy')",
     );
     assert.equal(
