@@ -79,6 +79,14 @@ const MAX_NESTED_EXITS = 64;
 const ONE_INSTRUCTION_CPL0: Work = Object.freeze({ instructions: 1, cycles: 0, cpl: 0 });
 const ONE_INSTRUCTION_CPL3: Work = Object.freeze({ instructions: 1, cycles: 0, cpl: 3 });
 
+/**
+ * Injections in a row with no return to the guest's program between them:
+ * guest perf throttles a storm after max_samples_per_tick PMIs (100,000 / HZ,
+ * so 1,000 at HZ 100), so far more means a handler that re-arms its own
+ * interrupt forever.
+ */
+const MAX_BACK_TO_BACK_INJECTIONS = 100_000;
+
 export class VcpuImpl implements Vcpu {
   readonly pmu: GuestPmu;
   readonly design: VpmuDesign;
@@ -97,6 +105,8 @@ export class VcpuImpl implements Vcpu {
   /** The vCPU's file is closed (its VM destroyed): no ioctl reaches it any more. */
   private released = false;
   private nesting = 0;
+  /** The guest is in an injected interrupt's handler (NMIs blocked, IF clear) until it returns. */
+  private inGuestHandler = false;
   private readonly guest: GuestCpuImpl;
   /** This vCPU's trace points: exits, entries, injections, the PMU world switch (kvm/tracepoints.ts). */
   readonly trace = new VcpuTracepoints();
@@ -313,14 +323,40 @@ export class VcpuImpl implements Vcpu {
     }
   }
 
-  /** After VM-entry: the injected interrupt runs the guest's handler. */
+  /**
+   * After VM-entry: the injected interrupt runs the guest's handler. While a
+   * handler runs, the next PMI waits: an NMI blocks NMIs until its IRET, an
+   * interrupt gate clears IF until then (KVM injects only in an open window:
+   * nmi_allowed / interrupt_allowed, with an NMI- or IRQ-window exit to catch
+   * the IRET). The PMI that came meanwhile (at most one: KVM_REQ_PMI and the
+   * LVTPC collapse) is injected when the handler returns, so a counter that
+   * overflows inside its own handler makes a sequence of PMIs, never a
+   * recursion; the guest kernel's throttling (max_samples_per_tick) ends it.
+   */
   private injectPending(): void {
-    const interrupt = this.pendingInjection;
-    if (!interrupt) return;
-    this.pendingInjection = null;
-    const injected = this.trace.inject.probe;
-    if (injected !== null) injected(interrupt.vector);
-    this.guestHandlers.get(interrupt.vector)?.();
+    if (this.inGuestHandler) return;
+    for (let injections = 0; this.pendingInjection; injections++) {
+      if (injections >= MAX_BACK_TO_BACK_INJECTIONS) {
+        // Dropped, so that the vCPU can run another program afterwards.
+        this.pendingInjection = null;
+        this.pmiRequested = false;
+        throw new Error(
+          `vCPU ${this.id}: more than ${MAX_BACK_TO_BACK_INJECTIONS} interrupts back to back (a guest handler that re-arms its own interrupt forever?)`,
+        );
+      }
+      const interrupt = this.pendingInjection;
+      this.pendingInjection = null;
+      const injected = this.trace.inject.probe;
+      if (injected !== null) injected(interrupt.vector);
+      const handler = this.guestHandlers.get(interrupt.vector);
+      if (!handler) continue;
+      this.inGuestHandler = true;
+      try {
+        handler();
+      } finally {
+        this.inGuestHandler = false;
+      }
+    }
   }
 
   /** Inject an interrupt that is not the PMI (timer, device) at the next entry and run `handler` then. */
