@@ -17,7 +17,6 @@ import type { PerfCore } from './core.ts';
 import { EventState, type KernelEvent, type OverflowHandler } from './event.ts';
 import type { AccountingProtocol } from './mediated-protocol.ts';
 import type { KvmPerfCall } from './tracepoints.ts';
-import { FIXED_IDX } from './x86-pmu.ts';
 
 /** PERF_GUEST_MEDIATED_PMI_VECTOR ("VPMI" in /proc/interrupts). */
 export const PERF_GUEST_MEDIATED_PMI_VECTOR = 0xf5;
@@ -167,9 +166,8 @@ export class PerfKvmExports {
     const port = cpu >= 0 ? this.cpus[cpu] : undefined;
     if (!x86 || !port?.peekCounter || event.idx < 0 || event.state !== EventState.Active)
       return event.count;
-    const width = event.idx >= FIXED_IDX ? x86.desc.fixedWidth : x86.desc.gpWidth;
     let delta = port.peekCounter(x86.rdpmcIndex(event.idx)) - event.prevCount;
-    if (delta < 0) delta += 2 ** width;
+    if (delta < 0) delta += 2 ** x86.desc.gpWidth; // cntval_bits, as x86_perf_event_update
     return event.count + delta;
   }
 

@@ -20,6 +20,7 @@ import {
 import type { MsrPort } from '../hw/fault.ts';
 import { EVTSEL, FIXED_CTRL, LVT, MSR, PERF_CAP, RDPMC } from '../hw/msr.ts';
 import type { PerfEventAttr } from './attr.ts';
+import { checkHwExists } from './x86-pmu-check.ts';
 import { EventState, type HwConfig, type KernelEvent } from './event.ts';
 import { CAP_MEDIATED_VPMU, type PerfPmu } from './pmu.ts';
 
@@ -76,8 +77,14 @@ const INTEL_FIXED_ONLY: ReadonlyMap<bigint, number> = new Map([
 const RAW_MASK_INTEL = EVTSEL.EVENT | EVTSEL.UMASK | EVTSEL.EDGE | EVTSEL.INV | EVTSEL.CMASK;
 const RAW_MASK_AMD = RAW_MASK_INTEL | EVTSEL.AMD_EVENT_HI;
 
-/** Enumerate the core PMU from CPUID, as intel_pmu_init / amd_pmu_init do. Null: no PMU. */
+/** init_hw_perf_events: the PMU from CPUID, then check_hw_exists. Null: none usable. */
 export function enumerateX86Pmu(port: X86CpuPort): X86PmuDescription | null {
+  const desc = describeFromCpuid(port);
+  return desc && checkHwExists(port, desc) ? desc : null;
+}
+
+/** intel_pmu_init / amd_pmu_init: the PMU that CPUID describes. Null: none. */
+function describeFromCpuid(port: X86CpuPort): X86PmuDescription | null {
   const vendorLeaf = port.cpuid(0);
   const intel = vendorLeaf.ebx === 0x756e6547; // "Genu"
   if (intel) {
@@ -537,9 +544,8 @@ export class X86Pmu implements PerfPmu {
   /** x86_perf_event_update: one RDPMC, the delta since the last read, masked to the width. */
   read(cpu: number, event: KernelEvent): void {
     if (event.idx < 0) return;
-    const width = event.idx >= FIXED_IDX ? this.desc.fixedWidth : this.desc.gpWidth;
     const now = this.port(cpu).rdpmcNumber(this.rdpmcIndex(event.idx));
-    const range = 2 ** width;
+    const range = 2 ** this.desc.gpWidth; // cntval_bits: one width for all counters
     let delta = now - event.prevCount;
     if (delta < 0) delta += range;
     event.prevCount = now;
@@ -572,11 +578,10 @@ export class X86Pmu implements PerfPmu {
     if (left < 1) left = 1;
     // period_left keeps the whole remainder: only the programmed value is cut to the counter range.
     if (left > this.desc.maxPeriod) left = this.desc.maxPeriod;
-    const width = event.idx >= FIXED_IDX ? this.desc.fixedWidth : this.desc.gpWidth;
-    // wrmsrl(event_base, (u64)(-left) & cntval_mask): a period beyond a narrow
-    // counter's range (max_period stays 2^31 - 1 without full-width writes)
-    // is cut to the counter's width, never written negative.
-    const range = 2 ** width;
+    // wrmsrl(event_base, (u64)(-left) & cntval_mask), for fixed counters too: a period
+    // beyond a narrow counter's range (max_period stays 2^31 - 1 without full-width
+    // writes) is cut to the counter's width, never written negative.
+    const range = 2 ** this.desc.gpWidth;
     const value = (range - (left % range)) % range;
     event.prevCount = value;
     this.port(cpu).wrmsrNumber(this.counterMsr(event.idx), value);

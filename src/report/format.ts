@@ -43,6 +43,22 @@ export function notCounted(
   return timeEnabledNs !== undefined && timeEnabledNs > 0 && timeRunningNs === 0;
 }
 
+/**
+ * What the counted column shows for a guest event: `<refused: ENOENT>` when
+ * perf_event_open failed (e.g. a guest with no usable PMU), `<not counted>`
+ * when it never ran, else the count.
+ */
+export function countedCell(e: {
+  refused?: string;
+  counted: number;
+  timeEnabledNs: number;
+  timeRunningNs: number;
+}): string {
+  if (e.refused !== undefined) return `<refused: ${e.refused}>`;
+  if (notCounted(e.timeEnabledNs, e.timeRunningNs)) return '<not counted>';
+  return formatCount(e.counted);
+}
+
 /** Rounds to `digits` decimals; non-finite values are kept (JSON turns them into null). */
 export function round(value: number, digits: number): number {
   if (!Number.isFinite(value)) return value;

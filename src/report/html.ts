@@ -21,6 +21,7 @@ import {
   formatPercent,
   formatRunning,
   formatSignedPercent,
+  countedCell,
   notCounted,
 } from './format.ts';
 import {
@@ -239,7 +240,7 @@ function guestEventsTable(r: DesignResult): string {
   const rows = r.guestEvents.map((e) => [
     e.guest,
     { text: e.event, html: `<code>${esc(e.event)}</code>` },
-    num(notCounted(e.timeEnabledNs, e.timeRunningNs) ? '<not counted>' : formatCount(e.counted)),
+    num(countedCell(e)),
     num(formatCount(e.truth)),
     errorCell(e.errorPercent),
     num(formatRunning(e.timeEnabledNs, e.timeRunningNs)),

@@ -42,6 +42,7 @@ function guestEvent(e: GuestEventResult): GuestEventResult {
     event: e.event,
     truth: int(e.truth),
     counted: int(e.counted),
+    refused: e.refused,
     errorPercent: pct(e.errorPercent),
     operationInstructions: int(e.operationInstructions),
     raw: int(e.raw),

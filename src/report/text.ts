@@ -19,6 +19,7 @@ import {
   formatPercent,
   formatRunning,
   formatSignedPercent,
+  countedCell,
   notCounted,
 } from './format.ts';
 import {
@@ -179,7 +180,7 @@ function guestBlock(guest: string, events: GuestEventResult[], c: Colors): strin
   const rows: Row[] = [head.map((h) => c.dim(h))];
   for (const e of events) {
     const row: Row = [
-      notCounted(e.timeEnabledNs, e.timeRunningNs) ? '<not counted>' : formatCount(e.counted),
+      countedCell(e),
       e.event,
       formatCount(e.truth),
       colorError(c, e.errorPercent),

@@ -14,6 +14,11 @@ export interface GuestEventResult {
   truth: number;
   /** What the guest's perf reported (scaled by enabled/running, as perf stat does). */
   counted: number;
+  /**
+   * The errno when the guest's perf_event_open refused the event: ENOENT when
+   * the guest kernel found no usable PMU (check_hw_exists), so counted is 0.
+   */
+  refused?: string;
   /** (counted - truth) / truth * 100; 0 when truth is 0 and counted is 0. */
   errorPercent: number;
   /**

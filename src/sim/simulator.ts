@@ -514,6 +514,7 @@ export class Simulation {
             event: r.event.spec,
             truth,
             counted: r.scaled,
+            ...(r.refused !== undefined ? { refused: r.refused } : {}),
             errorPercent: errorPercent(r.scaled, truth),
             operationInstructions: g.vcpu.stats.retiredOperations,
             raw: r.raw,
