@@ -15,10 +15,12 @@
  * published one (a check failed); 2 bad input.
  */
 import type { SingleBar } from 'cli-progress';
+import { printable } from '../common/printable.ts';
 import type { Command } from 'commander';
 import { loadHtmlReport, MissingPackageError, type HtmlReport } from '../report/load-html.ts';
 import type { CostFile } from '../sim/cost-file.ts';
 import type { SimulationReport } from '../sim/results.ts';
+import type { SimulationOutcome } from '../sim/run-pool.ts';
 import type { Scenario } from '../sim/scenario.ts';
 import { MAX_DURATION_S, MAX_SEED, MIN_DURATION_S } from '../sim/run-limits.ts';
 import { DEFAULT_MAX_TRACE_EVENTS } from '../sim/trace-limits.ts';
@@ -284,9 +286,9 @@ export async function run(
       if (samples !== null)
         throw new UsageError('--samples with --sweep: run the samples of one scenario at a time');
       const { signal, dispose } = modules.interruptSignal();
-      let runs: SimulationReport[];
+      let outcomes: SimulationOutcome[];
       try {
-        runs = await modules.simulateAll(
+        outcomes = await modules.simulateEach(
           variants.map((v) => ({
             input: inputOf(modules, v.scenario, costs),
             options: {
@@ -299,11 +301,22 @@ export async function run(
       } finally {
         dispose();
       }
-      const reports = runs.map((report, k) => ({
-        ...report,
-        sweep: { parameter: sweep.path, value: variants[k]!.value },
-      }));
+      // A point that failed does not discard the others: they are reported,
+      // and each failure is one line on stderr (then the exit code is 1, as
+      // for an internal error of a single run).
+      const reports: SimulationReport[] = [];
+      const failures: string[] = [];
+      outcomes.forEach((outcome, k) => {
+        const value = variants[k]!.value;
+        if (outcome.ok)
+          reports.push({ ...outcome.report, sweep: { parameter: sweep.path, value } });
+        else
+          failures.push(
+            `vpmu: --sweep ${printable(sweep.path)}=${printable(value)}: internal error: ${outcome.error}\n`,
+          );
+      });
       bar.stop();
+      for (const line of failures) process.stderr.write(line);
       if (html && options.html)
         writeOutputFile('--html', options.html, await html.renderSweepHtml(reports));
       if (options.json)
@@ -311,7 +324,7 @@ export async function run(
           `${JSON.stringify(shard ? toSweepShardJson(reports, shard) : toSweepJson(reports), null, 2)}\n`,
         );
       else write(renderSweepText(reports));
-      return reports.every((r) => orderingCheck(r).ok) ? 0 : 1;
+      return failures.length === 0 && reports.every((r) => orderingCheck(r).ok) ? 0 : 1;
     }
     if (samples !== null) {
       const code = await modules.runSamples(

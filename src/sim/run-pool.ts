@@ -46,11 +46,14 @@ export class RunsCancelled extends Error {
 interface Job<T> {
   request: (id: number) => PoolRequest;
   local: () => T;
+  /** The result from what a worker posted back (its value is plain data). */
+  received: (value: unknown) => T;
 }
 
 /**
  * Run `jobs` over `size` workers (in this thread when size is 1), in any
- * order; `done` is told after each; results in the order of `jobs`.
+ * order; `done` is told after each; results in the order of `jobs`. A job
+ * that fails rejects the whole, unless `failed` turns its error into a result.
  */
 async function runJobs<T>(
   size: number,
@@ -58,12 +61,18 @@ async function runJobs<T>(
   jobs: readonly Job<T>[],
   done: () => void,
   signal?: AbortSignal,
+  failed?: (error: string) => T,
 ): Promise<T[]> {
   const results = new Array<T>(jobs.length);
   if (size <= 1 || jobs.length <= 1) {
     for (let i = 0; i < jobs.length; i++) {
       if (signal?.aborted) throw new RunsCancelled();
-      results[i] = jobs[i]!.local();
+      try {
+        results[i] = jobs[i]!.local();
+      } catch (error) {
+        if (!failed) throw error;
+        results[i] = failed(error instanceof Error ? error.message : String(error));
+      }
       done();
       // Let a Ctrl-C handler run between runs.
       await new Promise((resolve) => setImmediate(resolve));
@@ -99,9 +108,12 @@ async function runJobs<T>(
             };
             worker.on('message', (response: PoolResponse) => {
               if (response.id !== pending) return;
-              if (!response.ok) return reject(new Error(`worker: ${response.error}`));
+              if (!response.ok && (!failed || current < 0))
+                return reject(new Error(`worker: ${response.error}`));
               if (current >= 0) {
-                results[current] = response.value as T;
+                results[current] = response.ok
+                  ? jobs[current]!.received(response.value)
+                  : failed!(response.error);
                 done();
               }
               send();
@@ -149,27 +161,50 @@ export function executeRuns(
     runs.map((run) => ({
       request: (id) => ({ id, kind: 'run', run }),
       local: () => executeRun(plan, run),
+      received: (value) => value as RunOutcome,
     })),
     counter(runs.length, options.progress),
     options.signal,
   );
 }
 
-/** Whole simulations (sweep points), in the order given. */
-export function simulateAll(
+/** A sweep point's run: its report, or why it failed (the error's message). */
+export type SimulationOutcome =
+  | { readonly ok: true; readonly report: SimulationReport }
+  | { readonly ok: false; readonly error: string };
+
+/**
+ * Whole simulations (sweep points), in the order given; a run that fails
+ * does not discard the others: its outcome holds the error instead.
+ */
+export function simulateEach(
   inputs: readonly { input: SimulationInput; options: SimulationOptions }[],
   options: PoolOptions,
-): Promise<SimulationReport[]> {
-  return runJobs<SimulationReport>(
+): Promise<SimulationOutcome[]> {
+  return runJobs<SimulationOutcome>(
     options.jobs,
     null,
     inputs.map(({ input, options: o }) => ({
       request: (id) => ({ id, kind: 'simulate', input, options: o }),
-      local: () => simulate(input, o),
+      local: () => ({ ok: true, report: simulate(input, o) }),
+      received: (value) => ({ ok: true, report: value as SimulationReport }),
     })),
     counter(inputs.length, options.progress),
     options.signal,
+    // A worker's error comes as its stack: its first line, without the class name.
+    (error) => ({ ok: false, error: (error.split('\n', 1)[0] ?? '').replace(/^\w*Error: /, '') }),
   );
+}
+
+/** Whole simulations (sweep points), in the order given; the first failure rejects. */
+export async function simulateAll(
+  inputs: readonly { input: SimulationInput; options: SimulationOptions }[],
+  options: PoolOptions,
+): Promise<SimulationReport[]> {
+  return (await simulateEach(inputs, options)).map((o) => {
+    if (!o.ok) throw new Error(o.error);
+    return o.report;
+  });
 }
 
 /** runUncertainty (src/sim/uncertainty.ts) with the runs on `jobs` worker threads: the same report. */
