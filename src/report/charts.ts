@@ -32,8 +32,20 @@ const QUIET: Logger = {
   },
 };
 
-const DESIGNS: VpmuDesignName[] = ['emulated', 'mediated', 'passthrough-all', 'none'];
-const DESIGN_COLORS = ['#e45756', '#4c78a8', '#54a24b', '#9d9d9d'];
+/** Each design's colour, in legend order: a design keeps its colour whichever others a run has. */
+const DESIGN_COLORS: Record<VpmuDesignName, string> = {
+  emulated: '#e45756',
+  mediated: '#4c78a8',
+  'passthrough-all': '#54a24b',
+  'mediated-topdown': '#72b7b2',
+  'passthrough-all-topdown': '#88d27a',
+  'rfc-v1': '#b279a2',
+  'rfc-v1-passthrough-all': '#f58518',
+  none: '#9d9d9d',
+};
+const DESIGNS = Object.keys(DESIGN_COLORS) as VpmuDesignName[];
+/** For a design the table does not know (a hand-written report): vega's default scheme. */
+const OTHER_COLORS = ['#eeca3b', '#ff9da6', '#9d755d', '#bab0ac'];
 const KINDS: TimelineEntry['kind'][] = ['world-switch', 'exit', 'pmi', 'tick', 'rotation'];
 const KIND_COLORS = ['#4c78a8', '#e45756', '#f58518', '#72b7b2', '#b279a2'];
 
@@ -46,18 +58,22 @@ const CONFIG = {
   header: { labelFontSize: 12, titleFontSize: 12 },
 } as const;
 
-const designColor = (designs: string[]) => ({
-  field: 'design',
-  type: 'nominal' as const,
-  title: 'design',
-  scale: {
-    domain: [
-      ...DESIGNS.filter((d) => designs.includes(d)),
-      ...designs.filter((d) => !DESIGNS.includes(d as VpmuDesignName)),
-    ],
-    range: DESIGN_COLORS,
-  },
-});
+const designColor = (designs: string[]) => {
+  const known = DESIGNS.filter((d) => designs.includes(d));
+  const others = designs.filter((d) => !DESIGNS.includes(d as VpmuDesignName));
+  return {
+    field: 'design',
+    type: 'nominal' as const,
+    title: 'design',
+    scale: {
+      domain: [...known, ...others],
+      range: [
+        ...known.map((d) => DESIGN_COLORS[d]),
+        ...others.map((_, i) => OTHER_COLORS[i % OTHER_COLORS.length]),
+      ],
+    },
+  };
+};
 
 let chartNumber = 0;
 

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { VpmuDesignName } from '../../src/kvm/vpmu-design.ts';
+import { errorSpec } from '../../src/report/charts.ts';
 import { renderHtml } from '../../src/report/html.ts';
 import { toJson } from '../../src/report/json.ts';
 import { renderText } from '../../src/report/text.ts';
@@ -80,4 +81,25 @@ test('html: a like-for-like table naming each design and the dominant operation'
   assert.match(section, /<strong>emulated<\/strong>/);
   assert.match(section, /mediated/);
   assert.match(section, new RegExp(`emulated is outside 1\\.5x: .*${costliest(r, 'emulated')}`));
+});
+
+test('charts: a design keeps its colour whichever other designs a run has', () => {
+  const colours = (designs: VpmuDesignName[]) => {
+    const spec = JSON.stringify(errorSpec(reportFixture({ designs })));
+    const scale = /"domain":(\[[^\]]*\]),"range":(\[[^\]]*\])/.exec(spec);
+    assert.ok(scale, 'no design colour scale');
+    const domain = JSON.parse(scale[1]!) as string[];
+    const range = JSON.parse(scale[2]!) as string[];
+    return new Map(domain.map((d, i) => [d, range[i]]));
+  };
+  const all = colours([
+    'emulated',
+    'rfc-v1',
+    'rfc-v1-passthrough-all',
+    'passthrough-all',
+    'mediated',
+  ]);
+  const two = colours(['emulated', 'passthrough-all']);
+  assert.equal(two.get('passthrough-all'), all.get('passthrough-all'));
+  assert.equal(new Set(all.values()).size, all.size, 'every design its own colour');
 });
