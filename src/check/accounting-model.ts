@@ -130,5 +130,7 @@ export function accountingModel(variantName: string, params: AccountingParams): 
     counterCells: [NR_MEDIATED_PMU_VMS, NR_INCLUDE_GUEST_EVENTS],
     holderSlots: 0,
     threads,
+    // create / release and account / unaccount are one code over swapped counters in upstream.
+    mirror: { cells: [NR_MEDIATED_PMU_VMS, NR_INCLUDE_GUEST_EVENTS], classes: ['vm', 'event'] },
   };
 }

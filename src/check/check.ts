@@ -4,6 +4,7 @@
  */
 import { anyNMask, CounterAbstraction, ANY_N_PROPERTIES } from './counter-abstraction.ts';
 import { Engine } from './engine.ts';
+import { Mirror } from './mirror-symmetry.ts';
 import type { Model } from './model-definition.ts';
 import { BadInput, buildModel, type ModelKind, type ModelParams } from './model-catalogue.ts';
 import {
@@ -41,6 +42,8 @@ export interface CheckOptions {
   /** Reductions for dfs (both default on). */
   symmetry?: boolean;
   por?: boolean;
+  /** With symmetry: the mirror symmetry too, where the model has one (default on). */
+  mirror?: boolean;
   /** States the breadth-first search for a shortest counterexample may store. */
   shortestBudget?: number;
   onProgress?: (states: number, transitions: number, seconds: number) => void;
@@ -113,6 +116,8 @@ export function runCheck(options: CheckOptions): CheckResult {
     const por = reduced && options.por !== false;
     const engine = new Engine(model, { fuseMovers: por, symmetry, properties: mask });
     if (symmetry) reductions.push('symmetry');
+    const mirror = symmetry && options.mirror !== false;
+    if (mirror && Mirror.of(engine) !== null) reductions.push('mirror-symmetry');
     if (por)
       reductions.push(
         'lipton-movers',
@@ -124,6 +129,7 @@ export function runCheck(options: CheckOptions): CheckResult {
     const r = dfs(engine, {
       por,
       preemptions,
+      mirror,
       maxStates: options.maxStates ?? Number.MAX_SAFE_INTEGER,
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });

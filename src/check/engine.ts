@@ -267,6 +267,11 @@ export class Engine {
     }
   }
 
+  /** Whether two WARN sites mean the same: both kernel WARNs, or ghost assertions of one property. */
+  sameWarning(site: number, other: number): boolean {
+    return this.assertionAt[site] === this.assertionAt[other];
+  }
+
   /** The mutexes a thread word says its thread holds (a bit per mutex). */
   heldMutexes(word: number): number {
     return (word >>> 2) & 0xff;

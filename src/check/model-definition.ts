@@ -93,6 +93,15 @@ export interface Model {
    * one breaks the named property (by WARN site index).
    */
   readonly assertions?: Readonly<Record<number, PropertyName>>;
+  /**
+   * Two sides that may be mirror images (mirror-symmetry.ts): swapping these
+   * two cells, the two holder sides and the i-th threads of these two
+   * classes. The explorer uses it only where it checks that it is one.
+   */
+  readonly mirror?: {
+    readonly cells: readonly [number, number];
+    readonly classes: readonly [string, string];
+  };
 }
 
 /** A Call's ghost points for an accounting-shaped acquire: every `return 0` succeeds, every `return -E` refuses. */

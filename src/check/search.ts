@@ -4,7 +4,8 @@
  * dfs(): depth-first, with visited states hashed into a FingerprintTable, over
  * an explicit stack of packed states (one Int32Array, no allocation per
  * state). With the engine's symmetry, states are canonicalized before
- * hashing; with `por`, a thread that can run alone (footprint.ts) is the only
+ * hashing (and replaced by their mirror image when that is smaller,
+ * mirror-symmetry.ts); with `por`, a thread that can run alone (footprint.ts) is the only
  * one expanded; with `preemptions`, the search is bounded CHESS-style (the
  * last thread and the preemption count become part of the state).
  *
@@ -15,6 +16,7 @@
 import type { Engine } from './engine.ts';
 import { FingerprintTable } from './fingerprint-table.ts';
 import { Footprints } from './footprint.ts';
+import { Mirror } from './mirror-symmetry.ts';
 import { Violation } from './properties.ts';
 
 export interface SearchStats {
@@ -32,6 +34,8 @@ export interface DfsOptions {
   por: boolean;
   /** Preemption bound (concrete engines only), or -1 for none. */
   preemptions: number;
+  /** With the engine's symmetry, also the mirror symmetry when the model has one (default on). */
+  mirror?: boolean;
   maxStates: number;
   onProgress?: (states: number, transitions: number, seconds: number) => void;
 }
@@ -53,6 +57,7 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
   // A bounded search keeps (last thread, preemptions used) after the state proper.
   const W = engine.words + (bounded ? 2 : 0);
   const symmetric = engine.options.symmetry;
+  const mirror = symmetric && options.mirror !== false ? Mirror.of(engine) : null;
   const checkCycles = engine.hasLoops;
   const footprints = options.por && !checkCycles && !bounded ? new Footprints(engine) : null;
   const table = new FingerprintTable(1 << 16);
@@ -104,6 +109,7 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
   }
   if (v0 !== Violation.None) return finish(v0, 0, -1);
   if (symmetric) engine.canonicalize(stack, 0);
+  mirror?.canonicalize(stack, 0);
   engine.hash(stack, 0, W);
   table.add(engine.hashHi, engine.hashLo);
   fpHi[0] = engine.hashHi;
@@ -185,6 +191,7 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
       stack[nb + engine.words] = t;
     }
     if (symmetric) engine.canonicalize(stack, nb);
+    if (mirror !== null) mirror.canonicalize(stack, nb);
     engine.hash(stack, nb, W);
     const hi = engine.hashHi;
     const lo = engine.hashLo;
