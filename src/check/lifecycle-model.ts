@@ -32,9 +32,17 @@ export interface LifecycleParams {
   vcpus: number;
   events: number;
   rounds: number;
+  /** VM 0 has no in-kernel local APIC: its first vCPU turns its PMU off instead of creating it. */
+  noLapic: boolean;
 }
 
-export const DEFAULT_LIFECYCLE_PARAMS: LifecycleParams = { vms: 1, vcpus: 2, events: 1, rounds: 1 };
+export const DEFAULT_LIFECYCLE_PARAMS: LifecycleParams = {
+  vms: 1,
+  vcpus: 2,
+  events: 1,
+  rounds: 1,
+  noLapic: false,
+};
 
 export const LIFECYCLE_VARIANT_NAMES = Object.keys(VM_LIFECYCLE_VARIANTS);
 
@@ -47,8 +55,9 @@ export function lifecycleModel(variantName: string, params: LifecycleParams): Mo
   const cellLabels = ['vms', 'events'];
   const initialCells = [0, 0];
   for (let v = 0; v < params.vms; v++) {
-    cellLabels.push(`created${v}`, `vcpus${v}`);
-    initialCells.push(0, 0);
+    // kvm->arch.enable_pmu starts on; the VM has an in-kernel irqchip unless --no-lapic (VM 0).
+    cellLabels.push(`created${v}`, `vcpus${v}`, `pmu${v}`, `irqchip${v}`);
+    initialCells.push(0, 0, 1, v === 0 && params.noLapic ? 0 : 1);
     const { op, perfCalls } = protocol.createVcpu[v]!;
     const createVcpu: Call = {
       op,
@@ -97,7 +106,13 @@ export function lifecycleModel(variantName: string, params: LifecycleParams): Mo
   return {
     kind: 'vm-lifecycle',
     variant: variantName,
-    params: { vms: params.vms, vcpus: params.vcpus, events: params.events, rounds: params.rounds },
+    params: {
+      vms: params.vms,
+      vcpus: params.vcpus,
+      events: params.events,
+      rounds: params.rounds,
+      ...(params.noLapic ? { 'no-lapic': true } : {}),
+    },
     protocol,
     cellLabels,
     initialCells,

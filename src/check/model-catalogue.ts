@@ -52,6 +52,7 @@ const LIFECYCLE_PARAMS: readonly ParamSpec[] = [
   { name: 'vcpus', kind: 'count', min: 1, max: 6 },
   { name: 'events', kind: 'count', min: 0, max: 6 },
   { name: 'rounds', kind: 'count', min: 1, max: 10 },
+  { name: 'no-lapic', kind: 'flag', min: 0, max: 1 },
 ];
 
 const GUEST_CONTEXT_PARAMS: readonly ParamSpec[] = [
@@ -160,6 +161,7 @@ export function buildModel(kind: ModelKind, variant: string, params: ModelParams
     vcpus: count('vcpus', d.vcpus),
     events: count('events', d.events),
     rounds: count('rounds', d.rounds),
+    noLapic: params['no-lapic'] === true,
   };
   if (p.vms * (p.vcpus + 1) + p.events > 30)
     throw new BadInput('--vcpus', 'at most 30 threads in all');

@@ -36,6 +36,8 @@ interface CheckFlags {
   rotations?: string;
   pmis?: string;
   irqWindow?: boolean;
+  /** Commander's negation: false with --no-lapic. */
+  lapic: boolean;
   anyN?: boolean;
   strategy: string;
   preemptions?: string;
@@ -79,6 +81,10 @@ export function registerCheck(program: Command): void {
     .option(
       '--irq-window',
       'guest-context: the vCPU takes host interrupts while its guest context is loaded',
+    )
+    .option(
+      '--no-lapic',
+      'vm-lifecycle: VM 0 has no in-kernel local APIC (its first vCPU turns its PMU off)',
     )
     .option(
       '--any-n',
@@ -143,15 +149,16 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
       throw new UsageError(`--${name}: not an option of the ${model} model`);
     params[name] = parseInteger(`--${name}`, value, 0, 1000);
   }
-  if (flags.strayRelease) {
-    if (!allowed.includes('stray-release'))
-      throw new UsageError(`--stray-release: not an option of the ${model} model`);
-    params['stray-release'] = true;
-  }
-  if (flags.irqWindow) {
-    if (!allowed.includes('irq-window'))
-      throw new UsageError(`--irq-window: not an option of the ${model} model`);
-    params['irq-window'] = true;
+  const switches: [string, boolean][] = [
+    ['stray-release', flags.strayRelease === true],
+    ['irq-window', flags.irqWindow === true],
+    ['no-lapic', !flags.lapic],
+  ];
+  for (const [name, given] of switches) {
+    if (!given) continue;
+    if (!allowed.includes(name))
+      throw new UsageError(`--${name}: not an option of the ${model} model`);
+    params[name] = true;
   }
   if (!(STRATEGIES as readonly string[]).includes(flags.strategy)) {
     throw new UsageError(
@@ -318,6 +325,7 @@ function refuseReplayConflicts(cmd: Command): void {
   const given = ['variant', 'vms', 'events', 'rounds', 'vcpus', 'exempt', 'strayRelease']
     .filter((name) => cmd.getOptionValueSource(name) === 'cli')
     .map((name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  if (cmd.getOptionValueSource('lapic') === 'cli') given.push('--no-lapic');
   if (cmd.args.length > 0) given.unshift(`the model '${cmd.args[0]}'`);
   if (given.length > 0) {
     throw new UsageError(

@@ -8,9 +8,13 @@
  *         ...
  *         if (enable_mediated_pmu && kvm->arch.enable_pmu &&
  *             !kvm->arch.created_mediated_pmu) {
- *             r = perf_create_mediated_pmu();
- *             if (r) return r;                 // -EBUSY: an include-guest event exists
- *             kvm->arch.created_mediated_pmu = true;
+ *             if (irqchip_in_kernel(kvm)) {
+ *                 r = perf_create_mediated_pmu();
+ *                 if (r) return r;             // -EBUSY: an include-guest event exists
+ *                 kvm->arch.created_mediated_pmu = true;
+ *             } else {
+ *                 kvm->arch.enable_pmu = false; // no in-kernel LAPIC: no PMU at all
+ *             }
  *         }
  *     if (r) { mutex_unlock(&kvm->lock); return r; }
  *     kvm->created_vcpus++;
@@ -25,10 +29,11 @@
  * set only on success ("sticky": a later vCPU failing does not undo it), so a
  * failed creation leaves nothing for destroy to release.
  *
- * The model assumes enable_mediated_pmu, kvm->arch.enable_pmu and an in-kernel
- * irqchip (otherwise no accounting call is made at all), and leaves out the
- * vCPU count limit and the rest of vCPU creation, which touch no shared
- * accounting state.
+ * kvm->arch.enable_pmu and irqchip_in_kernel() are cells of the VM (the
+ * irqchip is set by KVM_CREATE_IRQCHIP before any vCPU exists, so it does not
+ * change here). The protocol assumes the module's enable_mediated_pmu (its
+ * caller checks it, with perf's Kconfig), and leaves out the vCPU count
+ * limit and the rest of vCPU creation, which touch no shared accounting state.
  */
 import { ERRNO } from '../common/errors.ts';
 import { StepKind, type Operation, type Protocol, type Step } from '../common/protocol.ts';
@@ -39,6 +44,10 @@ import { item } from '../common/item.ts';
 export const createdFlag = (v: number) => `kvm${v}->arch.created_mediated_pmu`;
 export const createdVcpus = (v: number) => `kvm${v}->created_vcpus`;
 export const kvmLock = (v: number) => `kvm${v}->lock`;
+export const enablePmuFlag = (v: number) => `kvm${v}->arch.enable_pmu`;
+export const irqchipInKernel = (v: number) => `irqchip_in_kernel(kvm${v})`;
+/** A VM's own cells, in the order they follow perf's in the protocol (VmPmuLifecycle keeps them so). */
+export const VM_CELLS = [createdFlag, createdVcpus, enablePmuFlag, irqchipInKernel] as const;
 
 /** Where, inside a KVM operation, the inlined perf calls return or start. */
 export interface PerfCallSites {
@@ -219,11 +228,32 @@ function createVcpu(
   const created = createdFlag(v);
   const lock = () => a.step(StepKind.Lock, `mutex_lock(&kvm->lock)`, { mutex: kvmLock(v) });
   const unlock = () => a.step(StepKind.Unlock, `mutex_unlock(&kvm->lock)`, { mutex: kvmLock(v) });
+  /** The precreate's condition: kvm->arch.enable_pmu && !created_mediated_pmu, then the irqchip. */
   const checkFlag = () =>
-    a.step(StepKind.JumpIfNonZero, 'if (!kvm->arch.created_mediated_pmu)', {
-      cell: created,
-      target: 'vcpu',
-    });
+    a
+      .step(StepKind.JumpIfZero, 'if (kvm->arch.enable_pmu)', {
+        cell: enablePmuFlag(v),
+        target: 'vcpu',
+      })
+      .step(StepKind.JumpIfNonZero, 'if (!kvm->arch.created_mediated_pmu)', {
+        cell: created,
+        target: 'vcpu',
+      })
+      .step(StepKind.JumpIfZero, 'if (irqchip_in_kernel(kvm))', {
+        cell: irqchipInKernel(v),
+        target: 'no-lapic',
+      });
+  /**
+   * Without an in-kernel LAPIC the VM gets no PMU: kvm->arch.enable_pmu =
+   * false. Placed just before the `vcpu` label, so no jump goes backwards
+   * (the explorer's partial-order reduction needs a loop-free protocol).
+   */
+  const noLapicThenVcpu = () =>
+    a
+      .step(StepKind.Jump, 'goto vcpu', { target: 'vcpu' })
+      .label('no-lapic')
+      .step(StepKind.Store, 'kvm->arch.enable_pmu = false', { cell: enablePmuFlag(v), value: 0 })
+      .label('vcpu');
   const perfCreate = (onOk: string) =>
     a.inline(
       perf.operations.create,
@@ -241,7 +271,7 @@ function createVcpu(
     perfCreate('mark');
     a.label('mark');
     setFlag();
-    a.label('vcpu');
+    noLapicThenVcpu();
     countVcpu();
     unlock();
     a.step(StepKind.Return, 'return 0', { value: 0 });
@@ -253,7 +283,7 @@ function createVcpu(
     perfCreate('mark');
     a.label('mark');
     setFlag();
-    a.label('vcpu');
+    noLapicThenVcpu();
     lock();
     countVcpu();
     unlock();
@@ -265,7 +295,7 @@ function createVcpu(
     checkFlag();
     setFlag();
     perfCreate('vcpu');
-    a.label('vcpu');
+    noLapicThenVcpu();
     countVcpu();
     unlock();
     a.step(StepKind.Return, 'return 0', { value: 0 });
@@ -323,7 +353,7 @@ export function vmLifecycleProtocol(
   const cells = [...accountingShape.cells];
   const mutexes = [...accountingShape.mutexes];
   for (let v = 0; v < vms; v++) {
-    cells.push(createdFlag(v), createdVcpus(v));
+    cells.push(...VM_CELLS.map((name) => name(v)));
     mutexes.push(kvmLock(v));
   }
   const shape = { cells, mutexes, warnSites: accountingShape.warnSites };

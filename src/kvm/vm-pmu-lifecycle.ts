@@ -12,7 +12,11 @@ import { KvmError } from '../common/errors.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
 import type { AccountingProtocol } from '../perf/mediated-protocol.ts';
 import type { KvmParams } from './params.ts';
-import { vmLifecycleProtocol, type VmLifecycleProtocol } from './vm-lifecycle-protocol.ts';
+import {
+  VM_CELLS,
+  vmLifecycleProtocol,
+  type VmLifecycleProtocol,
+} from './vm-lifecycle-protocol.ts';
 import { item } from '../common/item.ts';
 
 /** The lifecycle protocol for one VM, per accounting variant (built once). */
@@ -35,11 +39,18 @@ export interface VmOptions {
   lapic?: boolean;
 }
 
+/** Indices into the VM's protocol cells (VM_CELLS' order). */
+const CREATED = 0;
+const VCPUS = 1;
+const ENABLE_PMU = 2;
+const IRQCHIP = 3;
+
 export class VmPmuLifecycle {
-  /** kvm->arch.enable_pmu. */
-  enablePmu: boolean;
-  /** The VM's protocol cells: kvm->arch.created_mediated_pmu, kvm->created_vcpus. */
-  private readonly cells = new Int32Array(2);
+  /**
+   * The VM's protocol cells: kvm->arch.created_mediated_pmu,
+   * kvm->created_vcpus, kvm->arch.enable_pmu, irqchip_in_kernel().
+   */
+  private readonly cells = new Int32Array(VM_CELLS.length);
   destroyed = false;
   readonly lapic: boolean;
 
@@ -52,9 +63,18 @@ export class VmPmuLifecycle {
     if (options.lapic !== undefined && typeof options.lapic !== 'boolean')
       throw new TypeError(`createVm: lapic must be a boolean, got ${String(options.lapic)}`);
     this.lapic = options.lapic ?? true;
+    this.cells[IRQCHIP] = this.lapic ? 1 : 0;
     // kvm->arch.enable_pmu starts as the module's enable_pmu; only the first
     // vCPU's precreate turns it off, and only for the mediated vPMU.
     this.enablePmu = params.enablePmu;
+  }
+
+  /** kvm->arch.enable_pmu. */
+  get enablePmu(): boolean {
+    return this.cells[ENABLE_PMU] !== 0;
+  }
+  set enablePmu(on: boolean) {
+    this.cells[ENABLE_PMU] = on ? 1 : 0;
   }
 
   get mediated(): boolean {
@@ -63,26 +83,25 @@ export class VmPmuLifecycle {
 
   /** kvm->arch.created_mediated_pmu. */
   get createdMediatedPmu(): boolean {
-    return this.cells[0] !== 0;
+    return this.cells[CREATED] !== 0;
   }
 
   /** kvm->created_vcpus. */
   get createdVcpus(): number {
-    return item(this.cells, 1);
+    return item(this.cells, VCPUS);
   }
 
   /**
    * kvm_vm_ioctl_create_vcpu up to the vCPU count: under kvm->lock, until the
    * mediated PMU exists, perf_create_mediated_pmu(); -EBUSY fails the vCPU.
+   * Without an in-kernel local APIC the protocol turns the VM's PMU off
+   * instead (kvm->arch.enable_pmu = false); the legacy design, which never
+   * runs it, keeps its PMU without one.
    */
   precreateVcpu(): void {
     this.checkAlive();
-    // kvm_arch_vcpu_precreate: with enable_mediated_pmu but no in-kernel local
-    // APIC (irqchip_in_kernel), the VM's PMU is turned off instead of creating
-    // the mediated PMU. The legacy design keeps its PMU without one.
-    if (this.mediated && !this.createdMediatedPmu && !this.lapic) this.enablePmu = false;
     if (!this.mediated) {
-      this.cells[1]!++;
+      this.cells[VCPUS]!++;
       return;
     }
     const r = this.perf.runMediatedPmuOperation(
@@ -105,7 +124,7 @@ export class VmPmuLifecycle {
    * kvm->lock). The mediated PMU, if the precreate made it, stays (sticky).
    */
   vcpuCreateFailed(): void {
-    this.cells[1]!--;
+    this.cells[VCPUS]!--;
   }
 
   /** KVM_CAP_PMU_CAPABILITY with KVM_PMU_CAP_DISABLE. */

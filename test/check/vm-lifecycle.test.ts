@@ -3,18 +3,33 @@ import { test } from 'node:test';
 import { runCheck, runReplay } from '../../src/check/check.ts';
 import { createProtocolMemory, runOperation, StepKind } from '../../src/common/protocol.ts';
 import { ERRNO } from '../../src/common/errors.ts';
-import { vmLifecycleProtocol } from '../../src/kvm/vm-lifecycle-protocol.ts';
+import {
+  createdFlag,
+  enablePmuFlag,
+  irqchipInKernel,
+  vmLifecycleProtocol,
+  type VmLifecycleProtocol,
+} from '../../src/kvm/vm-lifecycle-protocol.ts';
+
+/** Memory for VM 0 of `p`: kvm->arch.enable_pmu on, and an in-kernel irqchip unless told otherwise. */
+function vmMemory(p: VmLifecycleProtocol, irqchip = true, warn?: (site: number) => void) {
+  const memory = createProtocolMemory(p, warn);
+  memory.cells[p.cells.indexOf(enablePmuFlag(0))] = 1;
+  memory.cells[p.cells.indexOf(irqchipInKernel(0))] = irqchip ? 1 : 0;
+  return memory;
+}
 
 const lifecycle = (variant: string, params = { vms: 1, vcpus: 2, events: 1, rounds: 1 }) =>
   runCheck({ model: 'vm-lifecycle', variant, params });
 
 test('the inlined protocol runs sequentially: first vCPU creates once, destroy releases once', () => {
   const p = vmLifecycleProtocol(1);
-  const memory = createProtocolMemory(p);
+  const memory = vmMemory(p);
   const create = p.operations['create_vcpu@0']!;
   assert.equal(runOperation(create, memory), 0);
   assert.equal(runOperation(create, memory), 0);
-  assert.deepEqual([...memory.cells], [1, 0, 1, 2]);
+  // nr_mediated_pmu_vms, nr_include_guest_events, created, created_vcpus, enable_pmu, irqchip
+  assert.deepEqual([...memory.cells], [1, 0, 1, 2, 1, 1]);
   assert.equal(runOperation(p.operations['destroy_vm@0']!, memory), 0);
   assert.deepEqual([...memory.cells.slice(0, 2)], [0, 0]);
 });
@@ -22,12 +37,46 @@ test('the inlined protocol runs sequentially: first vCPU creates once, destroy r
 test('with an include-guest event, the first vCPU creation fails with -EBUSY and leaves nothing to release', () => {
   const p = vmLifecycleProtocol(1);
   const warnings: number[] = [];
-  const memory = createProtocolMemory(p, (site) => warnings.push(site));
+  const memory = vmMemory(p, true, (site) => warnings.push(site));
   assert.equal(runOperation(p.perf.operations.account, memory), 0);
   assert.equal(runOperation(p.operations['create_vcpu@0']!, memory), -ERRNO.EBUSY);
   assert.equal(runOperation(p.operations['destroy_vm@0']!, memory), 0);
-  assert.deepEqual([...memory.cells], [0, 1, 0, 0]);
+  assert.deepEqual([...memory.cells], [0, 1, 0, 0, 1, 1]);
   assert.deepEqual(warnings, []);
+});
+
+// arch/x86/kvm/x86.c, kvm_arch_vcpu_precreate() (Linux 7.0): with
+// enable_mediated_pmu and kvm->arch.enable_pmu but !irqchip_in_kernel(kvm),
+// "kvm->arch.enable_pmu = false" instead of perf_create_mediated_pmu().
+test('without an in-kernel LAPIC the first vCPU turns the PMU off: no mediated PMU, events unaffected', () => {
+  const p = vmLifecycleProtocol(1);
+  const memory = vmMemory(p, false);
+  const create = p.operations['create_vcpu@0']!;
+  assert.equal(runOperation(create, memory), 0);
+  assert.equal(memory.cells[p.cells.indexOf(enablePmuFlag(0))], 0);
+  assert.equal(memory.cells[p.cells.indexOf(createdFlag(0))], 0);
+  assert.equal(runOperation(create, memory), 0);
+  assert.equal(runOperation(p.perf.operations.account, memory), 0); // no VM holds: admitted
+  assert.deepEqual([...memory.cells], [0, 1, 0, 2, 0, 0]);
+  assert.equal(runOperation(p.operations['destroy_vm@0']!, memory), 0);
+  assert.deepEqual([...memory.cells.slice(0, 3)], [0, 1, 0]); // nothing to release
+});
+
+test('--no-lapic: every property holds, no vCPU of VM 0 ever calls perf, and VM 1 still does', () => {
+  const params = { vms: 2, vcpus: 2, events: 1, rounds: 1, 'no-lapic': true };
+  const r = runCheck({ model: 'vm-lifecycle', variant: 'upstream', params });
+  assert.equal(r.verdict, 'holds');
+  // VM 0 cannot refuse an event, so a no-mutex-like race cannot involve it: the
+  // mutant that creates twice is still caught on VM 1 alone.
+  const twice = runCheck({
+    model: 'vm-lifecycle',
+    variant: 'precreate-outside-lock',
+    params,
+  });
+  assert.equal(twice.violation?.property, 'once');
+  assert.ok(
+    twice.trace!.every((s) => !s.thread.startsWith('vcpu0.') || !/perf_create/.test(s.step)),
+  );
 });
 
 test('the inlined perf steps keep their kernel text and their targets stay inside the operation', () => {
