@@ -19,6 +19,7 @@ import { formatTrace, replay, type TraceStep } from './replay.ts';
 import { formatSchedule, parseSchedule, type Schedule } from './schedule.ts';
 import { sample } from './sampling.ts';
 import { dfs, shortestViolation } from './search.ts';
+import { item } from '../common/item.ts';
 
 export type Strategy = 'dfs' | 'random' | 'pct';
 export const STRATEGIES: readonly Strategy[] = ['dfs', 'random', 'pct'];
@@ -237,8 +238,8 @@ function explain(model: Model, mask: number, schedule: Schedule): Partial<CheckR
   if (r.violation !== Violation.None) {
     out.verdict = 'violated';
     out.violation = {
-      property: VIOLATED_PROPERTY[r.violation]!,
-      description: VIOLATION_TEXT[r.violation]!,
+      property: item(VIOLATED_PROPERTY, r.violation),
+      description: item(VIOLATION_TEXT, r.violation),
       thread: r.thread,
     };
   }
@@ -378,7 +379,7 @@ function runAnyN(options: CheckOptions): CheckResult {
     omissionProbability: 0,
     method: 'counter-abstraction',
     abstraction: {
-      threshold: ANY_N_THRESHOLDS.at(-1)!,
+      threshold: item(ANY_N_THRESHOLDS, ANY_N_THRESHOLDS.length - 1),
       thresholdsTried: tried,
       abstractStates: states,
       abstractTransitions: transitions,

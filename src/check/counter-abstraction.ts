@@ -92,6 +92,9 @@ interface Node {
   movedFrom: number;
 }
 
+// Non-null assertions below index per-class pairs by a class (0 or 1), the
+// abstract nodes by indices they were pushed at, the class's thread slots by a
+// count bounded by their number, and states by cells and slots (see Engine).
 export class CounterAbstraction {
   private readonly engine: Engine;
   /** Per class, its slots in the scratch engine. */

@@ -89,6 +89,13 @@ const CALL_ATOMIC = 4;
 const PC_SHIFT = 10;
 const CALL_SHIFT = 24;
 
+// Non-null assertions (`a[i]!`) in this class read the typed tables the
+// constructor sizes from the model, at indices in range by construction: a pc
+// (callFirstStep, pc + 1 inside an operation that ends in a return or jump,
+// or a target the assembler resolved), a call id, a thread below `threads`, a
+// cell or mutex index of the protocol, or an offset inside a state of `words`
+// words. noUncheckedIndexedAccess cannot see those bounds, and the hot loop
+// should not pay for a check on each.
 export class Engine {
   readonly model: Model;
   readonly options: EngineOptions;
@@ -369,7 +376,8 @@ export class Engine {
 
     for (;;) {
       const k = kind[pc]!;
-      if (k <= K_UNLOCK) {
+      const isShared = k <= K_UNLOCK;
+      if (isShared) {
         // A shared step: the first of this transition, or one fused with it.
         if (shared > 0 || localsOnly) {
           if (localsOnly || !(atomic || (fuse && (k === K_UNLOCK || (afterLock && k !== K_LOCK)))))
@@ -377,13 +385,16 @@ export class Engine {
         }
         shared++;
         afterLock = false;
-        if (observer !== null) observer.before(s, o, t, callId, pc);
-        const e = effectOf[pc]!;
-        if (e !== 0) {
-          const r = this.effect(s, o, e, held, flag);
-          held = r & 1;
-          if (v === V_NONE) v = r >> 1;
-        }
+      }
+      // Shared or local, a step first applies its ghost effect.
+      if (observer !== null) observer.before(s, o, t, callId, pc);
+      const e = effectOf[pc]!;
+      if (e !== 0) {
+        const r = this.effect(s, o, e, held, flag);
+        held = r & 1;
+        if (v === V_NONE) v = r >> 1;
+      }
+      if (isShared) {
         const c = o + cellOf[pc]!;
         switch (k) {
           case K_INC_NOT_ZERO: {
@@ -453,13 +464,6 @@ export class Engine {
       }
 
       // A local step: runs in the same transition.
-      if (observer !== null) observer.before(s, o, t, callId, pc);
-      const e = effectOf[pc]!;
-      if (e !== 0) {
-        const r = this.effect(s, o, e, held, flag);
-        held = r & 1;
-        if (v === V_NONE) v = r >> 1;
-      }
       if (k === K_JUMP) {
         pc = target[pc]!;
         if (observer !== null) observer.after(s, o);

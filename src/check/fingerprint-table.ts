@@ -11,6 +11,8 @@
  * omissionProbability() reports it for a run.
  */
 export class FingerprintTable {
+  // Non-null assertions below read slot words at 2i and 2i + 1 for a slot
+  // index i masked by `mask` (capacity - 1): always inside `slots`.
   /** Slot i holds (hi, lo) at words 2i, 2i+1; (0, 0) marks an empty slot. */
   private slots: Uint32Array;
   private mask: number;

@@ -17,6 +17,9 @@
 import { StepKind } from '../common/protocol.ts';
 import { EFFECT_ACQUIRE, EFFECT_CODE, EFFECT_REFUSED, EFFECT_SLOT, type Engine } from './engine.ts';
 
+// Non-null assertions below index tables sized here from the engine's: pcs
+// below stepKind.length, call ids below callFirstStep.length, threads below
+// `threads`, program slots below threadCalls.length (see Engine).
 export class Footprints {
   /** Objects read / written by the steps reachable from global pc, inside its call. */
   private readonly restRead: Int32Array;

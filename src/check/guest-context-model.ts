@@ -24,6 +24,7 @@ import {
 } from '../perf/guest-context-protocol.ts';
 import type { Call, Model, ThreadSpec } from './model-definition.ts';
 import type { PropertyName } from './properties.ts';
+import { item } from '../common/item.ts';
 
 export interface GuestContextParams {
   rounds: number;
@@ -96,7 +97,7 @@ export function guestContextModel(variantName: string, params: GuestContextParam
     threads.push({
       name: `event${i}`,
       symmetryClass: `event${i}`,
-      calls: repeat([{ op: ops.install[i]! }, { op: ops.remove[i]! }], params.rounds),
+      calls: repeat([{ op: item(ops.install, i) }, { op: item(ops.remove, i) }], params.rounds),
     });
   }
   if (params.rotations > 0) {

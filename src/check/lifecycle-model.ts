@@ -26,6 +26,7 @@ import {
   type Model,
   type ThreadSpec,
 } from './model-definition.ts';
+import { item } from '../common/item.ts';
 
 export interface LifecycleParams {
   vms: number;
@@ -58,7 +59,7 @@ export function lifecycleModel(variantName: string, params: LifecycleParams): Mo
     // kvm->arch.enable_pmu starts on; the VM has an in-kernel irqchip unless --no-lapic (VM 0).
     cellLabels.push(`created${v}`, `vcpus${v}`, `pmu${v}`, `irqchip${v}`);
     initialCells.push(0, 0, 1, v === 0 && params.noLapic ? 0 : 1);
-    const { op, perfCalls } = protocol.createVcpu[v]!;
+    const { op, perfCalls } = item(protocol.createVcpu, v);
     const createVcpu: Call = {
       op,
       justifiedBy: NR_INCLUDE_GUEST_EVENTS,
@@ -70,7 +71,7 @@ export function lifecycleModel(variantName: string, params: LifecycleParams): Mo
         releasedAt: [],
       },
     };
-    const destroy = protocol.destroyVm[v]!;
+    const destroy = item(protocol.destroyVm, v);
     const destroyVm: Call = {
       op: destroy.op,
       ghost: { ...releasePoints(Side.MediatedVm, v), releasedAt: destroy.perfCalls.releaseCalled },

@@ -22,6 +22,8 @@ import { EFFECT_CODE, EFFECT_SLOT, type Engine } from './engine.ts';
 const PC_SHIFT = 10;
 const PC_MASK = 0x3fff << PC_SHIFT;
 
+// Non-null assertions below index the engine's tables (see Engine) or the
+// images built here, which have one entry per cell, pc and thread.
 export class Mirror {
   private readonly scratch: Int32Array;
 

@@ -9,6 +9,7 @@ import { Engine, type StepObserver } from './engine.ts';
 import type { Model } from './model-definition.ts';
 import { BadInput } from './model-catalogue.ts';
 import { Violation } from './properties.ts';
+import { item } from '../common/item.ts';
 
 export interface TraceStep {
   /** 1-based position in the schedule (local steps share their shared step's position; 0 = initial). */
@@ -36,8 +37,8 @@ export function formatMemory(engine: Engine, s: Int32Array, o: number): string {
   model.protocol.mutexes.forEach((name, m) => {
     let owner = '-';
     for (let t = 0; t < engine.threads; t++) {
-      if ((engine.heldMutexes(s[o + engine.threadBase + t]!) & (1 << m)) !== 0)
-        owner = model.threads[t]!.name;
+      if ((engine.heldMutexes(item(s, o + engine.threadBase + t)) & (1 << m)) !== 0)
+        owner = item(model.threads, t).name;
     }
     parts.push(`${name === ACCOUNTING_MUTEX ? 'mutex' : name}=${owner}`);
   });
@@ -52,12 +53,12 @@ class TraceRecorder implements StepObserver {
   constructor(private readonly engine: Engine) {}
 
   before(s: Int32Array, o: number, t: number, callId: number, pc: number): void {
-    const op = this.engine.callOp[callId]!;
+    const op = item(this.engine.callOp, callId);
     this.pending = {
       at: this.at,
-      thread: this.engine.model.threads[t]!.name,
+      thread: item(this.engine.model.threads, t).name,
       operation: op.name,
-      step: op.steps[this.engine.stepLocalPc[pc]!]!.text,
+      step: item(op.steps, item(this.engine.stepLocalPc, pc)).text,
       before: formatMemory(this.engine, s, o),
     };
   }
@@ -87,7 +88,7 @@ export function replay(
   let loopState: Int32Array | null = null;
   const result = (violation: Violation, thread: number): ReplayResult => ({
     violation,
-    thread: thread >= 0 ? model.threads[thread]!.name : null,
+    thread: thread >= 0 ? item(model.threads, thread).name : null,
     trace: recorder.steps,
     final: formatMemory(engine, state, 0),
   });
@@ -96,7 +97,7 @@ export function replay(
   if (v !== Violation.None) return result(v, engine.violationThread);
   for (let i = 0; i < path.length; i++) {
     if (i === loopStart) loopState = state.slice();
-    const t = path[i]!;
+    const t = item(path, i);
     if (t < 0 || t >= engine.threads) {
       throw new BadInput(
         '--replay',
@@ -106,7 +107,7 @@ export function replay(
     if (!engine.enabled(state, 0, t)) {
       throw new BadInput(
         '--replay',
-        `step ${i + 1}: thread ${t} (${model.threads[t]!.name}) cannot step there`,
+        `step ${i + 1}: thread ${t} (${item(model.threads, t).name}) cannot step there`,
       );
     }
     recorder.at = i + 1;
@@ -123,7 +124,10 @@ export function replay(
   }
   if (loopState !== null) {
     const back = loopState.every((x, i) => state[i] === x);
-    return result(back ? Violation.NonTermination : Violation.None, back ? path[loopStart]! : -1);
+    return result(
+      back ? Violation.NonTermination : Violation.None,
+      back ? item(path, loopStart) : -1,
+    );
   }
   let any = false;
   for (let t = 0; t < engine.threads; t++) any ||= engine.enabled(state, 0, t);

@@ -13,6 +13,7 @@
 import type { Engine } from './engine.ts';
 import { FingerprintTable } from './fingerprint-table.ts';
 import { Violation } from './properties.ts';
+import { item } from '../common/item.ts';
 
 export interface SamplingOptions {
   strategy: 'random' | 'pct';
@@ -83,11 +84,11 @@ export function sample(engine: Engine, options: SamplingOptions): SamplingResult
       for (let t = 0; t < T; t++) priority[t] = t;
       for (let t = T - 1; t > 0; t--) {
         const j = prng.next(t + 1);
-        const x = priority[t]!;
-        priority[t] = priority[j]!;
+        const x = item(priority, t);
+        priority[t] = item(priority, j);
         priority[j] = x;
       }
-      for (let t = 0; t < T; t++) priority[t]! += d;
+      for (let t = 0; t < T; t++) priority[t] = item(priority, t) + d;
       for (let i = 0; i < d - 1; i++) changeAt[i] = 1 + prng.next(k);
     }
     while (v === Violation.None) {
@@ -101,7 +102,7 @@ export function sample(engine: Engine, options: SamplingOptions): SamplingResult
       }
       if (length >= stepLimit) break; // a run this long is in a loop: leave it to dfs
       let t: number;
-      if (options.strategy === 'random') t = enabled[prng.next(n)]!;
+      if (options.strategy === 'random') t = item(enabled, prng.next(n));
       else {
         t = pickHighest(enabled, n, priority);
         for (let i = 0; i < d - 1; i++) {
@@ -133,7 +134,10 @@ export function sample(engine: Engine, options: SamplingOptions): SamplingResult
 }
 
 function pickHighest(enabled: Int32Array, n: number, priority: Int32Array): number {
-  let best = enabled[0]!;
-  for (let i = 1; i < n; i++) if (priority[enabled[i]!]! > priority[best]!) best = enabled[i]!;
+  let best = item(enabled, 0);
+  for (let i = 1; i < n; i++) {
+    const t = item(enabled, i);
+    if (item(priority, t) > item(priority, best)) best = t;
+  }
   return best;
 }

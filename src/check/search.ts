@@ -49,6 +49,9 @@ export interface DfsResult extends SearchStats {
   loopStart: number;
 }
 
+// Non-null assertions in the searches index the per-depth arrays below
+// `depth + 2 <= capacity` (grown before each push), states at multiples of W
+// inside them, and parents / `via` below `count`.
 const NOT_EXPANDED = -2;
 export function dfs(engine: Engine, options: DfsOptions): DfsResult {
   const started = performance.now();

@@ -265,43 +265,41 @@ function createVcpu(
     a.step(StepKind.Store, 'kvm->arch.created_mediated_pmu = true', { cell: created, value: 1 });
   const countVcpu = () => a.step(StepKind.Inc, 'kvm->created_vcpus++', { cell: createdVcpus(v) });
 
+  /** perf_create_mediated_pmu(), then on success the flag. */
+  const createThenFlag = () => {
+    perfCreate('mark');
+    a.label('mark');
+    setFlag();
+  };
+  /** The vCPU counted, kvm->lock released (on -EBUSY too if `locked`), the return. */
+  const countAndReturn = (locked: boolean, busy: string) => {
+    countVcpu();
+    unlock();
+    a.step(StepKind.Return, 'return 0', { value: 0 });
+    a.label('busy');
+    if (locked) unlock();
+    a.step(StepKind.Return, busy, { value: EBUSY });
+  };
+
   if (variant === 'upstream') {
     lock();
     checkFlag();
-    perfCreate('mark');
-    a.label('mark');
-    setFlag();
+    createThenFlag();
     noLapicThenVcpu();
-    countVcpu();
-    unlock();
-    a.step(StepKind.Return, 'return 0', { value: 0 });
-    a.label('busy');
-    unlock();
-    a.step(StepKind.Return, 'return -EBUSY', { value: EBUSY });
+    countAndReturn(true, 'return -EBUSY');
   } else if (variant === 'precreate-outside-lock') {
     checkFlag();
-    perfCreate('mark');
-    a.label('mark');
-    setFlag();
+    createThenFlag();
     noLapicThenVcpu();
     lock();
-    countVcpu();
-    unlock();
-    a.step(StepKind.Return, 'return 0', { value: 0 });
-    a.label('busy');
-    a.step(StepKind.Return, 'return -EBUSY', { value: EBUSY });
+    countAndReturn(false, 'return -EBUSY');
   } else {
     lock();
     checkFlag();
     setFlag();
     perfCreate('vcpu');
     noLapicThenVcpu();
-    countVcpu();
-    unlock();
-    a.step(StepKind.Return, 'return 0', { value: 0 });
-    a.label('busy');
-    unlock();
-    a.step(StepKind.Return, 'return -EBUSY (flag left set)', { value: EBUSY });
+    countAndReturn(true, 'return -EBUSY (flag left set)');
   }
   const { op, marks } = a.build();
   return {

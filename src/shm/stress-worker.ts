@@ -94,4 +94,5 @@ const seconds = (performance.now() - started) / 1000;
 while (vms > 0) releaseVm();
 while (events > 0) unaccountEvent();
 const output: WorkerOutput = { counts, seconds };
+// Loaded only by new Worker() (stress.ts): parentPort exists in a worker thread.
 parentPort!.postMessage(output);

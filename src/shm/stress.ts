@@ -15,6 +15,7 @@ import {
   type StressMix,
   type WorkerOutput,
 } from './stress-layout.ts';
+import { item } from '../common/item.ts';
 
 export interface StressOptions {
   variant: string;
@@ -125,7 +126,7 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
   const creates = counts.create + counts.createRefused;
   const accounts = counts.account + counts.accountRefused;
   let warnings = 0;
-  for (let i = 0; i < protocol.warnSites.length; i++) warnings += memory[layout.warnings + i]!;
+  for (let i = 0; i < protocol.warnSites.length; i++) warnings += item(memory, layout.warnings + i);
   return {
     variant: options.variant,
     threads: options.threads,
@@ -140,11 +141,11 @@ export async function runStress(options: StressOptions): Promise<StressResult> {
       total: rate(creates + counts.release + accounts + counts.unaccount),
     },
     violations: {
-      invariant: memory[layout.workerViolations]!,
+      invariant: item(memory, layout.workerViolations),
       invariantSampled,
-      negative: memory[layout.negative]!,
+      negative: item(memory, layout.negative),
       warnings,
     },
-    finalCounters: [memory[layout.cells]!, memory[layout.cells + 1]!],
+    finalCounters: [item(memory, layout.cells), item(memory, layout.cells + 1)],
   };
 }
