@@ -23,9 +23,9 @@ import {
 } from '../perf/mediated-protocol.ts';
 import { CHECKED_ACCOUNTING_VARIANTS } from './accounting-variants.ts';
 import {
-  acquirePoints,
-  releasePoints,
   Side,
+  threadAcquire,
+  threadRelease,
   type Call,
   type Model,
   type ThreadSpec,
@@ -70,26 +70,10 @@ export function accountingModel(variantName: string, params: AccountingParams): 
   }
   const ops = variant.protocol.operations;
 
-  const create: Call = {
-    op: ops.create,
-    justifiedBy: NR_INCLUDE_GUEST_EVENTS,
-    ghost: acquirePoints(ops.create, Side.MediatedVm, 'thread'),
-  };
-  const release: Call = {
-    op: ops.release,
-    onlyIfHeld: true,
-    ghost: releasePoints(Side.MediatedVm, 'thread'),
-  };
-  const account: Call = {
-    op: ops.account,
-    justifiedBy: NR_MEDIATED_PMU_VMS,
-    ghost: acquirePoints(ops.account, Side.IncludeGuestEvent, 'thread'),
-  };
-  const unaccount: Call = {
-    op: ops.unaccount,
-    onlyIfHeld: true,
-    ghost: releasePoints(Side.IncludeGuestEvent, 'thread'),
-  };
+  const create = threadAcquire(ops.create, Side.MediatedVm, NR_INCLUDE_GUEST_EVENTS);
+  const release = threadRelease(ops.release, Side.MediatedVm);
+  const account = threadAcquire(ops.account, Side.IncludeGuestEvent, NR_MEDIATED_PMU_VMS);
+  const unaccount = threadRelease(ops.unaccount, Side.IncludeGuestEvent);
   const strayRelease: Call = { op: ops.release, expectWarn: true };
 
   const rounds = (acquire: Call, rel: Call): Call[] =>

@@ -8,21 +8,17 @@
  */
 import { ERRNO } from '../common/errors.ts';
 import {
-  ACCOUNTING_MUTEX,
+  ACCOUNTING_MUTEX as MUTEX,
   accountingOperation,
   accountingShape,
-  EVENTS_CELL,
+  EVENTS_CELL as EVENTS,
   UPSTREAM,
   V6,
-  VMS_CELL,
+  VMS_CELL as VMS,
   type AccountingOperation,
   type AccountingProtocol,
 } from '../perf/mediated-protocol.ts';
-import type { Operation } from '../common/protocol.ts';
-
-const VMS = VMS_CELL;
-const EVENTS = EVENTS_CELL;
-const MUTEX = ACCOUNTING_MUTEX;
+import type { Operation, OperationBuilder } from '../common/protocol.ts';
 
 interface SideNames {
   name: string;
@@ -46,9 +42,25 @@ const ACCOUNT: SideNames = {
   errno: 'EOPNOTSUPP',
 };
 
+/** Upstream's fast path, which most mutants keep: atomic_inc_not_zero(mine) succeeds to `done`. */
+function fastPath(s: SideNames): OperationBuilder {
+  return accountingOperation(s.name).incNotZero(s.mine, 'done');
+}
+
+/**
+ * Every mutant's tail but the retry's: `done: return 0`, then `refuse:`
+ * (with `mutex_unlock()` unless the mutant refuses without the mutex or
+ * forgets it) returning -EBUSY / -EOPNOTSUPP.
+ */
+function doneOrRefuse(b: OperationBuilder, s: SideNames, unlock: boolean, note = ''): Operation {
+  b.label('done').ret(0).label('refuse');
+  if (unlock) b.unlock(MUTEX);
+  return b.ret(s.refusal, `return -${s.errno}${note}`).build();
+}
+
 /** Fast path as atomic_read() then atomic_inc(): the counter can drop to 0 between them. */
 function readThenInc(s: SideNames): Operation {
-  return accountingOperation(s.name)
+  const b = accountingOperation(s.name)
     .jumpIfZero(s.mine, 'slow')
     .inc(s.mine)
     .ret(0)
@@ -56,56 +68,25 @@ function readThenInc(s: SideNames): Operation {
     .lock(MUTEX)
     .jumpIfNonZero(s.other, 'refuse')
     .inc(s.mine)
-    .unlock(MUTEX)
-    .ret(0)
-    .label('refuse')
-    .unlock(MUTEX)
-    .ret(s.refusal, `return -${s.errno}`)
-    .build();
+    .unlock(MUTEX);
+  return doneOrRefuse(b, s, true);
 }
 
 /** The other side's check before mutex_lock(): two 0 -> 1 transitions can both pass it. */
 function checkOutsideMutex(s: SideNames): Operation {
-  return accountingOperation(s.name)
-    .incNotZero(s.mine, 'done')
-    .jumpIfNonZero(s.other, 'refuse')
-    .lock(MUTEX)
-    .inc(s.mine)
-    .unlock(MUTEX)
-    .label('done')
-    .ret(0)
-    .label('refuse')
-    .ret(s.refusal, `return -${s.errno}`)
-    .build();
+  const b = fastPath(s).jumpIfNonZero(s.other, 'refuse').lock(MUTEX).inc(s.mine).unlock(MUTEX);
+  return doneOrRefuse(b, s, false);
 }
 
 /** No mutex at all on this side: its check and increment race with the other side's. */
 function noMutex(s: SideNames): Operation {
-  return accountingOperation(s.name)
-    .incNotZero(s.mine, 'done')
-    .jumpIfNonZero(s.other, 'refuse')
-    .inc(s.mine)
-    .label('done')
-    .ret(0)
-    .label('refuse')
-    .ret(s.refusal, `return -${s.errno}`)
-    .build();
+  return doneOrRefuse(fastPath(s).jumpIfNonZero(s.other, 'refuse').inc(s.mine), s, false);
 }
 
 /** mutex_unlock() before atomic_inc(): the check and the increment are no longer one critical section. */
 function unlockBeforeInc(s: SideNames): Operation {
-  return accountingOperation(s.name)
-    .incNotZero(s.mine, 'done')
-    .lock(MUTEX)
-    .jumpIfNonZero(s.other, 'refuse')
-    .unlock(MUTEX)
-    .inc(s.mine)
-    .label('done')
-    .ret(0)
-    .label('refuse')
-    .unlock(MUTEX)
-    .ret(s.refusal, `return -${s.errno}`)
-    .build();
+  const b = fastPath(s).lock(MUTEX).jumpIfNonZero(s.other, 'refuse').unlock(MUTEX).inc(s.mine);
+  return doneOrRefuse(b, s, true);
 }
 
 /**
@@ -114,33 +95,14 @@ function unlockBeforeInc(s: SideNames): Operation {
  * unjustified refusal) and admits while the other side holds (the invariant).
  */
 function checksOwnCounter(s: SideNames): Operation {
-  return accountingOperation(s.name)
-    .incNotZero(s.mine, 'done')
-    .lock(MUTEX)
-    .jumpIfNonZero(s.mine, 'refuse')
-    .inc(s.mine)
-    .unlock(MUTEX)
-    .label('done')
-    .ret(0)
-    .label('refuse')
-    .unlock(MUTEX)
-    .ret(s.refusal, `return -${s.errno}`)
-    .build();
+  const b = fastPath(s).lock(MUTEX).jumpIfNonZero(s.mine, 'refuse').inc(s.mine).unlock(MUTEX);
+  return doneOrRefuse(b, s, true);
 }
 
 /** The refusal path forgets mutex_unlock(): the next 0 -> 1 transition blocks forever. */
 function leakMutexOnRefusal(s: SideNames): Operation {
-  return accountingOperation(s.name)
-    .incNotZero(s.mine, 'done')
-    .lock(MUTEX)
-    .jumpIfNonZero(s.other, 'refuse')
-    .inc(s.mine)
-    .unlock(MUTEX)
-    .label('done')
-    .ret(0)
-    .label('refuse')
-    .ret(s.refusal, `return -${s.errno} (mutex still held)`)
-    .build();
+  const b = fastPath(s).lock(MUTEX).jumpIfNonZero(s.other, 'refuse').inc(s.mine).unlock(MUTEX);
+  return doneOrRefuse(b, s, false, ' (mutex still held)');
 }
 
 /** Instead of refusing, wait for the other side to go away by retrying: a busy loop that need not end. */

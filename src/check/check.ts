@@ -21,8 +21,8 @@ import { sample } from './sampling.ts';
 import { dfs, shortestViolation } from './search.ts';
 import { item } from '../common/item.ts';
 
-export type Strategy = 'dfs' | 'random' | 'pct';
-export const STRATEGIES: readonly Strategy[] = ['dfs', 'random', 'pct'];
+export const STRATEGIES = ['dfs', 'random', 'pct'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
 
 export interface CheckOptions {
   model: ModelKind;

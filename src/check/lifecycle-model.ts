@@ -19,9 +19,10 @@ import {
   type VmLifecycleVariant,
 } from '../kvm/vm-lifecycle-protocol.ts';
 import {
-  acquirePoints,
   releasePoints,
   Side,
+  threadAcquire,
+  threadRelease,
   type Call,
   type Model,
   type ThreadSpec,
@@ -87,16 +88,9 @@ export function lifecycleModel(variantName: string, params: LifecycleParams): Mo
       startsAfter: Array.from({ length: params.vcpus }, (_, i) => first + i),
     });
   }
-  const account: Call = {
-    op: protocol.perf.operations.account,
-    justifiedBy: NR_MEDIATED_PMU_VMS,
-    ghost: acquirePoints(protocol.perf.operations.account, Side.IncludeGuestEvent, 'thread'),
-  };
-  const unaccount: Call = {
-    op: protocol.perf.operations.unaccount,
-    onlyIfHeld: true,
-    ghost: releasePoints(Side.IncludeGuestEvent, 'thread'),
-  };
+  const { account: accountOp, unaccount: unaccountOp } = protocol.perf.operations;
+  const account = threadAcquire(accountOp, Side.IncludeGuestEvent, NR_MEDIATED_PMU_VMS);
+  const unaccount = threadRelease(unaccountOp, Side.IncludeGuestEvent);
   for (let i = 0; i < params.events; i++) {
     threads.push({
       name: `event${i}`,

@@ -105,7 +105,7 @@ export interface Model {
 }
 
 /** A Call's ghost points for an accounting-shaped acquire: every `return 0` succeeds, every `return -E` refuses. */
-export function acquirePoints(op: Operation, side: Side, holder: Holder): GhostPoints {
+function acquirePoints(op: Operation, side: Side, holder: Holder): GhostPoints {
   const acquiredAt: number[] = [];
   const refusedAt: number[] = [];
   op.steps.forEach((step, pc) => {
@@ -118,4 +118,18 @@ export function acquirePoints(op: Operation, side: Side, holder: Holder): GhostP
 /** A release: the holding ends when the call starts. */
 export function releasePoints(side: Side, holder: Holder): GhostPoints {
   return { side, holder, acquiredAt: [], refusedAt: [], releasedAt: [0] };
+}
+
+/**
+ * An acquiring call its thread holds on success: accounting's create, or an
+ * event's account. A refusal is justified by `justifiedBy` (the other side's
+ * counter) being non-zero during the call.
+ */
+export function threadAcquire(op: Operation, side: Side, justifiedBy: number): Call {
+  return { op, justifiedBy, ghost: acquirePoints(op, side, 'thread') };
+}
+
+/** The matching release, called only if the thread holds what its acquisition got. */
+export function threadRelease(op: Operation, side: Side): Call {
+  return { op, onlyIfHeld: true, ghost: releasePoints(side, 'thread') };
 }

@@ -206,11 +206,23 @@ function mergeSchedIn(e: Emitter, i: number, guestCheck: boolean): void {
   e.store(active(i), 1).assert(PMCS, true, 'host-off-in-guest').label(skip);
 }
 
+/**
+ * The prologue load and put share: perf_ctx_lock, then WARN_ON_ONCE and
+ * return unless guest_ctx_loaded is as the call needs it (clear for load, set
+ * for put). Returns the label of the return.
+ */
+function lockAndCheckLoaded(e: Emitter, call: 'load' | 'put'): string {
+  const ok = e.fresh(call);
+  const out = e.fresh(`${call}.out`);
+  e.lock(CTX_LOCK);
+  if (call === 'load') e.jumpIfZero(LOADED, ok);
+  else e.jumpIfNonZero(LOADED, ok);
+  e.warn(`perf_${call}_guest_context`).unlock(CTX_LOCK).jump(out).label(ok);
+  return out;
+}
+
 function perfLoadGuestContext(e: Emitter, events: number): void {
-  const ok = e.fresh('load');
-  const out = e.fresh('load.out');
-  e.lock(CTX_LOCK).jumpIfZero(LOADED, ok).warn('perf_load_guest_context');
-  e.unlock(CTX_LOCK).jump(out).label(ok);
+  const out = lockAndCheckLoaded(e, 'load');
   // ctx_sched_out(&cpuctx->ctx, NULL, EVENT_GUEST).
   contextTimeUpdate(e);
   e.store(TIME_OPEN, 1); // __update_context_guest_time(ctx, false): the stamp
@@ -219,10 +231,7 @@ function perfLoadGuestContext(e: Emitter, events: number): void {
 }
 
 function perfPutGuestContext(e: Emitter, events: number): void {
-  const ok = e.fresh('put');
-  const out = e.fresh('put.out');
-  e.lock(CTX_LOCK).jumpIfNonZero(LOADED, ok).warn('perf_put_guest_context');
-  e.unlock(CTX_LOCK).jump(out).label(ok);
+  const out = lockAndCheckLoaded(e, 'put');
   // perf_event_sched_in(EVENT_GUEST) -> ctx_sched_in(): update_context_time()
   // counts the guest interval (guest_ctx_loaded is still set), then the
   // exclude_guest events go back in.

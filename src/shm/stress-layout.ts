@@ -43,8 +43,8 @@ export function bothHeld(holders: number): boolean {
 }
 
 /** What a worker does: the operations it picks from. */
-export type StressMix = 'mixed' | 'events' | 'vms';
-export const STRESS_MIXES: readonly StressMix[] = ['mixed', 'events', 'vms'];
+export const STRESS_MIXES = ['mixed', 'events', 'vms'] as const;
+export type StressMix = (typeof STRESS_MIXES)[number];
 
 export interface WorkerInput {
   variant: string;

@@ -7,6 +7,7 @@
  * were held at once, the invariant of docs/mediated-vpmu.md 3.1 broken.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { Operation } from '../common/protocol.ts';
 import { accountingVariant } from './variants.ts';
 import { runShared } from './shared-executor.ts';
 import {
@@ -39,34 +40,41 @@ const counts: OperationCounts = zeroCounts();
 let vms = 0;
 let events = 0;
 
-function acquire(holder: number): void {
+/**
+ * Runs an acquiring operation; on success counts this thread as a holder of
+ * `holder`'s side and checks that the other side holds nothing.
+ */
+function acquired(op: Operation, holder: number): boolean {
+  if (runShared(op, memory, layout) !== 0) return false;
   if (bothHeld(Atomics.add(memory, layout.holders, holder) + holder))
     Atomics.add(memory, layout.workerViolations, 1);
+  return true;
+}
+/** Ends a holding, then calls the release (the holding ends when the release is called). */
+function released(op: Operation, holder: number): void {
+  Atomics.sub(memory, layout.holders, holder);
+  runShared(op, memory, layout);
 }
 
 function createVm(): void {
-  if (runShared(create, memory, layout) === 0) {
-    acquire(VM_HOLDER);
+  if (acquired(create, VM_HOLDER)) {
     vms++;
     counts.create++;
   } else counts.createRefused++;
 }
 function releaseVm(): void {
-  Atomics.sub(memory, layout.holders, VM_HOLDER);
-  runShared(release, memory, layout);
+  released(release, VM_HOLDER);
   vms--;
   counts.release++;
 }
 function accountEvent(): void {
-  if (runShared(account, memory, layout) === 0) {
-    acquire(EVENT_HOLDER);
+  if (acquired(account, EVENT_HOLDER)) {
     events++;
     counts.account++;
   } else counts.accountRefused++;
 }
 function unaccountEvent(): void {
-  Atomics.sub(memory, layout.holders, EVENT_HOLDER);
-  runShared(unaccount, memory, layout);
+  released(unaccount, EVENT_HOLDER);
   events--;
   counts.unaccount++;
 }
