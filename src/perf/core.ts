@@ -620,14 +620,13 @@ export class PerfCore {
     if (cpu >= 0) {
       this.updateContextTimes(cpu);
       this.disablePmus(cpu);
-      for (const e of event.isGroupLeader ? [...event.members()] : [event]) {
+      for (const e of event.isGroupLeader ? event.members() : [event]) {
         if (e.state === EventState.Active) e.pmu.del(cpu, e);
         e.setState(EventState.Off);
       }
       this.enablePmus(cpu);
     } else {
-      for (const e of event.isGroupLeader ? [...event.members()] : [event])
-        e.setState(EventState.Off);
+      for (const e of event.isGroupLeader ? event.members() : [event]) e.setState(EventState.Off);
     }
   }
 

@@ -151,9 +151,8 @@ export class KernelEvent {
     this.state = state;
   }
 
-  /** The group: leader first, then siblings. */
-  *members(): Generator<KernelEvent> {
-    yield this;
-    yield* this.siblings;
+  /** The group: leader first, then siblings (a new array: callers may change the group meanwhile). */
+  members(): KernelEvent[] {
+    return this.siblings.length === 0 ? [this] : [this, ...this.siblings];
   }
 }
