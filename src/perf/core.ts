@@ -385,7 +385,8 @@ export class PerfCore {
   /** group_sched_in: every member gets a counter, or none does. */
   private groupSchedIn(leader: KernelEvent, pmu: PerfPmu, cpu: number): boolean {
     pmu.startTxn(cpu);
-    const added: KernelEvent[] = [];
+    // The members added are the first `added` inactive ones (no array per group: every reschedule).
+    let added = 0;
     let ok = true;
     for (let k = -1; k < leader.siblings.length; k++) {
       const e = k < 0 ? leader : leader.siblings[k]!;
@@ -394,21 +395,23 @@ export class PerfCore {
         ok = false;
         break;
       }
-      added.push(e);
+      added++;
     }
-    if (ok && pmu.commitTxn(cpu)) {
-      for (const e of added) {
+    ok &&= pmu.commitTxn(cpu);
+    for (let k = -1, n = 0; n < added; k++) {
+      const e = k < 0 ? leader : leader.siblings[k]!;
+      if (e.state !== EventState.Inactive) continue;
+      n++;
+      if (ok) {
         // event_sched_in: a throttled event is unthrottled when it is scheduled
         // in (it may have missed ticks); the driver then starts it.
         e.throttled = false;
         e.interrupts = 0;
         e.setState(EventState.Active);
-      }
-      return true;
+      } else e.pmu.del(cpu, e);
     }
-    for (const e of added) e.pmu.del(cpu, e);
-    pmu.cancelTxn(cpu);
-    return false;
+    if (!ok) pmu.cancelTxn(cpu);
+    return ok;
   }
 
   // ================================================================ timers

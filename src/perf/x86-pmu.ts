@@ -8,6 +8,7 @@
  * every access it makes meets KVM's intercept policy. The access sequences
  * follow docs/costs-and-rates.md section 3 (the simulator prices them).
  */
+import { removeAt } from '../common/arrays.ts';
 import { PerfError } from '../common/errors.ts';
 import type { CpuidResult } from '../hw/cpu.ts';
 import type { CpuModel } from '../hw/cpu-models.ts';
@@ -306,23 +307,19 @@ export class X86Pmu implements PerfPmu {
     if (hw.events.length >= this.desc.nrGp + this.desc.nrFixed) return false;
     hw.events.push(event);
     if (hw.txnStart >= 0) return true;
-    const assign = this.scheduleEvents(hw.events);
-    if (!assign) {
+    if (!this.scheduleEvents(hw)) {
       hw.events.pop();
       return false;
     }
-    hw.assign = assign;
     hw.added++;
     return true;
   }
 
   commitTxn(cpu: number): boolean {
     const hw = this.hw[cpu]!;
-    const assign = this.scheduleEvents(hw.events);
-    if (!assign) return false; // the core cancels
+    if (!this.scheduleEvents(hw)) return false; // the core cancels
     hw.added += hw.events.length - hw.txnStart;
     hw.txnStart = -1;
-    hw.assign = assign;
     return true;
   }
 
@@ -335,12 +332,14 @@ export class X86Pmu implements PerfPmu {
   /**
    * x86_schedule_events: keep every event on the counter it had if possible
    * (fast path); else assign by constraint weight, lightest first, each taking
-   * a free fixed counter if it can, else the lowest free GP counter.
+   * a free fixed counter if it can, else the lowest free GP counter. On
+   * success the assignment replaces hw.assign; on failure hw.assign is kept.
    */
-  private scheduleEvents(events: readonly KernelEvent[]): number[] | null {
+  private scheduleEvents(hw: CpuHwEvents): boolean {
     const { nrGp } = this.desc;
+    const events = hw.events;
     const n = events.length;
-    const assign = new Array<number>(n);
+    const assign = this.assignScratch;
     const used = this.usedScratch;
     used.fill(0);
     let fast = true;
@@ -354,7 +353,7 @@ export class X86Pmu implements PerfPmu {
       assign[i] = prev;
       used[prev] = 1;
     }
-    if (fast) return assign;
+    if (fast) return this.assignmentTaken(hw, n);
 
     // Lightest constraint first (fewest possible counters), ties in add order.
     used.fill(0);
@@ -384,15 +383,23 @@ export class X86Pmu implements PerfPmu {
           }
         }
       }
-      if (chosen < 0) return null;
+      if (chosen < 0) return false;
       assign[i] = chosen;
       used[chosen] = 1;
     }
-    return assign;
+    return this.assignmentTaken(hw, n);
+  }
+
+  /** The scratch assignment of n events becomes hw.assign (an array kept, not one per schedule). */
+  private assignmentTaken(hw: CpuHwEvents, n: number): true {
+    hw.assign.length = n;
+    for (let i = 0; i < n; i++) hw.assign[i] = this.assignScratch[i]!;
+    return true;
   }
 
   /** Scratch for scheduleEvents: counters in use (GP 0.., fixed 32..), the order and weights. */
   private readonly usedScratch = new Uint8Array(64);
+  private readonly assignScratch = new Int32Array(64);
   private readonly orderScratch = new Int32Array(64);
   private readonly weightScratch = new Int32Array(64);
 
@@ -407,8 +414,8 @@ export class X86Pmu implements PerfPmu {
     const i = hw.events.indexOf(event);
     if (i < 0) return;
     if (event.idx >= 0) this.stop(cpu, event);
-    hw.events.splice(i, 1);
-    hw.assign.splice(i, 1);
+    removeAt(hw.events, i);
+    removeAt(hw.assign, i);
     event.lastIdx = event.idx;
     event.idx = -1;
     this.updateMasks(hw);
@@ -582,7 +589,7 @@ export class X86Pmu implements PerfPmu {
     // beyond a narrow counter's range (max_period stays 2^31 - 1 without full-width
     // writes) is cut to the counter's width, never written negative.
     const range = 2 ** this.desc.gpWidth;
-    const value = (range - (left % range)) % range;
+    const value = left < range ? range - left : (range - (left % range)) % range;
     event.prevCount = value;
     this.port(cpu).wrmsrNumber(this.counterMsr(event.idx), value);
     return newPeriod;

@@ -1,0 +1,11 @@
+/**
+ * Array operations for hot paths, where the allocation a built-in makes on
+ * the side is measurable (docs/performance.md).
+ */
+
+/** Array.prototype.splice(i, 1) without the array of removed elements it returns. */
+export function removeAt<T>(array: T[], i: number): void {
+  if (i >= array.length) return; // as splice: nothing there to remove
+  for (let k = i + 1; k < array.length; k++) array[k - 1] = array[k]!;
+  array.length--;
+}
