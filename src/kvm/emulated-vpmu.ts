@@ -89,11 +89,33 @@ export class EmulatedVpmu implements VpmuDesign {
 
   afterExit(): void {}
 
+  /** kvm_pmu_handle_event: pending reprograms, then the cleanup if one was asked for. */
   handlePmuRequest(): void {
     for (const pmc of [...this.reprogramPending]) {
       this.reprogramPending.delete(pmc);
       this.reprogramCounter(pmc);
     }
+    if (this.ctx.pmu().needCleanup) this.cleanup();
+  }
+
+  get perfEventCount(): number {
+    return this.eventsCreated - this.eventsReleased;
+  }
+
+  /**
+   * kvm_pmu_cleanup: release the perf event of each counter whose MSRs the
+   * guest did not write since the last cleanup (pmc_in_use) and that is not
+   * locally enabled (pmc_stop_counter: the count is folded into pmc->counter
+   * first, so a later reprogram creates a new event from that value).
+   */
+  private cleanup(): void {
+    const pmu = this.ctx.pmu();
+    pmu.needCleanup = false;
+    pmu.forEachPmc((pmc) => {
+      if ((pmu.pmcInUse >> BigInt(pmc.idx)) & 1n) return;
+      if (this.backing.get(pmc)?.event && !pmu.isPmcLocallyEnabled(pmc)) this.releaseEvent(pmc);
+    });
+    pmu.pmcInUse = 0n;
   }
 
   destroy(): void {

@@ -19,7 +19,10 @@ export interface VcpuStats {
   readonly exitReasons: Readonly<Record<string, number>>;
   /** PMIs injected into the guest. */
   readonly pmis: number;
-  /** Exits handled in KVM's fastpath (no world switch of the PMU). */
+  /**
+   * Exits handled in KVM's fastpath. All but a HLT re-enter the guest with no
+   * world switch of the PMU; a halted vCPU leaves the run loop and blocks.
+   */
   readonly fastpathExits: number;
   /**
    * GuestCpu operations (RDMSR, WRMSR, RDPMC, CPUID, HLT, the I/O doorbell)

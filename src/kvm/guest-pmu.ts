@@ -126,6 +126,13 @@ export class GuestPmu implements KvmPmu {
   enablePmu: boolean;
   /** kvm_vcpu_has_run(): PERF_CAPABILITIES becomes immutable, refresh is a KVM bug. */
   vcpuHasRun = false;
+  /**
+   * pmc_in_use, by pmc->idx: counters whose selector or counter MSR was
+   * written since the last kvm_pmu_cleanup (kvm_pmu_mark_pmc_in_use).
+   */
+  pmcInUse = 0n;
+  /** need_cleanup: kvm_arch_vcpu_load found perf events after the vCPU was scheduled out. */
+  needCleanup = false;
 
   version = 0;
   nrArchGpCounters = 0;
@@ -313,6 +320,7 @@ export class GuestPmu implements KvmPmu {
 
   /** kvm_pmu_reset: stop counters, zero counters, selectors, controls and status. */
   private kvmPmuReset(): void {
+    this.needCleanup = false;
     this.perfMetrics = 0n; // intel_pmu_reset (topdown series)
     this.forEachPmc((pmc) => {
       this.backend.stopCounter?.(pmc);
@@ -602,8 +610,12 @@ export class GuestPmu implements KvmPmu {
       case MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET:
         if (!hostInitiated) this.globalStatus |= data & ~this.globalStatusRsvd;
         return 'ok';
-      default:
+      default: {
+        // kvm_pmu_mark_pmc_in_use: msr_idx_to_pmc, so not Intel's full-width aliases.
+        const pmc = this.ops.msrIdxToPmc(this, msr);
+        if (pmc) this.pmcInUse |= 1n << BigInt(pmc.idx);
         return this.ops.setMsr(this, msr, data, hostInitiated) ?? 'ok';
+      }
     }
   }
 

@@ -265,5 +265,8 @@ export class MediatedVpmu implements VpmuDesign {
 
   handlePmuRequest(): void {}
 
+  /** The guest programs the hardware: KVM creates no perf event. */
+  readonly perfEventCount = 0;
+
   destroy(): void {}
 }

@@ -264,9 +264,17 @@ export class VcpuImpl implements Vcpu {
 
   /**
    * One intercepted operation: exit, put, handle, requests, load, entry.
-   * `fastpath`: KVM may handle it in the fastpath without the world switch.
+   * `fastpath`: KVM may handle it in the fastpath. `true`: the handler
+   * re-enters the guest at once (EXIT_FASTPATH_REENTER_GUEST), without the
+   * world switch; 'exit-handled': it leaves the run loop
+   * (EXIT_FASTPATH_EXIT_HANDLED), so the put, requests and load still run.
    */
-  exit<T>(reason: ExitReason, handler: () => T, fastpath = false, msr = -1): T {
+  exit<T>(
+    reason: ExitReason,
+    handler: () => T,
+    fastpath: boolean | 'exit-handled' = false,
+    msr = -1,
+  ): T {
     if (++this.nesting > MAX_NESTED_EXITS) {
       this.nesting--;
       throw new Error(
@@ -277,8 +285,9 @@ export class VcpuImpl implements Vcpu {
     this.cpu.guestMode = false;
     // The VM-exit refreshes KVM's copy of GLOBAL_CTRL before the fastpath decision reads it.
     this.design.vmExit();
-    const useFastpath = fastpath && this.pmu.isFastpathEmulationAllowed();
-    if (useFastpath) this.stats.fastpathExits++;
+    const inFastpath = fastpath !== false && this.pmu.isFastpathEmulationAllowed();
+    if (inFastpath) this.stats.fastpathExits++;
+    const useFastpath = inFastpath && fastpath === true;
     const exited = this.trace.exit.probe;
     if (exited !== null) exited(reason, useFastpath, msr);
     if (!useFastpath) this.putPmu();
@@ -308,6 +317,18 @@ export class VcpuImpl implements Vcpu {
     this.exit(delivery.nmi ? 'EXCEPTION_NMI' : 'EXTERNAL_INTERRUPT', () =>
       this.cpu.hostInterrupt(delivery),
     );
+  }
+
+  /**
+   * kvm_vcpu_block: the vCPU thread sleeps in schedule(), whose preempt
+   * notifiers are kvm_sched_out (vcpu->scheduled_out) and, on wake-up,
+   * kvm_sched_in -> kvm_arch_vcpu_load. That asks for kvm_pmu_cleanup
+   * (need_cleanup and KVM_REQ_PMU, handled before the next entry) when the
+   * PMU has a version and KVM holds perf events (pmu->event_count). The wait
+   * is the caller's to account; halt-polling is not modelled (the vCPU blocks).
+   */
+  block(): void {
+    if (this.pmu.version && this.design.perfEventCount > 0) this.pmu.needCleanup = true;
   }
 
   /** kvm_check_request before entry: KVM_REQ_PMU, then KVM_REQ_PMI (kvm_pmu_deliver_pmi). */
@@ -644,8 +665,19 @@ class GuestCpuImpl implements GuestCpu {
 
   hlt(): void {
     this.live('hlt');
-    // kvm_emulate_halt (and handle_fastpath_hlt) skip the instruction first.
-    this.vcpu.exit('HLT', () => this.vcpu.skipEmulatedInstruction(this.cpl), true);
+    // kvm_emulate_halt (also from handle_fastpath_hlt) skips the instruction
+    // and halts the vCPU. No interrupt is pending when a guest program halts
+    // (injections here run at once), so handle_fastpath_hlt returns
+    // EXIT_FASTPATH_EXIT_HANDLED: the fastpath loop is left (the mediated put
+    // and load run) and vcpu_run blocks the halted vCPU until its wake-up.
+    this.vcpu.exit(
+      'HLT',
+      () => {
+        this.vcpu.skipEmulatedInstruction(this.cpl);
+        this.vcpu.block();
+      },
+      'exit-handled',
+    );
   }
 
   ioDoorbell(): void {

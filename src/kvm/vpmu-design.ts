@@ -67,8 +67,13 @@ export interface VpmuDesign {
   beforeEntry(): void;
   /** After VM-exit on the full exit path, IRQs off (kvm_mediated_pmu_put). */
   afterExit(): void;
-  /** KVM_REQ_PMU: reprogram counters marked by the backend, before entry. */
+  /**
+   * KVM_REQ_PMU (kvm_pmu_handle_event): reprogram counters marked by the
+   * backend, then kvm_pmu_cleanup() if the PMU's needCleanup is set.
+   */
   handlePmuRequest(): void;
+  /** pmu->event_count: perf events KVM holds for this vCPU (none in the mediated design). */
+  readonly perfEventCount: number;
   /** vCPU destruction: release what backs the counters. */
   destroy(): void;
 }

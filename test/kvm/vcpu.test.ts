@@ -12,7 +12,7 @@ import { EVTSEL, LVT, MSR, PERF_CAP, RDPMC } from '../../src/hw/msr.ts';
 import type { GuestCpu } from '../../src/kvm/guest-cpu.ts';
 import type { GuestPmuConfig } from '../../src/kvm/pmu-types.ts';
 import { pmuIntercepts } from '../../src/kvm/msr-intercepts.ts';
-import type { VcpuImpl } from '../../src/kvm/vcpu.ts';
+import { IA32_TSC_DEADLINE, type VcpuImpl } from '../../src/kvm/vcpu.ts';
 import { HostMachine } from '../../src/sim/host.ts';
 
 const COUNT_ALL = EVTSEL.EN | EVTSEL.OS | EVTSEL.USR;
@@ -543,28 +543,51 @@ describe('vcpu: the HLT/WRMSR fastpath (docs/mediated-vpmu.md 4.4)', () => {
       puts++;
       put(cpu);
     };
+    // The TSC-deadline WRMSR: handle_fastpath_set_msr_irqoff returns
+    // EXIT_FASTPATH_REENTER_GUEST, so the guest is re-entered with no put.
+    const deadline = (g: GuestCpu) => g.wrmsr(IA32_TSC_DEADLINE, 1n << 40n);
     vcpu.run((g) => {
       g.wrmsr(MSR.IA32_PERFEVTSEL0, INTEL_BRANCHES); // branches only: fastpath allowed
       const p0 = puts;
-      g.hlt();
+      deadline(g);
       assert.equal(vcpu.stats.fastpathExits, 1);
-      assert.equal(puts, p0, 'a fastpath exit has no put');
+      assert.equal(puts, p0, 'a re-entering fastpath exit has no put');
       g.wrmsr(MSR.IA32_PERFEVTSEL0 + 1, INTEL_INSTRUCTIONS);
       const p1 = puts;
-      g.hlt();
+      deadline(g);
       assert.equal(vcpu.stats.fastpathExits, 1, 'refused: an instruction counter is enabled');
       assert.equal(puts, p1 + 1);
       // A fixed counter 0 (instructions) counts too; a globally disabled one does not.
       g.wrmsr(MSR.IA32_PERFEVTSEL0 + 1, 0n);
       g.wrmsr(MSR.IA32_FIXED_CTR_CTRL, 0x3n);
       g.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, 1n << 32n);
-      g.hlt();
+      deadline(g);
       assert.equal(vcpu.stats.fastpathExits, 1);
       g.wrmsr(MSR.IA32_PERF_GLOBAL_CTRL, 0n);
-      g.hlt();
+      deadline(g);
       assert.equal(vcpu.stats.fastpathExits, 2);
     });
-    assert.equal(vcpu.stats.exitReasons.HLT, 4);
+  });
+
+  it('a HLT is emulated in the fastpath but halts the vCPU: the run loop is left, the put and load run', () => {
+    // handle_fastpath_hlt: kvm_emulate_halt, then EXIT_FASTPATH_EXIT_HANDLED
+    // for a vCPU that is not running (halted, nothing pending); vcpu_enter_guest
+    // calls kvm_mediated_pmu_put after the fastpath loop whatever it returned
+    // but REENTER_GUEST.
+    const { host, vcpu } = setup('intel-sapphire-rapids');
+    let puts = 0;
+    const put = host.perfExports.putGuestContext.bind(host.perfExports);
+    host.perfExports.putGuestContext = (cpu: number) => {
+      puts++;
+      put(cpu);
+    };
+    vcpu.run((g) => {
+      const p0 = puts;
+      g.hlt();
+      assert.equal(vcpu.stats.fastpathExits, 1, 'emulated by handle_fastpath_hlt');
+      assert.equal(puts, p0 + 1);
+    });
+    assert.equal(vcpu.stats.exitReasons.HLT, 1);
   });
 });
 
