@@ -534,29 +534,35 @@ describe('vcpu.run: requests and injection', () => {
   });
 });
 
+/** Counts perf_put_guest_context() calls: one per mediated world switch out of the guest. */
+function countPuts(host: HostMachine): () => number {
+  let puts = 0;
+  const put = host.perfExports.putGuestContext.bind(host.perfExports);
+  host.perfExports.putGuestContext = (cpu: number) => {
+    puts++;
+    put(cpu);
+  };
+  return () => puts;
+}
+
 describe('vcpu: the HLT/WRMSR fastpath (docs/mediated-vpmu.md 4.4)', () => {
   it('is taken (no world switch) unless an enabled counter counts instructions', () => {
     const { host, vcpu } = setup('intel-sapphire-rapids');
-    let puts = 0;
-    const put = host.perfExports.putGuestContext.bind(host.perfExports);
-    host.perfExports.putGuestContext = (cpu: number) => {
-      puts++;
-      put(cpu);
-    };
+    const puts = countPuts(host);
     // The TSC-deadline WRMSR: handle_fastpath_set_msr_irqoff returns
     // EXIT_FASTPATH_REENTER_GUEST, so the guest is re-entered with no put.
     const deadline = (g: GuestCpu) => g.wrmsr(IA32_TSC_DEADLINE, 1n << 40n);
     vcpu.run((g) => {
       g.wrmsr(MSR.IA32_PERFEVTSEL0, INTEL_BRANCHES); // branches only: fastpath allowed
-      const p0 = puts;
+      const p0 = puts();
       deadline(g);
       assert.equal(vcpu.stats.fastpathExits, 1);
-      assert.equal(puts, p0, 'a re-entering fastpath exit has no put');
+      assert.equal(puts(), p0, 'a re-entering fastpath exit has no put');
       g.wrmsr(MSR.IA32_PERFEVTSEL0 + 1, INTEL_INSTRUCTIONS);
-      const p1 = puts;
+      const p1 = puts();
       deadline(g);
       assert.equal(vcpu.stats.fastpathExits, 1, 'refused: an instruction counter is enabled');
-      assert.equal(puts, p1 + 1);
+      assert.equal(puts(), p1 + 1);
       // A fixed counter 0 (instructions) counts too; a globally disabled one does not.
       g.wrmsr(MSR.IA32_PERFEVTSEL0 + 1, 0n);
       g.wrmsr(MSR.IA32_FIXED_CTR_CTRL, 0x3n);
@@ -575,17 +581,12 @@ describe('vcpu: the HLT/WRMSR fastpath (docs/mediated-vpmu.md 4.4)', () => {
     // calls kvm_mediated_pmu_put after the fastpath loop whatever it returned
     // but REENTER_GUEST.
     const { host, vcpu } = setup('intel-sapphire-rapids');
-    let puts = 0;
-    const put = host.perfExports.putGuestContext.bind(host.perfExports);
-    host.perfExports.putGuestContext = (cpu: number) => {
-      puts++;
-      put(cpu);
-    };
+    const puts = countPuts(host);
     vcpu.run((g) => {
-      const p0 = puts;
+      const p0 = puts();
       g.hlt();
       assert.equal(vcpu.stats.fastpathExits, 1, 'emulated by handle_fastpath_hlt');
-      assert.equal(puts, p0 + 1);
+      assert.equal(puts(), p0 + 1);
     });
     assert.equal(vcpu.stats.exitReasons.HLT, 1);
   });
