@@ -88,6 +88,12 @@ export interface CheckResult {
     spurious: number;
     /** The concrete configuration a violation was replayed on. */
     concretizedOn?: ModelParams;
+    /**
+     * Rounds per thread in the abstract model: 1 for any --rounds (a thread
+     * back at its initial local state after a round is a fresh thread;
+     * docs/verification.md, "Rounds are threads").
+     */
+    abstractRounds: number;
   };
 }
 
@@ -300,7 +306,14 @@ function runAnyN(options: CheckOptions): CheckResult {
   let states = 0;
   let transitions = 0;
   let spurious = 0;
-  const abstraction = new CounterAbstraction(options.variant, rounds, mask);
+  // Rounds are threads: a thread ends every round holding nothing (its release
+  // ran or its acquisition was refused) and, if no call returns holding a
+  // mutex, in its initial local state; so R rounds of any number of threads
+  // are one round of any number of threads, some starting after others end.
+  // The one-round abstraction therefore also checks `mutex`, on which that rests.
+  const abstractRounds = 1;
+  const abstractMask = rounds > 1 ? mask | propertyMask(['mutex']) : mask;
+  const abstraction = new CounterAbstraction(options.variant, abstractRounds, abstractMask);
   for (const k of ANY_N_THRESHOLDS) {
     tried.push(k);
     const r = abstraction.search(k);
@@ -326,6 +339,7 @@ function runAnyN(options: CheckOptions): CheckResult {
       abstractTransitions: transitions,
       spurious,
       ...(concretizedOn ? { concretizedOn } : {}),
+      abstractRounds,
     });
     if (r.verdict === 'holds') {
       const t = seconds();
@@ -384,6 +398,7 @@ function runAnyN(options: CheckOptions): CheckResult {
       abstractStates: states,
       abstractTransitions: transitions,
       spurious,
+      abstractRounds,
     },
   };
 }

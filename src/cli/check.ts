@@ -279,6 +279,12 @@ function report(r: CheckResult): string {
     lines.push(
       `method      ${r.method}: threads per local state counted 0..${a.threshold - 1} exactly, then "${a.threshold} or more" (thresholds tried ${a.thresholdsTried.join(', ')}; ${a.spurious} spurious abstract counterexamples)`,
     );
+    const rounds = r.params.rounds;
+    if (typeof rounds === 'number' && rounds > a.abstractRounds) {
+      lines.push(
+        `            ${rounds} rounds per thread as ${a.abstractRounds} round per thread: a thread back at its start after a round counts as a new thread`,
+      );
+    }
     if (a.concretizedOn) {
       const on = Object.entries(a.concretizedOn)
         .map(([k, v]) => `${k}=${String(v)}`)
