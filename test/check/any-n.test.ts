@@ -38,65 +38,27 @@ const CAUGHT: { variant: string; property: string }[] = [
 ];
 
 for (const m of CAUGHT) {
-  test(`--any-n catches ${m.variant} (${m.property}) with a concrete counterexample that replays`, () => {
-    const r = anyN(m.variant);
-    assert.equal(r.verdict, 'violated');
-    assert.equal(r.violation!.property, m.property);
-    const on = r.abstraction!.concretizedOn!;
-    assert.ok(typeof on.vms === 'number' && typeof on.events === 'number');
-    // The schedule names the concrete configuration and replays to the same violation.
-    assert.match(
-      r.schedule!,
-      new RegExp(`^accounting:${m.variant}:vms=${String(on.vms)},events=${String(on.events)},`),
-    );
-    const again = runReplay(r.schedule!);
-    assert.deepEqual(again.violation, r.violation);
-    assert.deepEqual(again.trace, r.trace);
-  });
+  for (const rounds of [1, 2]) {
+    test(`--any-n --rounds ${rounds} catches ${m.variant} (${m.property}) with a concrete counterexample that replays`, () => {
+      const r = anyN(m.variant, {}, rounds);
+      assert.equal(r.verdict, 'violated');
+      assert.equal(r.violation!.property, m.property);
+      const on = r.abstraction!.concretizedOn!;
+      assert.ok(typeof on.vms === 'number' && typeof on.events === 'number');
+      assert.equal(on.rounds, rounds);
+      // The schedule names the concrete configuration and replays to the same violation.
+      assert.match(
+        r.schedule!,
+        new RegExp(
+          `^accounting:${m.variant}:vms=${String(on.vms)},events=${String(on.events)},rounds=${rounds},`,
+        ),
+      );
+      const again = runReplay(r.schedule!);
+      assert.deepEqual(again.violation, r.violation);
+      assert.deepEqual(again.trace, r.trace);
+    });
+  }
 }
-
-for (const m of CAUGHT) {
-  test(`--any-n --rounds 2 catches ${m.variant} (${m.property}) on a two-round configuration that replays`, () => {
-    const r = anyN(m.variant, {}, 2);
-    assert.equal(r.abstraction!.concretizedOn!.rounds, 2);
-    assert.equal(r.verdict, 'violated');
-    assert.equal(r.violation!.property, m.property);
-    const on = r.abstraction!.concretizedOn!;
-    assert.ok(typeof on.vms === 'number' && typeof on.events === 'number');
-    // The schedule names the concrete configuration and replays to the same violation.
-    assert.match(
-      r.schedule!,
-      new RegExp(`^accounting:${m.variant}:vms=${String(on.vms)},events=${String(on.events)},`),
-    );
-    const again = runReplay(r.schedule!);
-    assert.deepEqual(again.violation, r.violation);
-    assert.deepEqual(again.trace, r.trace);
-  });
-}
-
-test('--any-n proves only what it can: global properties and other models are refused as bad input', () => {
-  assert.throws(() => anyN('upstream', { properties: ['deadlock'] }), /per-thread properties/);
-  assert.throws(
-    () => runCheck({ model: 'accounting', variant: 'upstream', params: { vms: 2 }, anyN: true }),
-    /give only --rounds/,
-  );
-  assert.throws(
-    () => runCheck({ model: 'vm-lifecycle', variant: 'upstream', params: {}, anyN: true }),
-    /applies to the accounting model/,
-  );
-});
-
-test('bugs that are not per-thread properties are outside --any-n: retry-instead-of-refusing (termination) holds there, as its per-thread properties do', () => {
-  const r = anyN('retry-instead-of-refusing');
-  assert.equal(r.verdict, 'holds');
-  // ... and the bounded explorer still catches it.
-  const bounded = runCheck({
-    model: 'accounting',
-    variant: 'retry-instead-of-refusing',
-    params: {},
-  });
-  assert.equal(bounded.violation!.property, 'termination');
-});
 
 for (const variant of ['upstream', 'v6']) {
   test(`${variant}: --rounds 2 and 3 hold for every number of threads, through one round per thread`, () => {
