@@ -117,5 +117,10 @@ export function specintMix(spec: Partial<ComputeMix>): ComputeMix {
 /** The kernel-side compute of one I/O (driver, block layer): a kernel-only mix. */
 export function ioBlocks(instructions: number, ipc: number): Work[] {
   const cycles = Math.max(1, Math.floor(instructions / ipc));
-  return computeBlocks({ ...SPECINT_DEFAULTS, ipc, userPercent: 50 }, cycles);
+  return computeBlocks(ioMix(ipc), cycles);
+}
+
+/** The instruction mix of I/O and wake-up work: the SPECint-like mix, half in the kernel. */
+export function ioMix(ipc: number): ComputeMix {
+  return { ...SPECINT_DEFAULTS, ipc, userPercent: 50 };
 }

@@ -7,7 +7,7 @@ import type { Work } from '../hw/events.ts';
 import {
   Truth,
   computeBlocks,
-  ioBlocks,
+  ioMix,
   phaseMix,
   specintMix,
   type WorkloadSpec,
@@ -33,6 +33,14 @@ export class WorkloadRunner {
   readonly truth = new Truth();
   idleCycles = 0;
   private nextIoNs = 0;
+  /**
+   * The current I/O's (or wake-up's) work still to retire, in cycles: it is
+   * retired a chunk at a time, so the run ends at its duration whatever work
+   * is in flight (an I/O of 10^16 instructions does not simulate days).
+   */
+  private inFlightCycles = 0;
+  /** When the I/O in flight was started. */
+  private ioStartedNs = 0;
 
   constructor(
     readonly spec: WorkloadSpec,
@@ -65,15 +73,16 @@ export class WorkloadRunner {
       const iops = spec.iops ?? 20_000;
       const perIo = spec.instructionsPerIo ?? 20_000;
       const doorbells = Math.max(1, (spec.exitsPerIo ?? 2) - 1);
+      const ipc = spec.ipc ?? 1;
       while (cpu.nowNs < deadlineNs) {
-        const started = cpu.nowNs;
-        for (const block of ioBlocks(perIo, spec.ipc ?? 1)) {
-          this.truth.record(block, slots);
-          run.exec(block);
+        if (this.inFlightCycles === 0) {
+          this.ioStartedNs = cpu.nowNs;
+          this.inFlightCycles = Math.max(1, Math.floor(perIo / ipc));
         }
+        if (!this.retireInFlight(run, ipc)) continue;
         for (let d = 0; d < doorbells; d++) run.io();
         // The device completes no faster than its IOPS: the guest halts until then.
-        this.nextIoNs = Math.max(started + 1e9 / iops, cpu.nowNs);
+        this.nextIoNs = Math.max(this.ioStartedNs + 1e9 / iops, cpu.nowNs);
         if (cpu.nowNs < this.nextIoNs) this.idle(run, this.nextIoNs);
         run.completion();
       }
@@ -82,15 +91,29 @@ export class WorkloadRunner {
     const wakeups = spec.wakeupsPerSecond ?? 100;
     const perWakeup = spec.instructionsPerWakeup ?? 5000;
     while (cpu.nowNs < deadlineNs) {
-      const next = Math.min(deadlineNs, Math.max(this.nextIoNs, cpu.nowNs));
-      if (cpu.nowNs < next) this.idle(run, next);
-      if (cpu.nowNs >= deadlineNs) break;
-      for (const block of ioBlocks(perWakeup, 1)) {
-        this.truth.record(block, slots);
-        run.exec(block);
+      if (this.inFlightCycles === 0) {
+        const next = Math.min(deadlineNs, Math.max(this.nextIoNs, cpu.nowNs));
+        if (cpu.nowNs < next) this.idle(run, next);
+        if (cpu.nowNs >= deadlineNs) break;
+        this.inFlightCycles = Math.max(1, Math.floor(perWakeup));
       }
-      this.nextIoNs = cpu.nowNs + 1e9 / wakeups;
+      if (this.retireInFlight(run, 1)) this.nextIoNs = cpu.nowNs + 1e9 / wakeups;
     }
+  }
+
+  /**
+   * Retire the work in flight, at most CHUNK_NS of it; whether it is done.
+   * Work shorter than a chunk (the usual I/O) is one piece, as it always was.
+   */
+  private retireInFlight(run: WorkloadActions, ipc: number): boolean {
+    const chunk = Math.max(1, Math.floor((CHUNK_NS * this.cpu.model.tscHz) / 1e9));
+    const cycles = Math.min(this.inFlightCycles, chunk);
+    for (const block of computeBlocks(ioMix(ipc), cycles)) {
+      this.truth.record(block, this.cpu.model.topdownSlotsPerCycle);
+      run.exec(block);
+    }
+    this.inFlightCycles -= cycles;
+    return this.inFlightCycles === 0;
   }
 
   private idle(run: { hlt(): void }, untilNs: number): void {
