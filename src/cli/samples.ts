@@ -7,6 +7,7 @@
  */
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
+import { withDefaultSignals } from '../common/interrupts.ts';
 import { renderUncertaintyText, toUncertaintyJson } from '../report/uncertainty.ts';
 import { orderingCheck } from '../sim/ordering.ts';
 import { executeRuns } from '../sim/run-pool.ts';
@@ -92,7 +93,7 @@ export async function runSamples(
     );
   const { signal, dispose } = interruptSignal();
   try {
-    const nominal = runNominal(input, options);
+    const nominal = withDefaultSignals(() => runNominal(input, options));
     const plan = planUncertainty(input, options, nominal);
     const runs = shardRuns(plan, options.shard ?? undefined).filter((run) => run !== 0);
     const outcomes = await executeRuns(plan, runs, {

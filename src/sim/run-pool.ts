@@ -6,6 +6,7 @@
  * fresh, seeded simulation: it depends on nothing but its input.
  */
 import { availableParallelism } from 'node:os';
+import { withDefaultSignals } from '../common/interrupts.ts';
 import { startWorker } from '../common/worker-thread.ts';
 import type { SimulationReport } from './results.ts';
 import type { SimulationInput, SimulationOptions } from './simulator.ts';
@@ -68,7 +69,8 @@ async function runJobs<T>(
     for (let i = 0; i < jobs.length; i++) {
       if (signal?.aborted) throw new RunsCancelled();
       try {
-        results[i] = jobs[i]!.local();
+        // Ctrl-C must not wait for the end of a long run on this thread.
+        results[i] = withDefaultSignals(() => jobs[i]!.local());
       } catch (error) {
         if (!failed) throw error;
         results[i] = failed(error instanceof Error ? error.message : String(error));
