@@ -25,6 +25,15 @@ import { PROPERTIES } from '../check/properties.ts';
 import { parseProperties } from '../check/schedule.ts';
 import { parseInteger, runCommand, UsageError } from './errors.ts';
 
+/**
+ * The exhaustive search's default state budget: visited states are 64-bit
+ * fingerprints in a table kept at most half full and grown by doubling, so
+ * 30 M states take 0.5 GB (0.75 GB while it grows). Without a budget a large
+ * --vms / --events would grow the table until memory runs out; --max-states
+ * raises it deliberately.
+ */
+const DEFAULT_MAX_STATES = 30_000_000;
+
 interface CheckFlags {
   variant: string;
   vms?: string;
@@ -95,7 +104,10 @@ export function registerCheck(program: Command): void {
     .option('--seed <n>', 'random / pct: the seed', '1')
     .option('--runs <n>', 'random / pct: how many runs', '1000')
     .option('--depth <d>', 'pct: the bug depth', '3')
-    .option('--max-states <n>', 'dfs: stop after this many states')
+    .option(
+      '--max-states <n>',
+      `dfs: stop after this many states (default ${DEFAULT_MAX_STATES.toLocaleString('en-US')}, about 0.5 GB of fingerprints)`,
+    )
     .option(
       '--properties <list>',
       `comma-separated subset of: ${Object.keys(PROPERTIES).join(', ')}`,
@@ -186,7 +198,7 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
       depth: parseInteger('--depth', flags.depth, 1, 100),
       maxStates:
         flags.maxStates === undefined
-          ? Number.MAX_SAFE_INTEGER
+          ? DEFAULT_MAX_STATES
           : parseInteger('--max-states', flags.maxStates, 1),
       symmetry: flags.symmetry,
       anyN: flags.anyN === true,

@@ -18,3 +18,23 @@ export const MAX_DURATION_S = 3600;
  * as a 32-bit integer, so two seeds 2^32 apart would give the same run.
  */
 export const MAX_SEED = 2 ** 32 - 1;
+
+/**
+ * The largest scenario or cost file read: 1 MiB, checked before the file is
+ * read, so that a huge file is refused instead of parsed (400,000 host perf
+ * sessions took 2.9 GB to parse and validate). The built-in scenarios are
+ * 1-3 KB.
+ */
+export const MAX_INPUT_FILE_BYTES = 1024 * 1024;
+/** Host perf sessions in a scenario. */
+export const MAX_HOST_PERF_SESSIONS = 64;
+/** Host tasks in a scenario. */
+export const MAX_HOST_TASKS = 64;
+/**
+ * Host perf events counting on any one CPU (sessions times their events):
+ * every tick rotates and reprograms them, so the cost of a simulated second
+ * grows faster than their number. 16 sessions of 32 events on one CPU (512)
+ * simulate at about 30 wall seconds per simulated second; 200 of 32 did not
+ * finish.
+ */
+export const MAX_HOST_EVENTS_PER_CPU = 512;

@@ -79,6 +79,8 @@ export function issueMessage(iss: z.core.$ZodRawIssue): string | undefined {
     }
     case 'too_big': {
       const max = bound(iss.maximum);
+      if (iss.origin === 'array' && Array.isArray(iss.input))
+        return `expected at most ${max} items (got ${iss.input.length})`;
       if (iss.origin === 'array' || iss.origin === 'set')
         return `expected at most ${max} items${got}`;
       if (iss.origin === 'string') return `expected at most ${max} characters${got}`;

@@ -8,7 +8,14 @@
  * value that was found appended as "(got X)"; built-in zod checks get theirs
  * from describeIssue in scenario-errors.ts.
  */
-import { MAX_DURATION_S, MAX_SEED, MIN_DURATION_S } from './run-limits.ts';
+import {
+  MAX_DURATION_S,
+  MAX_HOST_EVENTS_PER_CPU,
+  MAX_HOST_PERF_SESSIONS,
+  MAX_HOST_TASKS,
+  MAX_SEED,
+  MIN_DURATION_S,
+} from './run-limits.ts';
 import { z } from 'zod';
 import { DEFAULT_RECORD_FREQUENCY } from '../guest/perf-session.ts';
 import { CPU_MODEL_NAMES, type CpuModelName } from '../hw/cpu-models.ts';
@@ -438,11 +445,19 @@ export const HostTaskSchema = z
 
 export const HostSchema = z
   .strictObject({
-    perf: z.array(HostPerfSchema).default([]).describe('Host perf sessions. Default none.'),
+    perf: z
+      .array(HostPerfSchema)
+      .max(MAX_HOST_PERF_SESSIONS)
+      .default([])
+      .describe(
+        `Host perf sessions, at most ${MAX_HOST_PERF_SESSIONS}, with at most ` +
+          `${MAX_HOST_EVENTS_PER_CPU} events counting on any one CPU. Default none.`,
+      ),
     tasks: z
       .array(HostTaskSchema)
+      .max(MAX_HOST_TASKS)
       .default([])
-      .describe('Host tasks sharing CPUs with vCPUs. Default none.'),
+      .describe(`Host tasks sharing CPUs with vCPUs, at most ${MAX_HOST_TASKS}. Default none.`),
   })
   .meta({ title: 'host', description: 'Host-side activity: perf sessions and tasks.' });
 
@@ -618,6 +633,20 @@ function checkScenario(s: ScenarioShape, ctx: z.core.$RefinementCtx): void {
         ['host', 'perf', i, 'stopAt'],
         `expected a time after startAt (${p.startAt}) and at most duration (${s.duration}) (got ${p.stopAt})`,
       );
+    }
+  });
+  // Sessions times events on each CPU (a session without cpus counts on all).
+  const eventsOn = new Array<number>(cpus).fill(0);
+  s.host.perf.forEach((p, i) => {
+    for (const cpu of p.cpus ?? eventsOn.keys()) {
+      if (cpu >= cpus) continue;
+      const before = eventsOn[cpu] ?? 0;
+      eventsOn[cpu] = before + p.events.length;
+      if (before <= MAX_HOST_EVENTS_PER_CPU && before + p.events.length > MAX_HOST_EVENTS_PER_CPU)
+        add(
+          ['host', 'perf', i, 'events'],
+          `expected at most ${MAX_HOST_EVENTS_PER_CPU} host perf events counting on CPU ${cpu} in all sessions (got ${before + p.events.length} with this one)`,
+        );
     }
   });
   const shares = new Map<number, number>();

@@ -5,25 +5,28 @@
  * ScenarioError with its file:line:column, before any schema sees the data.
  * YAML's warnings are errors-only, so none leaks as '(node:PID) Warning'.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { MAX_INPUT_FILE_BYTES } from './run-limits.ts';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { ScenarioError, unsafeKeyProblems } from './scenario-errors.ts';
 
 /** The text of `path`; `shown` names it in messages, `what` says what it should be. */
 export function readInputFile(path: string, shown: string, what: string): string {
+  const refuse = (message: string) =>
+    new ScenarioError([{ file: shown, line: 0, column: 0, path: '', message }]);
+  let size = 0;
+  try {
+    size = statSync(path).size;
+  } catch {
+    // Not there, or not readable: readFileSync below says which.
+  }
+  if (size > MAX_INPUT_FILE_BYTES)
+    throw refuse(`expected a ${what} of at most 1 MiB (got ${size} bytes)`);
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new ScenarioError([
-      {
-        file: shown,
-        line: 0,
-        column: 0,
-        path: '',
-        message: `expected a readable ${what} (got ${reason})`,
-      },
-    ]);
+    throw refuse(`expected a readable ${what} (got ${reason})`);
   }
 }
 

@@ -131,3 +131,9 @@ test('vpmu stress on a racy variant: violations reported by workers and sampler,
     /violations +[\d,]+ acquisitions saw the other side held, [1-9][\d,]* samples saw both held/,
   );
 });
+
+test('vpmu stress --threads is capped at 16 (each worker is about 30 MB): one line, exit 2', () => {
+  const r = vpmu('stress', '--threads', '17', '--seconds', '1');
+  assert.equal(r.code, 2);
+  assert.equal(r.stderr, "vpmu: --threads: expected a whole number from 1 to 16, got '17'\n");
+});
