@@ -139,6 +139,17 @@ describe('fixed counter 3 and PERF_METRICS, per series', () => {
     assert.equal(view.perfMetrics, '#GP');
   });
 
+  it('topdown series on AMD (no fixed counters, no PERF_METRICS): nothing changes, 0x329 is #GP', () => {
+    const { vcpu } = vcpuOn('amd-zen4', 'topdown-metrics');
+    assert.equal(vcpu.designName, 'mediated-topdown');
+    assert.equal(vcpu.pmu.nrArchFixedCounters, 0);
+    assert.equal(
+      vcpu.run((g) => faults(() => g.rdmsr(MSR.MSR_PERF_METRICS))),
+      true,
+    );
+    assert.equal(vcpu.design.intercepts().passthrough.has(MSR.MSR_PERF_METRICS), false);
+  });
+
   it('topdown series: PERF_METRICS is loaded before the status and saved by RDPMC, cleared when non-zero', () => {
     const { host, vcpu } = vcpuOn('intel-sapphire-rapids', 'topdown-metrics', { gpCounters: 1 });
     const rec = recorder(host);
