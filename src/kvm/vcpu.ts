@@ -232,11 +232,16 @@ export class VcpuImpl implements Vcpu {
   private enter(): void {
     this.processRequests();
     this.loadPmu();
+    this.vmEntry();
+    this.injectPending();
+  }
+
+  /** VM-entry itself: the design's entry work, guest mode, the entry trace point. */
+  private vmEntry(): void {
     this.design.vmEntry();
     this.cpu.guestMode = true;
     const entered = this.trace.entry.probe;
     if (entered !== null) entered();
-    this.injectPending();
   }
 
   /** VM-exit back to userspace (the end of KVM_RUN). */
@@ -298,10 +303,7 @@ export class VcpuImpl implements Vcpu {
         this.processRequests();
         this.loadPmu();
       }
-      this.design.vmEntry();
-      this.cpu.guestMode = true;
-      const entered = this.trace.entry.probe;
-      if (entered !== null) entered();
+      this.vmEntry();
       // The injected interrupt's handler runs nested in this exit, so the
       // exits it makes count toward MAX_NESTED_EXITS.
       try {

@@ -13,13 +13,13 @@
 import { z } from 'zod';
 import { COST_MODELS, type CostOverride } from './cost-model.ts';
 import {
+  checkCostParameterName,
   issueMessage,
   issuesToProblems,
   nodeAt,
   nodePosition,
   ScenarioError,
 } from './scenario-errors.ts';
-import { closest, showValue } from './scenario-text.ts';
 import { parseYamlFile, readInputFile } from './yaml-file.ts';
 
 const cycles = z.number().min(0).finite();
@@ -37,20 +37,8 @@ const CostFileSchema = z
     parameters: z.record(z.string(), z.union([cycles, MeasuredSchema])),
   })
   .superRefine((file, ctx) => {
-    const known: readonly string[] = (COST_MODELS[file.costModel] ?? []).map((p) => p.name);
     for (const [name, value] of Object.entries(file.parameters)) {
-      if (!known.includes(name)) {
-        const hint = closest(name, known);
-        ctx.addIssue({
-          code: 'custom',
-          path: ['parameters', name],
-          params: { at: 'key' },
-          message:
-            `expected a parameter of the '${file.costModel}' cost model (docs/cost-model.md)` +
-            `${hint ? `; did you mean '${hint}'?` : ''} (got ${showValue(name)})`,
-        });
-        continue;
-      }
+      if (!checkCostParameterName(ctx, file.costModel, name, ['parameters', name])) continue;
       if (typeof value === 'number' || !value.range) continue;
       const [low, high] = value.range;
       if (!(low <= value.cycles && value.cycles <= high))

@@ -8,6 +8,7 @@
 import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { isAlias, isMap, isPair, isScalar, isSeq } from 'yaml';
 import type { z } from 'zod';
+import { COST_MODELS } from './cost-model.ts';
 import { closest, formatPath, showValue } from './scenario-text.ts';
 import { item } from '../common/item.ts';
 
@@ -271,4 +272,29 @@ export function sortProblems(problems: ScenarioProblem[]): ScenarioProblem[] {
     .map((p, i) => ({ p, i }))
     .sort((a, b) => a.p.line - b.p.line || a.p.column - b.p.column || a.i - b.i)
     .map(({ p }) => p);
+}
+
+/**
+ * A scenario's `costs` key or a cost file's `parameters` key must name a
+ * parameter of the cost model in use (docs/cost-model.md): otherwise an issue
+ * at the key, with the closest name. Whether it does.
+ */
+export function checkCostParameterName(
+  ctx: z.core.$RefinementCtx,
+  costModel: string,
+  name: string,
+  path: (string | number)[],
+): boolean {
+  const known: readonly string[] = (COST_MODELS[costModel] ?? []).map((p) => p.name);
+  if (known.includes(name)) return true;
+  const hint = closest(name, known);
+  ctx.addIssue({
+    code: 'custom',
+    path,
+    params: { at: 'key' },
+    message:
+      `expected a parameter of the '${costModel}' cost model (docs/cost-model.md)` +
+      `${hint ? `; did you mean '${hint}'?` : ''} (got ${showValue(name)})`,
+  });
+  return false;
 }

@@ -23,7 +23,7 @@ import { NAMED_EVENT_NAMES } from '../hw/events.ts';
 import { U64_MAX } from '../hw/msr.ts';
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import { MAX_SAMPLE_RATE } from '../perf/attr.ts';
-import { COST_MODELS } from './cost-model.ts';
+import { checkCostParameterName } from './scenario-errors.ts';
 import { closest, showValue } from './scenario-text.ts';
 
 /** Named cost models (src/sim's cost table); a scenario picks one and may override parameters. */
@@ -353,15 +353,20 @@ export const GuestPerfSchema = z
       "The guest's own perf session (perf record or perf stat inside the guest, on its vCPU).",
   });
 
+/** A guest's or a host session's name: it names rows and tracks in the reports. */
+function itemName(description: string) {
+  return z
+    .string()
+    .regex(ITEM_NAME_RE, {
+      error: (iss) =>
+        `expected a name of letters, digits, '.', '_' or '-' (got ${showValue(iss.input)})`,
+    })
+    .describe(description);
+}
+
 export const GuestSchema = z
   .strictObject({
-    name: z
-      .string()
-      .regex(ITEM_NAME_RE, {
-        error: (iss) =>
-          `expected a name of letters, digits, '.', '_' or '-' (got ${showValue(iss.input)})`,
-      })
-      .describe('The guest (a one-vCPU VM); unique among the guests.'),
+    name: itemName('The guest (a one-vCPU VM); unique among the guests.'),
     hostCpu: int(
       'The host CPU its vCPU runs on (pinned); below machine.cpus. Several vCPUs may share one.',
     )
@@ -385,13 +390,7 @@ export const GuestSchema = z
 
 export const HostPerfSchema = z
   .strictObject({
-    name: z
-      .string()
-      .regex(ITEM_NAME_RE, {
-        error: (iss) =>
-          `expected a name of letters, digits, '.', '_' or '-' (got ${showValue(iss.input)})`,
-      })
-      .describe('The session; unique among the host perf sessions.'),
+    name: itemName('The session; unique among the host perf sessions.'),
     mode,
     events,
     cpus: z
@@ -574,20 +573,8 @@ function checkScenario(s: ScenarioShape, ctx: z.core.$RefinementCtx): void {
   const cpus = s.machine.cpus;
   const add = (path: (string | number)[], message: string) =>
     ctx.addIssue({ code: 'custom', path, message });
-  // Cost overrides must name parameters of the chosen cost model (docs/cost-model.md).
-  const known: readonly string[] = (COST_MODELS[s.costModel] ?? []).map((p) => p.name);
-  for (const name of Object.keys(s.costs ?? {})) {
-    if (known.includes(name)) continue;
-    const hint = closest(name, known);
-    ctx.addIssue({
-      code: 'custom',
-      path: ['costs', name],
-      params: { at: 'key' },
-      message:
-        `expected a parameter of the '${s.costModel}' cost model (docs/cost-model.md)` +
-        `${hint ? `; did you mean '${hint}'?` : ''} (got ${showValue(name)})`,
-    });
-  }
+  for (const name of Object.keys(s.costs ?? {}))
+    checkCostParameterName(ctx, s.costModel, name, ['costs', name]);
   const cpuCheck = (path: (string | number)[], cpu: number) => {
     if (cpus >= 1 && cpu >= cpus)
       add(path, `expected a CPU below machine.cpus (${cpus}) (got ${cpu})`);
