@@ -196,7 +196,10 @@ export class VcpuImpl implements Vcpu {
         'vcpu.run: program must be synchronous (an async function is not a guest program)',
       );
     if (this.released)
-      throw new KvmError('ENODEV', `vCPU ${this.id}: its VM has been destroyed; nothing runs`);
+      throw new KvmError(
+        'EBADF',
+        `vCPU ${this.id}: its VM has been destroyed (the vCPU file is closed); nothing runs`,
+      );
     if (this.running)
       throw new KvmError('EBUSY', 'vCPU is already running (KVM_RUN is not reentrant)');
     this.running = true;

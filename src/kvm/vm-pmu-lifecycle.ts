@@ -156,6 +156,7 @@ export class VmPmuLifecycle {
   }
 
   checkAlive(): void {
-    if (this.destroyed) throw new KvmError('ENODEV', 'the VM has been destroyed');
+    if (this.destroyed)
+      throw new KvmError('EBADF', 'the VM has been destroyed (its file is closed)');
   }
 }

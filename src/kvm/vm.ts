@@ -134,10 +134,16 @@ export class KvmVm implements Vm {
     this.lifecycle.destroy();
   }
 
-  /** The VM's file is open: not destroyed, no destroy waiting for a running vCPU. */
+  /**
+   * The VM's file is open: not destroyed, no destroy waiting for a running
+   * vCPU. destroy() closes the files, so a call after it is an ioctl on a
+   * closed descriptor: EBADF, as fs/ioctl.c's ksys_ioctl returns when the fd
+   * refers to no file (KVM's own -EIO is for a VM marked dead by a KVM bug,
+   * kvm_vm_dead, which a destroy is not).
+   */
   private checkOpen(): void {
     this.lifecycle.checkAlive();
-    if (this.destroyPending) throw new KvmError('ENODEV', 'the VM is being destroyed');
+    if (this.destroyPending) throw new KvmError('EBADF', 'the VM file is closed (being destroyed)');
   }
 
   /** A vCPU left KVM_RUN: complete a deferred destroy once none runs. */

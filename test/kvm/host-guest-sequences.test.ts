@@ -395,7 +395,7 @@ describe('random sequences of host perf, VMs, guest programs and host work (issu
                       vcpu.run(() => {
                         ran = true;
                       }),
-                    (e: unknown) => e instanceof KvmError && e.errno === 'ENODEV',
+                    (e: unknown) => e instanceof KvmError && e.errno === 'EBADF',
                   );
                   assert.equal(ran, false);
                   break;
