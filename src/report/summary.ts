@@ -33,9 +33,15 @@ export function refusalMessage(refusal: GuestRefusal): string {
     : refusal.message;
 }
 
-/** Mean |error %| over a design's guest events with a finite error; undefined when there is none. */
+/**
+ * Mean |error %| over a design's guest events with a finite error; undefined
+ * when there is none. An event perf refused measured nothing: it is left out.
+ */
 export function meanAbsErrorPercent(result: DesignResult): number | undefined {
-  const errors = result.guestEvents.map((e) => e.errorPercent).filter((e) => Number.isFinite(e));
+  const errors = result.guestEvents
+    .filter((e) => e.refused === undefined)
+    .map((e) => e.errorPercent)
+    .filter((e) => Number.isFinite(e));
   if (errors.length === 0) return undefined;
   return errors.reduce((sum, e) => sum + Math.abs(e), 0) / errors.length;
 }

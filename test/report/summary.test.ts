@@ -60,6 +60,10 @@ test('meanAbsErrorPercent: over finite errors only; undefined without events', (
   assert.equal(meanAbsErrorPercent(r), 3);
   r.guestEvents[1]!.errorPercent = Infinity;
   assert.equal(meanAbsErrorPercent(r), 2);
+  // An event the guest's perf refused (ENOENT: no usable PMU) measured nothing.
+  r.guestEvents[1]!.errorPercent = -100;
+  r.guestEvents[1]!.refused = 'ENOENT';
+  assert.equal(meanAbsErrorPercent(r), 2);
   assert.equal(meanAbsErrorPercent(designFixture('mediated', { noGuestEvents: true })), undefined);
 });
 
