@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { ShardFile } from '../sim/uncertainty-shards.ts';
+import type { UncertaintyReport } from '../sim/uncertainty.ts';
 import type { SimulationReport } from '../sim/results.ts';
 import { runCommand, UsageError } from './errors.ts';
 
@@ -31,7 +32,31 @@ function readShardText(path: string): string {
   }
 }
 
-/** The shards of a sweep, put back in the order of its values. */
+/**
+ * Read each shard with `parse` (a problem names its file), then merge them
+ * (a problem names the shard set): bad input either way, exit 2.
+ */
+function readAndMerge<F, R>(
+  paths: readonly string[],
+  texts: readonly string[],
+  parse: (text: string) => F,
+  mergeAll: (files: F[], names: readonly string[]) => R,
+): R {
+  const files = texts.map((text, i) => {
+    try {
+      return parse(text);
+    } catch (error) {
+      throw new UsageError(`${paths[i]!}: ${reason(error)}`);
+    }
+  });
+  try {
+    return mergeAll(files, paths);
+  } catch (error) {
+    throw new UsageError(`merge: ${reason(error)}`);
+  }
+}
+
+/** The shards of a sweep, put back in the order of their values. */
 async function mergeSweep(
   paths: readonly string[],
   texts: readonly string[],
@@ -44,19 +69,12 @@ async function mergeSweep(
       import('../sim/ordering.ts'),
       import('../report/text.ts'),
     ]);
-  const files = texts.map((text, i) => {
-    try {
-      return sweepShardFromJson(JSON.parse(text));
-    } catch (error) {
-      throw new UsageError(`${paths[i]!}: ${reason(error)}`);
-    }
-  });
-  let merged;
-  try {
-    merged = mergeSweepShards(files, paths);
-  } catch (error) {
-    throw new UsageError(`merge: ${reason(error)}`);
-  }
+  const merged = readAndMerge(
+    paths,
+    texts,
+    (text) => sweepShardFromJson(JSON.parse(text)),
+    mergeSweepShards,
+  );
   const reports: SimulationReport[] = merged.json.runs;
   if (options.html) {
     const { writeOutputFile } = await import('./output-files.ts');
@@ -102,19 +120,12 @@ export async function merge(
     import('../sim/uncertainty-shards.ts'),
     import('./samples.ts'),
   ]);
-  const files: ShardFile[] = texts.map((text, i) => {
-    try {
-      return shardFromText(text);
-    } catch (error) {
-      throw new UsageError(`${paths[i]!}: ${reason(error)}`);
-    }
-  });
-  let report;
-  try {
-    report = mergeShards(files, paths);
-  } catch (error) {
-    throw new UsageError(`merge: ${reason(error)}`);
-  }
+  const report = readAndMerge<ShardFile, UncertaintyReport>(
+    paths,
+    texts,
+    shardFromText,
+    mergeShards,
+  );
   return emitUncertainty(report, {
     ...(options.json ? { json: true } : {}),
     ...(options.html ? { html: options.html } : {}),

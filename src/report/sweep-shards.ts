@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import type { SimulationReport } from '../sim/results.ts';
+import { shardPositions } from '../sim/shard-set.ts';
 import type { SweepJson } from './json.ts';
 import { designsOf, type SweepRow, type SweepSummary } from './summary.ts';
 
@@ -119,46 +120,23 @@ export function mergeSweepShards(
   files: readonly SweepShardFile[],
   names: readonly string[] = [],
 ): MergedSweep {
-  if (files.length === 0) throw new Error('no shard files');
+  const inOrder = shardPositions(
+    files,
+    names,
+    (f) => {
+      // A shard given no values (more shards than values) cannot tell which sweep it is of.
+      const run = f.runs[0];
+      if (!run) return null;
+      const { seed, duration, costModel, cpu } = run;
+      return JSON.stringify([f.scenario, f.parameter, seed, duration, costModel, cpu]);
+    },
+    'sweep',
+    'scenario, parameter, seed, duration or costs',
+  );
   const name = (i: number) => names[i] ?? `shard file ${i + 1}`;
-  const first = files[0]!;
-  const identity = (f: SweepShardFile) => {
-    const run = f.runs[0];
-    return JSON.stringify({
-      scenario: f.scenario,
-      parameter: f.parameter,
-      ...(run
-        ? { seed: run.seed, duration: run.duration, costModel: run.costModel, cpu: run.cpu }
-        : {}),
-    });
-  };
-  const byIndex = new Map<number, number>();
-  files.forEach((f, i) => {
-    if (f.shard.count !== first.shard.count)
-      throw new Error(
-        `${name(i)}: shard ${f.shard.index}/${f.shard.count}, but ${name(0)} is of ${first.shard.count}`,
-      );
-    // A shard given no values (more shards than values) has no runs to compare.
-    if (f.runs.length > 0 && first.runs.length > 0 && identity(f) !== identity(first))
-      throw new Error(
-        `${name(i)}: a shard of another sweep (scenario, parameter, seed, duration or costs differ from ${name(0)})`,
-      );
-    const other = byIndex.get(f.shard.index);
-    if (other !== undefined)
-      throw new Error(
-        `${name(i)}: shard ${f.shard.index}/${f.shard.count} again (also ${name(other)})`,
-      );
-    byIndex.set(f.shard.index, i);
-  });
-  const count = first.shard.count;
-  const missing = Array.from({ length: count }, (_, k) => k + 1).filter((k) => !byIndex.has(k));
-  if (missing.length > 0)
-    throw new Error(
-      `missing shard${missing.length > 1 ? 's' : ''} ${missing.map((k) => `${k}/${count}`).join(', ')}`,
-    );
+  const count = inOrder.length;
   // Shard i holds positions i - 1, i - 1 + n, ...: each holds as many values as
   // the shard before it, or one fewer, and shard n at least shard 1's less one.
-  const inOrder = Array.from({ length: count }, (_, k) => byIndex.get(k + 1)!);
   const lengthOf = (fileIndex: number) => files[fileIndex]!.summary.length;
   inOrder.forEach((fileIndex, k) => {
     if (k === 0) return;
@@ -172,7 +150,7 @@ export function mergeSweepShards(
       );
   });
   const total = files.reduce((sum, f) => sum + f.summary.length, 0);
-  const named = files.find((f) => f.runs.length > 0) ?? first;
+  const named = files.find((f) => f.runs.length > 0) ?? files[0]!;
   const json: SweepJson = {
     scenario: named.scenario,
     parameter: named.parameter,
@@ -181,7 +159,7 @@ export function mergeSweepShards(
   };
   const exactRows: SweepRow[] = [];
   for (let position = 0; position < total; position++) {
-    const file = files[byIndex.get((position % count) + 1)!]!;
+    const file = files[inOrder[position % count]!]!;
     const k = Math.floor(position / count);
     json.summary.push(file.summary[k]!);
     json.runs.push(file.runs[k]!);

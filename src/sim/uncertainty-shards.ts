@@ -7,6 +7,8 @@
  * charges); shard 1 keeps its report.
  */
 import type { SimulationReport } from './results.ts';
+import { shardPositions } from './shard-set.ts';
+import { item } from '../common/item.ts';
 import type { SimulationInput } from './simulator.ts';
 import {
   planUncertainty,
@@ -79,34 +81,14 @@ export function mergeShards(
   files: readonly ShardFile[],
   names: readonly string[] = [],
 ): UncertaintyReport {
-  if (files.length === 0) throw new Error('no shard files');
-  const name = (i: number) => names[i] ?? `shard file ${i + 1}`;
-  const first = files[0]!;
-  const key = (f: ShardFile) => JSON.stringify({ input: f.input, options: f.options });
-  const seen = new Map<number, number>();
-  files.forEach((f, i) => {
-    if (key(f) !== key(first))
-      throw new Error(
-        `${name(i)}: a shard of another run (scenario, costs or options differ from ${name(0)})`,
-      );
-    if (f.shard.count !== first.shard.count)
-      throw new Error(
-        `${name(i)}: shard ${f.shard.index}/${f.shard.count}, but ${name(0)} is of ${first.shard.count}`,
-      );
-    const other = seen.get(f.shard.index);
-    if (other !== undefined)
-      throw new Error(
-        `${name(i)}: shard ${f.shard.index}/${f.shard.count} again (also ${name(other)})`,
-      );
-    seen.set(f.shard.index, i);
-  });
-  const missing = Array.from({ length: first.shard.count }, (_, k) => k + 1).filter(
-    (k) => !seen.has(k),
+  shardPositions(
+    files,
+    names,
+    (f) => JSON.stringify({ input: f.input, options: f.options }),
+    'run',
+    'scenario, costs or options',
   );
-  if (missing.length > 0)
-    throw new Error(
-      `missing shard${missing.length > 1 ? 's' : ''} ${missing.map((k) => `${k}/${first.shard.count}`).join(', ')}`,
-    );
+  const first = item(files, 0);
   const nominal = files.find((f) => f.nominal)?.nominal;
   if (!nominal) throw new Error('no shard holds the nominal run (shard 1 does)');
   const plan: UncertaintyPlan = planUncertainty(first.input, first.options, nominal);
