@@ -41,6 +41,12 @@ export interface CpuModel {
    * (commit d374b89edbb9). Absent in a custom model: present. AMD: unused.
    */
   readonly vmExitSavesGlobalCtrl?: boolean;
+  /**
+   * CPUID.1 EAX (family, model, stepping 0), from which Linux's perf driver
+   * picks the model's event constraints (intel_pmu_init). Absent: 0, no
+   * model-specific table.
+   */
+  readonly cpuidSignature?: number;
 }
 
 export type CpuModelName =
@@ -123,6 +129,7 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
   'intel-haswell': {
     ...intelBase,
     name: 'intel-haswell',
+    cpuidSignature: 0x306f0, // family 6, model 0x3f
     vmExitSavesGlobalCtrl: false,
     pmuVersion: 3,
     gpCounters: 4,
@@ -137,6 +144,7 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
   'intel-skylake': {
     ...intelBase,
     name: 'intel-skylake',
+    cpuidSignature: 0x50650, // family 6, model 0x55
     vmExitSavesGlobalCtrl: false,
     pmuVersion: 4,
     gpCounters: 4,
@@ -151,6 +159,7 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
   'intel-icelake': {
     ...intelBase,
     name: 'intel-icelake',
+    cpuidSignature: 0x606a0, // family 6, model 0x6a
     vmExitSavesGlobalCtrl: false,
     pmuVersion: 5,
     gpCounters: 8,
@@ -170,12 +179,14 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
   'intel-sapphire-rapids': {
     ...sapphireRapidsCore,
     name: 'intel-sapphire-rapids',
+    cpuidSignature: 0x806f0, // family 6, model 0x8f
     tscHz: 2_000_000_000,
   },
   // Emerald Rapids: the same core PMU as Sapphire Rapids.
   'intel-emerald-rapids': {
     ...sapphireRapidsCore,
     name: 'intel-emerald-rapids',
+    cpuidSignature: 0xc06f0, // family 6, model 0xcf
     tscHz: 1_900_000_000,
   },
   // Zen 3: six core counters (PerfCtrExtCore), no PerfMonV2.

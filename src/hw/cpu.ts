@@ -277,7 +277,8 @@ export function cpuidOf(model: CpuModel, leaf: number, _subleaf = 0): CpuidResul
   const zero = { eax: 0, ebx: 0, ecx: 0, edx: 0 };
   if (leaf === 0) return vendorString(model.vendor);
   if (model.vendor === 'intel') {
-    if (leaf === 1) return { ...zero, ecx: 1 << 15 }; // PDCM: PERF_CAPABILITIES exists
+    // EAX: family/model; ECX[15] PDCM: PERF_CAPABILITIES exists.
+    if (leaf === 1) return { ...zero, eax: model.cpuidSignature ?? 0, ecx: 1 << 15 };
     if (leaf === 0xa) {
       return {
         eax:

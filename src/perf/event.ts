@@ -38,8 +38,8 @@ export interface HwConfig {
   config: bigint;
   /** Fixed counter that can count this event, or -1. */
   fixedIndex: number;
-  /** Whether a GP counter can count it. */
-  gpAllowed: boolean;
+  /** The GP counters that can count it (bit i: counter i; 0: none), after the model's constraints. */
+  gpMask: number;
   /** FIXED_CTR_CTRL nibble when on a fixed counter (OS/USR/PMI). */
   fixedBits: number;
   /** Human-readable event name for reports. */

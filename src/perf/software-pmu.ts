@@ -21,7 +21,7 @@ export class SoftwarePmu extends CounterlessPmu {
         `software PMU has no event '${attr.config}' (expected ${SOFTWARE_EVENTS.join(', ')})`,
       );
     }
-    return { config: 0n, fixedIndex: -1, gpAllowed: false, fixedBits: 0, name };
+    return { config: 0n, fixedIndex: -1, gpMask: 0, fixedBits: 0, name };
   }
 
   /** A clock event's count is the time it has been running, in ns. */

@@ -52,7 +52,7 @@ export class UncorePmu extends CounterlessPmu {
     if (attr.samplePeriod !== undefined || attr.sampleFreq !== undefined) {
       throw new PerfError('EINVAL', `${this.name} cannot sample`);
     }
-    return { config: 0n, fixedIndex: -1, gpAllowed: false, fixedBits: 0, name: this.eventName };
+    return { config: 0n, fixedIndex: -1, gpMask: 0, fixedBits: 0, name: this.eventName };
   }
 
   override startTxn(cpu: number): void {

@@ -23,6 +23,7 @@ import { EVTSEL, FIXED_CTRL, LVT, MSR, PERF_CAP, RDPMC } from '../hw/msr.ts';
 import type { PerfEventAttr } from './attr.ts';
 import { checkHwExists } from './x86-pmu-check.ts';
 import { EventState, type HwConfig, type KernelEvent } from './event.ts';
+import { INTEL_FIXED_ONLY, gpCounterMask, hweight } from './x86-constraints.ts';
 import { CAP_MEDIATED_VPMU, type PerfPmu } from './pmu.ts';
 
 /** What the driver needs of a CPU: the MSR port and CPUID. */
@@ -48,6 +49,8 @@ export interface X86PmuDescription {
   perfMonV2: boolean;
   /** Largest sampling period: half the counter range (2^31-1 through the 32-bit legacy alias). */
   maxPeriod: number;
+  /** Intel: CPUID.1 EAX, which picks the model's event constraints (x86-constraints.ts). */
+  cpuSignature?: number;
 }
 
 /** INTEL_PMC_IDX_FIXED: fixed counter j is counter index 32 + j. */
@@ -64,15 +67,6 @@ const ARCH_EVENT_BIT: Readonly<Record<NamedEventName, number>> = {
   'branch-misses': 6,
   'topdown-slots': 7,
 };
-
-/**
- * Intel pseudo-encodings that only a fixed counter can count (Linux's
- * ref-cycles 0x0300 on fixed counter 2, topdown slots 0x0400 on fixed 3).
- */
-const INTEL_FIXED_ONLY: ReadonlyMap<bigint, number> = new Map([
-  [0x0300n, 2],
-  [0x0400n, 3],
-]);
 
 /** Raw config bits a user may set (X86_RAW_EVENT_MASK / AMD64_RAW_EVENT_MASK). */
 const RAW_MASK_INTEL = EVTSEL.EVENT | EVTSEL.UMASK | EVTSEL.EDGE | EVTSEL.INV | EVTSEL.CMASK;
@@ -116,6 +110,7 @@ function describeFromCpuid(port: X86CpuPort): X86PmuDescription | null {
       perfCtrExtCore: false,
       perfMonV2: false,
       maxPeriod: fullWidthWrites ? 2 ** (gpWidth - 1) - 1 : 2 ** 31 - 1,
+      cpuSignature: port.cpuid(1).eax,
     };
   }
   const ext = port.cpuid(0x80000001);
@@ -292,7 +287,8 @@ export class X86Pmu implements PerfPmu {
     if (config & EVTSEL.OS) fixedBits |= FIXED_CTRL.OS;
     if (config & EVTSEL.USR) fixedBits |= FIXED_CTRL.USR;
     const fixedOnly = desc.vendor === 'intel' && INTEL_FIXED_ONLY.has(raw);
-    return { config, fixedIndex, gpAllowed: desc.nrGp > 0 && !fixedOnly, fixedBits, name };
+    const gpMask = fixedOnly ? 0 : gpCounterMask(desc, raw);
+    return { config, fixedIndex, gpMask, fixedBits, name };
   }
 
   // ---------------------------------------------------------------- scheduling
@@ -361,7 +357,7 @@ export class X86Pmu implements PerfPmu {
     const weight = this.weightScratch;
     for (let i = 0; i < n; i++) {
       const e = events[i]!;
-      weight[i] = (e.hw.gpAllowed ? nrGp : 0) + (e.hw.fixedIndex >= 0 ? 1 : 0);
+      weight[i] = hweight(e.hw.gpMask) + (e.hw.fixedIndex >= 0 ? 1 : 0);
       let k = i;
       while (k > 0 && weight[order[k - 1]!]! > weight[i]!) {
         order[k] = order[k - 1]!;
@@ -375,9 +371,9 @@ export class X86Pmu implements PerfPmu {
       let chosen = -1;
       if (e.hw.fixedIndex >= 0 && used[FIXED_IDX + e.hw.fixedIndex] === 0)
         chosen = FIXED_IDX + e.hw.fixedIndex;
-      else if (e.hw.gpAllowed) {
+      else {
         for (let c = 0; c < nrGp; c++) {
-          if (used[c] === 0) {
+          if (used[c] === 0 && (e.hw.gpMask >> c) & 1) {
             chosen = c;
             break;
           }
@@ -405,7 +401,7 @@ export class X86Pmu implements PerfPmu {
 
   private counterFits(e: KernelEvent, idx: number): boolean {
     if (idx >= FIXED_IDX) return idx - FIXED_IDX === e.hw.fixedIndex;
-    return e.hw.gpAllowed && idx < this.desc.nrGp;
+    return idx < this.desc.nrGp && ((e.hw.gpMask >> idx) & 1) === 1;
   }
 
   /** x86_pmu_del: stop with update, and give the counter back. */

@@ -12,7 +12,7 @@ import { EventContext } from '../../src/perf/context.ts';
 import { EventState, KernelEvent, STATE_NAMES, type HwConfig } from '../../src/perf/event.ts';
 import type { PerfPmu } from '../../src/perf/pmu.ts';
 
-const HW: HwConfig = { config: 0n, fixedIndex: -1, gpAllowed: true, fixedBits: 0, name: 'test' };
+const HW: HwConfig = { config: 0n, fixedIndex: -1, gpMask: 0xf, fixedBits: 0, name: 'test' };
 const CAPABLE = { name: 'cpu', mediatedCapable: true } as PerfPmu;
 const EXEMPT = { name: 'uncore', mediatedCapable: false } as PerfPmu;
 

@@ -130,7 +130,7 @@ describe('event_init: decoding and refusals', () => {
   it('decodes named events with INT, USR and OS, and the fixed counter they may use', () => {
     const hw = decode('intel-sapphire-rapids', { config: 'branches' });
     assert.equal(hw.config, 0xc4n | EVTSEL.INT | EVTSEL.USR | EVTSEL.OS);
-    assert.deepEqual([hw.fixedIndex, hw.gpAllowed, hw.name], [-1, true, 'branches']);
+    assert.deepEqual([hw.fixedIndex, hw.gpMask !== 0, hw.name], [-1, true, 'branches']);
     assert.deepEqual(
       [
         decode('intel-sapphire-rapids', { config: 'instructions' }).fixedIndex,
@@ -140,7 +140,7 @@ describe('event_init: decoding and refusals', () => {
     );
     // Linux's ref-cycles is the pseudo-encoding 0x0300: fixed counter 2 only.
     const ref = decode('intel-sapphire-rapids', { config: 'ref-cycles' });
-    assert.deepEqual([ref.fixedIndex, ref.gpAllowed], [2, false]);
+    assert.deepEqual([ref.fixedIndex, ref.gpMask], [2, 0]);
     assert.equal(decode('intel-skylake', { config: 'cache-misses' }).config & 0xffffn, 0x412en);
   });
 
@@ -224,7 +224,7 @@ describe('event_init: decoding and refusals', () => {
       'a CMASK makes it a GP event',
     );
     const pseudo = decode('intel-sapphire-rapids', { config: 0x300 });
-    assert.deepEqual([pseudo.fixedIndex, pseudo.gpAllowed], [2, false]);
+    assert.deepEqual([pseudo.fixedIndex, pseudo.gpMask], [2, 0]);
     assert.equal(decode('amd-zen4', { config: 0xc0 }).fixedIndex, -1);
   });
 });
