@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GuestFault, KvmError } from '../../src/common/errors.ts';
-import type { CpuModelName } from '../../src/hw/cpu-models.ts';
+import { CPU_MODELS, type CpuModelName } from '../../src/hw/cpu-models.ts';
 import { EVTSEL, LVT, MSR, PERF_CAP, RDPMC } from '../../src/hw/msr.ts';
 import type { GuestCpu } from '../../src/kvm/guest-cpu.ts';
 import type { GuestPmuConfig } from '../../src/kvm/pmu-types.ts';
@@ -659,6 +659,41 @@ describe('the number forms of WRMSR and RDPMC', () => {
     vcpu.run((g) => {
       for (const bad of [-1, 0.5, 2 ** 53, Number.NaN])
         assert.throws(() => g.wrmsrNumber(MSR.IA32_PMC0, bad), TypeError);
+    });
+  });
+});
+
+describe('vcpu: a host CPU without full-width writes', () => {
+  // vmx_get_perf_capabilities (vmx.c) starts from PERF_CAP_FW_WRITES whatever
+  // the host has: KVM emulates full-width writes in the perf-emulated design.
+  // The mediated vPMU needs them in hardware (the host's PERF_CAPABILITIES),
+  // so KVM does not enable it there. A guest whose PERF_CAPABILITIES (set by
+  // userspace) lacks FW_WRITES has no IA32_PMCx: intel_is_valid_msr finds no
+  // get_fw_gp_pmc, so the access is #GP.
+  const noFw = { ...CPU_MODELS['intel-skylake'], name: 'skylake-no-fw', fullWidthWrites: false };
+
+  it('the host does not report FW_WRITES; KVM still offers it to a legacy guest, and IA32_PMC0 takes 48 bits', () => {
+    const host = new HostMachine({ cpu: noFw, kvm: { enableMediatedPmu: true } });
+    assert.equal(host.kvm.params.enableMediatedPmu, false, 'no mediated vPMU without FW writes');
+    assert.equal(host.model.fullWidthWrites, false);
+    const vcpu = host.kvm.createVm().createVcpu() as VcpuImpl;
+    assert.equal(vcpu.designName, 'emulated');
+    const [caps, value] = vcpu.run((g) => {
+      g.wrmsr(MSR.IA32_PMC0, 1n << 40n);
+      return [g.rdmsr(MSR.IA32_PERF_CAPABILITIES), g.rdmsr(MSR.IA32_PMC0)];
+    });
+    assert.equal(caps & PERF_CAP.FW_WRITES, PERF_CAP.FW_WRITES);
+    assert.equal(value, 1n << 40n);
+  });
+
+  it('a guest PERF_CAPABILITIES without FW_WRITES: IA32_PMC0 is #GP, IA32_PERFCTR0 is not', () => {
+    const host = new HostMachine({ cpu: noFw });
+    const vcpu = host.kvm.createVm().createVcpu({ pmu: { perfCapabilities: 0n } }) as VcpuImpl;
+    vcpu.run((g) => {
+      assert.equal(g.rdmsr(MSR.IA32_PERF_CAPABILITIES) & PERF_CAP.FW_WRITES, 0n);
+      assert.throws(() => g.wrmsr(MSR.IA32_PMC0, 1n), GuestFault);
+      assert.throws(() => g.rdmsr(MSR.IA32_PMC0), GuestFault);
+      g.wrmsr(MSR.IA32_PERFCTR0, 1n);
     });
   });
 });
