@@ -105,15 +105,20 @@ const amdBase = {
   topdownSlotsPerCycle: 0,
 };
 
-/** The core PMU of Sapphire Rapids, which Emerald Rapids shares. */
-const sapphireRapidsCore = {
+/** Arch perfmon v5 from Ice Lake on: 8 GP counters per thread, 4 fixed (fixed 3 = topdown slots). */
+const perfmonV5 = {
   ...intelBase,
-  vmExitSavesGlobalCtrl: true,
   pmuVersion: 5,
   gpCounters: 8,
   fixedCounters: 4,
   eventsLength: 8,
   fixedCounterMask: 0xf,
+};
+
+/** The core PMU of Sapphire Rapids, which Emerald Rapids shares. */
+const sapphireRapidsCore = {
+  ...perfmonV5,
+  vmExitSavesGlobalCtrl: true,
   perfCapabilities: perfCapabilities({
     lbrFormat: 0x3f,
     pebsFormat: 4,
@@ -157,15 +162,10 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
   },
   // Ice Lake-SP: v5, 8 GP, 4 fixed (fixed 3 = topdown slots), perf metrics.
   'intel-icelake': {
-    ...intelBase,
+    ...perfmonV5,
     name: 'intel-icelake',
     cpuidSignature: 0x606a0, // family 6, model 0x6a
     vmExitSavesGlobalCtrl: false,
-    pmuVersion: 5,
-    gpCounters: 8,
-    fixedCounters: 4,
-    eventsLength: 8,
-    fixedCounterMask: 0xf,
     perfCapabilities: perfCapabilities({
       lbrFormat: 5,
       pebsFormat: 4,
