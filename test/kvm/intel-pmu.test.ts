@@ -245,6 +245,10 @@ describe('supported PERF_CAPABILITIES (vmx_get_perf_capabilities)', () => {
 });
 
 describe('CPUID 0xA', () => {
+  // __do_cpuid_func (arch/x86/kvm/cpuid.c), case 0xa: EDX[15]
+  // (anythread_deprecated) is set whenever kvm_pmu_cap.version, whatever the
+  // guest's version, and PERFEVTSEL bit 21 (ANY) stays in pmu->reserved_bits
+  // (intel_pmu_refresh: 0xffffffff00200000), so AnyThread is #GP for every guest.
   it('encodes version, counts, widths, the event vector, and AnyThread-deprecated', () => {
     const cap = kvmPmuCapability(CPU_MODELS['intel-sapphire-rapids']);
     const regs = guestPmuCpuid(
