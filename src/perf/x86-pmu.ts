@@ -94,7 +94,8 @@ function describeFromCpuid(port: X86CpuPort): X86PmuDescription | null {
     if (version >= 5 && a.ecx) fixedMask |= a.ecx;
     const nrFixed = fixedMask ? 32 - Math.clz32(fixedMask) : 0;
     let fullWidthWrites = false;
-    if (port.cpuid(1).ecx & (1 << 15)) {
+    const leaf1 = port.cpuid(1); // boot_cpu_data: read once
+    if (leaf1.ecx & (1 << 15)) {
       fullWidthWrites = (port.rdmsr(MSR.IA32_PERF_CAPABILITIES) & PERF_CAP.FW_WRITES) !== 0n;
     }
     return {
@@ -110,7 +111,7 @@ function describeFromCpuid(port: X86CpuPort): X86PmuDescription | null {
       perfCtrExtCore: false,
       perfMonV2: false,
       maxPeriod: fullWidthWrites ? 2 ** (gpWidth - 1) - 1 : 2 ** 31 - 1,
-      cpuSignature: port.cpuid(1).eax,
+      cpuSignature: leaf1.eax,
     };
   }
   const ext = port.cpuid(0x80000001);
