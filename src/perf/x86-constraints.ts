@@ -5,12 +5,16 @@
  * entry that matches an event wins (x86_get_event_constraints), and an event
  * no entry matches may use every GP counter.
  *
- * Modelled: the GP-counter part of intel_spr_event_constraints (Sapphire
- * Rapids and Emerald Rapids, through intel_pmu_init_glc), non-PEBS. Its fixed
- * entries (INST_RETIRED.ANY, CPU_CLK_UNHALTED.CORE) are extended to every GP
- * counter by intel_pmu_check_event_constraints, as the entries matching
- * 0x2e and 0x3c are, so they constrain nothing here; the driver handles the
- * fixed side. Other models: no table in this model (every GP counter).
+ * Modelled: the GP-counter parts of intel_spr_event_constraints (Sapphire
+ * Rapids and Emerald Rapids, through intel_pmu_init_glc) and of
+ * intel_icl_event_constraints (Ice Lake and Tiger Lake), non-PEBS. Their
+ * fixed entries on real event codes (INST_RETIRED.ANY 0x00c0, the old
+ * INST_RETIRED.PREC_DIST 0x01c0, CPU_CLK_UNHALTED.CORE 0x003c) are extended
+ * to every GP counter by intel_pmu_check_event_constraints, as the SPR
+ * entries matching 0x2e and 0x3c are, so they constrain nothing here; the
+ * pseudo-encodings (event select 0x00) stay on their fixed counter, and the
+ * driver handles the fixed side. Other models: no table in this model
+ * (every GP counter).
  */
 
 /**
@@ -57,6 +61,41 @@ const SPR: readonly Constraint[] = Object.freeze([
   range(0x90, 0xfe, 0xff),
 ]);
 
+/**
+ * intel_icl_event_constraints, GP entries, in upstream's order: as added with
+ * Ice Lake (6017608936c1), with 0xef on counters 0-3 (ecc2123e09f9, 2021)
+ * and the 0x48 range reaching 0x56 (86dca369075b "perf/x86/intel: Fix event
+ * constraints for ICL", 2022).
+ */
+const ICL: readonly Constraint[] = Object.freeze([
+  range(0x03, 0x0a, 0xf),
+  range(0x1f, 0x28, 0xf),
+  event(0x32, 0xf), // SW_PREFETCH_ACCESS.*
+  range(0x48, 0x56, 0xf),
+  range(0x60, 0x8b, 0xf),
+  uevent(0x04a3, 0xff), // CYCLE_ACTIVITY.STALLS_TOTAL
+  uevent(0x10a3, 0xff), // CYCLE_ACTIVITY.CYCLES_MEM_ANY
+  uevent(0x14a3, 0xff), // CYCLE_ACTIVITY.STALLS_MEM_ANY
+  event(0xa3, 0xf), // CYCLE_ACTIVITY.*
+  range(0xa8, 0xb0, 0xf),
+  range(0xb7, 0xbd, 0xf),
+  range(0xd0, 0xe6, 0xf),
+  event(0xef, 0xf),
+  range(0xf0, 0xf4, 0xf),
+]);
+
+/** intel_pmu_init's case labels for each table (INTEL_* model numbers, family 6). */
+const TABLE_BY_MODEL: ReadonlyMap<number, readonly Constraint[]> = new Map([
+  [0x8f, SPR], // INTEL_SAPPHIRERAPIDS_X
+  [0xcf, SPR], // INTEL_EMERALDRAPIDS_X
+  [0x6a, ICL], // INTEL_ICELAKE_X
+  [0x6c, ICL], // INTEL_ICELAKE_D
+  [0x7d, ICL], // INTEL_ICELAKE
+  [0x7e, ICL], // INTEL_ICELAKE_L
+  [0x8c, ICL], // INTEL_TIGERLAKE_L
+  [0x8d, ICL], // INTEL_TIGERLAKE
+]);
+
 /** Display family and model from CPUID.1 EAX (the extended fields folded in). */
 function familyModel(signature: number): { family: number; model: number } {
   const base = (signature >> 8) & 0xf;
@@ -70,8 +109,7 @@ function familyModel(signature: number): { family: number; model: number } {
 function tableFor(signature: number): readonly Constraint[] | null {
   const { family, model } = familyModel(signature);
   if (family !== 6) return null;
-  // INTEL_SAPPHIRERAPIDS_X, INTEL_EMERALDRAPIDS_X
-  return model === 0x8f || model === 0xcf ? SPR : null;
+  return TABLE_BY_MODEL.get(model) ?? null;
 }
 
 /**

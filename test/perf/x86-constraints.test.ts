@@ -6,6 +6,7 @@
  *    Sapphire Rapids and Emerald Rapids: event selects 0x01-0x8f (but 0x2e,
  *    0x3c) and 0xd0-0xdf on counters 0-3 only, 0xce on counter 0 only, other
  *    selects from 0x90 on any of the 8;
+ *  - intel_icl_event_constraints, used on Ice Lake and Tiger Lake (below);
  *  - x86_schedule_events / perf_assign_events: the lightest constraint
  *    (fewest counters) is placed first;
  *  - the mediated vPMU: intel_pmu_set_msr checks a selector against
@@ -71,6 +72,41 @@ describe('x86 driver: per-event counter constraints (intel_spr_event_constraints
     // A part without the table (Skylake), and AMD: every counter.
     assert.equal(gpCounterMask({ ...spr, cpuSignature: 0x50650, nrGp: 4 }, 0xcen), 0xf);
     assert.equal(gpCounterMask({ vendor: 'amd', nrGp: 6 }, 0xcen), 0x3f);
+  });
+});
+
+describe('x86 driver: per-event counter constraints (intel_icl_event_constraints)', () => {
+  // Expected masks from upstream's table, as 7.0 has it: the 0x48 range ends at
+  // 0x56 since 86dca369075b ("perf/x86/intel: Fix event constraints for ICL":
+  // 0x55 INST_DECODED.DECODERS and 0x56 UOPS_DECODED.DEC0 on the first 4
+  // counters), 0xef on counters 0-3 since ecc2123e09f9.
+  it('intel-icelake: five 0xd0 events get four counters (0-3); five 0xc4 events get five', () => {
+    const loads = statesOf('intel-icelake', Array<number>(5).fill(MEM_INST_RETIRED_ALL_LOADS));
+    assert.equal(loads.filter((s) => s === 'active').length, 4);
+    assert.equal(loads.filter((s) => s === 'inactive').length, 1, 'multiplexed');
+    const branches = statesOf('intel-icelake', Array<number>(5).fill(BR_INST_RETIRED));
+    assert.deepEqual(branches, Array<string>(5).fill('active'));
+  });
+
+  it('the table: masks as upstream lists them, the first match winning', () => {
+    const icx = { vendor: 'intel' as const, cpuSignature: 0x606a0, nrGp: 8 };
+    const mask = (raw: number) => gpCounterMask(icx, BigInt(raw));
+    assert.equal(mask(0x0155), 0xf); // INST_DECODED.DECODERS, in 0x48-0x56 since 86dca369075b
+    assert.equal(mask(0x0156), 0xf); // UOPS_DECODED.DEC0
+    assert.equal(mask(0x0157), 0xff); // past the range
+    assert.equal(mask(0x04a3), 0xff); // INTEL_UEVENT_CONSTRAINT(0x04a3, 0xff) before 0xa3
+    assert.equal(mask(0x14a3), 0xff);
+    assert.equal(mask(0x01a3), 0xf); // INTEL_EVENT_CONSTRAINT(0xa3, 0xf): CYCLE_ACTIVITY.*
+    assert.equal(mask(0x0132), 0xf); // SW_PREFETCH_ACCESS.*
+    assert.equal(mask(0xef), 0xf); // ecc2123e09f9
+    assert.equal(mask(0xee), 0xff);
+    assert.equal(mask(0xe6), 0xf); // 0xd0-0xe6
+    assert.equal(mask(0xe7), 0xff);
+    assert.equal(mask(0x3c), 0xff); // CPU_CLK_UNHALTED.CORE: a fixed entry extended to every GP counter
+    assert.equal(mask(0xc0), 0xff); // INST_RETIRED.ANY likewise
+    assert.equal(mask(0x0b), 0xff); // between 0x03-0x0a and 0x1f-0x28
+    // Tiger Lake (INTEL_TIGERLAKE_L, model 0x8c) installs the same table.
+    assert.equal(gpCounterMask({ ...icx, cpuSignature: 0x806c0 }, 0x0155n), 0xf);
   });
 });
 
