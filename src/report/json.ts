@@ -111,6 +111,7 @@ function designResult(r: DesignResult): DesignResult {
       wrmsr: int(r.msrAccesses.wrmsr),
       rdpmc: int(r.msrAccesses.rdpmc),
     },
+    ...(r.ranAs !== undefined ? { ranAs: r.ranAs } : {}),
   };
 }
 

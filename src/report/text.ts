@@ -256,6 +256,13 @@ function designBlock(r: DesignResult, c: Colors): string[] {
     c.bold(
       `== ${r.design}: ${designTitle(r.design)}, overhead ${formatPercent(r.overheadPercent)} ==`,
     ),
+    ...(r.ranAs !== undefined
+      ? [
+          c.yellow(
+            `this host's PMU cannot run ${r.design}: KVM kept the ${designTitle(r.ranAs)} for its guests, and these are its figures`,
+          ),
+        ]
+      : []),
     '',
   ];
   const guests = [...new Set(r.guestEvents.map((e) => e.guest))];

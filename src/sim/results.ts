@@ -101,6 +101,12 @@ export interface DesignResult {
   timeline: TimelineEntry[];
   /** Hardware MSR accesses (rdmsr, wrmsr, rdpmc) executed, all CPUs. */
   msrAccesses: { rdmsr: number; wrmsr: number; rdpmc: number };
+  /**
+   * Present when KVM ran a guest on another design than the one asked for: a
+   * mediated design on a host PMU that cannot run it, where KVM keeps the
+   * perf-emulated vPMU (kvm_init_pmu_capability clears enable_mediated_pmu).
+   */
+  ranAs?: VpmuDesignName;
 }
 
 /** A cost-model parameter as reported (docs/cost-model.md has the same table). */

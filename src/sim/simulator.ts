@@ -534,6 +534,10 @@ export class Simulation {
     }
 
     const hostEvents = this.hostEventResults(run, vendor);
+    // A mediated design the host cannot run: KVM kept the perf-emulated vPMU.
+    const fellBack =
+      mediatedDesignOf(design) !== null &&
+      guests.some((g) => g.vcpu !== null && g.vcpu.design.name === 'emulated');
 
     const elapsedCycles = elapsedByCpu.reduce((a, b) => a + b, 0);
     return {
@@ -550,6 +554,7 @@ export class Simulation {
       costBreakdown: meter.breakdown,
       timeline: meter.timeline,
       msrAccesses: { ...meter.msrAccesses },
+      ...(fellBack ? { ranAs: 'emulated' as const } : {}),
     };
   }
 
