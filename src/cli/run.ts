@@ -27,6 +27,7 @@ import { DEFAULT_MAX_TRACE_EVENTS } from '../sim/trace-limits.ts';
 import type { TraceRecorder } from '../sim/trace-recorder.ts';
 import { parseInteger, runCommand, UsageError } from './errors.ts';
 import { checkOutputPath, writeOutputFile } from './output-files.ts';
+import { item } from '../common/item.js';
 
 export const DEFAULT_SCENARIO = 'specint-sampling';
 
@@ -51,8 +52,8 @@ interface RunOptions {
 /** --trace-window START:END, simulated seconds (either side may be left out). */
 export function parseTraceWindow(text: string): { start: number; end: number } {
   const m = /^\s*([^:]*):([^:]*)\s*$/.exec(text);
-  const start = m && m[1]!.trim() !== '' ? Number(m[1]) : 0;
-  const end = m && m[2]!.trim() !== '' ? Number(m[2]) : Infinity;
+  const start = m && item(m, 1).trim() !== '' ? Number(m[1]) : 0;
+  const end = m && item(m, 2).trim() !== '' ? Number(m[2]) : Infinity;
   if (!m || !Number.isFinite(start) || start < 0 || Number.isNaN(end) || end <= start)
     throw new UsageError(
       `--trace-window: expected START:END in simulated seconds with 0 <= START < END (e.g. 0.1:0.12), got '${text}'`,
@@ -307,7 +308,7 @@ export async function run(
       const reports: SimulationReport[] = [];
       const failures: string[] = [];
       outcomes.forEach((outcome, k) => {
-        const value = variants[k]!.value;
+        const value = item(variants, k).value;
         if (outcome.ok)
           reports.push({ ...outcome.report, sweep: { parameter: sweep.path, value } });
         else

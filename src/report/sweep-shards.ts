@@ -11,6 +11,7 @@ import type { SimulationReport } from '../sim/results.ts';
 import { shardPositions } from '../sim/shard-set.ts';
 import type { SweepJson } from './json.ts';
 import { designsOf, type SweepRow, type SweepSummary } from './summary.ts';
+import { item } from '../common/item.js';
 
 /** What the renderers and the ordering check read of a run; the rest passes through. */
 const RunSchema = z.looseObject({
@@ -77,7 +78,7 @@ export function looksLikeSweepShard(data: unknown): boolean {
 export function sweepShardFromJson(data: unknown): SweepShardFile {
   const parsed = SweepShardSchema.safeParse(data);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    const issue = item(parsed.error.issues, 0);
     const where = issue.path.length > 0 ? issue.path.join('.') : 'the file';
     throw new Error(`${where}: ${issue.message} (not a shard of vpmu run --sweep ... --json)`);
   }
@@ -93,7 +94,7 @@ export function sweepShardFromJson(data: unknown): SweepShardFile {
     );
   summary.forEach((row, k) => {
     for (const [field, other] of [
-      [`runs.${k}.sweep.value`, runs[k]!.sweep.value],
+      [`runs.${k}.sweep.value`, item(runs, k).sweep.value],
       [`exactSummary.${k}.value`, exactSummary[k]?.value],
     ] as const)
       if (other !== row.value)
@@ -137,11 +138,11 @@ export function mergeSweepShards(
   const count = inOrder.length;
   // Shard i holds positions i - 1, i - 1 + n, ...: each holds as many values as
   // the shard before it, or one fewer, and shard n at least shard 1's less one.
-  const lengthOf = (fileIndex: number) => files[fileIndex]!.summary.length;
+  const lengthOf = (fileIndex: number) => item(files, fileIndex).summary.length;
   inOrder.forEach((fileIndex, k) => {
     if (k === 0) return;
-    const before = lengthOf(inOrder[k - 1]!);
-    const most = lengthOf(inOrder[0]!);
+    const before = lengthOf(item(inOrder, k - 1));
+    const most = lengthOf(item(inOrder, 0));
     const length = lengthOf(fileIndex);
     if (length > before || length < most - 1)
       throw new Error(
@@ -150,7 +151,7 @@ export function mergeSweepShards(
       );
   });
   const total = files.reduce((sum, f) => sum + f.summary.length, 0);
-  const named = files.find((f) => f.runs.length > 0) ?? files[0]!;
+  const named = files.find((f) => f.runs.length > 0) ?? item(files, 0);
   const json: SweepJson = {
     scenario: named.scenario,
     parameter: named.parameter,
@@ -159,11 +160,11 @@ export function mergeSweepShards(
   };
   const exactRows: SweepRow[] = [];
   for (let position = 0; position < total; position++) {
-    const file = files[inOrder[position % count]!]!;
+    const file = item(files, item(inOrder, position % count));
     const k = Math.floor(position / count);
-    json.summary.push(file.summary[k]!);
-    json.runs.push(file.runs[k]!);
-    exactRows.push(file.exactSummary[k]!);
+    json.summary.push(item(file.summary, k));
+    json.runs.push(item(file.runs, k));
+    exactRows.push(item(file.exactSummary, k));
   }
   return {
     json,

@@ -9,6 +9,7 @@ import type { UncertaintyReport } from '../sim/uncertainty.ts';
 import { escapeHtml as esc, formatPercent } from './format.ts';
 import { figure, htmlTable, num, renderHtml, type CellLike } from './html.ts';
 import { formatInterval } from './uncertainty.ts';
+import { item } from '../common/item.js';
 
 /** Each design: a rule over its 90 % interval, a point at the median, ticks at nominal and published. */
 export function intervalSpec(u: UncertaintyReport): TopLevelSpec | undefined {
@@ -18,7 +19,7 @@ export function intervalSpec(u: UncertaintyReport): TopLevelSpec | undefined {
     p05: d.overheadInterval.p05,
     p50: d.overheadInterval.p50,
     p95: d.overheadInterval.p95,
-    nominal: u.nominal.results[i]!.overheadPercent,
+    nominal: item(u.nominal.results, i).overheadPercent,
     ...(d.published !== undefined ? { published: d.published } : {}),
   }));
   const order = u.designs.map((d) => d.design);
@@ -126,7 +127,7 @@ export async function uncertaintySection(u: UncertaintyReport): Promise<string> 
   ];
   const rows = u.designs.map((d, i) => [
     d.design,
-    num(formatPercent(u.nominal.results[i]!.overheadPercent)),
+    num(formatPercent(item(u.nominal.results, i).overheadPercent)),
     num(formatInterval(d.overheadInterval)),
     num(d.published === undefined ? '-' : formatPercent(d.published)),
     d.publishedInInterval === undefined ? '-' : d.publishedInInterval ? 'yes' : 'no',

@@ -12,6 +12,7 @@ import type { SensitivityEntry, UncertaintyReport } from '../sim/uncertainty.ts'
 import { formatPercent, formatSignedPercent, round } from './format.ts';
 import { toJson } from './json.ts';
 import { renderText, type TextOptions } from './text.ts';
+import { item } from '../common/item.js';
 
 /** How many drivers per design the text report names. */
 export const TOP_DRIVERS = 3;
@@ -36,7 +37,9 @@ function pad(cells: string[][], align: ('l' | 'r')[]): string[] {
   return cells.map(
     (row) =>
       `  ${row
-        .map((cell, j) => (align[j] === 'r' ? cell.padStart(widths[j]!) : cell.padEnd(widths[j]!)))
+        .map((cell, j) =>
+          align[j] === 'r' ? cell.padStart(item(widths, j)) : cell.padEnd(item(widths, j)),
+        )
         .join('  ')
         .trimEnd()}`,
   );
@@ -53,7 +56,7 @@ export function renderUncertaintyText(u: UncertaintyReport, options: TextOptions
   const head = ['design', 'nominal', 'median [90 % interval]', 'published', 'in interval'];
   const rows = u.designs.map((d, i) => [
     d.design,
-    formatPercent(u.nominal.results[i]!.overheadPercent),
+    formatPercent(item(u.nominal.results, i).overheadPercent),
     formatInterval(d.overheadInterval),
     d.published === undefined ? '-' : formatPercent(d.published),
     d.publishedInInterval === undefined ? '-' : d.publishedInInterval ? 'yes' : 'no',
@@ -104,7 +107,7 @@ export function toUncertaintyJson(u: UncertaintyReport): Record<string, unknown>
     results: Record<string, unknown>[];
   };
   const results = base.results.map((r, d) => {
-    const du = u.designs[d]!;
+    const du = item(u.designs, d);
     const events = r.guestEvents as Record<string, unknown>[];
     return {
       ...r,
@@ -114,7 +117,7 @@ export function toUncertaintyJson(u: UncertaintyReport): Record<string, unknown>
         : {}),
       guestEvents: events.map((e, j) => ({
         ...e,
-        errorInterval: interval(du.guestEvents[j]!.errorInterval),
+        errorInterval: interval(item(du.guestEvents, j).errorInterval),
       })),
     };
   });

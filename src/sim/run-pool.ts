@@ -22,6 +22,7 @@ import {
   type UncertaintyPlan,
   type UncertaintyReport,
 } from './uncertainty.ts';
+import { item } from '../common/item.js';
 
 export type PoolRequest =
   | { id: number; kind: 'plan'; plan: UncertaintyPlan }
@@ -70,7 +71,7 @@ async function runJobs<T>(
       if (signal?.aborted) throw new RunsCancelled();
       try {
         // Ctrl-C must not wait for the end of a long run on this thread.
-        results[i] = withDefaultSignals(() => jobs[i]!.local());
+        results[i] = withDefaultSignals(() => item(jobs, i).local());
       } catch (error) {
         if (!failed) throw error;
         results[i] = failed(error instanceof Error ? error.message : String(error));
@@ -106,7 +107,7 @@ async function runJobs<T>(
               }
               current = next++;
               pending = id++;
-              worker.postMessage(jobs[current]!.request(pending));
+              worker.postMessage(item(jobs, current).request(pending));
             };
             worker.on('message', (response: PoolResponse) => {
               if (response.id !== pending) return;
@@ -114,7 +115,7 @@ async function runJobs<T>(
                 return reject(new Error(`worker: ${response.error}`));
               if (current >= 0) {
                 results[current] = response.ok
-                  ? jobs[current]!.received(response.value)
+                  ? item(jobs, current).received(response.value)
                   : failed!(response.error);
                 done();
               }

@@ -7,6 +7,7 @@
  * gives the same draws.
  */
 import type { SeededRandom } from './random.ts';
+import { item } from '../common/item.js';
 
 /**
  * `n` points in [0, 1)^dimensions, one row per point: in every dimension each
@@ -19,9 +20,9 @@ export function latinHypercube(n: number, dimensions: number, random: SeededRand
     const strata = Array.from({ length: n }, (_, k) => k);
     for (let k = n - 1; k > 0; k--) {
       const m = Math.floor(random.next() * (k + 1));
-      [strata[k], strata[m]] = [strata[m]!, strata[k]!];
+      [strata[k], strata[m]] = [item(strata, m), item(strata, k)];
     }
-    for (let i = 0; i < n; i++) rows[i]![j] = (strata[i]! + random.next()) / n;
+    for (let i = 0; i < n; i++) item(rows, i)[j] = (item(strata, i) + random.next()) / n;
   }
   return rows;
 }
@@ -43,7 +44,7 @@ export function quantile(values: readonly number[], q: number): number {
   const at = q * (sorted.length - 1);
   const lo = Math.floor(at);
   const hi = Math.ceil(at);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
+  return item(sorted, lo) + (item(sorted, hi) - item(sorted, lo)) * (at - lo);
 }
 
 /** The 5th, 50th and 95th percentiles: a median and a 90 % interval. */

@@ -19,6 +19,7 @@
  */
 import { SeededRandom } from './random.ts';
 import { quantile } from './sampling.ts';
+import { item } from '../common/item.js';
 
 export interface SobolIndices {
   firstOrder: number;
@@ -33,7 +34,7 @@ export interface SobolIndices {
  */
 export function mixRow(a: readonly number[], b: readonly number[], i: number): number[] {
   const row = [...a];
-  row[i] = b[i]!;
+  row[i] = item(b, i);
   return row;
 }
 
@@ -45,17 +46,17 @@ function estimate(
 ): { first: number; total: number } {
   const n = rows.length;
   let mean = 0;
-  for (const r of rows) mean += fA[r]! + fB[r]!;
+  for (const r of rows) mean += item(fA, r) + item(fB, r);
   mean /= 2 * n;
   let variance = 0;
-  for (const r of rows) variance += (fA[r]! - mean) ** 2 + (fB[r]! - mean) ** 2;
+  for (const r of rows) variance += (item(fA, r) - mean) ** 2 + (item(fB, r) - mean) ** 2;
   variance /= 2 * n - 1;
   if (!(variance > 0)) return { first: 0, total: 0 };
   let first = 0;
   let total = 0;
   for (const r of rows) {
-    first += fB[r]! * (fAB[r]! - fA[r]!);
-    total += (fA[r]! - fAB[r]!) ** 2;
+    first += item(fB, r) * (item(fAB, r) - item(fA, r));
+    total += (item(fA, r) - item(fAB, r)) ** 2;
   }
   return { first: first / n / variance, total: total / n / (2 * variance) };
 }

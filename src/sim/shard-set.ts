@@ -3,6 +3,7 @@
  * one job, each once. Shared by the merge of --samples shards
  * (uncertainty-shards.ts) and of --sweep shards (report/sweep-shards.ts).
  */
+import { item } from '../common/item.js';
 
 export interface ShardOf {
   shard: { index: number; count: number };
@@ -25,7 +26,7 @@ export function shardPositions<T extends ShardOf>(
 ): number[] {
   if (files.length === 0) throw new Error('no shard files');
   const name = (i: number) => names[i] ?? `shard file ${i + 1}`;
-  const count = files[0]!.shard.count;
+  const count = item(files, 0).shard.count;
   const reference = files.findIndex((f) => identity(f) !== null);
   const byIndex = new Map<number, number>();
   files.forEach((f, i) => {
@@ -34,7 +35,7 @@ export function shardPositions<T extends ShardOf>(
         `${name(i)}: shard ${f.shard.index}/${f.shard.count}, but ${name(0)} is of ${count}`,
       );
     const key = identity(f);
-    if (key !== null && key !== identity(files[reference]!))
+    if (key !== null && key !== identity(item(files, reference)))
       throw new Error(
         `${name(i)}: a shard of another ${job} (${differs} differ from ${name(reference)})`,
       );

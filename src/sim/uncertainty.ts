@@ -24,6 +24,7 @@ import type { SimulationReport } from './results.ts';
 import { interval, latinHypercube, onRange, type Interval } from './sampling.ts';
 import { sobolIndices } from './sensitivity.ts';
 import { simulate, type SimulationInput } from './simulator.ts';
+import { item } from '../common/item.js';
 
 export interface UncertaintyOptions {
   /** N: cost models drawn for the intervals (and the base sample of the Sobol design). */
@@ -132,7 +133,7 @@ export function runRole(plan: UncertaintyPlan, run: number): RunRole {
   if (run <= n) return { kind: 'A', row: run - 1 };
   if (run <= 2 * n) return { kind: 'B', row: run - 1 - n };
   const k = run - 1 - 2 * n;
-  return { kind: 'AB', parameter: plan.analysed[Math.floor(k / n)]!, row: k % n };
+  return { kind: 'AB', parameter: item(plan.analysed, Math.floor(k / n)), row: k % n };
 }
 
 /** The cost overrides of run `run`: each sampled parameter at its drawn value. */
@@ -142,11 +143,11 @@ export function runCosts(plan: UncertaintyPlan, run: number): SimulationInput['c
   let unit: number[];
   if (role.kind === 'AB') {
     const { parameter, row } = role;
-    unit = plan.a[row]!.map((u, j) => (j === parameter ? plan.b[row]![j]! : u));
-  } else unit = (role.kind === 'A' ? plan.a : plan.b)[role.row]!;
+    unit = item(plan.a, row).map((u, j) => (j === parameter ? item(item(plan.b, row), j) : u));
+  } else unit = item(role.kind === 'A' ? plan.a : plan.b, role.row);
   const costs: SimulationInput['costs'] = { ...plan.input.costs };
   plan.parameters.forEach((p, j) => {
-    costs[p.name] = onRange(unit[j]!, p.low, p.high);
+    costs[p.name] = onRange(item(unit, j), p.low, p.high);
   });
   return costs;
 }
@@ -247,7 +248,7 @@ export function uncertaintyReport(
   const published = nominal.published?.overheadPercent;
 
   const designs: DesignUncertainty[] = nominal.results.map((r, d) => {
-    const overheadInterval = interval(A.map((o) => o.overheadPercent[d]!));
+    const overheadInterval = interval(A.map((o) => item(o.overheadPercent, d)));
     const pub = published?.[r.design];
     return {
       design: r.design,
@@ -261,7 +262,7 @@ export function uncertaintyReport(
       guestEvents: r.guestEvents.map((e, j) => ({
         guest: e.guest,
         event: e.event,
-        errorInterval: interval(A.map((o) => o.eventErrors[d]![j]!)),
+        errorInterval: interval(A.map((o) => item(item(o.eventErrors, d), j))),
       })),
     };
   });
@@ -269,18 +270,18 @@ export function uncertaintyReport(
   const judged = A.filter((o) => o.orderingHolds !== null);
   const sensitivity: SensitivityEntry[] = [];
   nominal.results.forEach((r, d) => {
-    const fA = A.map((o) => o.overheadPercent[d]!);
-    const fB = B.map((o) => o.overheadPercent[d]!);
+    const fA = A.map((o) => item(o.overheadPercent, d));
+    const fB = B.map((o) => item(o.overheadPercent, d));
     const entries = plan.analysed.map((parameter, i) => {
-      const fAB = rowsOf(1 + 2 * n + i * n).map((o) => o.overheadPercent[d]!);
+      const fAB = rowsOf(1 + 2 * n + i * n).map((o) => item(o.overheadPercent, d));
       const s = sobolIndices(fA, fB, fAB, { seed: plan.seed });
-      return { design: r.design, parameter: plan.parameters[parameter]!.name, ...s };
+      return { design: r.design, parameter: item(plan.parameters, parameter).name, ...s };
     });
     entries.sort((x, y) => y.total - x.total || x.parameter.localeCompare(y.parameter));
     sensitivity.push(...entries);
   });
 
-  const analysedNames = new Set(plan.analysed.map((i) => plan.parameters[i]!.name));
+  const analysedNames = new Set(plan.analysed.map((i) => item(plan.parameters, i).name));
   return {
     nominal,
     samples: n,
