@@ -24,6 +24,8 @@ export const PERF_GUEST_MEDIATED_PMI_VECTOR = 0xf5;
 export type MediatedPmiHandler = (cpu: number) => void;
 
 export class PerfKvmExports {
+  // Non-null assertions here index `cpus` by the CPU number KVM runs the
+  // vCPU on: a CPU of the machine, one entry each in `cpus`.
   private mediatedPmiHandler: MediatedPmiHandler | null = null;
   /** 0xF5 interrupts handled, per CPU. */
   readonly mediatedPmis: number[];

@@ -18,6 +18,8 @@ export const DEFAULT_MAX_SAMPLE_RATE = 100_000;
 
 /** perf_sample_event_took and the limits it lowers. */
 export class SampleRateLimit {
+  // The non-null assertion indexes `runningSampleLength` by a CPU number of
+  // the machine; the constructor fills one entry per CPU (nrCpus).
   /** max_samples_per_tick: lowered by sampleEventTook() when PMIs take too long. */
   maxSamplesPerTick: number;
   /** sysctl kernel.perf_event_max_sample_rate (lowered with it). */

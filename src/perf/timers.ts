@@ -13,6 +13,9 @@ export const MUX_TIMER = 1;
 export const TICK_TIMER = 2;
 
 export class PerfTimers {
+  // Non-null assertions here index the per-CPU deadlines by a CPU number of
+  // the machine; both arrays have one entry per CPU (mapped from startNs in
+  // the constructor), and the timer path is hot.
   /** CONFIG_HZ. */
   readonly hz: number;
   readonly tickNs: number;
