@@ -116,6 +116,11 @@ export interface GuestPmuOptions {
  * tests, and only this module and the vendor ops change them.
  */
 export class GuestPmu implements KvmPmu {
+  // Non-null assertions here read gpCounters[i] for i < nrArchGpCounters and
+  // fixedCounters[i] for i < nrArchFixedCounters. The refresh sets those
+  // counts to at most the capability's counters, which KVM's capability caps
+  // at MAX_NR_GP_COUNTERS (gpCounters' length); fixedCounters is made with
+  // max(MAX_NR_FIXED_COUNTERS, capability) entries in the constructor.
   readonly ops: KvmPmuOps;
   readonly cap: KvmPmuCapability;
   readonly vendor: Vendor;
