@@ -36,15 +36,15 @@ function readShardText(path: string): string {
  * Read each shard with `parse` (a problem names its file), then merge them
  * (a problem names the shard set): bad input either way, exit 2.
  */
-function readAndMerge<F, R>(
+function readAndMerge<T, F, R>(
   paths: readonly string[],
-  texts: readonly string[],
-  parse: (text: string) => F,
+  inputs: readonly T[],
+  parse: (input: T) => F,
   mergeAll: (files: F[], names: readonly string[]) => R,
 ): R {
-  const files = texts.map((text, i) => {
+  const files = inputs.map((input, i) => {
     try {
-      return parse(text);
+      return parse(input);
     } catch (error) {
       throw new UsageError(`${paths[i]!}: ${reason(error)}`);
     }
@@ -59,7 +59,7 @@ function readAndMerge<F, R>(
 /** The shards of a sweep, put back in the order of their values. */
 async function mergeSweep(
   paths: readonly string[],
-  texts: readonly string[],
+  data: readonly unknown[],
   options: MergeOptions,
   write: (text: string) => void,
 ): Promise<number> {
@@ -69,12 +69,7 @@ async function mergeSweep(
       import('../sim/ordering.ts'),
       import('../report/text.ts'),
     ]);
-  const merged = readAndMerge(
-    paths,
-    texts,
-    (text) => sweepShardFromJson(JSON.parse(text)),
-    mergeSweepShards,
-  );
+  const merged = readAndMerge(paths, data, sweepShardFromJson, mergeSweepShards);
   const reports: SimulationReport[] = merged.json.runs;
   if (options.html) {
     const { writeOutputFile } = await import('./output-files.ts');
@@ -100,27 +95,29 @@ export async function merge(
   }
   const texts = paths.map(readShardText);
   const { looksLikeSweepShard } = await import('../report/sweep-shards.ts');
-  const isSweep = texts.map((text) => {
+  // Parsed once: a sweep shard is plain JSON (the samples reader parses its own format).
+  const data = texts.map((text): unknown => {
     try {
-      return looksLikeSweepShard(JSON.parse(text));
+      return JSON.parse(text);
     } catch {
-      return false; // not JSON: the samples reader below says so
+      return undefined; // not JSON: the samples reader below says so
     }
   });
+  const isSweep = data.map(looksLikeSweepShard);
   if (isSweep.some(Boolean)) {
     const other = isSweep.findIndex((sweep) => !sweep);
     if (other >= 0)
       throw new UsageError(
         `${paths[other]!}: expected a shard of the same sweep as ${paths[isSweep.indexOf(true)]!} (got another kind of file)`,
       );
-    return mergeSweep(paths, texts, options, write);
+    return mergeSweep(paths, data, options, write);
   }
   // Loaded here, not at start-up: `vpmu --help` need not load the simulator.
   const [{ mergeShards, shardFromText }, { emitUncertainty }] = await Promise.all([
     import('../sim/uncertainty-shards.ts'),
     import('./samples.ts'),
   ]);
-  const report = readAndMerge<ShardFile, UncertaintyReport>(
+  const report = readAndMerge<string, ShardFile, UncertaintyReport>(
     paths,
     texts,
     shardFromText,

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import type { SimulationReport } from '../sim/results.ts';
-import { shardPositions } from '../sim/shard-set.ts';
+import { shardName, shardPositions } from '../sim/shard-set.ts';
 import type { SweepJson } from './json.ts';
 import { designsOf, type SweepRow, type SweepSummary } from './summary.ts';
 import { item } from '../common/item.js';
@@ -134,7 +134,7 @@ export function mergeSweepShards(
     'sweep',
     'scenario, parameter, seed, duration or costs',
   );
-  const name = (i: number) => names[i] ?? `shard file ${i + 1}`;
+  const name = (i: number) => shardName(names, i);
   const count = inOrder.length;
   // Shard i holds positions i - 1, i - 1 + n, ...: each holds as many values as
   // the shard before it, or one fewer, and shard n at least shard 1's less one.

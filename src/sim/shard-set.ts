@@ -5,6 +5,11 @@
  */
 import { item } from '../common/item.js';
 
+/** How a message names the i-th shard file: its path, or its position. */
+export function shardName(names: readonly string[], i: number): string {
+  return names[i] ?? `shard file ${i + 1}`;
+}
+
 export interface ShardOf {
   shard: { index: number; count: number };
 }
@@ -25,7 +30,7 @@ export function shardPositions<T extends ShardOf>(
   differs: string,
 ): number[] {
   if (files.length === 0) throw new Error('no shard files');
-  const name = (i: number) => names[i] ?? `shard file ${i + 1}`;
+  const name = (i: number) => shardName(names, i);
   const count = item(files, 0).shard.count;
   const reference = files.findIndex((f) => identity(f) !== null);
   const byIndex = new Map<number, number>();
