@@ -9,6 +9,7 @@
  * follow docs/costs-and-rates.md section 3 (the simulator prices them).
  */
 import { removeAt } from '../common/arrays.ts';
+import { item } from '../common/item.ts';
 import { PerfError } from '../common/errors.ts';
 import type { CpuidResult } from '../hw/cpu.ts';
 import type { CpuModel } from '../hw/cpu-models.ts';
@@ -55,6 +56,8 @@ export interface X86PmuDescription {
 
 /** INTEL_PMC_IDX_FIXED: fixed counter j is counter index 32 + j. */
 export const FIXED_IDX = 32;
+/** INTEL_PMC_MAX_GENERIC, to which intel_pmu_check_counters_mask clips the GP count (WARN). */
+const INTEL_PMC_MAX_GENERIC = 32;
 
 /** The architectural event bit in CPUID 0xA EBX for each generic event. */
 const ARCH_EVENT_BIT: Readonly<Record<NamedEventName, number>> = {
@@ -86,7 +89,7 @@ function describeFromCpuid(port: X86CpuPort): X86PmuDescription | null {
     const a = port.cpuid(0xa);
     const version = a.eax & 0xff;
     if (version === 0) return null;
-    const nrGp = (a.eax >> 8) & 0xff;
+    const nrGp = Math.min((a.eax >> 8) & 0xff, INTEL_PMC_MAX_GENERIC);
     const gpWidth = (a.eax >> 16) & 0xff;
     const nrFixedEnum = version >= 2 ? a.edx & 0x1f : 0;
     const fixedWidth = version >= 2 ? (a.edx >> 5) & 0xff : 0;
@@ -184,11 +187,12 @@ export class X86Pmu implements PerfPmu {
   readonly capabilities: readonly string[];
   readonly mediatedCapable: boolean;
   readonly hasCounters = true;
-  /**
-   * Per CPU, as `ports`: every `cpu` the core hands the driver is one of them,
-   * so both are indexed with `!`. Inside scheduling, `events[i]!`, `order[k]!`,
-   * `assign[i]!` index arrays of the same length below that length.
-   */
+  // Per CPU, as `ports`: both read with `!` at a cpu < ports.length (core.ts
+  // states why). scheduleEvents: i, k < n = events.length <= nrGp + nrFixed
+  // (add() refuses more) <= 32 + 32, the scratch size (nrGp clipped to 32,
+  // nrFixed from a 32-bit mask). enable(): assign[i]! at i < events.length =
+  // assign.length (a schedule sets it, del() removes from both, a failed
+  // transaction is cancelled).
   private readonly hw: CpuHwEvents[];
   /** GLOBAL_CTRL with every counter enabled (x86_pmu.intel_ctrl). */
   private readonly allCountersMask: bigint;
@@ -421,8 +425,7 @@ export class X86Pmu implements PerfPmu {
   // ---------------------------------------------------------------- enable / disable
 
   disable(cpu: number): void {
-    const hw = this.hw[cpu]!;
-    if (hw.disableDepth++ === 0) this.disableAll(cpu);
+    if (this.hw[cpu]!.disableDepth++ === 0) this.disableAll(cpu);
   }
 
   /** x86_pmu_enable: program what was added or moved, then enable everything. */
@@ -719,7 +722,7 @@ export class X86Pmu implements PerfPmu {
 
   /** Events currently on hardware counters of a CPU (for tests and reports). */
   activeEvents(cpu: number): readonly KernelEvent[] {
-    return this.hw[cpu]!.events.filter((e) => e.idx >= 0 && e.state === EventState.Active);
+    return item(this.hw, cpu).events.filter((e) => e.idx >= 0 && e.state === EventState.Active);
   }
 
   // ---------------------------------------------------------------- addresses

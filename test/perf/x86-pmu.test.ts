@@ -105,6 +105,29 @@ describe('enumeration from CPUID (intel_pmu_init / amd_pmu_init)', () => {
     assert.equal(enumerateX86Pmu(port), null);
   });
 
+  it('clips more than 32 GP counters to 32, below the fixed counters at index 32', () => {
+    // intel_pmu_check_counters_mask (arch/x86/events/intel/core.c): a count
+    // above INTEL_PMC_MAX_GENERIC (32) WARNs "hw perf events %d > max(%d),
+    // clipping!" and is cut to 32.
+    const msrs = new Map<number, bigint>();
+    const port: X86CpuPort = {
+      cpuid: (leaf) =>
+        leaf === 0
+          ? { eax: 0x20, ebx: 0x756e6547, ecx: 0, edx: 0 }
+          : leaf === 0xa
+            ? { eax: 2 | (40 << 8) | (48 << 16), ebx: 0, ecx: 0, edx: 3 | (48 << 5) }
+            : { eax: 0, ebx: 0, ecx: 0, edx: 0 },
+      rdmsr: (msr) => msrs.get(msr) ?? 0n,
+      wrmsr: (msr, value) => void msrs.set(msr, value),
+      rdpmc: () => 0n,
+      wrmsrNumber: (msr, value) => void msrs.set(msr, BigInt(value)),
+      rdpmcNumber: () => 0,
+    };
+    const desc = enumerateX86Pmu(port);
+    assert.ok(desc);
+    assert.deepEqual([desc.nrGp, desc.nrFixed], [32, 3]);
+  });
+
   it('reads the unavailable architectural events from CPUID.0xA EBX', () => {
     const model: CpuModel = {
       ...CPU_MODELS['intel-sapphire-rapids'],
