@@ -10,6 +10,7 @@
  * over its vCPUs' ports (docs/architecture.md principle 2).
  */
 import { PerfError } from '../common/errors.ts';
+import { item } from '../common/item.ts';
 import { validateAttr, type PerfEventAttr, type PerfTarget } from './attr.ts';
 import type { PerfCoreOptions, PerfCpu } from './core-config.ts';
 import { EventContext } from './context.ts';
@@ -47,9 +48,10 @@ export class PerfCore {
   private readonly timers: PerfTimers;
   private readonly sampleRate: SampleRateLimit;
 
-  // Per-CPU arrays: one entry per CPU, and every `cpu` handed to the core is a
-  // CPU of this machine (resolveTarget, the host and the scheduler check it), so
-  // they are indexed with `!`; no checked lookup on these hot paths.
+  // Per-CPU arrays have cpus.length entries; hot paths read them with `!` at a
+  // cpu below that: resolveTarget refuses others, activeCpu is a CPU activated
+  // on, callers pass a CPU's id (PhysicalCpu.id, a vCPU's host CPU checked by
+  // kvm/vm.ts, 0 in a guest). siblings[k]!: k < siblings.length in each loop.
   private readonly cpus: readonly PerfCpu[];
   private readonly cpuContexts: EventContext[];
   private readonly taskContexts = new Map<number, EventContext>();
@@ -59,7 +61,6 @@ export class PerfCore {
   private readonly guestLoaded: boolean[];
   /** perf_load/put_guest_context's protocol steps; guestLoaded caches its flag for the hot paths. */
   private readonly guestContext: GuestContextSwitch;
-  // leader.siblings[k]! below: k < siblings.length in every loop that reads it.
   private readonly events = new Map<number, KernelEvent>();
   private nextId = 1;
   private readonly log: (line: string) => void;
@@ -88,7 +89,7 @@ export class PerfCore {
     const accounting = options.mediatedKconfig ? options.accounting : undefined;
     this.accounting = accounting ? new MediatedAccounting(accounting, this.log, () => 0) : null;
 
-    const desc = n > 0 ? enumerateX86Pmu(this.cpus[0]!) : null;
+    const desc = this.cpus[0] ? enumerateX86Pmu(this.cpus[0]) : null;
     this.x86 = desc
       ? new X86Pmu(
           desc,
@@ -102,9 +103,9 @@ export class PerfCore {
     if (options.uncore)
       this.pmus.push(new UncorePmu(options.uncore.name, options.uncore.event, this.cpus));
 
-    for (let cpu = 0; cpu < n; cpu++) {
-      this.cpuContexts[cpu]!.activate(cpu, this.cpus[cpu]!.nowNs);
-      this.x86?.lapicInit(cpu);
+    for (const ctx of this.cpuContexts) {
+      ctx.activate(ctx.owner, item(this.cpus, ctx.owner).nowNs);
+      this.x86?.lapicInit(ctx.owner);
     }
   }
 
@@ -137,7 +138,7 @@ export class PerfCore {
     const hw = pmu.eventInit(attr, resolved);
 
     const ctx =
-      resolved.pid >= 0 ? this.taskContext(resolved.pid) : this.cpuContexts[resolved.cpu]!;
+      resolved.pid >= 0 ? this.taskContext(resolved.pid) : item(this.cpuContexts, resolved.cpu);
     const period = attr.samplePeriod ?? (attr.sampleFreq !== undefined ? 1 : 0);
     const event = new KernelEvent(
       this.nextId++,
@@ -164,7 +165,7 @@ export class PerfCore {
 
     this.events.set(event.id, event);
     // list_add_event: event->tstamp = perf_event_time_now(), the context's clock *now*.
-    if (ctx.activeCpu >= 0) ctx.updateTime(this.cpus[ctx.activeCpu]!.nowNs);
+    if (ctx.activeCpu >= 0) ctx.updateTime(item(this.cpus, ctx.activeCpu).nowNs);
     event.tstamp = event.clock();
     this.install(event);
     return event;
@@ -240,8 +241,8 @@ export class PerfCore {
       this.taskContexts.set(pid, ctx);
       this.contextsCache.fill(null);
       const cpu = this.currentTask.indexOf(pid);
-      if (cpu >= 0) ctx.activate(cpu, this.cpus[cpu]!.nowNs);
-      ctx.guestLoaded = cpu >= 0 && this.guestLoaded[cpu]!;
+      if (cpu >= 0) ctx.activate(cpu, item(this.cpus, cpu).nowNs);
+      ctx.guestLoaded = cpu >= 0 && item(this.guestLoaded, cpu);
     }
     return ctx;
   }
@@ -566,7 +567,7 @@ export class PerfCore {
   }
 
   taskOn(cpu: number): number {
-    return this.currentTask[cpu]!;
+    return item(this.currentTask, cpu);
   }
 
   // ================================================================ event operations
@@ -737,7 +738,7 @@ export class PerfCore {
   }
 
   isGuestContextLoaded(cpu: number): boolean {
-    return this.guestLoaded[cpu]!;
+    return item(this.guestLoaded, cpu);
   }
 
   /** For tests and observers: an event's state. */
