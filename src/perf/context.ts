@@ -67,6 +67,8 @@ export class EventContext {
 
   /** rotate_ctx(): the first flexible group goes to the end. */
   rotateFlexible(): void {
-    if (this.flexible.length > 1) this.flexible.push(this.flexible.shift()!);
+    if (this.flexible.length < 2) return;
+    const first = this.flexible.shift();
+    if (first) this.flexible.push(first);
   }
 }

@@ -9,8 +9,8 @@ import { createProtocolMemory, runOperation, type ProtocolMemory } from '../comm
 import { GUEST_CTX_LOADED, PERF_GUEST_CONTEXT } from './guest-context-protocol.ts';
 
 export class GuestContextSwitch {
-  // Non-null assertions here index `memory` by a CPU number of the machine;
-  // the constructor makes one entry per CPU.
+  // Non-null assertions read `memory` (`cpus` entries, from the constructor)
+  // at a cpu below that: the core's CPUs (core.ts states why).
   private readonly memory: ProtocolMemory[];
   /** The WARN site the last call hit, or -1. */
   private warned = -1;

@@ -24,8 +24,10 @@ export const PERF_GUEST_MEDIATED_PMI_VECTOR = 0xf5;
 export type MediatedPmiHandler = (cpu: number) => void;
 
 export class PerfKvmExports {
-  // Non-null assertions here index `cpus` by the CPU number KVM runs the
-  // vCPU on: a CPU of the machine, one entry each in `cpus`.
+  // Non-null assertions read `cpus` and `mediatedPmis` (cpus.length entries)
+  // at a cpu below that: the host CPU a vCPU runs on (kvm/vm.ts checks it
+  // against the machine's CPUs, the `cpus` given here) or the PhysicalCpu.id
+  // of the CPU taking the 0xF5 interrupt. Per VM-entry and PMI: no checks.
   private mediatedPmiHandler: MediatedPmiHandler | null = null;
   /** 0xF5 interrupts handled, per CPU. */
   readonly mediatedPmis: number[];

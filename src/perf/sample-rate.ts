@@ -18,8 +18,8 @@ export const DEFAULT_MAX_SAMPLE_RATE = 100_000;
 
 /** perf_sample_event_took and the limits it lowers. */
 export class SampleRateLimit {
-  // The non-null assertion indexes `runningSampleLength` by a CPU number of
-  // the machine; the constructor fills one entry per CPU (nrCpus).
+  // The non-null assertion reads `runningSampleLength` (nrCpus entries, from
+  // the constructor) at a cpu < nrCpus: the core's own CPU numbers (core.ts).
   /** max_samples_per_tick: lowered by sampleEventTook() when PMIs take too long. */
   maxSamplesPerTick: number;
   /** sysctl kernel.perf_event_max_sample_rate (lowered with it). */
@@ -81,7 +81,8 @@ export function adjustPeriod(
   count: number,
   restart: boolean,
 ): void {
-  const freq = e.attr.sampleFreq!;
+  const freq = e.attr.sampleFreq;
+  if (freq === undefined) return; // a period-mode event: no frequency to steer toward
   const period = Math.floor((count * 1e9) / (nsec * freq));
   let delta = period - e.samplePeriod;
   delta = delta >= 0 ? delta + 7 : delta - 7;

@@ -13,9 +13,9 @@ export const MUX_TIMER = 1;
 export const TICK_TIMER = 2;
 
 export class PerfTimers {
-  // Non-null assertions here index the per-CPU deadlines by a CPU number of
-  // the machine; both arrays have one entry per CPU (mapped from startNs in
-  // the constructor), and the timer path is hot.
+  // Non-null assertions read the deadlines (startNs.length entries each, from
+  // the constructor) at a cpu below that: the core's CPUs (core.ts states
+  // why), one per startNs entry. The timer path is hot: no checked lookup.
   /** CONFIG_HZ. */
   readonly hz: number;
   readonly tickNs: number;

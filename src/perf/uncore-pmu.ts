@@ -15,9 +15,9 @@ import { CounterlessPmu } from './pmu.ts';
 export const UNCORE_COUNTERS = 4;
 
 export class UncorePmu extends CounterlessPmu {
-  // Non-null assertions here index `active`, `txn` and `cpus` by a CPU
-  // number of the machine; `active` and `txn` are mapped from `cpus` in the
-  // constructor, so each has one entry per CPU.
+  // Non-null assertions read `active`, `txn` and `cpus` (cpus.length entries
+  // each: the first two are mapped from `cpus`) at a cpu below cpus.length:
+  // the core's CPUs (core.ts states why), the same `cpus` it was given.
   override readonly hasCounters = true;
   private readonly active: Set<KernelEvent>[];
   /** Events added by the open transaction, removed again if it is cancelled. */
