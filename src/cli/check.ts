@@ -241,7 +241,8 @@ function list(): number {
         .join(', ')})`,
     );
     for (const name of variantNames(model)) {
-      const info = variantInfo(model, name)!;
+      const info = variantInfo(model, name);
+      if (!info) throw new Error(`variant ${name} of ${model} listed but not described`);
       lines.push(`  ${name.padEnd(26)} ${info.correct ? 'correct' : 'mutant '}  ${info.summary}`);
     }
   }
@@ -321,7 +322,8 @@ function report(r: CheckResult): string {
     lines.push(`verdict     holds: ${scope}`);
     return `${lines.join('\n')}\n`;
   }
-  const v = r.violation!;
+  const v = r.violation;
+  if (!v) throw new Error(`check result '${r.verdict}' without a violation`);
   lines.push(
     `verdict     VIOLATED ${v.property}: ${v.description}${v.thread ? ` (at ${v.thread})` : ''}`,
   );

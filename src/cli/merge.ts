@@ -13,6 +13,7 @@ import type { ShardFile } from '../sim/uncertainty-shards.ts';
 import type { UncertaintyReport } from '../sim/uncertainty.ts';
 import type { SimulationReport } from '../sim/results.ts';
 import { runCommand, UsageError } from './errors.ts';
+import { item } from '../common/item.ts';
 
 interface MergeOptions {
   json?: boolean;
@@ -46,7 +47,7 @@ function readAndMerge<T, F, R>(
     try {
       return parse(input);
     } catch (error) {
-      throw new UsageError(`${paths[i]!}: ${reason(error)}`);
+      throw new UsageError(`${item(paths, i)}: ${reason(error)}`);
     }
   });
   try {
@@ -108,7 +109,7 @@ export async function merge(
     const other = isSweep.findIndex((sweep) => !sweep);
     if (other >= 0)
       throw new UsageError(
-        `${paths[other]!}: expected a shard of the same sweep as ${paths[isSweep.indexOf(true)]!} (got another kind of file)`,
+        `${item(paths, other)}: expected a shard of the same sweep as ${item(paths, isSweep.indexOf(true))} (got another kind of file)`,
       );
     return mergeSweep(paths, data, options, write);
   }

@@ -361,7 +361,8 @@ export async function run(
       trace,
     });
     bar.stop();
-    if (trace) writeOutputFile('--trace', options.trace!, JSON.stringify(trace.toJSON()));
+    if (trace && options.trace !== undefined)
+      writeOutputFile('--trace', options.trace, JSON.stringify(trace.toJSON()));
     if (html && options.html)
       writeOutputFile('--html', options.html, await html.renderHtml(report));
     const check = orderingCheck(report);

@@ -40,10 +40,11 @@ export async function runScenarios(
   print: Print,
   options: { json?: boolean; tty?: boolean; columns?: number; check?: string[] },
 ): Promise<number> {
-  const checking = (options.check ?? []).length > 0;
+  const toCheck = options.check ?? [];
+  const checking = toCheck.length > 0;
   // Imported here, not at start-up: `vpmu --help` needs neither the YAML parser nor the table.
   const scenarios = checking
-    ? await checkScenarios(options.check!)
+    ? await checkScenarios(toCheck)
     : (await import('../sim/builtin-scenarios.ts')).describeBuiltinScenarios();
   if (options.json) {
     print(JSON.stringify(scenarios, null, 2));

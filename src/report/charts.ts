@@ -206,6 +206,7 @@ export function timelineSpec(report: SimulationReport): TopLevelSpec | undefined
     const times = r.timeline.slice(0, TIMELINE_LIMIT).map((t) => t.timeNs);
     span = Math.max(span, Math.max(...times) - Math.min(...times));
   }
+  // The non-null assertion holds: the last unit's limit is Infinity, so find() always matches.
   const [, unit, ns] = TIME_UNITS.find(([limit]) => span < limit)!;
   const lanes: string[] = [];
   const values = withEntries.flatMap((r) => {

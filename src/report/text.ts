@@ -210,10 +210,12 @@ function guestBlock(guest: string, events: GuestEventResult[], c: Colors): strin
     'right',
   ];
   // perf record reports throttling; say which events stopped counting for a while, and why.
-  const throttled = events.filter((e) => e.throttled);
+  const throttled = events.flatMap((e) =>
+    e.throttled ? [{ event: e.event, times: e.throttled }] : [],
+  );
   const notes = throttled.length
     ? [
-        `    throttled: ${throttled.map((e) => `${e.event} ${formatCount(e.throttled!)}x`).join(', ')}` +
+        `    throttled: ${throttled.map((e) => `${e.event} ${formatCount(e.times)}x`).join(', ')}` +
           ' (the guest kernel lowered its sample rate: PMIs took too long; a throttled event' +
           ' stops counting until the next tick)',
       ]

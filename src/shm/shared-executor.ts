@@ -43,7 +43,8 @@ export function runShared(op: Operation, memory: Int32Array, layout: SharedLayou
   const steps = op.steps;
   let pc = 0;
   for (;;) {
-    // pc is 0 or a jump target / successor inside the operation, which ends in a return or a jump.
+    // Non-null assertion: pc is 0 or a jump target / successor inside the
+    // operation, which ends in a return or a jump.
     const step = steps[pc]!;
     const k: StepKind = step.kind;
     const cell = layout.cells + step.cell;

@@ -102,5 +102,6 @@ const seconds = (performance.now() - started) / 1000;
 while (vms > 0) releaseVm();
 while (events > 0) unaccountEvent();
 const output: WorkerOutput = { counts, seconds };
-// Loaded only by new Worker() (stress.ts): parentPort exists in a worker thread.
-parentPort!.postMessage(output);
+// Loaded only by new Worker() (stress.ts), where parentPort is set.
+if (!parentPort) throw new Error('stress-worker.ts runs only as a worker thread (new Worker)');
+parentPort.postMessage(output);
