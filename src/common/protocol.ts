@@ -188,11 +188,8 @@ export class OperationBuilder {
       if (line.site !== undefined) value = index(this.protocol.warnSites, line.site, 'WARN site');
       steps.push(Object.freeze({ kind: line.kind, cell, target, value, text: line.text }));
     }
-    if (
-      steps.length === 0 ||
-      (steps[steps.length - 1]!.kind !== StepKind.Return &&
-        steps[steps.length - 1]!.kind !== StepKind.Jump)
-    ) {
+    const last = steps.at(-1);
+    if (last === undefined || (last.kind !== StepKind.Return && last.kind !== StepKind.Jump)) {
       throw new Error(`${this.name}: an operation must end in a return or a jump`);
     }
     return Object.freeze({ name: this.name, steps: Object.freeze(steps) });
@@ -225,6 +222,11 @@ export function createProtocolMemory(
  * no concurrency: each call is atomic with respect to the model's other calls).
  * Returns 0 or -errno, as the kernel function does.
  */
+// Non-null assertions in runOperation index the operation's steps by a pc the
+// assembler produced (0, pc + 1 before the return or jump that ends every
+// operation, or a resolved label), and the memory's cells and mutexes by a
+// step's cell, an index into the protocol's cell or mutex table that
+// createProtocolMemory sized.
 export function runOperation(op: Operation, memory: ProtocolMemory, threadId = 0): number {
   const { cells, mutexes } = memory;
   let pc = 0;

@@ -51,9 +51,10 @@ export class Tracepoint<A extends readonly unknown[]> {
 
   private update(): void {
     const probes = this.probes;
+    const [first] = probes;
     let probe: Probe<A> | null;
-    if (probes.length === 0) probe = null;
-    else if (probes.length === 1) probe = probes[0]!;
+    if (first === undefined) probe = null;
+    else if (probes.length === 1) probe = first;
     else
       probe = (...args: A) => {
         for (const p of probes) p(...args);

@@ -100,7 +100,11 @@ export interface SessionReading {
 }
 
 export class PerfSession {
-  readonly events: { parsed: ParsedEvent; kernel: KernelEvent | null; refused?: string }[] = [];
+  /** The session's events: each opened (a kernel event) or refused (the errno, no kernel event). */
+  readonly events: (
+    | { parsed: ParsedEvent; kernel: KernelEvent; refused?: undefined }
+    | { parsed: ParsedEvent; kernel: null; refused: string }
+  )[] = [];
   /** ns on the session's clock when it started, for expected samples. */
   startedNs = 0;
 
@@ -154,17 +158,17 @@ export class PerfSession {
         };
         byEvent.set(parsed.spec, reading);
       }
-      if (refused) {
+      if (kernel === null) {
         reading.refused = refused;
         continue;
       }
-      const r = this.perf.read(kernel!);
+      const r = this.perf.read(kernel);
       reading.raw += r.value;
       reading.enabled += r.enabled;
       reading.running += r.running;
       reading.scaled += r.running > 0 ? (r.value * r.enabled) / r.running : 0;
-      reading.samples += kernel!.samples;
-      reading.throttled += kernel!.throttledOverflows;
+      reading.samples += kernel.samples;
+      reading.throttled += kernel.throttledOverflows;
     }
     return [...byEvent.values()];
   }

@@ -51,14 +51,14 @@ export class Truth {
   record(work: Work, slotsPerCycle: number): void {
     workQuantities(work, slotsPerCycle, this.scratch);
     const target = this.byCpl[(work.cpl ?? 0) === 3 ? 1 : 0];
-    // Both arrays have QUANTITY_COUNT entries.
+    // Non-null assertions: both arrays have QUANTITY_COUNT entries.
     for (let i = 0; i < QUANTITY_COUNT; i++) target[i] = target[i]! + this.scratch[i]!;
     this.workCycles += work.refCycles ?? work.cycles ?? work.instructions;
   }
 
   /** Total of a quantity at the CPLs selected. */
   total(quantity: number, user: boolean, kernel: boolean): number {
-    // A Quantity is below QUANTITY_COUNT.
+    // Non-null assertions: a Quantity is below QUANTITY_COUNT, each array's length.
     return (kernel ? this.byCpl[0][quantity]! : 0) + (user ? this.byCpl[1][quantity]! : 0);
   }
 }

@@ -68,6 +68,11 @@ interface CostSlot {
 }
 
 export class CostMeter {
+  // Non-null assertions here index the per-access-class arrays
+  // (ACCESS_PARAMETER, a CPU's accessCounts / accessCycles and the baselines
+  // copied from them) by a class below ACCESS_CLASSES, their length;
+  // `chargedOn` by a CPU id below its length (grown first); and a host's CPU
+  // list by the CPU number a perf trace point reports, one of that list.
   private readonly slots = new Map<CostName, CostSlot>();
   readonly timeline: TimelineEntry[] = [];
   /** CPUs whose MSR accesses are priced, with their access counts when instrumented. */

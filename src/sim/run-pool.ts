@@ -114,9 +114,9 @@ async function runJobs<T>(
               if (!response.ok && (!failed || current < 0))
                 return reject(new Error(`worker: ${response.error}`));
               if (current >= 0) {
-                results[current] = response.ok
-                  ? item(jobs, current).received(response.value)
-                  : failed!(response.error);
+                // An error reaches here only when `failed` is given (rejected above otherwise).
+                if (response.ok) results[current] = item(jobs, current).received(response.value);
+                else if (failed) results[current] = failed(response.error);
                 done();
               }
               send();

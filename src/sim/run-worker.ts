@@ -11,7 +11,11 @@ import type { PoolRequest, PoolResponse } from './run-pool.ts';
 
 let plan: UncertaintyPlan | null = null;
 
-parentPort!.on('message', (request: PoolRequest) => {
+// Loaded only by new Worker() (run-pool.ts), where parentPort is set.
+const port = parentPort;
+if (!port) throw new Error('run-worker.ts runs only as a worker thread (new Worker)');
+
+port.on('message', (request: PoolRequest) => {
   let response: PoolResponse;
   try {
     if (request.kind === 'plan') {
@@ -30,5 +34,5 @@ parentPort!.on('message', (request: PoolRequest) => {
       error: error instanceof Error ? (error.stack ?? error.message) : String(error),
     };
   }
-  parentPort!.postMessage(response);
+  port.postMessage(response);
 });

@@ -210,7 +210,7 @@ export function applyOverride(
       );
     }
   }
-  const last = segs.at(-1)!;
+  const last = item(segs, segs.length - 1); // a path has at least one segment (checked above)
   if (Array.isArray(node)) {
     if (typeof last !== 'number')
       return fail(`expected a numeric index (got ${showValue(last)})`, formatPath(segs));

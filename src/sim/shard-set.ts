@@ -49,10 +49,11 @@ export function shardPositions<T extends ShardOf>(
       throw new Error(`${name(i)}: shard ${f.shard.index}/${count} again (also ${name(other)})`);
     byIndex.set(f.shard.index, i);
   });
-  const missing = Array.from({ length: count }, (_, k) => k + 1).filter((k) => !byIndex.has(k));
+  const ordered = Array.from({ length: count }, (_, k) => byIndex.get(k + 1));
+  const missing = ordered.flatMap((i, k) => (i === undefined ? [k + 1] : []));
   if (missing.length > 0)
     throw new Error(
       `missing shard${missing.length > 1 ? 's' : ''} ${missing.map((k) => `${k}/${count}`).join(', ')}`,
     );
-  return Array.from({ length: count }, (_, k) => byIndex.get(k + 1)!);
+  return ordered.filter((i) => i !== undefined);
 }

@@ -102,6 +102,9 @@ interface GuestState {
   track?: Track;
 }
 
+/** A guest whose vCPU was created: the only kind the scheduler runs. */
+type RunnableGuest = GuestState & { vcpu: VcpuImpl };
+
 interface HostSessionState {
   spec: NonNullable<NonNullable<SimulationInput['host']>['perf']>[number];
   session: PerfSession;
@@ -374,7 +377,7 @@ export class Simulation {
     for (const cpu of host.cpus) {
       meter.current = cpu;
       const end = item(startNs, cpu.id) + toNs;
-      const runnable = guests.filter((g) => g.cpu === cpu && g.vcpu);
+      const runnable = guests.filter((g): g is RunnableGuest => g.cpu === cpu && g.vcpu !== null);
       const tasks = (this.input.host?.tasks ?? []).filter((t) => t.cpu === cpu.id);
       if (tasks.length === 0 && runnable.length <= 1) {
         if (runnable[0]) this.runGuestSlice(runnable[0], end, meter);
@@ -421,13 +424,12 @@ export class Simulation {
   }
 
   /** One KVM_RUN of a guest until `untilNs` on its CPU's clock. */
-  private runGuestSlice(g: GuestState, untilNs: number, meter: CostMeter): void {
-    const vcpu = g.vcpu!;
+  private runGuestSlice(g: RunnableGuest, untilNs: number, meter: CostMeter): void {
+    const vcpu = g.vcpu;
     const cpu = g.cpu;
     const began = cpu.tsc;
     vcpu.run((guest) => {
-      if (!g.kernel) this.bootGuest(g, guest, meter);
-      const kernel = g.kernel!;
+      const kernel = g.kernel ?? this.bootGuest(g, guest, meter);
       const run = {
         exec: (work: Work) => guest.exec(work),
         hlt: () => guest.hlt(),
@@ -458,7 +460,7 @@ export class Simulation {
   }
 
   /** The guest kernel boots its perf and the perf tool opens its events. */
-  private bootGuest(g: GuestState, guest: GuestCpu, meter: CostMeter): void {
+  private bootGuest(g: RunnableGuest, guest: GuestCpu, meter: CostMeter): GuestKernel {
     const cpu = g.cpu;
     const kernel = new GuestKernel(
       guest,
@@ -466,7 +468,7 @@ export class Simulation {
       g.spec.hz,
       () => {},
     );
-    if (g.track) this.options.trace?.attachGuestPerf(kernel.perf, g.vcpu!, g.track, g.spec.name);
+    if (g.track) this.options.trace?.attachGuestPerf(kernel.perf, g.vcpu, g.track, g.spec.name);
     // Samples: written to the ring buffer in the NMI, then copied out by perf record.
     meter.attachGuestPerf(kernel.perf, cpu, g.spec.name, g.spec.perf?.mode === 'record');
     g.kernel = kernel;
@@ -474,6 +476,7 @@ export class Simulation {
       g.session = new PerfSession(kernel.perf, g.spec.perf);
       g.session.open([{ cpu: 0 }], cpu.nowNs);
     }
+    return kernel;
   }
 
   private collect(
@@ -494,21 +497,21 @@ export class Simulation {
       workCycles += g.runner.truth.workCycles;
       busyCycles += g.sliceCycles - g.runner.idleCycles;
       const elapsedS = g.sliceCycles / g.cpu.model.tscHz;
-      if (g.session) {
-        const readings = g.vcpu.run(() => g.session!.read());
+      const session = g.session;
+      if (session) {
+        const readings = g.vcpu.run(() => session.read());
         for (const r of readings) {
           const q = eventQuantity(r.event, vendor);
           const truth =
             q === Quantity.None
               ? 0
               : g.runner.truth.total(q, !r.event.excludeUser, !r.event.excludeKernel);
-          const spec = g.session.spec;
+          const spec = session.spec;
+          // perf record's expected samples (a perf stat session has none).
           const expectedSamples =
-            spec.mode !== 'record'
-              ? undefined
-              : spec.period !== undefined
-                ? truth / spec.period
-                : (spec.frequency ?? DEFAULT_RECORD_FREQUENCY) * elapsedS;
+            spec.period !== undefined
+              ? truth / spec.period
+              : (spec.frequency ?? DEFAULT_RECORD_FREQUENCY) * elapsedS;
           guestEvents.push({
             guest: g.spec.name,
             event: r.event.spec,
@@ -521,9 +524,7 @@ export class Simulation {
             timeEnabledNs: r.enabled,
             timeRunningNs: r.running,
             ...(r.throttled > 0 ? { throttled: r.throttled } : {}),
-            ...(spec.mode === 'record'
-              ? { samples: r.samples, expectedSamples: expectedSamples! }
-              : {}),
+            ...(spec.mode === 'record' ? { samples: r.samples, expectedSamples } : {}),
           });
         }
       }

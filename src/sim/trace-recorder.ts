@@ -26,6 +26,7 @@ import type { VcpuImpl } from '../kvm/vcpu.ts';
 import type { PerfCore } from '../perf/core.ts';
 import type { CostMeter } from './cost-meter.ts';
 import { DEFAULT_MAX_TRACE_EVENTS } from './trace-limits.ts';
+import { item } from '../common/item.ts';
 
 /** One Trace Event Format event: times in microseconds. */
 export interface TraceEvent {
@@ -152,30 +153,30 @@ export class TraceRecorder {
     });
     const perf = host.perfCore.trace;
     this.attachments.add(perf.timerEntry, (cpu) => {
-      const track = tracks[cpu]!;
+      const track = item(tracks, cpu);
       this.counter(track, `CPU ${cpu}`, { 'priced cycles': meter.pricedCycles(track.cpu) });
       this.begin(track, 'timer interrupt', 'irq', { rotations: 0 });
     });
     this.attachments.add(perf.rotate, (cpu) => {
-      const track = tracks[cpu]!;
+      const track = item(tracks, cpu);
       this.instant(track, 'perf rotate', 'perf');
       const timer = track.open.at(-1);
       if (timer?.name === 'timer interrupt')
         timer.args.rotations = Number(timer.args.rotations) + 1;
     });
-    this.attachments.add(perf.timerExit, (cpu) => this.end(tracks[cpu]!, 'timer interrupt'));
+    this.attachments.add(perf.timerExit, (cpu) => this.end(item(tracks, cpu), 'timer interrupt'));
     this.attachments.add(perf.nmiEntry, (cpu) =>
-      this.begin(tracks[cpu]!, 'perf NMI handler', 'perf'),
+      this.begin(item(tracks, cpu), 'perf NMI handler', 'perf'),
     );
     this.attachments.add(perf.nmiExit, (cpu, handled, samples) =>
-      this.end(tracks[cpu]!, 'perf NMI handler', { handled, samples }),
+      this.end(item(tracks, cpu), 'perf NMI handler', { handled, samples }),
     );
     this.attachments.add(perf.kvmCall, (call) => {
       // The load / put of the guest context are the world-switch slices already.
       if (call === 'perf_load_guest_context' || call === 'perf_put_guest_context') return;
       const current = meter.current;
       if (!current) return;
-      this.instant(this.inKvm[current.id] ?? tracks[current.id]!, call, 'perf');
+      this.instant(this.inKvm[current.id] ?? item(tracks, current.id), call, 'perf');
     });
   }
 
@@ -364,6 +365,8 @@ export class TraceRecorder {
  * KVM's saved value (for the perf-emulated vPMU, plus what its backing perf
  * event had counted when perf last updated it).
  */
+// Non-null assertions index the guest PMU's counters below its nrArch* counts,
+// the lengths GuestPmu guarantees (see its class).
 function guestCounters(vcpu: VcpuImpl): Record<string, number> {
   const pmu = vcpu.pmu;
   const values: Record<string, number> = {};
