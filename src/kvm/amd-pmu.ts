@@ -62,6 +62,9 @@ function amdGuestHasPerfMonV2(cap: KvmPmuCapability, config: GuestPmuConfig): bo
  * get_gp_pmc_amd: the counter behind a K7 or F15H counter/selector MSR of the
  * requested kind, if the guest has it.
  */
+// Non-null assertions in this file index a vCPU PMU's gpCounters below
+// nrArchGpCounters and fixedCounters below nrArchFixedCounters: the lengths
+// GuestPmu guarantees (see the comment on its class).
 function getGpPmcAmd(pmu: KvmPmu, msr: number, type: 'counter' | 'evntsel'): KvmPmc | null {
   if (!pmu.version) return null;
   let idx: number;

@@ -56,6 +56,9 @@ function intelFixedBitsByIdx(index: number, bits: number): bigint {
 }
 
 /** get_fw_gp_pmc: the IA32_PMCx alias exists only with full-width writes. */
+// Non-null assertions in this file index a vCPU PMU's gpCounters below
+// nrArchGpCounters and fixedCounters below nrArchFixedCounters: the lengths
+// GuestPmu guarantees (see the comment on its class).
 function getFwGpPmc(pmu: KvmPmu, msr: number): KvmPmc | null {
   return pmu.fwWritesEnabled ? pmu.getGpPmc(msr, MSR.IA32_PMC0) : null;
 }

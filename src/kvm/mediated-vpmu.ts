@@ -29,6 +29,9 @@ export interface MediatedVcpuContext {
 }
 
 export class MediatedVpmu implements VpmuDesign {
+  // Non-null assertions here (and in RfcV1PassthroughVpmu) index the guest
+  // PMU's gpCounters below nrArchGpCounters and fixedCounters below
+  // nrArchFixedCounters: the lengths GuestPmu guarantees (see its class).
   readonly name: MediatedDesignName;
   /** The guest's state is in the hardware (between load and put). */
   loaded = false;

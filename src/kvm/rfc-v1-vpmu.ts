@@ -25,6 +25,8 @@ import { MediatedVpmu } from './mediated-vpmu.ts';
 import { rfcV1Intercepts, type PmuIntercepts } from './msr-intercepts.ts';
 
 export class RfcV1PassthroughVpmu extends MediatedVpmu {
+  // Non-null assertions: counter indices as in MediatedVpmu (below the guest
+  // PMU's nrArch* counts, which GuestPmu's arrays cover).
   override intercepts(): PmuIntercepts {
     if (this.cachedIntercepts) return this.cachedIntercepts;
     return (this.cachedIntercepts = this.withAblation(rfcV1Intercepts(this.ctx.pmu())));

@@ -50,6 +50,7 @@ export class VmPmuLifecycle {
    * The VM's protocol cells: kvm->arch.created_mediated_pmu,
    * kvm->created_vcpus, kvm->arch.enable_pmu, irqchip_in_kernel().
    */
+  // Non-null assertions index `cells` by the constants above, each below VM_CELLS.length.
   private readonly cells = new Int32Array(VM_CELLS.length);
   destroyed = false;
   readonly lapic: boolean;
