@@ -18,6 +18,9 @@ const PERF_CTL_VALID =
 type AmdRegisterKind = 'ctl' | 'ctr' | 'status' | 'globalctl' | 'clr' | 'set';
 
 export class AmdPmu implements HardwarePmu {
+  // Non-null assertions here index `perfCtl` and `bank.value` below
+  // nrCounters: decode() returns only indices of counters the model has, and
+  // rdpmcNumber() compares the index with nrCounters first.
   readonly bank: CounterBank;
   readonly nrCounters: number;
   /** One per counter (nrCounters, as bank.value): indexed with `!` below nrCounters. */

@@ -30,9 +30,11 @@ export interface OverflowSink {
 const MAX_NESTING = 8;
 
 export class CounterBank {
-  // Every per-counter array has `size` entries and every quantity array
-  // QUANTITY_COUNT; the loops index below those, with `!` (the retire loop is
-  // the hottest code in the model: no checked lookups).
+  // Non-null assertions: every per-counter array has `size` entries and every
+  // quantity array QUANTITY_COUNT (a counter's quantity indexes one only once
+  // counts() found it >= 0); the loops index below those, and the
+  // scratch blocks below MAX_NESTING (retire() refuses deeper nesting). The
+  // retire loop is the hottest code in the model: no checked lookups.
   readonly size: number;
   /** Current counter values, each in [0, limit). */
   readonly value: Float64Array;

@@ -44,6 +44,10 @@ export interface CpuidResult {
 }
 
 export class PhysicalCpu implements MsrPort {
+  // Non-null assertions here index `quantities` by a Quantity (below
+  // QUANTITY_COUNT), `accessCounts` / `accessCycles` by an ACCESS_* class
+  // (below ACCESS_CLASSES), and the retiring stacks at retiringDepth - 1, a
+  // level retire() wrote before anything it calls reads it.
   readonly pmu: HardwarePmu;
   readonly lapic = new LocalApic();
   /** This CPU's trace points (hw/tracepoints.ts). */

@@ -6,7 +6,7 @@
  */
 import { COUNT_CPL0, COUNT_CPL3, COUNT_GUEST, COUNT_HOST, CounterBank } from './counter-bank.ts';
 import { hasPerfMetrics, type CpuModel } from './cpu-models.ts';
-import { FIXED_COUNTER_QUANTITY, intelEventQuantity } from './events.ts';
+import { FIXED_COUNTER_QUANTITY, intelEventQuantity, Quantity } from './events.ts';
 import { gp } from './fault.ts';
 import { FIXED_CTRL, GLOBAL, MSR, PERF_CAP, RDPMC } from './msr.ts';
 import { mask, signExtend32, signExtend32Number, type HardwarePmu } from './pmu.ts';
@@ -54,6 +54,9 @@ type RegisterKind =
   | typeof REG_METRICS;
 
 export class IntelPmu implements HardwarePmu {
+  // Non-null assertions here index `eventsel` below nrGp and `bank.value`
+  // below nrGp + nrFixed: decode() returns only indices of counters the model
+  // has, and rdpmcNumber() compares the index with those counts first.
   readonly bank: CounterBank;
   readonly nrGp: number;
   readonly nrFixed: number;
@@ -97,7 +100,8 @@ export class IntelPmu implements HardwarePmu {
     for (let i = 0; i < this.nrGp; i++) this.bank.limit[i] = 2 ** model.gpWidth;
     for (let j = 0; j < this.nrFixed; j++) {
       this.bank.limit[this.nrGp + j] = 2 ** model.fixedWidth;
-      this.bank.quantity[this.nrGp + j] = FIXED_COUNTER_QUANTITY[j]!;
+      // Fixed counters past the four the SDM defines count nothing the model knows.
+      this.bank.quantity[this.nrGp + j] = FIXED_COUNTER_QUANTITY[j] ?? Quantity.None;
       this.bank.modeMask[this.nrGp + j] = COUNT_HOST | COUNT_GUEST;
     }
     let counters = mask(this.nrGp);

@@ -72,7 +72,8 @@ export class SampleRateLimit {
  * perf_adjust_period: steer the sample period of frequency-mode event `e`
  * toward sample_freq, through a low-pass filter, from `count` events in
  * `nsec`. A period left far beyond the new one is cut short (restarting the
- * event when `restart`, i.e. when it is counting now).
+ * event when `restart`, i.e. when it is counting now). Its non-null
+ * assertion holds: both callers pass only events with attr.sampleFreq set.
  */
 export function adjustPeriod(
   cpu: number,
