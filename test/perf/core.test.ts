@@ -21,6 +21,18 @@ function estimate(e: PerfEvent): number {
 }
 
 describe('contexts: CPU and task events', () => {
+  // perf_event_alloc (kernel/events/core.c): `(unsigned)cpu >= nr_cpu_ids` is
+  // -EINVAL unless it is a task event's cpu == -1; so are negative CPUs below -1.
+  it('perf_event_open refuses a CPU past the last one, or below -1, with EINVAL', () => {
+    const host = machine({ cpus: 2 });
+    throwsErrno(() => host.perf.open({ config: 'cycles' }, { cpu: 2 }), 'EINVAL');
+    throwsErrno(() => host.perf.open({ config: 'cycles' }, { cpu: -2, pid: 1 }), 'EINVAL');
+    throwsErrno(() => host.perf.open({ config: 'cycles' }, { cpu: 0.5 }), 'EINVAL');
+    assert.equal(host.perf.open({ config: 'cycles' }, { cpu: 1 }).state, 'active');
+    // A task event on any CPU (cpu == -1) is fine; task 5 is not running, so it waits.
+    assert.equal(host.perf.open({ config: 'cycles' }, { cpu: -1, pid: 5 }).state, 'inactive');
+  });
+
   it('a CPU event counts every task on its CPU and nothing on other CPUs', () => {
     const host = machine({ cpus: 2 });
     const e = host.perf.open({ config: 'branches' }, { cpu: 1 });

@@ -105,6 +105,19 @@ describe('the guest context switch (3.2)', () => {
     assert.equal(host.perfCore.rotations, 0, 'skipped for the guest, not multiplexed');
   });
 
+  // perf_put_guest_context clears the guest flag of every context on the CPU
+  // (ctx->... via perf_ctx_enable and the EVENT_GUEST time): an event opened
+  // after the put goes onto the PMU at once, as on a CPU that never ran a guest.
+  it('after the put, a newly opened exclude_guest event is scheduled in and counts at once', () => {
+    const host = machine();
+    host.perfExports.loadGuestContext(0);
+    host.perfExports.putGuestContext(0);
+    const e = host.perf.open({ config: 'branches', excludeGuest: true }, { cpu: 0 });
+    assert.equal(e.state, 'active');
+    host.exec({ instructions: 100, branches: 10 });
+    assert.equal(e.read().value, 10n);
+  });
+
   it('a task switched in while the guest is loaded waits for the put too', () => {
     const host = machine();
     const t = host.perf.open({ config: 'branches', excludeGuest: true }, { pid: 7 });
