@@ -33,8 +33,6 @@ const hasHardwareCounters = (pmu: PerfPmu): boolean => pmu.hasCounters;
 export const DEFAULT_TASK_PID = 1;
 
 export class PerfCore {
-  // Non-null assertions index the per-CPU arrays (cpus, cpuContexts, currentTask, guestLoaded:
-  // one entry per CPU) by a CPU number validated where it came in, and siblings below length.
   readonly pmus: PerfPmu[] = [];
   readonly x86: X86Pmu | null;
   readonly software = new SoftwarePmu();

@@ -72,8 +72,7 @@ export class SampleRateLimit {
  * perf_adjust_period: steer the sample period of frequency-mode event `e`
  * toward sample_freq, through a low-pass filter, from `count` events in
  * `nsec`. A period left far beyond the new one is cut short (restarting the
- * event when `restart`, i.e. when it is counting now). Its non-null
- * assertion holds: both callers pass only events with attr.sampleFreq set.
+ * event when `restart`, i.e. when it is counting now).
  */
 export function adjustPeriod(
   cpu: number,

@@ -183,8 +183,6 @@ export function driverMarksMediatedVpmu(model: Pick<CpuModel, 'vendor' | 'perfMo
 }
 
 export class X86Pmu implements PerfPmu {
-  // Non-null assertions index hw and ports by a CPU of the machine (one entry each), and a CPU's
-  // events, assign and the 64-entry scratch arrays below n <= nrGp + nrFixed (add() caps n).
   readonly name = 'cpu';
   readonly capabilities: readonly string[];
   readonly mediatedCapable: boolean;

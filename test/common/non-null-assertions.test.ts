@@ -4,8 +4,8 @@
  * src/common/arrays.ts) or a non-null assertion `x!` with the reason it is in
  * range written down. This keeps the second half of that rule: every `!` in
  * src/ lies inside a class, function or module whose comments state the
- * invariant, in a comment that says "non-null assertion" (one per class or
- * function group, as src/check/engine.ts has above `Engine`). A new `!`
+ * invariant, in a comment that says "non-null assertion" or quotes `!` (one
+ * per class or function group, as src/check/engine.ts has above `Engine`). A new `!`
  * without one fails here, naming its file and line.
  */
 import assert from 'node:assert/strict';
@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
-const JUSTIFICATION = /non-null[\s*/]+assertion/i; // also across a comment's line break
+// "non-null assertion" (also across a comment's line break), or `!` quoted in backticks.
+const JUSTIFICATION = /non-null[\s*/]+assertion|`[^`\n]*!`/i;
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -115,6 +116,11 @@ describe('non-null assertions in src/ (noUncheckedIndexedAccess)', () => {
     // A comment in another class does not cover this one.
     const elsewhere = `class B {\n  // Non-null assertions: none here really.\n  y = 1;\n}\n${bare}`;
     assert.equal(unjustifiedAssertions('a.ts', elsewhere).length, 1);
+    const quoted = bare.replace(
+      '  xs = [1];',
+      '  // xs is read with `!` below its length.\n  xs = [1];',
+    );
+    assert.deepEqual(unjustifiedAssertions('a.ts', quoted), []);
     // `!==` and a logical `!` are not assertions.
     assert.deepEqual(unjustifiedAssertions('b.ts', 'export const t = !(1 !== 2);\n'), []);
   });
