@@ -28,13 +28,17 @@ export interface OverflowSink {
 }
 
 const MAX_NESTING = 8;
+/** Counters a bank can hold: overflows are reported as a 32-bit mask. */
+export const MAX_BANK_COUNTERS = 32;
 
 export class CounterBank {
-  // Non-null assertions: every per-counter array has `size` entries and every
-  // quantity array QUANTITY_COUNT (a counter's quantity indexes one only once
-  // counts() found it >= 0); the loops index below those, and the
-  // scratch blocks below MAX_NESTING (retire() refuses deeper nesting). The
-  // retire loop is the hottest code in the model: no checked lookups.
+  // Non-null assertions read typed arrays at indices in range by construction:
+  // per-counter arrays (`size` entries) at i < size (the loops; counts() and
+  // blockEvents() are called from them, firstCounter is such an i); quantity
+  // arrays (QUANTITY_COUNT) at a Quantity: a constant, k < QUANTITY_COUNT, or
+  // quantity[i] (the PMUs store Quantity values) where counts() saw it >= 0;
+  // `scratch` (MAX_NESTING) at depth - 1, depth <= MAX_NESTING being checked
+  // in retire(). The retire loop is the hottest code in the model: no checks.
   readonly size: number;
   /** Current counter values, each in [0, limit). */
   readonly value: Float64Array;
@@ -56,6 +60,8 @@ export class CounterBank {
   private readonly add: Float64Array;
 
   constructor(size: number) {
+    if (!Number.isInteger(size) || size < 0 || size > MAX_BANK_COUNTERS)
+      throw new RangeError(`counter bank: ${size} counters (0 to ${MAX_BANK_COUNTERS} supported)`);
     this.size = size;
     this.value = new Float64Array(size);
     this.limit = new Float64Array(size);
@@ -74,7 +80,7 @@ export class CounterBank {
    * What is left of the block being retired (at the innermost nesting level),
    * for one quantity: lets the CPU put its clock at the overflow point.
    */
-  remaining(quantity: number): number {
+  remaining(quantity: Quantity): number {
     return this.depth > 0 ? this.scratch[this.depth - 1]![quantity]! : 0;
   }
 

@@ -13,13 +13,14 @@ import {
   COUNT_GUEST,
   COUNT_HOST,
   CounterBank,
+  MAX_BANK_COUNTERS,
   cmaskCycles,
   type OverflowSink,
 } from '../../src/hw/counter-bank.ts';
 import type { PhysicalCpu } from '../../src/hw/cpu.ts';
 import { QUANTITY_COUNT, Quantity, splitWork, type Work } from '../../src/hw/events.ts';
 import { EVTSEL, MSR, RDPMC } from '../../src/hw/msr.ts';
-import { WRAP48, cpuOf, evtsel, unmaskLvtpc } from './helpers.ts';
+import { WRAP48, cpuOf, evtsel, unmaskLvtpc, variant } from './helpers.ts';
 
 // ---------------------------------------------------------------------------
 // A driver's view of counters on Sapphire Rapids (8 GP + 4 fixed) and Zen 4.
@@ -558,6 +559,13 @@ function block(instructions: number): Float64Array {
 }
 
 describe('CounterBank', () => {
+  test('holds at most 32 counters, the width of the overflow mask it reports', () => {
+    assert.equal(new CounterBank(MAX_BANK_COUNTERS).size, 32);
+    assert.throws(() => new CounterBank(33), RangeError);
+    // A custom model beyond it is refused when its CPU is built, not miscounted.
+    assert.throws(() => cpuOf(variant('intel-sapphire-rapids', { gpCounters: 30 })), RangeError);
+  });
+
   test('reports wrapped counters and the interrupt flag to the sink', () => {
     const bank = bank1(Quantity.Instructions, 2 ** 16 - 3, 16);
     const calls: [number, boolean][] = [];
