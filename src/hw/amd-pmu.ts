@@ -23,7 +23,7 @@ export class AmdPmu implements HardwarePmu {
   // rdpmcNumber() compares the index with nrCounters first.
   readonly bank: CounterBank;
   readonly nrCounters: number;
-  /** One per counter (nrCounters, as bank.value): indexed with `!` below nrCounters. */
+  /** PERF_CTL, one per counter. */
   private readonly perfCtl: bigint[];
   private globalCtl: bigint;
   private status = 0n;
@@ -57,7 +57,8 @@ export class AmdPmu implements HardwarePmu {
   private buildRegisterTable(): void {
     const add = (msr: number, kind: AmdRegisterKind, index = 0) =>
       this.registers.set(msr, Object.freeze({ kind, index }));
-    for (let i = 0; i < 4; i++) {
+    // The legacy K7 MSRs address the first four counters, those that exist.
+    for (let i = 0; i < Math.min(4, this.nrCounters); i++) {
       add(MSR.MSR_K7_EVNTSEL0 + i, 'ctl', i);
       add(MSR.MSR_K7_PERFCTR0 + i, 'ctr', i);
     }

@@ -53,6 +53,9 @@ type RegisterKind =
   | typeof REG_STATUS_SET
   | typeof REG_METRICS;
 
+/** Fixed counters the model decodes: FIXED_CTR_CTRL is read as a 32-bit number, 4 bits each. */
+const MAX_FIXED = 8;
+
 export class IntelPmu implements HardwarePmu {
   // Non-null assertions here index `eventsel` below nrGp and `bank.value`
   // below nrGp + nrFixed: decode() returns only indices of counters the model
@@ -60,7 +63,7 @@ export class IntelPmu implements HardwarePmu {
   readonly bank: CounterBank;
   readonly nrGp: number;
   readonly nrFixed: number;
-  /** One per GP counter (nrGp; bank.value has nrGp + nrFixed): indexed with `!` below those counts. */
+  /** One per GP counter. */
   private readonly eventsel: bigint[];
   private fixedCtrCtrl = 0n;
   /** The same, as a number (valid bits: 4 per fixed counter, at most 8 counters). */
@@ -95,6 +98,8 @@ export class IntelPmu implements HardwarePmu {
   ) {
     this.nrGp = model.gpCounters;
     this.nrFixed = model.pmuVersion >= 2 ? model.fixedCounters : 0;
+    if (this.nrFixed > MAX_FIXED)
+      throw new RangeError(`${model.name}: ${this.nrFixed} fixed counters (at most ${MAX_FIXED})`);
     this.bank = new CounterBank(this.nrGp + this.nrFixed);
     this.eventsel = new Array<bigint>(this.nrGp).fill(0n);
     for (let i = 0; i < this.nrGp; i++) this.bank.limit[i] = 2 ** model.gpWidth;
@@ -379,7 +384,7 @@ export class IntelPmu implements HardwarePmu {
   }
 
   private recomputeFixed(j: number): void {
-    // At most 4 fixed counters x 4 bits: the control fits a number.
+    // At most MAX_FIXED counters x 4 bits: the control fits the 32 bits >>> shifts.
     const field = (this.fixedCtrCtrlNumber >>> (FIXED_CTRL.bits * j)) & 0xf;
     const i = this.nrGp + j;
     const bank = this.bank;

@@ -101,6 +101,14 @@ describe('AMD counter MSRs', () => {
     assertGp(() => cpu.rdpmc(4));
   });
 
+  test('a model with fewer than four counters has no K7 MSRs for the missing ones', () => {
+    const cpu = cpuOf(variant('amd-zen4', { gpCounters: 3 }));
+    cpu.wrmsr(MSR.MSR_K7_EVNTSEL0 + 2, INSTRUCTIONS);
+    assert.equal(cpu.rdmsr(MSR.MSR_K7_EVNTSEL0 + 2), INSTRUCTIONS);
+    assertGp(() => cpu.rdmsr(MSR.MSR_K7_EVNTSEL0 + 3));
+    assertGp(() => cpu.wrmsr(MSR.MSR_K7_PERFCTR0 + 3, 1n));
+  });
+
   test('a six-counter model without PerfCtrExtCore still exposes only the four K7 counters', () => {
     const cpu = cpuOf(variant('amd-zen3', { perfCtrExtCore: false }));
     assertGp(() => cpu.rdpmc(4));

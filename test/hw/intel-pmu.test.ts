@@ -674,6 +674,19 @@ describe('Fixed counter 3 and PERF_METRICS', () => {
     });
   }
 
+  test('a fixed counter past the four the model knows counts nothing', () => {
+    const cpu = cpuOf(variant(SPR, { fixedCounters: 5, fixedCounterMask: 0x1f }));
+    cpu.wrmsr(MSR.IA32_FIXED_CTR_CTRL, (FIXED_ALL << 16n) | FIXED_ALL); // fixed 4 and 0
+    enableAll(cpu);
+    cpu.retire({ instructions: 1000 });
+    assert.equal(cpu.rdmsr(MSR.IA32_FIXED_CTR0), 1000n);
+    assert.equal(cpu.rdmsr(MSR.IA32_FIXED_CTR0 + 4), 0n);
+  });
+
+  test('a model with more than 8 fixed counters is refused', () => {
+    assert.throws(() => cpuOf(variant(SPR, { fixedCounters: 9 })), RangeError);
+  });
+
   test('a custom model with PERF_CAPABILITIES bit 15 but 3 fixed counters has no PERF_METRICS', () => {
     const cpu = cpuOf(variant('intel-sapphire-rapids', { fixedCounters: 3, fixedCounterMask: 7 }));
     assertGp(() => cpu.rdmsr(MSR.MSR_PERF_METRICS));
