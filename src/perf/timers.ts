@@ -64,9 +64,10 @@ export class PerfTimers {
       this.muxDeadlineNs[cpu] = Infinity;
       fired |= MUX_TIMER;
     }
-    if (nowNs >= this.tickDeadlineNs[cpu]!) {
-      while (this.tickDeadlineNs[cpu]! <= nowNs)
-        this.tickDeadlineNs[cpu] = this.tickDeadlineNs[cpu]! + this.tickNs;
+    let tick = this.tickDeadlineNs[cpu]!;
+    if (nowNs >= tick) {
+      while (tick <= nowNs) tick += this.tickNs;
+      this.tickDeadlineNs[cpu] = tick;
       fired |= TICK_TIMER;
     }
     return fired;

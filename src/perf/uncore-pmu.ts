@@ -63,16 +63,19 @@ export class UncorePmu extends CounterlessPmu {
   }
 
   override add(cpu: number, event: KernelEvent): boolean {
-    if (this.active[cpu]!.size >= UNCORE_COUNTERS) return false;
-    this.active[cpu]!.add(event);
+    const active = this.active[cpu]!;
+    if (active.size >= UNCORE_COUNTERS) return false;
+    active.add(event);
     this.txn[cpu]!.push(event);
     event.prevCount = this.cpus[cpu]!.uncoreDataReads ?? 0;
     return true;
   }
 
   override cancelTxn(cpu: number): void {
-    for (const event of this.txn[cpu]!) this.active[cpu]!.delete(event);
-    this.txn[cpu]!.length = 0;
+    const active = this.active[cpu]!;
+    const txn = this.txn[cpu]!;
+    for (const event of txn) active.delete(event);
+    txn.length = 0;
   }
 
   override del(cpu: number, event: KernelEvent): void {
