@@ -93,8 +93,28 @@ export class Mirror {
    */
   canonicalize(s: Int32Array, o: number): void {
     const e = this.engine;
-    const m = this.scratch;
     const cells = e.mutexBase;
+    // The words before the thread slots (cells, mutexes, holder counts) are
+    // not moved by the class sort, so the image's prefix is known without
+    // building it: where it differs from the state's, it decides the order,
+    // and a state smaller than its image (half of them) costs no more. The
+    // swaps are involutions, so the image's word i is the state's word at
+    // the image of i.
+    for (let i = 0; i < e.threadBase; i++) {
+      const a =
+        i < cells
+          ? s[o + this.cellImage[i]!]!
+          : i === e.holderBase
+            ? s[o + i + 1]!
+            : i === e.holderBase + 1
+              ? s[o + i - 1]!
+              : s[o + i]!;
+      const b = s[o + i]!;
+      if (a === b) continue;
+      if (a > b) return;
+      break;
+    }
+    const m = this.scratch;
     for (let c = 0; c < cells; c++) m[this.cellImage[c]!] = s[o + c]!;
     for (let i = cells; i < e.holderBase; i++) m[i] = s[o + i]!;
     m[e.holderBase] = s[o + e.holderBase + 1]!;
