@@ -317,6 +317,21 @@ describe('kernel counters (the perf-emulated vPMU)', () => {
     assert.equal(host.perfExports.counterInError(k), true);
   });
 
+  // intel_set_masks / intel_guest_get_msrs (arch/x86/events/intel/core.c): an
+  // exclude_guest event's counter is set in cpuc->intel_ctrl_host_mask, so the
+  // guest GLOBAL_CTRL the legacy vPMU loads at VM-entry leaves it off; when
+  // the event is gone its bit comes back.
+  it('an exclude_guest host event is off in the guest GLOBAL_CTRL of the legacy switch, and back once it closes', () => {
+    const host = machine();
+    const e = host.perf.open({ config: 'branches', excludeGuest: true }, { cpu: 0 });
+    const bit = 1n << BigInt(counterOf(e));
+    const open = host.perfExports.guestSwitchGlobalCtrl(0)!;
+    assert.deepEqual([open.host & bit, open.guest & bit], [bit, 0n]);
+    e.close();
+    const closed = host.perfExports.guestSwitchGlobalCtrl(0)!;
+    assert.deepEqual([closed.host & bit, closed.guest & bit], [bit, bit]);
+  });
+
   it('guestSwitchGlobalCtrl is Intel-only', () => {
     assert.equal(machine({ cpu: 'amd-zen4' }).perfExports.guestSwitchGlobalCtrl(0), null);
     assert.deepEqual(machine().perfExports.guestSwitchGlobalCtrl(0), {
