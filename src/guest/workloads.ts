@@ -68,29 +68,31 @@ export function computeBlocks(mix: ComputeMix, cycles: number): Work[] {
   const total = Math.max(0, Math.floor(cycles));
   if (total === 0) return [];
   const userCycles = Math.floor((total * mix.userPercent) / 100);
+  // Two parts, user first, written out rather than looped over a list of
+  // pairs: this runs per chunk of guest work, and the pairs were garbage.
   const blocks: Work[] = [];
-  for (const [cpl, c] of [
-    [3, userCycles],
-    [0, total - userCycles],
-  ] as const) {
-    if (c <= 0) continue;
-    const instructions = Math.max(1, Math.floor(c * mix.ipc));
-    const branches = Math.floor((instructions * mix.branchesPerKilo) / 1000);
-    const llcRefs = Math.floor((instructions * mix.llcRefsPerKilo) / 1000);
-    blocks.push({
-      instructions,
-      cycles: c,
-      refCycles: c,
-      branches,
-      branchMisses: Math.floor((branches * mix.branchMissPercent) / 100),
-      llcReferences: llcRefs,
-      llcMisses: Math.floor((llcRefs * mix.llcMissPercent) / 100),
-      loads: Math.floor((instructions * mix.loadsPerKilo) / 1000),
-      stores: Math.floor((instructions * mix.storesPerKilo) / 1000),
-      cpl,
-    });
-  }
+  if (userCycles > 0) blocks.push(computeBlock(mix, 3, userCycles));
+  if (total - userCycles > 0) blocks.push(computeBlock(mix, 0, total - userCycles));
   return blocks;
+}
+
+/** One part of computeBlocks: `c` cycles of the mix at one CPL. */
+function computeBlock(mix: ComputeMix, cpl: 0 | 3, c: number): Work {
+  const instructions = Math.max(1, Math.floor(c * mix.ipc));
+  const branches = Math.floor((instructions * mix.branchesPerKilo) / 1000);
+  const llcRefs = Math.floor((instructions * mix.llcRefsPerKilo) / 1000);
+  return {
+    instructions,
+    cycles: c,
+    refCycles: c,
+    branches,
+    branchMisses: Math.floor((branches * mix.branchMissPercent) / 100),
+    llcReferences: llcRefs,
+    llcMisses: Math.floor((llcRefs * mix.llcMissPercent) / 100),
+    loads: Math.floor((instructions * mix.loadsPerKilo) / 1000),
+    stores: Math.floor((instructions * mix.storesPerKilo) / 1000),
+    cpl,
+  };
 }
 
 /** A program phase: the mix with its rates varied by `jitter()` factors (truth follows the varied mix). */

@@ -655,7 +655,8 @@ class GuestCpuImpl implements GuestCpu {
   exec(work: Work): void {
     this.live('exec');
     validateWork(work, 'guest.exec');
-    this.vcpu.runGuestWork({ ...work, cpl: work.cpl ?? 0 });
+    // A block that names its CPL is retired as it is (nothing keeps or changes it): no copy per block.
+    this.vcpu.runGuestWork(work.cpl === undefined ? { ...work, cpl: 0 } : work);
   }
 
   execEmulated(work: Work): void {

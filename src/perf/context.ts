@@ -55,10 +55,16 @@ export class EventContext {
     this.activeCpu = -1;
   }
 
-  /** Every event in the context. */
-  *events(): Generator<KernelEvent> {
-    for (const leader of this.pinned) yield* leader.members();
-    for (const leader of this.flexible) yield* leader.members();
+  /**
+   * Every event in the context, groups in order, leader first: one new array
+   * (perf_event_task_tick walks this per CPU per tick; a generator of
+   * members() arrays was most of the garbage that tick made).
+   */
+  events(): KernelEvent[] {
+    const all: KernelEvent[] = [];
+    for (const leader of this.pinned) all.push(leader, ...leader.siblings);
+    for (const leader of this.flexible) all.push(leader, ...leader.siblings);
+    return all;
   }
 
   get isEmpty(): boolean {

@@ -10,6 +10,7 @@ import {
   ioMix,
   phaseMix,
   specintMix,
+  type ComputeMix,
   type WorkloadSpec,
 } from '../guest/workloads.ts';
 import type { SeededRandom } from './random.ts';
@@ -52,7 +53,6 @@ export class WorkloadRunner {
   runUntil(deadlineNs: number, run: WorkloadActions): void {
     const cpu = this.cpu;
     const hz = cpu.model.tscHz;
-    const slots = cpu.model.topdownSlotsPerCycle;
     const spec = this.spec;
     if (spec.kind === 'specint') {
       const base = specintMix(spec);
@@ -62,10 +62,7 @@ export class WorkloadRunner {
         const ns = Math.min(CHUNK_NS, deadlineNs - cpu.nowNs);
         const cycles = Math.max(1, Math.floor((ns * hz) / 1e9));
         const mix = spread > 0 ? phaseMix(base, jitter) : base;
-        for (const block of computeBlocks(mix, cycles)) {
-          this.truth.record(block, slots);
-          run.exec(block);
-        }
+        this.retireBlocks(computeBlocks(mix, cycles), run);
       }
       return;
     }
@@ -108,12 +105,22 @@ export class WorkloadRunner {
   private retireInFlight(run: WorkloadActions, ipc: number): boolean {
     const chunk = Math.max(1, Math.floor((CHUNK_NS * this.cpu.model.tscHz) / 1e9));
     const cycles = Math.min(this.inFlightCycles, chunk);
-    for (const block of computeBlocks(ioMix(ipc), cycles)) {
-      this.truth.record(block, this.cpu.model.topdownSlotsPerCycle);
-      run.exec(block);
-    }
+    if (this.ioMixCache === null || this.ioMixCache.ipc !== ipc) this.ioMixCache = ioMix(ipc);
+    this.retireBlocks(computeBlocks(this.ioMixCache, cycles), run);
     this.inFlightCycles -= cycles;
     return this.inFlightCycles === 0;
+  }
+
+  /** The I/O mix of the last retireInFlight: its IPC does not change within a run. */
+  private ioMixCache: ComputeMix | null = null;
+
+  /** Record each block as truth, then retire it through the workload's CPU. */
+  private retireBlocks(blocks: Work[], run: WorkloadActions): void {
+    const slots = this.cpu.model.topdownSlotsPerCycle;
+    for (const block of blocks) {
+      this.truth.record(block, slots);
+      run.exec(block);
+    }
   }
 
   private idle(run: { hlt(): void }, untilNs: number): void {
