@@ -199,11 +199,12 @@ export class PhysicalCpu implements MsrPort {
       this.lapic.writeLvtpc(value);
       return;
     }
-    if (!this.pmu.isCounterMsr(msr)) {
+    // x2APIC registers take the bigint path's checks; PMU registers their number path.
+    if (msr >= 0x800 && msr <= 0x8ff) {
       this.wrmsr(msr, BigInt(value));
       return;
     }
-    this.account(ACCESS_WRMSR_COUNTER);
+    this.account(this.pmu.isCounterMsr(msr) ? ACCESS_WRMSR_COUNTER : ACCESS_WRMSR);
     this.pmu.wrmsrNumber(msr, value);
   }
 

@@ -63,8 +63,10 @@ export class IntelPmu implements HardwarePmu {
   readonly bank: CounterBank;
   readonly nrGp: number;
   readonly nrFixed: number;
-  /** One per GP counter. */
-  private readonly eventsel: bigint[];
+  /** One per GP counter, as a number: bits 63:32 are reserved (no TSX modelled). */
+  private readonly eventsel: number[];
+  /** The same selectors as RDMSR returns them, made at the first read after a change. */
+  private readonly eventselRead: (bigint | undefined)[];
   private fixedCtrCtrl = 0n;
   /** The same, as a number (valid bits: 4 per fixed counter, at most 8 counters). */
   private fixedCtrCtrlNumber = 0;
@@ -101,7 +103,8 @@ export class IntelPmu implements HardwarePmu {
     if (this.nrFixed > MAX_FIXED)
       throw new RangeError(`${model.name}: ${this.nrFixed} fixed counters (at most ${MAX_FIXED})`);
     this.bank = new CounterBank(this.nrGp + this.nrFixed);
-    this.eventsel = new Array<bigint>(this.nrGp).fill(0n);
+    this.eventsel = new Array<number>(this.nrGp).fill(0);
+    this.eventselRead = new Array<bigint | undefined>(this.nrGp).fill(0n);
     for (let i = 0; i < this.nrGp; i++) this.bank.limit[i] = 2 ** model.gpWidth;
     for (let j = 0; j < this.nrFixed; j++) {
       this.bank.limit[this.nrGp + j] = 2 ** model.fixedWidth;
@@ -192,7 +195,7 @@ export class IntelPmu implements HardwarePmu {
       case REG_PMC:
         return BigInt(this.bank.value[reg.index]!);
       case REG_EVTSEL:
-        return this.eventsel[reg.index]!;
+        return (this.eventselRead[reg.index] ??= counterValue(this.eventsel[reg.index]!));
       case REG_FIXED:
         return BigInt(this.bank.value[this.nrGp + reg.index]!);
       case REG_CAPS:
@@ -225,9 +228,7 @@ export class IntelPmu implements HardwarePmu {
         // Bits 63:32 are reserved (no TSX modelled: IN_TX/IN_TXCP are reserved
         // too): a comparison, which allocates no bigint.
         if (value > 0xffffffffn) throw writeFault(msr, value, 'reserved event-select bits');
-        if (value === this.eventsel[reg.index]) return; // the same selector: nothing to decode again
-        this.eventsel[reg.index] = value;
-        this.recomputeGp(reg.index);
+        this.writeEventsel(reg.index, Number(value));
         return;
       case REG_FIXED:
         if (value > this.fixedMax) throw writeFault(msr, value, 'bits above the counter width');
@@ -287,6 +288,12 @@ export class IntelPmu implements HardwarePmu {
           if (value > this.fixedMaxNumber)
             throw writeFault(msr, BigInt(value), 'bits above the counter width');
           this.bank.value[this.nrGp + reg.index] = value;
+          return;
+        case REG_EVTSEL:
+          // The selector writes of every world switch and every perf enable: no bigint.
+          if (value > 0xffffffff)
+            throw writeFault(msr, BigInt(value), 'reserved event-select bits');
+          this.writeEventsel(reg.index, value);
           return;
       }
     }
@@ -369,9 +376,17 @@ export class IntelPmu implements HardwarePmu {
   private readonly allLo: number;
   private readonly allHi: number;
 
+  /** A valid (bits 31:0) selector written: decoded again only if it changed. */
+  private writeEventsel(i: number, sel: number): void {
+    if (sel === this.eventsel[i]) return;
+    this.eventsel[i] = sel;
+    this.eventselRead[i] = undefined;
+    this.recomputeGp(i);
+  }
+
   private recomputeGp(i: number): void {
     // Every field the counter uses lives in bits 31:0: decode them as one number.
-    const sel = Number(this.eventsel[i]!); // bits 63:32 are reserved (checked at the write)
+    const sel = this.eventsel[i]!;
     const bank = this.bank;
     bank.quantity[i] = intelEventQuantity(sel & 0xff, (sel >>> 8) & 0xff);
     bank.cplMask[i] = (sel & SEL_OS ? COUNT_CPL0 : 0) | (sel & SEL_USR ? COUNT_CPL3 : 0);

@@ -182,7 +182,7 @@ export class MediatedVpmu implements VpmuDesign {
     for (let i = 0; i < pmu.nrArchGpCounters; i++) {
       const pmc = pmu.gpCounters[i]!;
       if (pmc.counter !== cpu.rdpmcNumber(i)) cpu.wrmsrNumber(this.gpCounterMsr(i), pmc.counter);
-      cpu.wrmsr(this.gpEventselMsr(i), pmc.eventselHw);
+      cpu.wrmsrNumber(this.gpEventselMsr(i), Number(pmc.eventselHw)); // selectors end below bit 53
     }
     for (let i = 0; i < pmu.nrArchFixedCounters; i++) {
       const pmc = pmu.fixedCounters[i]!;

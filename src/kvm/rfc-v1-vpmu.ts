@@ -45,8 +45,8 @@ export class RfcV1PassthroughVpmu extends MediatedVpmu {
     cpu.wrmsr(MSR.IA32_PERF_GLOBAL_STATUS_SET, pmu.globalStatus);
     for (let i = 0; i < pmu.nrArchGpCounters; i++) {
       const pmc = pmu.gpCounters[i]!;
-      cpu.wrmsr(this.gpCounterMsr(i), BigInt(pmc.counter));
-      cpu.wrmsr(this.gpEventselMsr(i), pmc.eventselHw);
+      cpu.wrmsrNumber(this.gpCounterMsr(i), pmc.counter);
+      cpu.wrmsrNumber(this.gpEventselMsr(i), Number(pmc.eventselHw)); // selectors end below bit 53
     }
     // Patch 24/41: RDPMC is not intercepted, so counters the guest lacks are zeroed.
     for (let i = pmu.nrArchGpCounters; i < pmu.cap.numCountersGp; i++) {
@@ -55,7 +55,7 @@ export class RfcV1PassthroughVpmu extends MediatedVpmu {
     }
     cpu.wrmsr(MSR.IA32_FIXED_CTR_CTRL, pmu.fixedCtrCtrlHw);
     for (let i = 0; i < pmu.nrArchFixedCounters; i++)
-      cpu.wrmsr(MSR.IA32_FIXED_CTR0 + i, BigInt(pmu.fixedCounters[i]!.counter));
+      cpu.wrmsrNumber(MSR.IA32_FIXED_CTR0 + i, pmu.fixedCounters[i]!.counter);
     for (let i = pmu.nrArchFixedCounters; i < pmu.cap.numCountersFixed; i++)
       cpu.wrmsr(MSR.IA32_FIXED_CTR0 + i, 0n);
     // Patch 27/41: topdown metrics are not offered, so the host's are cleared.

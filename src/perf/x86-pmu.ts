@@ -75,6 +75,16 @@ const ARCH_EVENT_BIT: Readonly<Record<NamedEventName, number>> = {
 const RAW_MASK_INTEL = EVTSEL.EVENT | EVTSEL.UMASK | EVTSEL.EDGE | EVTSEL.INV | EVTSEL.CMASK;
 const RAW_MASK_AMD = RAW_MASK_INTEL | EVTSEL.AMD_EVENT_HI;
 
+/**
+ * An event's selector with EN set, as a number for MsrPort.wrmsrNumber:
+ * selectors end at bit 41 (AMD's HostOnly), exact in a number, and eventInit
+ * never sets EN in hw.config (the raw masks leave it out), so adding the bit
+ * sets it (`|` would cut an AMD selector to 32 bits).
+ */
+function enabledSelector(config: bigint): number {
+  return Number(config) + Number(EVTSEL.EN);
+}
+
 /** init_hw_perf_events: the PMU from CPUID, then check_hw_exists. Null: none usable. */
 export function enumerateX86Pmu(port: X86CpuPort): X86PmuDescription | null {
   const desc = describeFromCpuid(port);
@@ -493,7 +503,7 @@ export class X86Pmu implements PerfPmu {
     } else {
       for (const e of hw.events) {
         if (e.idx >= 0 && e.idx < FIXED_IDX && !e.throttled)
-          port.wrmsr(this.evtselMsr(e.idx), e.hw.config | EVTSEL.EN);
+          port.wrmsrNumber(this.evtselMsr(e.idx), enabledSelector(e.hw.config));
       }
     }
   }
@@ -603,7 +613,7 @@ export class X86Pmu implements PerfPmu {
       if (hw.disableDepth === 0 && !hw.inPmi) this.enableAll(cpu);
       return;
     }
-    this.port(cpu).wrmsr(this.evtselMsr(event.idx), event.hw.config | EVTSEL.EN);
+    this.port(cpu).wrmsrNumber(this.evtselMsr(event.idx), enabledSelector(event.hw.config));
   }
 
   private disableEvent(cpu: number, event: KernelEvent): void {
@@ -614,7 +624,7 @@ export class X86Pmu implements PerfPmu {
       if (hw.disableDepth === 0 && !hw.inPmi) this.enableAll(cpu);
       return;
     }
-    this.port(cpu).wrmsr(this.evtselMsr(event.idx), event.hw.config);
+    this.port(cpu).wrmsrNumber(this.evtselMsr(event.idx), Number(event.hw.config));
   }
 
   // ---------------------------------------------------------------- the PMI
