@@ -5,17 +5,21 @@
  * src/kvm or src/check; the tests that import the mutated module (directly)
  * run against it (or, for a module tested only through others, the tests of
  * its layer: test/perf, test/kvm, test/check), in a scratch copy of the tree,
- * never in the worktree. A
- * mutant is killed when those tests fail (or time out), survives when they
- * pass. The score is killed / (killed + survived).
+ * never in the worktree. A mutant is killed when those tests fail, survives
+ * when they pass, and times out when they run past --timeout (counted as
+ * detected, shown apart). The score is (killed + timed out) / all run.
  *
- *   node scripts/mutate.mjs [--sample N] [--seed S] [--timeout SECONDS] [dir...]
+ *   node scripts/mutate.mjs [--sample N] [--seed S] [--timeout SECONDS]
+ *                           [--jobs N] [--json FILE] [dir...]
  *
- * --sample draws N mutants at random (seeded, printed) instead of all of
- * them; survivors are listed with file, line and the change, to be killed by
- * a new test or explained.
+ * --sample draws N mutants, spread evenly over the directories, by a seeded
+ * shuffle (the seed is printed; the same seed gives the same mutants).
+ * --jobs runs N mutants at once, each in its own scratch copy. --json writes
+ * every mutant's file:line, operator, outcome and elapsed seconds. Survivors
+ * are listed with file, line and the change, to be killed by a new test or
+ * explained.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   cpSync,
   mkdtempSync,
@@ -28,34 +32,38 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { applyMutant, mutantsOf, stratifiedSample } from './mutate-plan.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The operators: a pattern and what it becomes (one occurrence per mutant). */
-const OPERATORS = [
-  { name: '=== -> !==', re: /===/g, to: '!==' },
-  { name: '!== -> ===', re: /!==/g, to: '===' },
-  { name: '< -> <=', re: /(?<![<=!])<(?![<=])(?=\s)/g, to: '<=' },
-  { name: '<= -> <', re: /<=/g, to: '<' },
-  { name: '> -> >=', re: /(?<![>=-])>(?![>=])(?=\s)/g, to: '>=' },
-  { name: '>= -> >', re: />=/g, to: '>' },
-  { name: '&& -> ||', re: /&&/g, to: '||' },
-  { name: '|| -> &&', re: /\|\|/g, to: '&&' },
-  { name: '+ 1 -> - 1', re: /\+ 1\b/g, to: '- 1' },
-  { name: '- 1 -> + 1', re: /- 1\b/g, to: '+ 1' },
-  { name: 'true -> false', re: /\btrue\b/g, to: 'false' },
-  { name: 'false -> true', re: /\bfalse\b/g, to: 'true' },
-  { name: 'drop !', re: /(?<=\(|\s)!(?=[a-zA-Z_(])/g, to: '' },
-];
+function usage(message) {
+  console.error(`mutate: ${message}`);
+  process.exit(2);
+}
 
 function parseArgs(argv) {
-  const opts = { sample: 0, seed: Date.now() % 1_000_000, timeout: 180, dirs: [] };
+  const opts = {
+    sample: 0,
+    seed: Date.now() % 1_000_000,
+    timeout: 180,
+    jobs: 1,
+    json: '',
+    dirs: [],
+  };
+  const count = (flag, v, min) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) usage(`${flag} expects an integer >= ${min}, got '${v}'`);
+    return n;
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--sample') opts.sample = Number(argv[++i]);
-    else if (a === '--seed') opts.seed = Number(argv[++i]);
-    else if (a === '--timeout') opts.timeout = Number(argv[++i]);
-    else opts.dirs.push(a);
+    if (a === '--sample') opts.sample = count(a, argv[++i], 0);
+    else if (a === '--seed') opts.seed = count(a, argv[++i], 0);
+    else if (a === '--timeout') opts.timeout = count(a, argv[++i], 1);
+    else if (a === '--jobs') opts.jobs = count(a, argv[++i], 1);
+    else if (a === '--json') opts.json = argv[++i] ?? usage('--json expects a file name');
+    else if (a.startsWith('--')) usage(`unknown option ${a}`);
+    else opts.dirs.push(a.replace(/\/+$/, ''));
   }
   if (opts.dirs.length === 0) opts.dirs = ['src/perf', 'src/kvm', 'src/check'];
   return opts;
@@ -69,40 +77,6 @@ function filesUnder(dir) {
         ? [join(dir, e.name)]
         : [],
   );
-}
-
-/** Lines that are code (not comments, imports, or type-only declarations). */
-function isCodeLine(line) {
-  const t = line.trim();
-  return !(
-    t === '' ||
-    t.startsWith('//') ||
-    t.startsWith('*') ||
-    t.startsWith('/*') ||
-    t.startsWith('import ') ||
-    t.startsWith('export type') ||
-    t.startsWith('type ') ||
-    t.startsWith('readonly ') ||
-    /^[A-Za-z_]\w*\??: /.test(t) // an interface member
-  );
-}
-
-function mutantsOf(file) {
-  const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
-  const out = [];
-  lines.forEach((line, i) => {
-    if (!isCodeLine(line)) return;
-    // Strings and trailing comments are not mutated.
-    const code = line
-      .replace(/\/\/.*$/, '')
-      .replace(/'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`/g, (s) => ' '.repeat(s.length));
-    for (const op of OPERATORS) {
-      for (const m of code.matchAll(op.re)) {
-        out.push({ file, line: i, column: m.index, length: m[0].length, op });
-      }
-    }
-  });
-  return out;
 }
 
 /**
@@ -120,86 +94,134 @@ function relevantTests(file, testFiles) {
   return testFiles.filter((t) => t.startsWith(`test/${layer}/`));
 }
 
-function random(seed) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
+/** A scratch copy of the tree: the worktree is never modified. */
+function scratchCopy() {
+  const work = mkdtempSync(join(tmpdir(), 'vpmu-mutate-'));
+  for (const entry of ['src', 'test', 'package.json', 'tsconfig.json', 'scenarios'])
+    cpSync(join(ROOT, entry), join(work, entry), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(work, 'node_modules'), 'dir');
+  return work;
+}
+
+/**
+ * Runs the tests in `work`; resolves to 'killed', 'survived' or 'timeout'.
+ * The test runner and its per-file children form one process group, killed
+ * together on timeout.
+ */
+function runTests(work, tests, timeoutSeconds) {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...tests], {
+      cwd: work,
+      stdio: 'ignore',
+      detached: true,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, timeoutSeconds * 1000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      done(timedOut ? 'timeout' : code === 0 ? 'survived' : 'killed');
+    });
+  });
 }
 
 const opts = parseArgs(process.argv.slice(2));
 const testFiles = filesUnder('test').filter((f) => f.endsWith('.test.ts'));
-let mutants = opts.dirs.flatMap(filesUnder).flatMap(mutantsOf);
-const total = mutants.length;
-if (opts.sample > 0 && opts.sample < mutants.length) {
-  const rnd = random(opts.seed);
-  for (let i = mutants.length - 1; i > 0; i--) {
-    const j = Math.floor(rnd() * (i + 1));
-    [mutants[i], mutants[j]] = [mutants[j], mutants[i]];
-  }
-  mutants = mutants.slice(0, opts.sample);
-}
+const all = opts.dirs
+  .flatMap(filesUnder)
+  .flatMap((f) => mutantsOf(f, readFileSync(join(ROOT, f), 'utf8')));
+const mutants = stratifiedSample(all, opts.dirs, opts.sample, opts.seed);
 console.log(
-  `mutate: ${total} mutants in ${opts.dirs.join(', ')}; running ${mutants.length}` +
-    (mutants.length < total ? ` (sample, --seed ${opts.seed})` : ''),
+  `mutate: ${all.length} mutants in ${opts.dirs.join(', ')}; running ${mutants.length}` +
+    (mutants.length < all.length ? ` (sample, --seed ${opts.seed})` : '') +
+    `, ${opts.jobs} at a time, --timeout ${opts.timeout}`,
 );
 
-// The tests for each mutated module, and a scratch copy of the tree, both
-// taken now: the worktree is never modified, and later edits to it do not
-// leak into the run.
+// The tests for each mutated module, and the scratch copies, both taken now:
+// later edits to the worktree do not leak into the run.
 const importers = new Map();
 for (const m of mutants)
   if (!importers.has(m.file)) importers.set(m.file, relevantTests(m.file, testFiles));
-const work = mkdtempSync(join(tmpdir(), 'vpmu-mutate-'));
-for (const entry of ['src', 'test', 'package.json', 'tsconfig.json', 'scenarios'])
-  cpSync(join(ROOT, entry), join(work, entry), { recursive: true });
-symlinkSync(join(ROOT, 'node_modules'), join(work, 'node_modules'), 'dir');
+const copies = Array.from({ length: Math.min(opts.jobs, mutants.length) }, scratchCopy);
 
-const results = { killed: 0, survived: 0, noTests: 0 };
-const survivors = [];
-try {
-  for (const [n, m] of mutants.entries()) {
-    const tests = importers.get(m.file);
-    const where = `${m.file}:${m.line + 1}`;
-    if (tests.length === 0) {
-      results.noTests++;
-      console.log(`[${n + 1}/${mutants.length}] ${where} ${m.op.name}: no test imports the module`);
-      continue;
-    }
-    const original = readFileSync(join(work, m.file), 'utf8');
-    const lines = original.split('\n');
-    const line = lines[m.line];
-    lines[m.line] = line.slice(0, m.column) + m.op.to + line.slice(m.column + m.length);
-    writeFileSync(join(work, m.file), lines.join('\n'));
-    const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...tests], {
-      cwd: work,
-      encoding: 'utf8',
-      timeout: opts.timeout * 1000,
-      env: { ...process.env, NO_COLOR: '1' },
-    });
-    writeFileSync(join(work, m.file), original);
-    const killed = run.status !== 0; // a failure, a crash or a timeout
-    if (killed) results.killed++;
-    else {
-      results.survived++;
-      survivors.push(`${where} ${m.op.name}: ${line.trim()}`);
-    }
-    console.log(
-      `[${n + 1}/${mutants.length}] ${where} ${m.op.name}: ${killed ? 'killed' : 'SURVIVED'}` +
-        (run.error ? ` (${run.error.code ?? run.error.message})` : ''),
+const results = [];
+let next = 0;
+let finished = 0;
+const started = Date.now();
+function writeJson() {
+  if (opts.json)
+    writeFileSync(
+      opts.json,
+      `${JSON.stringify({ seed: opts.seed, sample: opts.sample, timeout: opts.timeout, dirs: opts.dirs, total: all.length, mutants: results }, null, 2)}\n`,
     );
-  }
-} finally {
-  rmSync(work, { recursive: true, force: true });
 }
 
-const scored = results.killed + results.survived;
-const score = scored ? ((100 * results.killed) / scored).toFixed(1) : 'n/a';
-console.log(
-  `\nmutation score: ${score} % (${results.killed} killed, ${results.survived} survived` +
-    `${results.noTests ? `, ${results.noTests} without tests` : ''})`,
-);
-if (survivors.length) console.log(`survivors:\n  ${survivors.join('\n  ')}`);
+async function worker(work) {
+  while (next < mutants.length) {
+    const n = next++;
+    const m = mutants[n];
+    const tests = importers.get(m.file);
+    const where = `${m.file}:${m.line + 1}`;
+    const original = readFileSync(join(work, m.file), 'utf8');
+    const lines = original.split('\n');
+    const source = lines[m.line];
+    lines[m.line] = applyMutant(source, m);
+    const t0 = Date.now();
+    let outcome = 'no tests';
+    if (tests.length > 0) {
+      writeFileSync(join(work, m.file), lines.join('\n'));
+      outcome = await runTests(work, tests, opts.timeout);
+      writeFileSync(join(work, m.file), original);
+    }
+    const seconds = Math.round((Date.now() - t0) / 100) / 10;
+    results[n] = {
+      file: m.file,
+      line: m.line + 1,
+      column: m.column + 1,
+      operator: m.op.name,
+      source: source.trim(),
+      outcome,
+      seconds,
+      tests: tests.length,
+    };
+    finished++;
+    console.log(
+      `[${finished}/${mutants.length}] ${where} ${m.op.name}: ` +
+        `${outcome === 'survived' ? 'SURVIVED' : outcome} (${seconds} s)`,
+    );
+    writeJson();
+  }
+}
+
+try {
+  await Promise.all(copies.map(worker));
+} finally {
+  for (const work of copies) rmSync(work, { recursive: true, force: true });
+}
+
+const tally = (rs) => {
+  const c = { killed: 0, survived: 0, timeout: 0, 'no tests': 0 };
+  for (const r of rs) c[r.outcome]++;
+  const run = c.killed + c.survived + c.timeout;
+  const score = run ? ((100 * (c.killed + c.timeout)) / run).toFixed(1) : 'n/a';
+  return (
+    `${score} % (${c.killed} killed, ${c.timeout} timed out, ${c.survived} survived` +
+    `${c['no tests'] ? `, ${c['no tests']} without tests` : ''})`
+  );
+};
+console.log(`\nfinished in ${Math.round((Date.now() - started) / 1000)} s`);
+for (const d of opts.dirs)
+  console.log(`${d}: ${tally(results.filter((r) => r.file.startsWith(`${d}/`)))}`);
+console.log(`mutation score: ${tally(results)}`);
+const survivors = results.filter((r) => r.outcome === 'survived');
+if (survivors.length)
+  console.log(
+    `survivors:\n  ${survivors.map((r) => `${r.file}:${r.line} ${r.operator}: ${r.source}`).join('\n  ')}`,
+  );
