@@ -182,6 +182,8 @@ export class OperationBuilder {
       if (line.target !== undefined) {
         const t = labels.get(line.target);
         if (t === undefined) throw new Error(`${this.name}: unknown label '${line.target}'`);
+        // A label after the last step would send the executors past the end.
+        if (t >= pc) throw new Error(`${this.name}: label '${line.target}' has no step after it`);
         target = t;
       }
       let value = line.value ?? 0;
@@ -224,9 +226,9 @@ export function createProtocolMemory(
  */
 // Non-null assertions in runOperation index the operation's steps by a pc the
 // assembler produced (0, pc + 1 before the return or jump that ends every
-// operation, or a resolved label), and the memory's cells and mutexes by a
-// step's cell, an index into the protocol's cell or mutex table that
-// createProtocolMemory sized.
+// operation, or a label, which build() resolves only to a step before the end),
+// and the memory's cells and mutexes by a step's cell, an index into the
+// protocol's cell or mutex table that createProtocolMemory sized.
 export function runOperation(op: Operation, memory: ProtocolMemory, threadId = 0): number {
   const { cells, mutexes } = memory;
   let pc = 0;

@@ -43,8 +43,9 @@ export function runShared(op: Operation, memory: Int32Array, layout: SharedLayou
   const steps = op.steps;
   let pc = 0;
   for (;;) {
-    // Non-null assertion: pc is 0 or a jump target / successor inside the
-    // operation, which ends in a return or a jump.
+    // Non-null assertion: pc is 0, a jump target (OperationBuilder.build()
+    // resolves a label only to a step before the end) or the successor of a
+    // step that is not the last (the operation ends in a return or a jump).
     const step = steps[pc]!;
     const k: StepKind = step.kind;
     const cell = layout.cells + step.cell;

@@ -68,6 +68,11 @@ describe('OperationBuilder', () => {
     assert.throws(() => op().lock('zz').ret(0).build(), /unknown mutex 'zz'/);
     assert.throws(() => op().warnOnce('zz').ret(0).build(), /unknown WARN site 'zz'/);
     assert.throws(() => op().jump('nowhere').build(), /unknown label 'nowhere'/);
+    // A jump to a label after the last step used to build, then read past the steps when run.
+    assert.throws(
+      () => op().jumpIfZero('a', 'out').ret(0).label('out').build(),
+      /label 'out' has no step after it/,
+    );
     assert.throws(() => op().inc('a').build(), /must end in a return or a jump/);
     assert.throws(() => op().build(), /must end in a return or a jump/);
   });
