@@ -119,7 +119,8 @@ export class GuestPmu implements KvmPmu {
   // Non-null assertions here read gpCounters[i] for i < nrArchGpCounters and
   // fixedCounters[i] for i < nrArchFixedCounters. The refresh sets those
   // counts to at most the capability's counters, which KVM's capability caps
-  // at MAX_NR_GP_COUNTERS (gpCounters' length); fixedCounters is made with
+  // at MAX_NR_GP_COUNTERS (gpCounters' length; the constructor refuses a
+  // capability past it); fixedCounters is made with
   // max(MAX_NR_FIXED_COUNTERS, capability) entries in the constructor.
   readonly ops: KvmPmuOps;
   readonly cap: KvmPmuCapability;
@@ -189,6 +190,12 @@ export class GuestPmu implements KvmPmu {
       emulatedEvents: 0,
       cplMask: 0,
     });
+    // kvm_init_pmu_capability caps the GP count at KVM_MAX_NR_*_GP_COUNTERS; a
+    // capability built by hand past it would index beyond gpCounters.
+    if (cap.numCountersGp > this.ops.MAX_NR_GP_COUNTERS)
+      throw new RangeError(
+        `${cap.vendor} PMU capability: ${cap.numCountersGp} GP counters (KVM supports at most ${this.ops.MAX_NR_GP_COUNTERS})`,
+      );
     this.gpCounters = Array.from({ length: this.ops.MAX_NR_GP_COUNTERS }, (_, i) => make('gp', i));
     // KVM_MAX_NR_FIXED_COUNTERS of the series in force (4 under the topdown series).
     const maxFixed = Math.max(this.ops.MAX_NR_FIXED_COUNTERS, cap.numCountersFixed);

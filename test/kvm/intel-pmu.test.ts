@@ -61,6 +61,16 @@ describe('refresh (intel_pmu_refresh)', () => {
     assert.equal(pmu.counterBitmaskGp, W48);
   });
 
+  it('refuses a capability with more GP counters than KVM has slots for', () => {
+    // kvm_init_pmu_capability caps num_counters_gp at KVM_MAX_NR_INTEL_GP_COUNTERS;
+    // a hand-built capability past it used to leave counters 8.. undefined.
+    const cap = kvmPmuCapability(CPU_MODELS['intel-sapphire-rapids']);
+    const over = { ...cap, numCountersGp: KVM_MAX_NR_INTEL_GP_COUNTERS + 2 };
+    const config = { ...resolveGuestPmuConfig(cap), gpCounters: over.numCountersGp };
+    assert.throws(() => new GuestPmu(over, config), RangeError);
+    assert.throws(() => new GuestPmu(over, config), /at most 8/);
+  });
+
   it('gives version 1 no fixed counters, no FIXED_CTR_CTRL and no GLOBAL_* MSRs', () => {
     const cap = kvmPmuCapability(CPU_MODELS['intel-skylake']);
     const pmu = new GuestPmu(cap, { ...resolveGuestPmuConfig(cap), version: 1 });
