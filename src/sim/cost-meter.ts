@@ -71,8 +71,11 @@ export class CostMeter {
   // Non-null assertions here index the per-access-class arrays
   // (ACCESS_PARAMETER, a CPU's accessCounts / accessCycles and the baselines
   // copied from them) by a class below ACCESS_CLASSES, their length;
-  // `chargedOn` by a CPU id below its length (grown first); and a host's CPU
-  // list by the CPU number a perf trace point reports, one of that list.
+  // `chargedOn` by a CPU id below its length (chargeSlot grows it first); and
+  // the `cpus` list of attachHost / attachTimers by the CPU number a perf
+  // trace point reports: a PerfCore numbers its CPUs 0..n-1 of the list it
+  // was built with, the list passed here (the host's CPUs; a guest kernel's
+  // perf has one CPU, passed as [cpu]).
   private readonly slots = new Map<CostName, CostSlot>();
   readonly timeline: TimelineEntry[] = [];
   /** CPUs whose MSR accesses are priced, with their access counts when instrumented. */
