@@ -8,6 +8,7 @@
  * - idle: wakeups on a timer, HLT in between.
  */
 import { QUANTITY_COUNT, workQuantities, type Work } from '../hw/events.ts';
+import { item } from '../common/item.ts';
 import { deepFreeze } from '../common/freeze.ts';
 
 export interface ComputeMix {
@@ -51,15 +52,17 @@ export class Truth {
   record(work: Work, slotsPerCycle: number): void {
     workQuantities(work, slotsPerCycle, this.scratch);
     const target = this.byCpl[(work.cpl ?? 0) === 3 ? 1 : 0];
-    // Non-null assertions: both arrays have QUANTITY_COUNT entries.
+    // Non-null assertions (per unit of work): both arrays have QUANTITY_COUNT entries, i's bound.
     for (let i = 0; i < QUANTITY_COUNT; i++) target[i] = target[i]! + this.scratch[i]!;
     this.workCycles += work.refCycles ?? work.cycles ?? work.instructions;
   }
 
   /** Total of a quantity at the CPLs selected. */
   total(quantity: number, user: boolean, kernel: boolean): number {
-    // Non-null assertions: a Quantity is below QUANTITY_COUNT, each array's length.
-    return (kernel ? this.byCpl[0][quantity]! : 0) + (user ? this.byCpl[1][quantity]! : 0);
+    // Checked (item): Quantity.None (-1) and any other index past QUANTITY_COUNT is a caller's bug.
+    return (
+      (kernel ? item(this.byCpl[0], quantity) : 0) + (user ? item(this.byCpl[1], quantity) : 0)
+    );
   }
 }
 

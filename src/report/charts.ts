@@ -184,10 +184,12 @@ export function errorSpec(report: SimulationReport): TopLevelSpec | undefined {
   };
 }
 
-const TIME_UNITS: [limitNs: number, unit: string, ns: number][] = [
+type TimeUnit = readonly [limitNs: number, unit: string, ns: number];
+const LARGEST_TIME_UNIT: TimeUnit = [Infinity, 'ms', 1e6];
+const TIME_UNITS: readonly TimeUnit[] = [
   [10_000, 'ns', 1],
   [10_000_000, 'µs', 1e3],
-  [Infinity, 'ms', 1e6],
+  LARGEST_TIME_UNIT,
 ];
 
 /** At most this many entries per design are drawn. */
@@ -206,8 +208,8 @@ export function timelineSpec(report: SimulationReport): TopLevelSpec | undefined
     const times = r.timeline.slice(0, TIMELINE_LIMIT).map((t) => t.timeNs);
     span = Math.max(span, Math.max(...times) - Math.min(...times));
   }
-  // The non-null assertion holds: the last unit's limit is Infinity, so find() always matches.
-  const [, unit, ns] = TIME_UNITS.find(([limit]) => span < limit)!;
+  // The largest unit when nothing is below its limit (a span that is NaN).
+  const [, unit, ns] = TIME_UNITS.find(([limit]) => span < limit) ?? LARGEST_TIME_UNIT;
   const lanes: string[] = [];
   const values = withEntries.flatMap((r) => {
     const entries = r.timeline.slice(0, TIMELINE_LIMIT);
