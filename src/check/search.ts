@@ -184,7 +184,7 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
       fpLo = grow(fpLo, capacity);
     }
     const nb = base + W;
-    stack.copyWithin(nb, base, base + W);
+    for (let i = 0; i < W; i++) stack[nb + i] = stack[base + i]!;
     const v = engine.step(stack, nb, t);
     result.transitions++;
     if (v !== Violation.None) return finish(v, depth, t);

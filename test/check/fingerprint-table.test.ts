@@ -58,3 +58,14 @@ test('behaves as a set of (hi, lo) pairs', () => {
     ),
   );
 });
+
+test('clear() forgets every fingerprint, including the recently added ones', () => {
+  const table = new FingerprintTable(16);
+  for (let i = 1; i <= 20; i++) assert.equal(table.add(i, i * 3), true);
+  table.clear();
+  assert.equal(table.size, 0);
+  for (let i = 1; i <= 20; i++) {
+    assert.equal(table.has(i, i * 3), false);
+    assert.equal(table.add(i, i * 3), true);
+  }
+});
