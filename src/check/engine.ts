@@ -138,6 +138,13 @@ export class Engine {
   readonly joinStart: Int32Array;
   readonly joinList: Int32Array;
   readonly counterCells: Int32Array;
+  /**
+   * Whether some call keeps a live ghost flag somewhere. When none does (the
+   * refusals property off, or every refusal behind a read of the other
+   * counter, as upstream and v6), a write never has another thread's flag to
+   * set, and step() skips that pass over the threads.
+   */
+  readonly anyLiveFlag: boolean;
   /** Whether the model has a backward jump (then a cycle is possible). */
   readonly hasLoops: boolean;
   /** An upper bound of shared steps per run when there is no loop. */
@@ -192,6 +199,7 @@ export class Engine {
     this.callFlags = new Uint8Array(calls.length);
     this.callJustifiedBy = new Int16Array(calls.length);
     let hasLoops = false;
+    let anyLiveFlag = false;
     const checkRefusals = ((options.properties >> PROPERTY_NAMES.indexOf('refusals')) & 1) === 1;
     let at = 0;
     calls.forEach((call, id) => {
@@ -227,10 +235,15 @@ export class Engine {
         mark(g.releasedAt, EFFECT_RELEASE);
       }
       const j = this.callJustifiedBy[id];
-      if (j >= 0) this.flagLive.set(flagLiveness(call.op, j, call.ghost?.refusedAt ?? []), at);
+      if (j >= 0) {
+        const live = flagLiveness(call.op, j, call.ghost?.refusedAt ?? []);
+        this.flagLive.set(live, at);
+        if (live.includes(1)) anyLiveFlag = true;
+      }
       at += call.op.steps.length;
     });
     this.hasLoops = hasLoops;
+    this.anyLiveFlag = anyLiveFlag;
 
     const T = this.threads;
     this.programStart = new Int32Array(T);
@@ -514,7 +527,7 @@ export class Engine {
 
     // Every other thread inside an acquiring call observes this state.
     const threadBase = o + this.threadBase;
-    for (let u = 0; wrote && u < this.threads; u++) {
+    for (let u = 0; wrote && this.anyLiveFlag && u < this.threads; u++) {
       const w = s[threadBase + u]!;
       if ((w & 1) !== 0 || u === t) continue;
       const i = w >>> CALL_SHIFT;
