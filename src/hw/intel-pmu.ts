@@ -71,6 +71,12 @@ export class IntelPmu implements HardwarePmu {
   /** The same, as a number (valid bits: 4 per fixed counter, at most 8 counters). */
   private fixedCtrCtrlNumber = 0;
   private globalCtrl: bigint;
+  /**
+   * The last GLOBAL_CTRL value other than 0 and every counter that passed the
+   * reserved-bit check (a guest's, loaded at every VM-entry): `&` allocates a
+   * bigint, a comparison does not.
+   */
+  private globalCtrlChecked = 0n;
   private status = 0n;
   /** One bit per counter of GLOBAL_CTRL / GLOBAL_STATUS. */
   readonly countersMask: bigint;
@@ -249,8 +255,10 @@ export class IntelPmu implements HardwarePmu {
       case REG_GLOBAL_CTRL:
         // Comparisons allocate no bigint: 0 and "every counter" need no reserved-bit check.
         if (value === this.globalCtrl) return;
-        if (value !== 0n && value !== this.countersMask && value & this.globalCtrlReserved) {
-          throw writeFault(msr, value, 'reserved GLOBAL_CTRL bits');
+        if (value !== 0n && value !== this.countersMask && value !== this.globalCtrlChecked) {
+          if (value & this.globalCtrlReserved)
+            throw writeFault(msr, value, 'reserved GLOBAL_CTRL bits');
+          this.globalCtrlChecked = value;
         }
         this.globalCtrl = value;
         this.recomputeAll();

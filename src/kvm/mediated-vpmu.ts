@@ -195,10 +195,13 @@ export class MediatedVpmu implements VpmuDesign {
       if (pmu.hasPerfMetrics) cpu.wrmsr(MSR.MSR_PERF_METRICS, pmu.perfMetrics);
       // intel_mediated_pmu_load: make GLOBAL_STATUS the guest's with OVF_CTRL and STATUS_SET.
       const hwStatus = cpu.rdmsr(MSR.IA32_PERF_GLOBAL_STATUS);
-      const toggle = pmu.globalStatus ^ hwStatus;
-      if (hwStatus & toggle) cpu.wrmsr(MSR.IA32_PERF_GLOBAL_OVF_CTRL, hwStatus & toggle);
-      if (pmu.globalStatus & toggle)
-        cpu.wrmsr(MSR.IA32_PERF_GLOBAL_STATUS_SET, pmu.globalStatus & toggle);
+      // Equal (usually both 0): no bit toggles, nothing is written (and no bigint is made).
+      if (hwStatus !== pmu.globalStatus) {
+        const toggle = pmu.globalStatus ^ hwStatus;
+        if (hwStatus & toggle) cpu.wrmsr(MSR.IA32_PERF_GLOBAL_OVF_CTRL, hwStatus & toggle);
+        if (pmu.globalStatus & toggle)
+          cpu.wrmsr(MSR.IA32_PERF_GLOBAL_STATUS_SET, pmu.globalStatus & toggle);
+      }
       cpu.wrmsr(MSR.IA32_FIXED_CTR_CTRL, pmu.fixedCtrCtrlHw);
       // The guest's GLOBAL_CTRL goes in at the VM-entry itself (vmEntry).
     } else {
