@@ -407,6 +407,24 @@ describe('counting: privilege levels and host / guest', () => {
     host.exec({ instructions: 100, branches: 10 });
     assert.equal(guestOnly.read().value, 0n, 'an exclude_host event does not count host work');
   });
+
+  // intel_set_masks / intel_clear_masks and intel_pmu_enable_all
+  // (arch/x86/events/intel/core.c): each exclude_host event sets or clears its
+  // counter in cpuc->intel_ctrl_guest_mask as it is added or removed, and the
+  // host GLOBAL_CTRL is intel_ctrl & ~intel_ctrl_guest_mask, so the mask
+  // follows events opened and closed after the first one, not only the first.
+  it('Intel: an exclude_host event opened after another is off in the host GLOBAL_CTRL, and back once it closes', () => {
+    const host = machine();
+    const spy = new MsrSpy(host.cpus[0]!);
+    host.perf.open({ config: 'cache-misses' }, { cpu: 0 });
+    const guestOnly = host.perf.open({ config: 'branches', excludeHost: true }, { cpu: 0 });
+    const g = 1n << BigInt(counterOf(guestOnly));
+    assert.equal(spy.writes(MSR.IA32_PERF_GLOBAL_CTRL).at(-1), SPR_ALL & ~g);
+    assert.equal(host.perfCore.x86!.guestSwitchGlobalCtrl(0).host, SPR_ALL & ~g);
+    guestOnly.close();
+    assert.equal(spy.writes(MSR.IA32_PERF_GLOBAL_CTRL).at(-1), SPR_ALL);
+    assert.equal(host.perfCore.x86!.guestSwitchGlobalCtrl(0).host, SPR_ALL);
+  });
 });
 
 describe('MSR access sequences (docs/costs-and-rates.md section 3)', () => {
