@@ -182,7 +182,17 @@ test('random and pct are deterministic for a seed, and find no-mutex', () => {
 });
 
 test('a preemption bound too small misses no-mutex; a larger one finds it', () => {
-  assert.equal(check('no-mutex', small, { preemptions: 0 }).verdict, 'holds');
+  // A bounded search covers only the schedules within the bound, so even a
+  // bound of 0 is no proof (complete: false), and it runs without the
+  // symmetry and persistent-set reductions (CheckOptions.preemptions), which
+  // are sound for the unbounded search only.
+  const bounded = check('no-mutex', small, { preemptions: 0 });
+  assert.equal(bounded.verdict, 'holds');
+  assert.equal(bounded.complete, false);
+  assert.deepEqual(
+    bounded.reductions.filter((r) => r !== 'dead-ghost-flags'),
+    ['preemption-bound=0'],
+  );
   const found = check('no-mutex', small, { preemptions: 2 });
   assert.equal(found.verdict, 'violated');
   assert.equal(found.complete, false);
