@@ -108,6 +108,7 @@ function scratchCopy() {
  * The test runner and its per-file children form one process group, killed
  * together on timeout.
  */
+const running = new Set();
 function runTests(work, tests, timeoutSeconds) {
   return new Promise((done) => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...tests], {
@@ -116,6 +117,7 @@ function runTests(work, tests, timeoutSeconds) {
       detached: true,
       env: { ...process.env, NO_COLOR: '1' },
     });
+    running.add(child.pid);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -126,6 +128,7 @@ function runTests(work, tests, timeoutSeconds) {
       }
     }, timeoutSeconds * 1000);
     child.on('exit', (code) => {
+      running.delete(child.pid);
       clearTimeout(timer);
       done(timedOut ? 'timeout' : code === 0 ? 'survived' : 'killed');
     });
@@ -199,6 +202,22 @@ async function worker(work) {
     writeJson();
   }
 }
+
+// Interrupted: stop the mutants' test runs and remove the copies; the JSON
+// keeps the mutants finished so far.
+for (const signal of ['SIGINT', 'SIGTERM'])
+  process.on(signal, () => {
+    for (const pid of running) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    for (const work of copies) rmSync(work, { recursive: true, force: true });
+    console.log(`mutate: stopped by ${signal} after ${finished} of ${mutants.length} mutants`);
+    process.exit(130);
+  });
 
 try {
   await Promise.all(copies.map(worker));
