@@ -10,6 +10,7 @@ import {
   vmLifecycleProtocol,
   type VmLifecycleProtocol,
 } from '../../src/kvm/vm-lifecycle-protocol.ts';
+import { DEFAULT_LIFECYCLE_PARAMS, lifecycleModel } from '../../src/check/lifecycle-model.ts';
 
 /** Memory for VM 0 of `p`: kvm->arch.enable_pmu on, and an in-kernel irqchip unless told otherwise. */
 function vmMemory(p: VmLifecycleProtocol, irqchip = true, warn?: (site: number) => void) {
@@ -21,6 +22,35 @@ function vmMemory(p: VmLifecycleProtocol, irqchip = true, warn?: (site: number) 
 
 const lifecycle = (variant: string, params = { vms: 1, vcpus: 2, events: 1, rounds: 1 }) =>
   runCheck({ model: 'vm-lifecycle', variant, params });
+
+test('the model has one thread per vCPU, one destroyer per VM and one per event, each event doing its rounds', () => {
+  const model = lifecycleModel('upstream', {
+    ...DEFAULT_LIFECYCLE_PARAMS,
+    vms: 2,
+    vcpus: 2,
+    events: 3,
+    rounds: 2,
+  });
+  assert.deepEqual(
+    model.threads.map((t) => t.name),
+    [
+      'vcpu0.0',
+      'vcpu0.1',
+      'destroy0',
+      'vcpu1.0',
+      'vcpu1.1',
+      'destroy1',
+      'event0',
+      'event1',
+      'event2',
+    ],
+  );
+  // Each round is one account and one unaccount of an include-guest event.
+  assert.deepEqual(
+    model.threads.filter((t) => t.symmetryClass === 'event').map((t) => t.calls.length),
+    [4, 4, 4],
+  );
+});
 
 test('the inlined protocol runs sequentially: first vCPU creates once, destroy releases once', () => {
   const p = vmLifecycleProtocol(1);
