@@ -257,6 +257,21 @@ describe('the guest LVTPC and the mediated PMI (3.3)', () => {
 });
 
 describe('kernel counters (the perf-emulated vPMU)', () => {
+  // An observer's peek (for traces) sees what the running counter has counted
+  // so far, as perf_event_read_value would, without reading it for KVM.
+  it('peekCount of a running counter includes what its hardware counter counted since the last read', () => {
+    const host = machine();
+    const k = host.perfExports.createKernelCounter(
+      { config: 'branches', pinned: true },
+      -1,
+      1,
+      () => {},
+    );
+    host.exec({ instructions: 100, branches: 80 });
+    assert.equal(host.perfExports.peekCount(k), 80);
+    assert.equal(host.perfExports.readCounter(k), 80);
+  });
+
   it('create, read, period, pause, enable and release a pinned exclude_host task counter with an overflow handler', () => {
     const host = machine();
     const overflows: number[] = [];
