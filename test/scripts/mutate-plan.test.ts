@@ -19,6 +19,7 @@ const SOURCE = [
   'if (a === b && c <= d) return true;',
   "const s = 'a === b';",
   'x = i + 1; // x === y',
+  'm >>>= 0; n <<= 1;',
 ].join('\n');
 
 test('mutantsOf: one mutant per operator occurrence on code lines only', () => {
