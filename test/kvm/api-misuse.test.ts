@@ -88,6 +88,27 @@ describe('API misuse', () => {
     );
   });
 
+  // kvm_vcpu_ioctl holds a reference on the VM file for the whole KVM_RUN, so
+  // the last close from another thread frees the VM (kvm_destroy_vm, which
+  // releases the mediated PMU: perf_release_mediated_pmu) only once the run
+  // returns, and the VM is then gone.
+  it('a VM closed while its vCPU is in KVM_RUN is torn down when the run returns', () => {
+    const host = createHost({ kvm: { enableMediatedPmu: true } });
+    const vm = host.kvm.createVm();
+    const vcpu = vm.createVcpu();
+    assert.equal(host.perf.nrMediatedPmuVms, 1);
+    const during = vcpu.run(() => {
+      vm.destroy();
+      return host.perf.nrMediatedPmuVms;
+    });
+    assert.equal(during, 1, 'still held while the vCPU runs');
+    assert.equal(host.perf.nrMediatedPmuVms, 0, 'released when KVM_RUN returned');
+    assert.throws(
+      () => vm.createVcpu(),
+      (e: unknown) => e instanceof KvmError && e.errno === 'EBADF',
+    );
+  });
+
   it('property: any value in any filter field is refused cleanly or accepted', () => {
     const anything = fc.oneof(
       fc.anything(),
