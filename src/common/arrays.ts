@@ -8,5 +8,5 @@
 export function removeAt<T>(array: T[], i: number): void {
   if (i >= array.length) return; // as splice: nothing there to remove
   for (let k = i + 1; k < array.length; k++) array[k - 1] = array[k]!;
-  array.length--;
+  array.pop(); // the last element, now copied one place down (pop is cheaper than setting length)
 }

@@ -219,12 +219,19 @@ export class GuestPmu implements KvmPmu {
 
   set globalCtrl(value: bigint) {
     if (value === this.globalCtrlValue) return;
-    const diff = value ^ this.globalCtrlValue;
+    const lo = Number(value & 0xffffffffn);
+    const hi = Number((value >> 32n) & 0xffffffffn);
+    // The bits that changed, from the halves: no bigint XOR.
+    const diffLo = lo ^ this.globalCtrlLo;
+    const diffHi = hi ^ this.globalCtrlHi;
     this.globalCtrlValue = value;
-    this.globalCtrlLo = Number(value & 0xffffffffn);
-    this.globalCtrlHi = Number((value >> 32n) & 0xffffffffn);
-    this.forEachPmcIn(diff, (pmc) => this.recalcPmc(pmc));
+    this.globalCtrlLo = lo;
+    this.globalCtrlHi = hi;
+    this.somePmcIn(diffLo, diffHi, this.recalcPmcBound);
   }
+
+  /** Made once: the setter runs at every VM-exit that changed GLOBAL_CTRL. */
+  private readonly recalcPmcBound = (pmc: KvmPmc): void => this.recalcPmc(pmc);
 
   /** GLOBAL_CTRL's halves as numbers, for the per-counter gate. */
   private globalCtrlLo = 0;
@@ -237,12 +244,16 @@ export class GuestPmu implements KvmPmu {
    */
   private forEachPmcIn(mask: bigint, fn: (pmc: KvmPmc) => void): void {
     if (mask === 0n) return;
-    const lo = Number(mask & 0xffffffffn);
-    const hi = Number((mask >> 32n) & 0xffffffffn);
+    this.somePmcIn(Number(mask & 0xffffffffn), Number((mask >> 32n) & 0xffffffffn), fn);
+  }
+
+  /** The same, the mask as its 32-bit halves; stops at (and returns true for) a counter `fn` is true of. */
+  private somePmcIn(lo: number, hi: number, fn: (pmc: KvmPmc) => boolean | void): boolean {
     for (let i = 0; i < this.nrArchGpCounters && i < 32; i++)
-      if ((lo >>> i) & 1) fn(this.gpCounters[i]!);
+      if ((lo >>> i) & 1 && fn(this.gpCounters[i]!) === true) return true;
     for (let i = 0; i < this.nrArchFixedCounters && i < 32; i++)
-      if ((hi >>> i) & 1) fn(this.fixedCounters[i]!);
+      if ((hi >>> i) & 1 && fn(this.fixedCounters[i]!) === true) return true;
+    return false;
   }
 
   /** kvm_vcpu_has_mediated_pmu: enable_mediated_pmu && pmu->version. */
@@ -447,13 +458,13 @@ export class GuestPmu implements KvmPmu {
    */
   isFastpathEmulationAllowed(): boolean {
     if (!this.mediated) return true;
-    let allowed = true;
-    this.forEachPmcIn(this.globalCtrl, (pmc) => {
-      if (this.isPmcLocallyEnabled(pmc) && this.pmcIsEventMatch(pmc, this.ops.INSTRUCTIONS_RETIRED))
-        allowed = false;
-    });
-    return allowed;
+    // From GLOBAL_CTRL's halves, with a function made once: no bigint or closure per fastpath exit.
+    return !this.somePmcIn(this.globalCtrlLo, this.globalCtrlHi, this.countsInstructions);
   }
+
+  /** pmc_counting_instructions: locally enabled and counting INSTRUCTIONS_RETIRED. */
+  private readonly countsInstructions = (pmc: KvmPmc): boolean =>
+    this.isPmcLocallyEnabled(pmc) && this.pmcIsEventMatch(pmc, this.ops.INSTRUCTIONS_RETIRED);
 
   /** pmc_is_event_match: select (12 bits) and umask equal; edge, pin, cmask, inv ignored. */
   private pmcIsEventMatch(pmc: KvmPmc, eventsel: bigint): boolean {

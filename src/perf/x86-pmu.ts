@@ -401,10 +401,15 @@ export class X86Pmu implements PerfPmu {
     return this.assignmentTaken(hw, n);
   }
 
-  /** The scratch assignment of n events becomes hw.assign (an array kept, not one per schedule). */
+  /**
+   * The scratch assignment of n events becomes hw.assign (an array kept, not
+   * one per schedule; grown by appending and shrunk by pop, which stay on
+   * V8's fast paths where setting `length` is a runtime call).
+   */
   private assignmentTaken(hw: CpuHwEvents, n: number): true {
-    hw.assign.length = n;
-    for (let i = 0; i < n; i++) hw.assign[i] = this.assignScratch[i]!;
+    const assign = hw.assign;
+    for (let i = 0; i < n; i++) assign[i] = this.assignScratch[i]!;
+    while (assign.length > n) assign.pop();
     return true;
   }
 
