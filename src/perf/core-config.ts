@@ -4,7 +4,7 @@
  * CONFIG_HZ, sysctls) with the accounting protocol it runs.
  */
 import type { AccountingProtocol } from './mediated-protocol.ts';
-import type { X86CpuPort } from './x86-pmu.ts';
+import type { X86CpuPort } from './x86-pmu-enumerate.ts';
 
 /** What perf needs of a CPU: the PMU port, CPUID, and its clock. */
 export interface PerfCpu extends X86CpuPort {

@@ -23,7 +23,8 @@ import { UncorePmu } from './uncore-pmu.ts';
 import { adjustPeriod, SampleRateLimit, unthrottleAndAdjustFreq } from './sample-rate.ts';
 import { MUX_TIMER, PerfTimers, TICK_TIMER } from './timers.ts';
 import { PerfTracepoints } from './tracepoints.ts';
-import { enumerateX86Pmu, X86Pmu } from './x86-pmu.ts';
+import { enumerateX86Pmu } from './x86-pmu-enumerate.ts';
+import { X86Pmu } from './x86-pmu.ts';
 
 /** PMU predicates for scheduling passes (module-level: no closure per call on hot paths). */
 const isMediatedCapable = (pmu: PerfPmu): boolean => pmu.mediatedCapable;

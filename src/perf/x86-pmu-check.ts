@@ -16,7 +16,7 @@
 import { CpuFault } from '../hw/fault.ts';
 import { EVTSEL, MSR } from '../hw/msr.ts';
 import { GuestFault } from '../common/errors.ts';
-import type { X86CpuPort, X86PmuDescription } from './x86-pmu.ts';
+import type { X86CpuPort, X86PmuDescription } from './x86-pmu-enumerate.ts';
 
 /** The bits the probe flips: val ^= 0xffffUL. */
 const PROBE_BITS = 0xffffn;

@@ -11,7 +11,6 @@
 import { removeAt } from '../common/arrays.ts';
 import { item } from '../common/item.ts';
 import { PerfError } from '../common/errors.ts';
-import type { CpuidResult } from '../hw/cpu.ts';
 import type { CpuModel } from '../hw/cpu-models.ts';
 import {
   NAMED_EVENTS,
@@ -19,45 +18,15 @@ import {
   type NamedEventEncoding,
   type NamedEventName,
 } from '../hw/events.ts';
-import type { MsrPort } from '../hw/fault.ts';
-import { EVTSEL, FIXED_CTRL, LVT, MSR, PERF_CAP, RDPMC } from '../hw/msr.ts';
+import { EVTSEL, FIXED_CTRL, LVT, MSR, RDPMC } from '../hw/msr.ts';
 import type { PerfEventAttr } from './attr.ts';
-import { checkHwExists } from './x86-pmu-check.ts';
+import type { X86CpuPort, X86PmuDescription } from './x86-pmu-enumerate.ts';
 import { EventState, type HwConfig, type KernelEvent } from './event.ts';
 import { INTEL_FIXED_ONLY, gpCounterMask, hweight } from './x86-constraints.ts';
 import { CAP_MEDIATED_VPMU, type PerfPmu } from './pmu.ts';
 
-/** What the driver needs of a CPU: the MSR port and CPUID. */
-export interface X86CpuPort extends MsrPort {
-  cpuid(leaf: number, subleaf?: number): CpuidResult;
-}
-
-/** The PMU as the driver enumerated it (x86_pmu after intel_pmu_init / amd_pmu_init). */
-export interface X86PmuDescription {
-  vendor: 'intel' | 'amd';
-  version: number;
-  nrGp: number;
-  nrFixed: number;
-  /** Fixed counters present (v5 CPUID 0xA ECX, else the first nrFixed). */
-  fixedMask: number;
-  gpWidth: number;
-  fixedWidth: number;
-  fullWidthWrites: boolean;
-  /** CPUID 0xA EBX: architectural events not available. */
-  unavailableEvents: number;
-  /** AMD: six F15H counters. */
-  perfCtrExtCore: boolean;
-  perfMonV2: boolean;
-  /** Largest sampling period: half the counter range (2^31-1 through the 32-bit legacy alias). */
-  maxPeriod: number;
-  /** Intel: CPUID.1 EAX, which picks the model's event constraints (x86-constraints.ts). */
-  cpuSignature?: number;
-}
-
 /** INTEL_PMC_IDX_FIXED: fixed counter j is counter index 32 + j. */
 export const FIXED_IDX = 32;
-/** INTEL_PMC_MAX_GENERIC, to which intel_pmu_check_counters_mask clips the GP count (WARN). */
-const INTEL_PMC_MAX_GENERIC = 32;
 
 /** The architectural event bit in CPUID 0xA EBX for each generic event. */
 const ARCH_EVENT_BIT: Readonly<Record<NamedEventName, number>> = {
@@ -83,69 +52,6 @@ const RAW_MASK_AMD = RAW_MASK_INTEL | EVTSEL.AMD_EVENT_HI;
  */
 function enabledSelector(config: bigint): number {
   return Number(config) + Number(EVTSEL.EN);
-}
-
-/** init_hw_perf_events: the PMU from CPUID, then check_hw_exists. Null: none usable. */
-export function enumerateX86Pmu(port: X86CpuPort): X86PmuDescription | null {
-  const desc = describeFromCpuid(port);
-  return desc && checkHwExists(port, desc) ? desc : null;
-}
-
-/** intel_pmu_init / amd_pmu_init: the PMU that CPUID describes. Null: none. */
-function describeFromCpuid(port: X86CpuPort): X86PmuDescription | null {
-  const vendorLeaf = port.cpuid(0);
-  const intel = vendorLeaf.ebx === 0x756e6547; // "Genu"
-  if (intel) {
-    const a = port.cpuid(0xa);
-    const version = a.eax & 0xff;
-    if (version === 0) return null;
-    const nrGp = Math.min((a.eax >> 8) & 0xff, INTEL_PMC_MAX_GENERIC);
-    const gpWidth = (a.eax >> 16) & 0xff;
-    const nrFixedEnum = version >= 2 ? a.edx & 0x1f : 0;
-    const fixedWidth = version >= 2 ? (a.edx >> 5) & 0xff : 0;
-    let fixedMask = (1 << nrFixedEnum) - 1;
-    if (version >= 5 && a.ecx) fixedMask |= a.ecx;
-    const nrFixed = fixedMask ? 32 - Math.clz32(fixedMask) : 0;
-    let fullWidthWrites = false;
-    const leaf1 = port.cpuid(1); // boot_cpu_data: read once
-    if (leaf1.ecx & (1 << 15)) {
-      fullWidthWrites = (port.rdmsr(MSR.IA32_PERF_CAPABILITIES) & PERF_CAP.FW_WRITES) !== 0n;
-    }
-    return {
-      vendor: 'intel',
-      version,
-      nrGp,
-      nrFixed,
-      fixedMask,
-      gpWidth,
-      fixedWidth,
-      fullWidthWrites,
-      unavailableEvents: a.ebx,
-      perfCtrExtCore: false,
-      perfMonV2: false,
-      maxPeriod: fullWidthWrites ? 2 ** (gpWidth - 1) - 1 : 2 ** 31 - 1,
-      cpuSignature: leaf1.eax,
-    };
-  }
-  const ext = port.cpuid(0x80000001);
-  const perfCtrExtCore = (ext.ecx & (1 << 23)) !== 0;
-  const v2 = port.cpuid(0x80000022);
-  const perfMonV2 = (v2.eax & 1) !== 0;
-  const nrGp = perfMonV2 ? v2.ebx & 0xf : perfCtrExtCore ? 6 : 4;
-  return {
-    vendor: 'amd',
-    version: perfMonV2 ? 2 : 1,
-    nrGp,
-    nrFixed: 0,
-    fixedMask: 0,
-    gpWidth: 48,
-    fixedWidth: 0,
-    fullWidthWrites: true,
-    unavailableEvents: 0,
-    perfCtrExtCore,
-    perfMonV2,
-    maxPeriod: 2 ** 47 - 1,
-  };
 }
 
 /** Per-CPU driver state: struct cpu_hw_events. */

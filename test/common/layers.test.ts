@@ -39,8 +39,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
 const TYPE_ONLY_CYCLES = [
   ['kvm/kvm.ts', 'kvm/vm.ts'],
   ['perf/context.ts', 'perf/event.ts', 'perf/pmu.ts'],
-  // The x86 driver's hardware probe (check_hw_exists) apart from the driver, on its port types.
-  ['perf/x86-pmu-check.ts', 'perf/x86-pmu.ts'],
+  // The PMU's enumeration (CPUID, x86-pmu-enumerate.ts) and its hardware probe (check_hw_exists).
+  ['perf/x86-pmu-check.ts', 'perf/x86-pmu-enumerate.ts'],
 ];
 
 interface Import {

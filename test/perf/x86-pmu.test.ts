@@ -16,7 +16,8 @@ import {
 } from '../../src/hw/cpu-models.ts';
 import { PhysicalCpu } from '../../src/hw/cpu.ts';
 import { EVTSEL, MSR } from '../../src/hw/msr.ts';
-import { enumerateX86Pmu, FIXED_IDX, type X86CpuPort } from '../../src/perf/x86-pmu.ts';
+import { FIXED_IDX } from '../../src/perf/x86-pmu.ts';
+import { enumerateX86Pmu, type X86CpuPort } from '../../src/perf/x86-pmu-enumerate.ts';
 import { counterOf, cyclesFor, kernelOf, machine, MsrSpy, throwsErrno } from './helpers.ts';
 
 const SPR_ALL = 0xf_0000_00ffn; // 8 GP + 4 fixed
