@@ -6,17 +6,15 @@
  * run's output is checked for several things.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { SimulationReport } from '../../src/sim/results.ts';
 import { checkChartsRender, chromiumMissing } from './browser.ts';
+import { BIN, ROOT, runChild, type CliRun as Run } from './cli-child.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'bin/vpmu.mjs');
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 const BUILTINS = [
   'fio-exits',
@@ -40,37 +38,16 @@ const BAD_FLAGS: [string[], RegExp][] = [
   [['--bogus'], /^error: unknown option '--bogus'/],
 ];
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 let dir = '';
 const path = (name: string) => join(dir, name);
 
-/** A command with stdout and stderr piped; resolves when it exits. */
+/** A command with colour left to its defaults, killed after 2 minutes. */
 function spawnRun(
   command: string,
   args: string[],
   env: Record<string, string | undefined> = {},
 ): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: ROOT,
-      env: { ...process.env, NO_COLOR: undefined, FORCE_COLOR: undefined, ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runChild(command, args, { NO_COLOR: undefined, FORCE_COLOR: undefined, ...env }, 120_000);
 }
 
 /** script(1) from util-linux: runs a command on a pseudo-terminal. */
