@@ -4,30 +4,18 @@
  * before adding to it). The test names each file over the limit.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { SRC, sourceFiles } from './source-files.ts';
 
-const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 const MAX_LINES = 750;
 
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return sourceFiles(path);
-    return entry.name.endsWith('.ts') ? [path] : [];
-  });
-}
-
 it(`no file in src/ is over ${MAX_LINES} lines`, () => {
-  const files = sourceFiles(SRC);
+  const files = sourceFiles();
   assert.ok(files.length > 50, `found only ${files.length} source files under ${SRC}`);
   const over = files
-    .map((path) => ({
-      file: relative(SRC, path),
-      lines: readFileSync(path, 'utf8').split('\n').length - 1,
-    }))
+    .map((file) => ({ file, lines: readFileSync(join(SRC, file), 'utf8').split('\n').length - 1 }))
     .filter((f) => f.lines > MAX_LINES)
     .map((f) => `src/${f.file}: ${f.lines} lines`);
   assert.deepEqual(over, []);

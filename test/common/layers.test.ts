@@ -11,13 +11,11 @@
  * the kernel (struct perf_event, perf_event_context and pmu in one header).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, normalize, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-
-const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+import { SRC, sourceFiles } from './source-files.ts';
 
 /** What each layer (a folder of src/, or an entry point) may import. */
 const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
@@ -48,14 +46,6 @@ interface Import {
   to: string;
   typeOnly: boolean;
   line: number;
-}
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return sourceFiles(path);
-    return entry.name.endsWith('.ts') ? [relative(SRC, path)] : [];
-  });
 }
 
 /** Every relative import of a file, with whether it is erased (type-only). */
@@ -140,7 +130,7 @@ function cycles(files: readonly string[], edges: readonly Import[]): string[][] 
 }
 
 describe('src/ layering (docs/architecture.md)', () => {
-  const files = sourceFiles(SRC);
+  const files = sourceFiles();
   const imports = files.flatMap(importsOf);
 
   it('reads the imports of every layer', () => {

@@ -9,23 +9,14 @@
  * without one fails here, naming its file and line.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { SRC, sourceFiles } from './source-files.ts';
 
-const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 // "non-null assertion" (also across a comment's line break), or `!` quoted in backticks.
 const JUSTIFICATION = /non-null[\s*/]+assertion|`[^`\n]*!`/i;
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return sourceFiles(path);
-    return entry.name.endsWith('.ts') ? [path] : [];
-  });
-}
 
 /** The comments of a node: leading comments, and every comment inside it. */
 function commentsOf(node: ts.Node, text: string): string[] {
@@ -126,8 +117,8 @@ describe('non-null assertions in src/ (noUncheckedIndexedAccess)', () => {
   });
 
   it('every `!` in src/ lies under a comment stating why it is in range', () => {
-    const found = sourceFiles(SRC).flatMap((path) =>
-      unjustifiedAssertions(relative(SRC, path), readFileSync(path, 'utf8')),
+    const found = sourceFiles().flatMap((file) =>
+      unjustifiedAssertions(file, readFileSync(join(SRC, file), 'utf8')),
     );
     assert.deepEqual(
       found.map((u) => `src/${u.file}:${u.line}: ${u.text}`),
