@@ -14,9 +14,8 @@
  * a shortest schedule of single shared steps among all schedules of the model.
  */
 import type { Engine } from './engine.ts';
+import { Expander } from './expander.ts';
 import { FingerprintTable } from './fingerprint-table.ts';
-import { Footprints } from './footprint.ts';
-import { Mirror } from './mirror-symmetry.ts';
 import { Violation } from './properties.ts';
 
 export interface SearchStats {
@@ -47,6 +46,8 @@ export interface DfsResult extends SearchStats {
   path: number[];
   /** For a non-termination violation: the index in `path` where the cycle starts. */
   loopStart: number;
+  /** Threads that took part (parallel-search.ts); absent for this one-thread search. */
+  threads?: number;
 }
 
 // Non-null assertions in the searches index the per-depth arrays below
@@ -59,10 +60,16 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
   const bounded = options.preemptions >= 0;
   // A bounded search keeps (last thread, preemptions used) after the state proper.
   const W = engine.words + (bounded ? 2 : 0);
-  const symmetric = engine.options.symmetry;
-  const mirror = symmetric && options.mirror !== false ? Mirror.of(engine) : null;
+  const expander = new Expander(
+    engine,
+    {
+      por: options.por,
+      ...(options.mirror !== undefined ? { mirror: options.mirror } : {}),
+      bounded,
+    },
+    W,
+  );
   const checkCycles = engine.hasLoops;
-  const footprints = options.por && !checkCycles && !bounded ? new Footprints(engine) : null;
   const table = new FingerprintTable(1 << 16);
 
   let capacity = 256;
@@ -111,12 +118,10 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
     stack[engine.words + 1] = 0;
   }
   if (v0 !== Violation.None) return finish(v0, 0, -1);
-  if (symmetric) engine.canonicalize(stack, 0);
-  mirror?.canonicalize(stack, 0);
-  engine.hash(stack, 0, W);
-  table.add(engine.hashHi, engine.hashLo);
-  fpHi[0] = engine.hashHi;
-  fpLo[0] = engine.hashLo;
+  expander.finish(stack, 0);
+  table.add(expander.hashHi, expander.hashLo);
+  fpHi[0] = expander.hashHi;
+  fpLo[0] = expander.hashLo;
   nextThread[0] = 0;
   lone[0] = NOT_EXPANDED;
   let depth = 0;
@@ -133,28 +138,19 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
   while (depth >= 0) {
     const base = depth * W;
     if (lone[depth] === NOT_EXPANDED) {
-      let mask = 0;
-      for (let t = 0; t < T; t++) if (engine.enabled(stack, base, t)) mask |= 1 << t;
+      const mask = expander.prepare(stack, base);
       enabledAt[depth] = mask;
+      lone[depth] = expander.lone;
       if (mask === 0) {
         const v = engine.checkStuck(stack, base);
         if (v !== Violation.None) return finish(v, depth, -1);
-        lone[depth] = -1;
-      } else {
-        lone[depth] = footprints !== null ? footprints.loneThread(stack, base, mask) : -1;
       }
     }
     const mask = enabledAt[depth]!;
     const only = lone[depth]!;
     let t = nextThread[depth]!;
     for (; t < T; t++) {
-      if ((mask & (1 << t)) === 0) continue;
-      if (only >= 0 && t !== only) continue;
-      // Two identical slots of one class have symmetric successors: expand the first.
-      if (symmetric && engine.sameClassAsPrevious[t] === 1) {
-        const th = base + engine.threadBase + t;
-        if (stack[th] === stack[th - 1] && (mask & (1 << (t - 1))) !== 0) continue;
-      }
+      if (!expander.expands(stack, base, mask, only, t)) continue;
       if (bounded) {
         const last = stack[base + engine.words]!;
         if (last >= 0 && last !== t && (mask & (1 << last)) !== 0) {
@@ -184,20 +180,17 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
       fpLo = grow(fpLo, capacity);
     }
     const nb = base + W;
-    for (let i = 0; i < W; i++) stack[nb + i] = stack[base + i]!;
-    const v = engine.step(stack, nb, t);
+    const v = expander.successor(stack, base, stack, nb, t, !bounded);
     result.transitions++;
     if (v !== Violation.None) return finish(v, depth, t);
     if (bounded) {
       const last = stack[base + engine.words]!;
       if (last >= 0 && last !== t && (mask & (1 << last)) !== 0) stack[nb + engine.words + 1]!++;
       stack[nb + engine.words] = t;
+      expander.finish(stack, nb);
     }
-    if (symmetric) engine.canonicalize(stack, nb);
-    if (mirror !== null) mirror.canonicalize(stack, nb);
-    engine.hash(stack, nb, W);
-    const hi = engine.hashHi;
-    const lo = engine.hashLo;
+    const hi = expander.hashHi;
+    const lo = expander.hashLo;
     if (table.add(hi, lo)) {
       depth++;
       if (depth > result.maxDepth) result.maxDepth = depth;
