@@ -18,7 +18,8 @@ import {
 import { formatTrace, replay, type TraceStep } from './replay.ts';
 import { formatSchedule, parseSchedule, type Schedule } from './schedule.ts';
 import { sample } from './sampling.ts';
-import { dfs, shortestViolation } from './search.ts';
+import { PARALLEL_AFTER, parallelDfs } from './parallel-search.ts';
+import { dfs, shortestViolation, type DfsResult } from './search.ts';
 import { item } from '../common/item.ts';
 
 export const STRATEGIES = ['dfs', 'random', 'pct'] as const;
@@ -45,6 +46,16 @@ export interface CheckOptions {
   por?: boolean;
   /** With symmetry: the mirror symmetry too, where the model has one (default on). */
   mirror?: boolean;
+  /**
+   * dfs: threads for the exhaustive search, the calling one included (default
+   * 1). Above 1, a search that outgrows PARALLEL_AFTER states starts over
+   * level by level on worker threads (parallel-search.ts), with the same
+   * states, transitions and verdict; models with loops and
+   * preemption-bounded searches stay on one thread.
+   */
+  jobs?: number;
+  /** With jobs: the states one thread explores before the threads start (default PARALLEL_AFTER). */
+  parallelAfter?: number;
   /** States the breadth-first search for a shortest counterexample may store. */
   shortestBudget?: number;
   onProgress?: (states: number, transitions: number, seconds: number) => void;
@@ -63,6 +74,8 @@ export interface CheckResult {
   transitions: number;
   seconds: number;
   statesPerSecond: number;
+  /** Threads the search ran on: above 1 only for a dfs that outgrew one thread under `jobs`. */
+  threads: number;
   /** False when a bound (max states, preemptions, sampling) left part of the graph unexplored. */
   complete: boolean;
   reductions: string[];
@@ -109,6 +122,8 @@ export function runCheck(options: CheckOptions): CheckResult {
 
   let found: Violation;
   let sampled: number[] | null = null;
+  /** Threads the exhaustive search ran on. */
+  let threads = 1;
   let stats: {
     states: number;
     transitions: number;
@@ -133,13 +148,40 @@ export function runCheck(options: CheckOptions): CheckResult {
     if (preemptions >= 0) reductions.push(`preemption-bound=${preemptions}`);
     // Always on (a live-variable reduction of the refusal ghost flag), when that flag is kept.
     if ((mask & propertyMask(['refusals'])) !== 0) reductions.push('dead-ghost-flags');
-    const r = dfs(engine, {
-      por,
-      preemptions,
-      mirror,
-      maxStates: options.maxStates ?? Number.MAX_SAFE_INTEGER,
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
+    const maxStates = options.maxStates ?? Number.MAX_SAFE_INTEGER;
+    const onProgress = options.onProgress ? { onProgress: options.onProgress } : {};
+    const sequential = (budget = maxStates, report = onProgress) =>
+      dfs(engine, { por, preemptions, mirror, maxStates: budget, ...report });
+    const jobs = options.jobs ?? 1;
+    let r: DfsResult;
+    const parallelAfter = options.parallelAfter ?? PARALLEL_AFTER;
+    if (jobs > 1 && preemptions < 0 && !engine.hasLoops && maxStates > parallelAfter) {
+      // Most models are small: one thread first, and the threads only for a
+      // graph that outgrows it (the search starts over: at most PARALLEL_AFTER
+      // states, under a second, spent twice).
+      r = sequential(parallelAfter, {});
+      if (!r.complete && r.violation === Violation.None) {
+        const trial = r.seconds;
+        r = parallelDfs(
+          {
+            kind: options.model,
+            variant: options.variant,
+            params: options.params,
+            engine: engine.options,
+            reductions: { por, mirror },
+          },
+          { jobs, maxStates, ...onProgress },
+        );
+        r.seconds += trial;
+        threads = r.threads ?? 1;
+        // Which violation the threads meet first depends on their timing: the
+        // verdict is settled, and one thread finds the same one --jobs 1 does.
+        if (r.violation !== Violation.None) {
+          threads = 1;
+          r = sequential();
+        }
+      }
+    } else r = sequential();
     stats = { ...r, complete: r.complete && preemptions < 0 };
     found = r.violation;
   } else {
@@ -168,6 +210,7 @@ export function runCheck(options: CheckOptions): CheckResult {
     transitions: stats.transitions,
     seconds: stats.seconds,
     statesPerSecond: stats.seconds > 0 ? Math.round(stats.states / stats.seconds) : stats.states,
+    threads,
     complete: stats.complete,
     reductions,
     omissionProbability: stats.omissionProbability,
@@ -270,6 +313,7 @@ export function runReplay(text: string): CheckResult {
     transitions: schedule.path.length,
     seconds,
     statesPerSecond: Math.round((schedule.path.length + 1) / Math.max(seconds, 1e-9)),
+    threads: 1,
     complete: false,
     reductions: [],
     omissionProbability: 0,
@@ -348,6 +392,7 @@ function runAnyN(options: CheckOptions): CheckResult {
         verdict: 'holds',
         seconds: t,
         statesPerSecond: Math.round(states / Math.max(t, 1e-9)),
+        threads: 1,
         abstraction: info(),
       };
     }
@@ -371,6 +416,7 @@ function runAnyN(options: CheckOptions): CheckResult {
           params: concrete.params,
           seconds: t,
           statesPerSecond: Math.round(states / Math.max(t, 1e-9)),
+          threads: 1,
           abstraction: info(params),
         };
       }
@@ -388,6 +434,7 @@ function runAnyN(options: CheckOptions): CheckResult {
     transitions,
     seconds: t,
     statesPerSecond: Math.round(states / Math.max(t, 1e-9)),
+    threads: 1,
     complete: false,
     reductions: ['counter-abstraction', 'lipton-movers', 'dead-ghost-flags'],
     omissionProbability: 0,

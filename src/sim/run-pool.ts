@@ -5,9 +5,8 @@
  * the same as --jobs 1, which runs everything in this thread). Each run is a
  * fresh, seeded simulation: it depends on nothing but its input.
  */
-import { availableParallelism } from 'node:os';
 import { withDefaultSignals } from '../common/interrupts.ts';
-import { startWorker } from '../common/worker-thread.ts';
+import { defaultJobs, startWorker } from '../common/worker-thread.ts';
 import type { SimulationReport } from './results.ts';
 import type { SimulationInput, SimulationOptions } from './simulator.ts';
 import { simulate } from './simulator.ts';
@@ -32,10 +31,7 @@ export type PoolRequest =
 export type PoolResponse =
   { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
 
-/** The default --jobs: the cores this process may use. */
-export function defaultJobs(): number {
-  return availableParallelism();
-}
+export { defaultJobs };
 
 /** Stop a pool's work: the runs not yet done fail with this. */
 export class RunsCancelled extends Error {

@@ -1,0 +1,244 @@
+/**
+ * The exhaustive search on several threads (`vpmu check --jobs N`): the
+ * level-synchronous search of level-search.ts, with the main thread as
+ * participant 0 and N - 1 worker threads (search-worker.ts) over one shared
+ * fingerprint table.
+ *
+ * The main thread starts alone, level by level. Once a level holds
+ * SPLIT_AT states (a graph smaller than that never pays for a thread) it
+ * starts the workers and goes on alone while they load; at the first level
+ * boundary after all of them are ready it hands each an interleaved share of
+ * the next level, and from then on all expand their shares between barriers.
+ * A search that ends before the workers are ready never waits for them.
+ *
+ * The result is the depth-first search's (search.ts), states and
+ * transitions alike; only `maxDepth` differs (here the number of levels, the
+ * longest shortest path). A model with loops (cycle detection needs the
+ * depth-first stack) and a preemption-bounded search stay sequential; so
+ * does the search for a counterexample, which check.ts runs afterwards.
+ */
+import {
+  MessageChannel,
+  receiveMessageOnPort,
+  type MessagePort,
+  type Worker,
+} from 'node:worker_threads';
+import { startWorker } from '../common/worker-thread.ts';
+import { Engine, type EngineOptions } from './engine.ts';
+import type { Reductions } from './expander.ts';
+import {
+  C_BUDGET_SPENT,
+  C_READY,
+  C_START,
+  C_VIOLATION,
+  C_VIOLATION_THREAD,
+  CONTROL_WORDS,
+  GO,
+  LevelSearch,
+  QUIT,
+  tallyWords,
+  type LevelShared,
+} from './level-search.ts';
+import { buildModel, type ModelKind, type ModelParams } from './model-catalogue.ts';
+import { Violation } from './properties.ts';
+import type { DfsResult } from './search.ts';
+import { SharedFingerprintTable } from './shared-fingerprint-table.ts';
+
+/**
+ * A search that has not ended after this many states on one thread is worth
+ * the threads' start (check.ts); below it, the depth-first search is faster.
+ */
+export const PARALLEL_AFTER = 1 << 18;
+/** A level this large is worth sharing out. */
+export const SPLIT_AT = 4096;
+
+/** What a worker needs to build the same engine as the main thread. */
+export interface EngineSpec {
+  kind: ModelKind;
+  variant: string;
+  params: ModelParams;
+  engine: EngineOptions;
+  reductions: Reductions;
+}
+
+/** What the main thread hands a worker (workerData). */
+export interface WorkerBrief {
+  spec: EngineSpec;
+  index: number;
+  control: SharedArrayBuffer;
+  tally: SharedArrayBuffer;
+  maxStates: number;
+  port: MessagePort;
+}
+
+/** What a worker receives on its port: its first share of a level, or a larger table. */
+export type WorkerMessage =
+  | {
+      kind: 'share';
+      states: Int32Array;
+      level: number;
+      participants: number;
+      table: SharedArrayBuffer;
+    }
+  | { kind: 'table'; table: SharedArrayBuffer };
+
+export interface ParallelOptions {
+  /** Threads in all, the main thread included (at least 2). */
+  jobs: number;
+  maxStates: number;
+  onProgress?: (states: number, transitions: number, seconds: number) => void;
+  /**
+   * Wait (up to WAIT_FOR_WORKERS_MS) for the workers at the first level worth
+   * sharing, instead of going on alone while they load: every worker then
+   * takes part even in a graph one thread would finish first (tests use it).
+   */
+  waitForWorkers?: boolean;
+  /** The level size at which the workers start (default SPLIT_AT). */
+  splitAt?: number;
+}
+
+/** How long waitForWorkers waits for a worker to load before the search goes on without it. */
+const WAIT_FOR_WORKERS_MS = 60_000;
+
+/** The first table: 2^16 slots (512 KB), grown by the search as it needs. */
+const FIRST_TABLE_SLOTS = 1 << 16;
+
+export function parallelDfs(spec: EngineSpec, options: ParallelOptions): DfsResult {
+  const started = performance.now();
+  const jobs = options.jobs;
+  const engine = new Engine(buildModel(spec.kind, spec.variant, spec.params), spec.engine);
+  const workers: { worker: Worker; port: MessagePort }[] = [];
+  const shared: LevelShared = {
+    table: new SharedFingerprintTable(FIRST_TABLE_SLOTS),
+    control: new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS)),
+    tally: new Float64Array(new SharedArrayBuffer(8 * tallyWords(jobs))),
+    maxStates: options.maxStates,
+  };
+  const search = new LevelSearch(engine, spec.reductions, shared, 0, {
+    make(slots, participants) {
+      const table = new SharedFingerprintTable(slots);
+      if (participants > 1) {
+        for (const { port } of workers) {
+          const message: WorkerMessage = { kind: 'table', table: table.buffer };
+          port.postMessage(message);
+        }
+      }
+      return table;
+    },
+  });
+  const result = (): DfsResult => {
+    const [transitions, states] = search.totals();
+    const violation: Violation = Atomics.load(shared.control, C_VIOLATION);
+    return {
+      states,
+      transitions,
+      maxDepth: search.level,
+      seconds: (performance.now() - started) / 1000,
+      complete: Atomics.load(shared.control, C_BUDGET_SPENT) === 0 && !search.broken,
+      omissionProbability: (states * states) / 2 ** 64,
+      violation,
+      violationThread:
+        violation === Violation.None ? -1 : Atomics.load(shared.control, C_VIOLATION_THREAD),
+      path: [],
+      loopStart: -1,
+      threads: search.participants,
+    };
+  };
+  let nextProgress = 1 << 16;
+  const progress = () => {
+    const [transitions, states] = search.totals();
+    if (options.onProgress === undefined || states < nextProgress) return;
+    nextProgress = states + (1 << 16);
+    options.onProgress(states, transitions, (performance.now() - started) / 1000);
+  };
+  const stopWorkers = () => {
+    if (Atomics.load(shared.control, C_START) === 0) {
+      Atomics.store(shared.control, C_START, QUIT);
+      Atomics.notify(shared.control, C_START);
+    }
+    for (const { worker, port } of workers) {
+      port.close();
+      worker.unref();
+      void worker.terminate();
+    }
+  };
+
+  try {
+    if (search.seed() !== Violation.None) return result();
+    // Alone until the workers are ready, or the search is over.
+    while (search.pending > 0) {
+      if (workers.length === 0 && search.pending >= (options.splitAt ?? SPLIT_AT)) {
+        for (let index = 1; index < jobs; index++)
+          workers.push(startSearchWorker(spec, index, shared));
+        if (options.waitForWorkers === true) {
+          const until = performance.now() + WAIT_FOR_WORKERS_MS;
+          for (;;) {
+            const ready = Atomics.load(shared.control, C_READY);
+            if (ready === workers.length || performance.now() > until) break;
+            Atomics.wait(shared.control, C_READY, ready, 10);
+          }
+        }
+      }
+      if (workers.length > 0 && Atomics.load(shared.control, C_READY) === workers.length) {
+        const level = search.level;
+        // split() returns one share per worker (jobs - 1), in their order: a non-null assertion.
+        search.split(jobs).forEach((states, k) => {
+          const message: WorkerMessage = {
+            kind: 'share',
+            states,
+            level,
+            participants: jobs,
+            table: search.table.buffer,
+          };
+          workers[k]!.port.postMessage(message, [states.buffer as ArrayBuffer]);
+        });
+        Atomics.store(shared.control, C_START, GO);
+        Atomics.notify(shared.control, C_START);
+        break;
+      }
+      const goOn = search.step();
+      progress();
+      if (!goOn) return result();
+    }
+    if (search.pending === 0) return result();
+    while (search.step()) progress();
+    if (search.broken) throw failure(workers);
+    return result();
+  } finally {
+    stopWorkers();
+  }
+}
+
+function startSearchWorker(
+  spec: EngineSpec,
+  index: number,
+  shared: LevelShared,
+): { worker: Worker; port: MessagePort } {
+  const { port1, port2 } = new MessageChannel();
+  const brief: WorkerBrief = {
+    spec,
+    index,
+    control: shared.control.buffer as SharedArrayBuffer,
+    tally: shared.tally.buffer as SharedArrayBuffer,
+    maxStates: shared.maxStates,
+    port: port2,
+  };
+  const worker = startWorker(import.meta.url, 'search-worker', {
+    workerData: brief,
+    transferList: [port2],
+  });
+  // A worker that cannot load never becomes ready: the search goes on without it.
+  worker.on('error', () => {});
+  return { worker, port: port1 };
+}
+
+/** The error a failed worker posted, or the news that one ended early. */
+function failure(workers: { port: MessagePort }[]): Error {
+  for (const { port } of workers) {
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+      if (typeof m.message === 'string')
+        return new Error(`internal: a search worker failed: ${m.message}`);
+    }
+  }
+  return new Error('internal: a search worker ended before the search did');
+}
