@@ -3,8 +3,7 @@
  * thread or a worker thread, all running this code over one shared
  * fingerprint table.
  *
- * The search is level-synchronous breadth-first (the scheme of Stern and
- * Dill's parallel Murphi, and of LTSmin's multi-core tools): each participant
+ * The search is level-synchronous breadth-first: each participant
  * expands its share of the current level, and a successor belongs to the
  * participant whose compare-and-swap stored its fingerprint, who expands it
  * in the next level. Between levels every participant waits at a barrier.

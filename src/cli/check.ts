@@ -21,7 +21,9 @@ import {
   variantNames,
   type ModelParams,
 } from '../check/model-catalogue.ts';
+import { PARALLEL_AFTER } from '../check/parallel-search.ts';
 import { PROPERTIES } from '../check/properties.ts';
+import { defaultJobs } from '../common/worker-thread.ts';
 import { parseProperties } from '../check/schedule.ts';
 import { parseInteger, runCommand, UsageError } from './errors.ts';
 
@@ -54,6 +56,7 @@ interface CheckFlags {
   runs: string;
   depth: string;
   maxStates?: string;
+  jobs?: string;
   properties?: string;
   symmetry: boolean;
   por: boolean;
@@ -111,6 +114,10 @@ export function registerCheck(program: Command): void {
     .option(
       '--properties <list>',
       `comma-separated subset of: ${Object.keys(PROPERTIES).join(', ')}`,
+    )
+    .option(
+      '--jobs <n>',
+      `dfs: threads for a search that outgrows ${PARALLEL_AFTER.toLocaleString('en-US')} states (default: the number of cores, ${defaultJobs()} here)`,
     )
     .option('--no-symmetry', 'dfs: no symmetry reduction')
     .option('--no-por', 'dfs: no partial-order reduction')
@@ -200,6 +207,7 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
         flags.maxStates === undefined
           ? DEFAULT_MAX_STATES
           : parseInteger('--max-states', flags.maxStates, 1),
+      jobs: flags.jobs === undefined ? defaultJobs() : parseInteger('--jobs', flags.jobs, 1, 256),
       symmetry: flags.symmetry,
       anyN: flags.anyN === true,
       por: flags.por,
@@ -265,6 +273,7 @@ function toJson(r: CheckResult) {
     transitions: r.transitions,
     seconds: r.seconds,
     statesPerSecond: r.statesPerSecond,
+    threads: r.threads,
     complete: r.complete,
     reductions: r.reductions,
     ...(r.violation ? { violation: r.violation } : {}),
@@ -284,7 +293,7 @@ function report(r: CheckResult): string {
   ];
   if (r.strategy !== 'replay') {
     lines.push(
-      `explored    ${fmt(r.states)} states, ${fmt(r.transitions)} transitions in ${r.seconds.toFixed(3)} s (${fmt(r.statesPerSecond)} states/s)`,
+      `explored    ${fmt(r.states)} states, ${fmt(r.transitions)} transitions in ${r.seconds.toFixed(3)} s (${fmt(r.statesPerSecond)} states/s${r.threads > 1 ? `, ${r.threads} threads` : ''})`,
     );
   }
   if (r.method && r.abstraction) {

@@ -53,6 +53,7 @@ test('vpmu check --json: one object with the documented fields', () => {
     'transitions',
     'seconds',
     'statesPerSecond',
+    'threads',
   ]) {
     assert.ok(key in holds, key);
   }
@@ -70,6 +71,20 @@ test('vpmu check --json: one object with the documented fields', () => {
   assert.ok(violated.trace.length > 0 && typeof violated.trace[0]!.step === 'string');
 });
 
+test('vpmu check --jobs 2 on a graph past 2^18 states: the threads, and the states and transitions of --jobs 1', () => {
+  const params = ['--vms', '5', '--events', '5', '--rounds', '2', '--json'];
+  const one = JSON.parse(vpmu('check', ...params, '--jobs', '1').stdout) as Record<string, unknown>;
+  const two = JSON.parse(vpmu('check', ...params, '--jobs', '2').stdout) as Record<string, unknown>;
+  assert.equal(one.threads, 1);
+  assert.equal(two.threads, 2);
+  assert.deepEqual(
+    [two.verdict, two.states, two.transitions, two.complete],
+    [one.verdict, one.states, one.transitions, one.complete],
+  );
+  const text = vpmu('check', '--vms', '5', '--events', '5', '--rounds', '2', '--jobs', '2');
+  assert.match(text.stdout, /^explored .* states\/s, 2 threads\)$/m);
+});
+
 test('bad input: one line naming the flag, exit 2, no stack trace', () => {
   for (const args of [
     ['check', '--vms', 'three'],
@@ -78,6 +93,8 @@ test('bad input: one line naming the flag, exit 2, no stack trace', () => {
     ['check', 'accounting', '--vcpus', '2'],
     ['check', '--stray-release', '--vms', '2'],
     ['check', '--properties', 'liveness'],
+    ['check', '--jobs', '0'],
+    ['check', '--jobs', 'two'],
     ['check', '--replay', 'accounting:upstream:vms=1:9'],
     ['stress', '--variant', 'nope'],
     ['stress', '--seconds', '0'],
