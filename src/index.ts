@@ -47,3 +47,12 @@ export {
 export { defaultJobs, runUncertaintyOnThreads, simulateAll } from './sim/run-pool.ts';
 export { mergeShards, shardFromText, type ShardFile } from './sim/uncertainty-shards.ts';
 export { sobolIndices, type SobolIndices } from './sim/sensitivity.ts';
+export {
+  runCheck,
+  runReplay,
+  type CheckOptions,
+  type CheckResult,
+  type Strategy,
+} from './check/check.ts';
+export { BadInput, MODEL_KINDS, variantNames, type ModelKind } from './check/model-catalogue.ts';
+export { PROPERTY_NAMES, type PropertyName } from './check/properties.ts';
