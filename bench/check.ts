@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { runCheck, type CheckResult } from '../src/check/check.ts';
 import { PROPERTY_NAMES } from '../src/check/properties.ts';
 import { runStress } from '../src/shm/stress.ts';
-import { defaultJobs } from '../src/common/worker-thread.ts';
+import { defaultJobs } from '../src/common/jobs.ts';
 
 const CONFIG = { vms: 3, events: 3, rounds: 2 };
 const NOREDUCE_TIMEOUT_S = 120;

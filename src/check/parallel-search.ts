@@ -6,10 +6,11 @@
  *
  * The main thread starts alone, level by level. Once a level holds
  * SPLIT_AT states (a graph smaller than that never pays for a thread) it
- * starts the workers and goes on alone while they load; at the first level
- * boundary after all of them are ready it hands each an interleaved share of
- * the next level, and from then on all expand their shares between barriers.
- * A search that ends before the workers are ready never waits for them.
+ * starts the workers and waits for them to load (a tenth of a second
+ * compiled; runCheck comes here only for graphs past 2^18 states, which take
+ * seconds), hands each an interleaved share of the next level, and from then
+ * on all expand their shares between barriers. A worker that has not loaded
+ * within WAIT_FOR_WORKERS_MS is left out: the search goes on without it.
  *
  * The result is the depth-first search's (search.ts), states and
  * transitions alike; only `maxDepth` differs (here the number of levels, the
@@ -89,15 +90,16 @@ export interface ParallelOptions {
   onProgress?: (states: number, transitions: number, seconds: number) => void;
   /**
    * Wait (up to WAIT_FOR_WORKERS_MS) for the workers at the first level worth
-   * sharing, instead of going on alone while they load: every worker then
-   * takes part even in a graph one thread would finish first (tests use it).
+   * sharing (default), rather than going on alone while they load and
+   * handing out shares at the first level boundary after they are ready,
+   * which leaves them out of a graph one thread finishes first.
    */
   waitForWorkers?: boolean;
   /** The level size at which the workers start (default SPLIT_AT). */
   splitAt?: number;
 }
 
-/** How long waitForWorkers waits for a worker to load before the search goes on without it. */
+/** How long the main thread waits for the workers to load before it goes on without them. */
 const WAIT_FOR_WORKERS_MS = 60_000;
 
 /** The first table: 2^16 slots (512 KB), grown by the search as it needs. */
@@ -170,7 +172,7 @@ export function parallelDfs(spec: EngineSpec, options: ParallelOptions): DfsResu
       if (workers.length === 0 && search.pending >= (options.splitAt ?? SPLIT_AT)) {
         for (let index = 1; index < jobs; index++)
           workers.push(startSearchWorker(spec, index, shared));
-        if (options.waitForWorkers === true) {
+        if (options.waitForWorkers !== false) {
           const until = performance.now() + WAIT_FOR_WORKERS_MS;
           for (;;) {
             const ready = Atomics.load(shared.control, C_READY);

@@ -23,7 +23,7 @@ import {
 } from '../check/model-catalogue.ts';
 import { PARALLEL_AFTER } from '../check/parallel-search.ts';
 import { PROPERTIES } from '../check/properties.ts';
-import { defaultJobs } from '../common/worker-thread.ts';
+import { defaultJobs } from '../common/jobs.ts';
 import { parseProperties } from '../check/schedule.ts';
 import { parseInteger, runCommand, UsageError } from './errors.ts';
 

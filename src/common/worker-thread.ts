@@ -6,13 +6,7 @@
  * thread: tsx-worker.mjs registers tsx in the new thread, then imports
  * `<name>.ts`.
  */
-import { availableParallelism } from 'node:os';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
-
-/** How many threads a `--jobs` option means by default: one per core. */
-export function defaultJobs(): number {
-  return availableParallelism();
-}
 
 /** A worker on module `name` (no extension) beside the module whose import.meta.url is `from`. */
 export function startWorker(from: string, name: string, options: WorkerOptions = {}): Worker {

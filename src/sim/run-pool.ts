@@ -6,7 +6,8 @@
  * fresh, seeded simulation: it depends on nothing but its input.
  */
 import { withDefaultSignals } from '../common/interrupts.ts';
-import { defaultJobs, startWorker } from '../common/worker-thread.ts';
+import { defaultJobs } from '../common/jobs.ts';
+import { startWorker } from '../common/worker-thread.ts';
 import type { SimulationReport } from './results.ts';
 import type { SimulationInput, SimulationOptions } from './simulator.ts';
 import { simulate } from './simulator.ts';

@@ -34,7 +34,6 @@ function bothWays(s: EngineSpec, jobs: number) {
   const many = parallelDfs(s, {
     jobs,
     maxStates: Number.MAX_SAFE_INTEGER,
-    waitForWorkers: true,
     // Small levels shared out too, so that the workers take part in every graph here.
     splitAt: 16,
   });
@@ -70,13 +69,25 @@ for (const [kind, params] of WIDE) {
   });
 }
 
-test('waitForWorkers: the workers join at the first level wider than SPLIT_AT', () => {
+test('the workers join at the first level wider than SPLIT_AT', () => {
   const r = parallelDfs(spec('accounting', 'upstream', { vms: 4, events: 4, rounds: 2 }), {
     jobs: 3,
     maxStates: Number.MAX_SAFE_INTEGER,
-    waitForWorkers: true,
   });
   assert.equal(r.threads, 3);
+});
+
+test('waitForWorkers false: a graph the main thread finishes while the workers load is searched alone, all the same', () => {
+  const s = spec('accounting', 'upstream', { vms: 3, events: 3, rounds: 2 });
+  const alone = parallelDfs(s, {
+    jobs: 2,
+    maxStates: Number.MAX_SAFE_INTEGER,
+    splitAt: 16,
+    waitForWorkers: false,
+  });
+  const { one } = bothWays(s, 2);
+  assert.equal(alone.complete, true);
+  assert.deepEqual([alone.states, alone.transitions], [one.states, one.transitions]);
 });
 
 test('a graph whose levels all stay below SPLIT_AT never starts the workers', () => {

@@ -28,7 +28,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   report: ['sim', 'guest', 'kvm', 'perf', 'hw', 'common'],
   check: ['kvm', 'perf', 'common'],
   shm: ['check', 'kvm', 'perf', 'common'],
-  'index.ts': ['sim', 'guest', 'kvm', 'perf', 'hw', 'common'],
+  'index.ts': ['sim', 'check', 'guest', 'kvm', 'perf', 'hw', 'common'],
   'scenarios.ts': ['sim', 'common'],
   cli: ['index.ts', 'report', 'sim', 'check', 'shm', 'guest', 'kvm', 'perf', 'hw', 'common'],
 };

@@ -197,6 +197,9 @@ import {
   type Vm,
   type VpmuDesignName,
   type Work,
+  runCheck,
+  variantNames,
+  type CheckResult,
 } from '${PKG.name}';
 import { ScenarioError, loadScenario, scenarioToInput, type Scenario } from '${PKG.name}/scenarios';
 
@@ -222,6 +225,11 @@ try {
   if (e instanceof ScenarioError) refused = e.problems[0]!.path === '' ? 'ScenarioError' : 'wrong path';
 }
 console.log(scenario.name, scenarioToInput(scenario).guests.length > 0, refused);
+// The explorer from the package root, its threads started from the installed dist/.
+const params = { vms: 4, events: 4, rounds: 2 };
+const one: CheckResult = runCheck({ model: 'accounting', variant: 'upstream', params });
+const two = runCheck({ model: 'accounting', variant: 'upstream', params, jobs: 2, parallelAfter: 1 });
+console.log(one.verdict, two.verdict, two.states === one.states, two.threads, variantNames('accounting').includes('v6'));
 `;
     writeFileSync(join(project, 'consumer.ts'), consumer);
     writeFileSync(
@@ -244,9 +252,10 @@ console.log(scenario.name, scenarioToInput(scenario).guests.length > 0, refused)
     const r = spawnSync(process.execPath, ['out/consumer.js'], { cwd: project, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.deepEqual(lines.slice(0, -2), expectedOutput(readmeTour()));
-    assert.equal(lines.at(-2), 'object undefined undefined bigint object object KernelError');
-    assert.equal(lines.at(-1), 'specint-sampling true ScenarioError');
+    assert.deepEqual(lines.slice(0, -3), expectedOutput(readmeTour()));
+    assert.equal(lines.at(-3), 'object undefined undefined bigint object object KernelError');
+    assert.equal(lines.at(-2), 'specint-sampling true ScenarioError');
+    assert.equal(lines.at(-1), 'holds holds true 2 true');
   });
 
   test('(c) npx vpmu from the installed package: --version, scenarios, stress, --html without vega', () => {
