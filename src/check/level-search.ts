@@ -71,8 +71,18 @@ export interface LevelShared {
   table: SharedFingerprintTable;
   control: Int32Array;
   tally: Float64Array;
-  /** Stop storing states once this many are stored in all. */
+  /** Store at most this many states in all. */
   maxStates: number;
+  /**
+   * States stored so far by all participants, one shared word that each
+   * bumps before it stores a state, so that all together store at most
+   * maxStates and a search under a budget above its graph's size completes.
+   * (Blocks of permits taken ahead would save the atomic operation per state
+   * but can run the budget out while another thread still holds unused
+   * ones.) It counts up to 2^31 - 1: a table of that many states would
+   * take 32 GB.
+   */
+  reserved: Int32Array;
 }
 
 // Non-null assertions index the level queues below their counts times the
@@ -123,6 +133,7 @@ export class LevelSearch {
       return v;
     }
     this.expander.finish(this.next, 0);
+    if (!this.reserve()) return Violation.None;
     this.shared.table.add(this.expander.hashHi, this.expander.hashLo);
     this.stored = 1;
     return this.queue() ? Violation.None : this.violationFound();
@@ -250,6 +261,7 @@ export class LevelSearch {
         this.transitions++;
         if (v !== Violation.None) return this.violated(v);
         if (table.add(expander.hashHi, expander.hashLo)) {
+          if (!this.reserve()) return false;
           this.stored++;
           if (!this.queue()) return false;
         }
@@ -302,10 +314,20 @@ export class LevelSearch {
   /** Publishes this participant's counts; false when the search must stop. */
   private publishAndGoOn(): boolean {
     this.publish();
-    if (this.totals()[1] >= this.shared.maxStates) {
-      Atomics.store(this.shared.control, C_BUDGET_SPENT, 1);
-    }
     return !this.stopped();
+  }
+
+  /**
+   * Counts one more stored state against the budget; false (and the budget
+   * flagged spent) when it is already full.
+   */
+  private reserve(): boolean {
+    const { reserved, maxStates, control } = this.shared;
+    const limit = Math.min(maxStates, 2 ** 31 - 1);
+    if (Atomics.add(reserved, 0, 1) < limit) return true;
+    Atomics.sub(reserved, 0, 1);
+    Atomics.store(control, C_BUDGET_SPENT, 1);
+    return false;
   }
 
   private publish(stop = false): void {

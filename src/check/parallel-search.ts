@@ -69,6 +69,7 @@ export interface WorkerBrief {
   control: SharedArrayBuffer;
   tally: SharedArrayBuffer;
   maxStates: number;
+  reserved: SharedArrayBuffer;
   port: MessagePort;
 }
 
@@ -115,6 +116,7 @@ export function parallelDfs(spec: EngineSpec, options: ParallelOptions): DfsResu
     control: new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS)),
     tally: new Float64Array(new SharedArrayBuffer(8 * tallyWords(jobs))),
     maxStates: options.maxStates,
+    reserved: new Int32Array(new SharedArrayBuffer(4)),
   };
   const search = new LevelSearch(engine, spec.reductions, shared, 0, {
     make(slots, participants) {
@@ -223,6 +225,7 @@ function startSearchWorker(
     control: shared.control.buffer as SharedArrayBuffer,
     tally: shared.tally.buffer as SharedArrayBuffer,
     maxStates: shared.maxStates,
+    reserved: shared.reserved.buffer as SharedArrayBuffer,
     port: port2,
   };
   const worker = startWorker(import.meta.url, 'search-worker', {

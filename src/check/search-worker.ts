@@ -50,6 +50,7 @@ try {
         control,
         tally: new Float64Array(brief.tally),
         maxStates: brief.maxStates,
+        reserved: new Int32Array(brief.reserved),
       },
       brief.index,
       {

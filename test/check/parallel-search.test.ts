@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { runCheck } from '../../src/check/check.ts';
 import { Engine } from '../../src/check/engine.ts';
 import {
@@ -147,16 +148,25 @@ test('runCheck with jobs: a small graph stays on one thread', () => {
   assert.equal(r.complete, true);
 });
 
-test('the state budget stops the threads too: incomplete, and past the budget by at most a check interval', () => {
-  const s = spec('accounting', 'upstream', { vms: 5, events: 5, rounds: 2 });
-  const budget = 50_000;
-  const jobs = 2;
-  const r = parallelDfs(s, { jobs, maxStates: budget });
-  assert.equal(r.complete, false);
-  assert.equal(r.violation, Violation.None);
-  assert.ok(r.states >= budget, `${r.states}`);
-  // Each thread looks at the budget every 1,024 states it expands, each with at most one successor per thread.
-  assert.ok(r.states < budget + jobs * 1024 * 10, `${r.states}`);
+test('property: the state budget holds on the threads too: at most N states, and incomplete below the graph', () => {
+  const s = spec('accounting', 'upstream', { vms: 4, events: 4, rounds: 2 });
+  const { one } = bothWays(s, 2);
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: one.states + 10 }),
+      fc.integer({ min: 2, max: 3 }),
+      (budget, jobs) => {
+        const r = parallelDfs(s, { jobs, maxStates: budget, splitAt: 64 });
+        assert.ok(r.states <= budget, `${r.states} states stored with a budget of ${budget}`);
+        if (budget < one.states) assert.equal(r.complete, false);
+        if (budget > one.states) {
+          assert.equal(r.complete, true);
+          assert.equal(r.states, one.states);
+        }
+      },
+    ),
+    { numRuns: 12 },
+  );
 });
 
 test('progress reaches the caller from the threads', () => {
