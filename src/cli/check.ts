@@ -36,6 +36,13 @@ import { parseInteger, runCommand, UsageError } from './errors.ts';
  */
 const DEFAULT_MAX_STATES = 30_000_000;
 
+/**
+ * The most threads --jobs may ask for: each worker builds its own engine and
+ * keeps an 8 MB cache of recent fingerprints and its share of every level,
+ * some 40 MB in all, and past the cores they only take turns.
+ */
+const MAX_CHECK_JOBS = 64;
+
 interface CheckFlags {
   variant: string;
   vms?: string;
@@ -117,7 +124,7 @@ export function registerCheck(program: Command): void {
     )
     .option(
       '--jobs <n>',
-      `dfs: threads for a search that outgrows ${PARALLEL_AFTER.toLocaleString('en-US')} states (default: the number of cores, ${defaultJobs()} here)`,
+      `dfs: threads for a search that outgrows ${PARALLEL_AFTER.toLocaleString('en-US')} states (default: the number of cores, ${Math.min(defaultJobs(), MAX_CHECK_JOBS)} here; at most ${MAX_CHECK_JOBS})`,
     )
     .option('--no-symmetry', 'dfs: no symmetry reduction')
     .option('--no-por', 'dfs: no partial-order reduction')
@@ -207,7 +214,10 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
         flags.maxStates === undefined
           ? DEFAULT_MAX_STATES
           : parseInteger('--max-states', flags.maxStates, 1),
-      jobs: flags.jobs === undefined ? defaultJobs() : parseInteger('--jobs', flags.jobs, 1, 256),
+      jobs:
+        flags.jobs === undefined
+          ? Math.min(defaultJobs(), MAX_CHECK_JOBS)
+          : parseInteger('--jobs', flags.jobs, 1, MAX_CHECK_JOBS),
       symmetry: flags.symmetry,
       anyN: flags.anyN === true,
       por: flags.por,

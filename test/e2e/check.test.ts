@@ -95,6 +95,7 @@ test('bad input: one line naming the flag, exit 2, no stack trace', () => {
     ['check', '--properties', 'liveness'],
     ['check', '--jobs', '0'],
     ['check', '--jobs', 'two'],
+    ['check', '--jobs', '65'],
     ['check', '--replay', 'accounting:upstream:vms=1:9'],
     ['stress', '--variant', 'nope'],
     ['stress', '--seconds', '0'],
