@@ -48,8 +48,8 @@ export interface CheckOptions {
   mirror?: boolean;
   /**
    * dfs: threads for the exhaustive search, the calling one included (default
-   * 1). Above 1, a search that outgrows PARALLEL_AFTER states starts over
-   * level by level on worker threads (parallel-search.ts), with the same
+   * 1). Above 1, a search that outgrows PARALLEL_AFTER states goes on from
+   * there level by level on worker threads (parallel-search.ts), with the same
    * states, transitions and verdict; models with loops and
    * preemption-bounded searches stay on one thread.
    */
@@ -150,18 +150,18 @@ export function runCheck(options: CheckOptions): CheckResult {
     if ((mask & propertyMask(['refusals'])) !== 0) reductions.push('dead-ghost-flags');
     const maxStates = options.maxStates ?? Number.MAX_SAFE_INTEGER;
     const onProgress = options.onProgress ? { onProgress: options.onProgress } : {};
-    const sequential = (budget = maxStates, report = onProgress) =>
-      dfs(engine, { por, preemptions, mirror, maxStates: budget, ...report });
+    const sequential = (budget = maxStates, report = onProgress, handOff = false) =>
+      dfs(engine, { por, preemptions, mirror, maxStates: budget, handOff, ...report });
     const jobs = options.jobs ?? 1;
     let r: DfsResult;
     const parallelAfter = options.parallelAfter ?? PARALLEL_AFTER;
     if (jobs > 1 && preemptions < 0 && !engine.hasLoops && maxStates > parallelAfter) {
       // Most models are small: one thread first, and the threads only for a
-      // graph that outgrows it (the search starts over: at most PARALLEL_AFTER
-      // states, under a second, spent twice).
-      r = sequential(parallelAfter, {});
-      if (!r.complete && r.violation === Violation.None) {
+      // graph that outgrows it, going on from where that search stopped.
+      r = sequential(parallelAfter, {}, true);
+      if (r.frontier !== undefined && r.violation === Violation.None) {
         const trial = r.seconds;
+        const resume = { frontier: r.frontier, states: r.states, transitions: r.transitions };
         r = parallelDfs(
           {
             kind: options.model,
@@ -170,7 +170,7 @@ export function runCheck(options: CheckOptions): CheckResult {
             engine: engine.options,
             reductions: { por, mirror },
           },
-          { jobs, maxStates, ...onProgress },
+          { jobs, maxStates, resume, ...onProgress },
         );
         r.seconds += trial;
         threads = r.threads ?? 1;

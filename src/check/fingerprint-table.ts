@@ -106,6 +106,17 @@ export class FingerprintTable {
     }
   }
 
+  /** Calls `visit` with every stored fingerprint, in slot order. */
+  forEach(visit: (hi: number, lo: number) => void): void {
+    if (this.zeroStored) visit(0, 0);
+    const slots = this.slots;
+    for (let j = 0; j < slots.length; j += 2) {
+      const h = slots[j]!;
+      const l = slots[j + 1]!;
+      if (h !== 0 || l !== 0) visit(h, l);
+    }
+  }
+
   clear(): void {
     this.slots.fill(0);
     this.recent.fill(0);

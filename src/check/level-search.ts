@@ -23,6 +23,7 @@
 import type { Engine } from './engine.ts';
 import { Expander, type Reductions } from './expander.ts';
 import { Violation } from './properties.ts';
+import { NOT_EXPANDED, type Frontier } from './search.ts';
 import { LOAD, type SharedFingerprintTable } from './shared-fingerprint-table.ts';
 
 /** Bumped by the last participant to reach a barrier. */
@@ -90,7 +91,11 @@ export interface LevelShared {
 export class LevelSearch {
   private readonly expander: Expander;
   private readonly W: number;
-  /** Words per queued state: the state, its enabled mask, its lone thread. */
+  /**
+   * Words per queued state: the state, its enabled mask, its lone thread, and
+   * the first thread to expand (0, or where a depth-first search handing its
+   * stack over had got to).
+   */
   private readonly E: number;
   private current: Int32Array;
   private currentCount = 0;
@@ -116,7 +121,7 @@ export class LevelSearch {
   ) {
     this.expander = new Expander(engine, reductions);
     this.W = engine.words;
-    this.E = this.W + 2;
+    this.E = this.W + 3;
     this.current = new Int32Array(1024 * this.E);
     this.next = new Int32Array(1024 * this.E);
   }
@@ -137,6 +142,37 @@ export class LevelSearch {
     this.shared.table.add(this.expander.hashHi, this.expander.hashLo);
     this.stored = 1;
     return this.queue() ? Violation.None : this.violationFound();
+  }
+
+  /**
+   * Goes on from where a depth-first search stopped (search.ts, handOff):
+   * `states` and `transitions` are its counts, its stored states are already
+   * in the shared table, and its stack becomes the first level. Main thread only.
+   */
+  resume(frontier: Frontier, states: number, transitions: number): Violation {
+    const W = this.W;
+    const E = this.E;
+    const frames = frontier.nextThread.length;
+    this.stored = states;
+    this.transitions = transitions;
+    this.next = new Int32Array(Math.max(1024, frames) * E);
+    this.nextCount = 0;
+    this.nextTransitions = 0;
+    for (let d = 0; d < frames; d++) {
+      const at = this.nextCount * E;
+      this.next.set(frontier.states.subarray(d * W, (d + 1) * W), at);
+      if (frontier.lone[d] === NOT_EXPANDED) {
+        if (!this.queue()) return this.violationFound();
+        continue;
+      }
+      this.next[at + W] = frontier.enabledAt[d]!;
+      this.next[at + W + 1] = frontier.lone[d]!;
+      this.next[at + W + 2] = frontier.nextThread[d]!;
+      this.nextTransitions += this.countExpanded(this.next, at);
+      this.nextCount++;
+    }
+    this.publish();
+    return Violation.None;
   }
 
   /** States this participant holds for the next level. */
@@ -250,7 +286,7 @@ export class LevelSearch {
       const base = k * E;
       const mask = current[base + W]!;
       const lone = current[base + W + 1]!;
-      for (let t = 0; t < T; t++) {
+      for (let t = current[base + W + 2]!; t < T; t++) {
         if (!expander.expands(current, base, mask, lone, t)) continue;
         if ((this.nextCount + 1) * E > this.next.length) {
           const grown = new Int32Array(this.next.length * 2);
@@ -280,6 +316,7 @@ export class LevelSearch {
     const mask = this.expander.prepare(this.next, at);
     this.next[at + this.W] = mask;
     this.next[at + this.W + 1] = this.expander.lone;
+    this.next[at + this.W + 2] = 0;
     if (mask === 0) {
       const v = this.engine.checkStuck(this.next, at);
       if (v !== Violation.None) return this.violated(v);
@@ -292,8 +329,9 @@ export class LevelSearch {
   private countExpanded(states: Int32Array, at: number): number {
     const mask = states[at + this.W]!;
     const lone = states[at + this.W + 1]!;
+    const from = states[at + this.W + 2]!;
     let n = 0;
-    for (let t = 0; t < this.engine.threads; t++) {
+    for (let t = from; t < this.engine.threads; t++) {
       if (this.expander.expands(states, at, mask, lone, t)) n++;
     }
     return n;

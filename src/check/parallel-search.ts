@@ -42,7 +42,7 @@ import {
 } from './level-search.ts';
 import { buildModel, type ModelKind, type ModelParams } from './model-catalogue.ts';
 import { Violation } from './properties.ts';
-import type { DfsResult } from './search.ts';
+import type { DfsResult, Frontier } from './search.ts';
 import { SharedFingerprintTable } from './shared-fingerprint-table.ts';
 
 /**
@@ -98,6 +98,8 @@ export interface ParallelOptions {
   waitForWorkers?: boolean;
   /** The level size at which the workers start (default SPLIT_AT). */
   splitAt?: number;
+  /** Go on from where a depth-first search stopped (its frontier and counts) instead of from the start. */
+  resume?: { frontier: Frontier; states: number; transitions: number };
 }
 
 /** How long the main thread waits for the workers to load before it goes on without them. */
@@ -112,7 +114,9 @@ export function parallelDfs(spec: EngineSpec, options: ParallelOptions): DfsResu
   const engine = new Engine(buildModel(spec.kind, spec.variant, spec.params), spec.engine);
   const workers: { worker: Worker; port: MessagePort }[] = [];
   const shared: LevelShared = {
-    table: new SharedFingerprintTable(FIRST_TABLE_SLOTS),
+    table: new SharedFingerprintTable(
+      Math.max(FIRST_TABLE_SLOTS, 4 * (options.resume?.states ?? 0)),
+    ),
     control: new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS)),
     tally: new Float64Array(new SharedArrayBuffer(8 * tallyWords(jobs))),
     maxStates: options.maxStates,
@@ -168,7 +172,15 @@ export function parallelDfs(spec: EngineSpec, options: ParallelOptions): DfsResu
   };
 
   try {
-    if (search.seed() !== Violation.None) return result();
+    const resume = options.resume;
+    if (resume === undefined) {
+      if (search.seed() !== Violation.None) return result();
+    } else {
+      resume.frontier.table.forEach((hi, lo) => shared.table.add(hi, lo));
+      Atomics.store(shared.reserved, 0, resume.states);
+      if (search.resume(resume.frontier, resume.states, resume.transitions) !== Violation.None)
+        return result();
+    }
     // Alone until the workers are ready, or the search is over.
     while (search.pending > 0) {
       if (workers.length === 0 && search.pending >= (options.splitAt ?? SPLIT_AT)) {

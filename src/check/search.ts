@@ -37,6 +37,25 @@ export interface DfsOptions {
   mirror?: boolean;
   maxStates: number;
   onProgress?: (states: number, transitions: number, seconds: number) => void;
+  /**
+   * When maxStates stops the search, return its frontier too, so that the
+   * parallel search can go on from there (unbounded searches only).
+   */
+  handOff?: boolean;
+}
+
+/**
+ * Where a depth-first search stopped: the states it stored, and its stack,
+ * whose frames still have successors to expand (from `nextThread` on; a
+ * frame whose `lone` is NOT_EXPANDED has not been looked at yet).
+ */
+export interface Frontier {
+  table: FingerprintTable;
+  /** The frames' states, `engine.words` words each. */
+  states: Int32Array;
+  nextThread: Int32Array;
+  enabledAt: Int32Array;
+  lone: Int32Array;
 }
 
 export interface DfsResult extends SearchStats {
@@ -48,12 +67,14 @@ export interface DfsResult extends SearchStats {
   loopStart: number;
   /** Threads that took part (parallel-search.ts); absent for this one-thread search. */
   threads?: number;
+  /** With handOff, when maxStates stopped the search: where it stopped. */
+  frontier?: Frontier;
 }
 
 // Non-null assertions in the searches index the per-depth arrays below
 // `depth + 2 <= capacity` (grown before each push), states at multiples of W
 // inside them, and parents / `via` below `count`.
-const NOT_EXPANDED = -2;
+export const NOT_EXPANDED = -2;
 export function dfs(engine: Engine, options: DfsOptions): DfsResult {
   const started = performance.now();
   const T = engine.threads;
@@ -105,6 +126,19 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
     result.loopStart = loopStart;
     return done();
   };
+  const handOff = (depth: number): DfsResult => {
+    if (options.handOff === true && !bounded) {
+      const frames = depth + 1;
+      result.frontier = {
+        table,
+        states: stack.slice(0, frames * W),
+        nextThread: nextThread.slice(0, frames),
+        enabledAt: enabledAt.slice(0, frames),
+        lone: lone.slice(0, frames),
+      };
+    }
+    return done();
+  };
   const done = (): DfsResult => {
     result.states = table.size;
     result.seconds = (performance.now() - started) / 1000;
@@ -132,7 +166,7 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
   if (table.size >= options.maxStates) {
     // --max-states 1: the initial state is all the budget allows.
     result.complete = false;
-    return done();
+    return handOff(0);
   }
 
   while (depth >= 0) {
@@ -202,7 +236,7 @@ export function dfs(engine: Engine, options: DfsOptions): DfsResult {
         nextProgress = Math.min(nextProgress + PROGRESS_EVERY, options.maxStates);
         if (table.size >= options.maxStates) {
           result.complete = false;
-          return done();
+          return handOff(depth);
         }
         options.onProgress?.(table.size, result.transitions, (performance.now() - started) / 1000);
       }

@@ -124,17 +124,53 @@ test('a mutant found by the threads: the parallel search reports a violation the
   }
 });
 
-test('runCheck with jobs: a graph past PARALLEL_AFTER runs on the threads, with the same result', () => {
+test('runCheck with jobs: a graph past parallelAfter goes on on the threads, with the same result', () => {
   const params = { vms: 5, events: 5, rounds: 2 };
   const one = runCheck({ model: 'accounting', variant: 'upstream', params, jobs: 1 });
-  const two = runCheck({ model: 'accounting', variant: 'upstream', params, jobs: 2 });
-  assert.ok(one.states > PARALLEL_AFTER);
+  const two = runCheck({
+    model: 'accounting',
+    variant: 'upstream',
+    params,
+    jobs: 2,
+    parallelAfter: 50_000,
+  });
   assert.equal(one.threads, 1);
   assert.equal(two.threads, 2);
   assert.deepEqual(
     [two.verdict, two.states, two.transitions, two.complete],
     [one.verdict, one.states, one.transitions, one.complete],
   );
+});
+
+test('runCheck with jobs: what is left past PARALLEL_AFTER is too narrow for the workers, so none start', () => {
+  // 5x5x2 has 279,027 states: after the first 2^18 on one thread, no level of
+  // the rest reaches SPLIT_AT.
+  const params = { vms: 5, events: 5, rounds: 2 };
+  const two = runCheck({ model: 'accounting', variant: 'upstream', params, jobs: 2 });
+  assert.ok(two.states > PARALLEL_AFTER);
+  assert.equal(two.threads, 1);
+  assert.equal(two.complete, true);
+});
+
+test('property: the threads go on from wherever the one-thread search stopped, to the same graph', () => {
+  for (const [model, variant, params] of [
+    ['accounting', 'upstream', { vms: 4, events: 4, rounds: 2 }],
+    ['accounting', 'v6', { vms: 4, events: 4, rounds: 2 }],
+    ['guest-context', 'upstream', { rounds: 2, events: 2, rotations: 1, pmis: 1 }],
+  ] as const) {
+    const one = runCheck({ model, variant, params, jobs: 1 });
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: one.states - 1 }), (parallelAfter) => {
+        const two = runCheck({ model, variant, params, jobs: 2, parallelAfter });
+        assert.deepEqual(
+          [two.verdict, two.states, two.transitions, two.complete],
+          [one.verdict, one.states, one.transitions, one.complete],
+          `${model} ${variant}, the threads after ${parallelAfter} states`,
+        );
+      }),
+      { numRuns: 6 },
+    );
+  }
 });
 
 test('runCheck with jobs: a small graph stays on one thread', () => {

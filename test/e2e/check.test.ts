@@ -72,7 +72,7 @@ test('vpmu check --json: one object with the documented fields', () => {
 });
 
 test('vpmu check --jobs 2 on a graph past 2^18 states: the threads, and the states and transitions of --jobs 1', () => {
-  const params = ['--vms', '5', '--events', '5', '--rounds', '2', '--json'];
+  const params = ['--vms', '6', '--events', '6', '--rounds', '2', '--json'];
   const one = JSON.parse(vpmu('check', ...params, '--jobs', '1').stdout) as Record<string, unknown>;
   const two = JSON.parse(vpmu('check', ...params, '--jobs', '2').stdout) as Record<string, unknown>;
   assert.equal(one.threads, 1);
@@ -81,7 +81,7 @@ test('vpmu check --jobs 2 on a graph past 2^18 states: the threads, and the stat
     [two.verdict, two.states, two.transitions, two.complete],
     [one.verdict, one.states, one.transitions, one.complete],
   );
-  const text = vpmu('check', '--vms', '5', '--events', '5', '--rounds', '2', '--jobs', '2');
+  const text = vpmu('check', '--vms', '6', '--events', '6', '--rounds', '2', '--jobs', '2');
   assert.match(text.stdout, /^explored .* states\/s, 2 threads\)$/m);
 });
 
