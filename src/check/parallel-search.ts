@@ -43,7 +43,7 @@ import {
 import { buildModel, type ModelKind, type ModelParams } from './model-catalogue.ts';
 import { Violation } from './properties.ts';
 import type { DfsResult, Frontier } from './search.ts';
-import { SharedFingerprintTable } from './shared-fingerprint-table.ts';
+import { LOAD, SharedFingerprintTable } from './shared-fingerprint-table.ts';
 
 /**
  * A search that has not ended after this many states on one thread is worth
@@ -114,8 +114,14 @@ export function parallelDfs(spec: EngineSpec, options: ParallelOptions): DfsResu
   const engine = new Engine(buildModel(spec.kind, spec.variant, spec.params), spec.engine);
   const workers: { worker: Worker; port: MessagePort }[] = [];
   const shared: LevelShared = {
+    // Room for the states handed over and every transition of the first level.
     table: new SharedFingerprintTable(
-      Math.max(FIRST_TABLE_SLOTS, 4 * (options.resume?.states ?? 0)),
+      Math.max(
+        FIRST_TABLE_SLOTS,
+        ((options.resume?.states ?? 0) +
+          (options.resume?.frontier.nextThread.length ?? 1) * engine.threads) /
+          LOAD,
+      ),
     ),
     control: new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS)),
     tally: new Float64Array(new SharedArrayBuffer(8 * tallyWords(jobs))),
