@@ -73,8 +73,14 @@ export class SharedFingerprintTable {
     return new SharedFingerprintTable(buffer, this.recent);
   }
 
-  /** Adds the fingerprint (hi, lo); returns true if it was new, to this thread alone. */
+  /**
+   * Adds the fingerprint (hi, lo); returns true if it was new, to this thread
+   * alone. Each half may come signed (the engine's hash) or unsigned (a
+   * FingerprintTable's slots, which seed the table): both are read as the
+   * same 32 bits.
+   */
   add(hi: number, lo: number): boolean {
+    hi |= 0;
     if (hi === 0) hi = ZERO_HI;
     lo |= 1;
     const recent = this.recent;

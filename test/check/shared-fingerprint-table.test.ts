@@ -80,3 +80,13 @@ test('forStates sizes a table for its states at LOAD, in a power of two', () => 
     assert.equal(table.capacity & (table.capacity - 1), 0);
   }
 });
+
+test('a half given unsigned is the same fingerprint as given signed (the hand-over seeds with unsigned halves)', () => {
+  const a = new SharedFingerprintTable(1024);
+  assert.equal(a.add(-1, 3), true);
+  // Another thread, without the first one's cache: the slot itself must match.
+  const b = new SharedFingerprintTable(a.buffer);
+  assert.equal(b.add(0xffffffff, 3), false);
+  assert.equal(b.add(0x80000000, 0xfffffffd), true);
+  assert.equal(new SharedFingerprintTable(a.buffer).add(-0x80000000, -3), false);
+});
