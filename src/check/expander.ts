@@ -35,8 +35,8 @@ export const EXPAND_ALL = -1;
 // Non-null assertions read the W words of a state at offsets the caller
 // passes inside its arrays.
 export class Expander {
-  readonly symmetric: boolean;
-  readonly mirror: Mirror | null;
+  private readonly symmetric: boolean;
+  private readonly mirror: Mirror | null;
   private readonly footprints: Footprints | null;
   /** Set by prepare(): the thread that runs alone, or EXPAND_ALL. */
   lone = EXPAND_ALL;

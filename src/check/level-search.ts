@@ -50,9 +50,10 @@ export const CONTROL_WORDS = 9;
  * Per participant i, in the shared Float64Array `tally`, 10i onwards: the
  * transitions it took; then for the level's parity p (0 or 1), at 10i + 1 + 4p,
  * the states it has stored, the states and transitions of its share of the
- * next level, and 1 if it ended its share on a stop. A participant that has passed the barrier may already
- * write the next level's counts while another still reads this level's: the
- * parity keeps them apart (no one gets two barriers ahead).
+ * next level, and 1 if it ended its share on a stop. A participant that has
+ * passed the barrier may already write the next level's counts while another
+ * still reads this level's: the parity keeps them apart (no one gets two
+ * barriers ahead).
  */
 const TALLY = 10;
 export const tallyWords = (participants: number): number => TALLY * participants;
@@ -62,8 +63,12 @@ const CHECK_EVERY = 1024;
 
 /** Where a participant gets a larger table from when the search grows it. */
 export interface TableSource {
-  /** Main thread, before the barrier: a new table of `slots` slots, also sent to the workers. */
-  make?(slots: number, participants: number): SharedFingerprintTable;
+  /** Main thread, before the barrier: a table of `slots` slots after `current`, also sent to the workers. */
+  make?(
+    current: SharedFingerprintTable,
+    slots: number,
+    participants: number,
+  ): SharedFingerprintTable;
   /** Workers, after the barrier: the table the main thread sent. */
   receive?(current: SharedFingerprintTable): SharedFingerprintTable;
 }
@@ -159,17 +164,10 @@ export class LevelSearch {
     this.nextCount = 0;
     this.nextTransitions = 0;
     for (let d = 0; d < frames; d++) {
-      const at = this.nextCount * E;
-      this.next.set(frontier.states.subarray(d * W, (d + 1) * W), at);
+      this.next.set(frontier.states.subarray(d * W, (d + 1) * W), this.nextCount * E);
       if (frontier.lone[d] === NOT_EXPANDED) {
         if (!this.queue()) return this.violationFound();
-        continue;
-      }
-      this.next[at + W] = frontier.enabledAt[d]!;
-      this.next[at + W + 1] = frontier.lone[d]!;
-      this.next[at + W + 2] = frontier.nextThread[d]!;
-      this.nextTransitions += this.countExpanded(this.next, at);
-      this.nextCount++;
+      } else this.enqueue(frontier.enabledAt[d]!, frontier.lone[d]!, frontier.nextThread[d]!);
     }
     this.publish();
     return Violation.None;
@@ -310,20 +308,29 @@ export class LevelSearch {
     return this.publishAndGoOn();
   }
 
-  /** Keeps the state just written at the end of `next`: prepares it and counts its transitions. */
+  /** Keeps the state just written at the end of `next`: prepares it, then enqueue(). */
   private queue(): boolean {
     const at = this.nextCount * this.E;
     const mask = this.expander.prepare(this.next, at);
-    this.next[at + this.W] = mask;
-    this.next[at + this.W + 1] = this.expander.lone;
-    this.next[at + this.W + 2] = 0;
     if (mask === 0) {
       const v = this.engine.checkStuck(this.next, at);
       if (v !== Violation.None) return this.violated(v);
     }
+    this.enqueue(mask, this.expander.lone, 0);
+    return true;
+  }
+
+  /**
+   * Keeps the state written at the end of `next`, with its enabled mask, lone
+   * thread and first thread to expand, and counts the transitions it will take.
+   */
+  private enqueue(mask: number, lone: number, from: number): void {
+    const at = this.nextCount * this.E;
+    this.next[at + this.W] = mask;
+    this.next[at + this.W + 1] = lone;
+    this.next[at + this.W + 2] = from;
     this.nextTransitions += this.countExpanded(this.next, at);
     this.nextCount++;
-    return true;
   }
 
   private countExpanded(states: Int32Array, at: number): number {
@@ -385,6 +392,7 @@ export class LevelSearch {
    */
   private grow(slots: number): boolean {
     const made = this.tables.make?.(
+      this.shared.table,
       Math.max(slots, 2 * this.shared.table.capacity),
       this.participants,
     );
@@ -408,7 +416,7 @@ export class LevelSearch {
  * Waits until all `participants` have called barrier() for this generation.
  * Returns false if a worker failed or ended meanwhile.
  */
-export function barrier(control: Int32Array, participants: number): boolean {
+function barrier(control: Int32Array, participants: number): boolean {
   const generation = Atomics.load(control, C_GENERATION);
   if (Atomics.add(control, C_ARRIVED, 1) === participants - 1) {
     Atomics.store(control, C_ARRIVED, 0);

@@ -43,7 +43,7 @@ import {
 import { buildModel, type ModelKind, type ModelParams } from './model-catalogue.ts';
 import { Violation } from './properties.ts';
 import type { DfsResult, Frontier } from './search.ts';
-import { LOAD, SharedFingerprintTable } from './shared-fingerprint-table.ts';
+import { SharedFingerprintTable } from './shared-fingerprint-table.ts';
 
 /**
  * A search that has not ended after this many states on one thread is worth
@@ -105,22 +105,26 @@ export interface ParallelOptions {
 /** How long the main thread waits for the workers to load before it goes on without them. */
 const WAIT_FOR_WORKERS_MS = 60_000;
 
-/** The first table: 2^16 slots (512 KB), grown by the search as it needs. */
-const FIRST_TABLE_SLOTS = 1 << 16;
+/** The first table: room for 2^15 states (2^16 slots, 512 KB), grown by the search as it needs. */
+const FIRST_TABLE_STATES = 1 << 15;
+
+/** The engine a spec describes: the main thread's and each worker's. */
+export function engineFor(spec: EngineSpec): Engine {
+  return new Engine(buildModel(spec.kind, spec.variant, spec.params), spec.engine);
+}
 
 export function parallelDfs(spec: EngineSpec, options: ParallelOptions): DfsResult {
   const started = performance.now();
   const jobs = options.jobs;
-  const engine = new Engine(buildModel(spec.kind, spec.variant, spec.params), spec.engine);
+  const engine = engineFor(spec);
   const workers: { worker: Worker; port: MessagePort }[] = [];
   const shared: LevelShared = {
     // Room for the states handed over and every transition of the first level.
-    table: new SharedFingerprintTable(
+    table: SharedFingerprintTable.forStates(
       Math.max(
-        FIRST_TABLE_SLOTS,
-        ((options.resume?.states ?? 0) +
-          (options.resume?.frontier.nextThread.length ?? 1) * engine.threads) /
-          LOAD,
+        FIRST_TABLE_STATES,
+        (options.resume?.states ?? 0) +
+          (options.resume?.frontier.nextThread.length ?? 1) * engine.threads,
       ),
     ),
     control: new Int32Array(new SharedArrayBuffer(4 * CONTROL_WORDS)),
@@ -129,8 +133,8 @@ export function parallelDfs(spec: EngineSpec, options: ParallelOptions): DfsResu
     reserved: new Int32Array(new SharedArrayBuffer(4)),
   };
   const search = new LevelSearch(engine, spec.reductions, shared, 0, {
-    make(slots, participants) {
-      const table = new SharedFingerprintTable(slots);
+    make(current, slots, participants) {
+      const table = current.larger(slots);
       if (participants > 1) {
         for (const { port } of workers) {
           const message: WorkerMessage = { kind: 'table', table: table.buffer };

@@ -7,7 +7,6 @@
  * participants stop instead of waiting at a barrier for it.
  */
 import { receiveMessageOnPort, workerData } from 'node:worker_threads';
-import { Engine } from './engine.ts';
 import {
   C_EXITED,
   C_FAILED,
@@ -17,8 +16,7 @@ import {
   GO,
   LevelSearch,
 } from './level-search.ts';
-import { buildModel } from './model-catalogue.ts';
-import type { WorkerBrief, WorkerMessage } from './parallel-search.ts';
+import { engineFor, type WorkerBrief, type WorkerMessage } from './parallel-search.ts';
 import { SharedFingerprintTable } from './shared-fingerprint-table.ts';
 
 // Loaded only by new Worker() (parallel-search.ts), with a brief as workerData.
@@ -27,7 +25,7 @@ if (brief === null) throw new Error('search-worker.ts runs only as a worker thre
 
 const { spec, port } = brief;
 const control = new Int32Array(brief.control);
-const engine = new Engine(buildModel(spec.kind, spec.variant, spec.params), spec.engine);
+const engine = engineFor(spec);
 /** The next message the main thread posted (it posts before it lets this thread go on). */
 const nextMessage = (): WorkerMessage => {
   const received = receiveMessageOnPort(port);

@@ -73,6 +73,11 @@ export class SharedFingerprintTable {
     return new SharedFingerprintTable(buffer, this.recent);
   }
 
+  /** A new, empty table of at least `slots` slots, keeping this thread's cache (for rehashInto). */
+  larger(slots: number): SharedFingerprintTable {
+    return new SharedFingerprintTable(slots, this.recent);
+  }
+
   /**
    * Adds the fingerprint (hi, lo); returns true if it was new, to this thread
    * alone. Each half may come signed (the engine's hash) or unsigned (a

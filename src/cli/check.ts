@@ -43,6 +43,9 @@ const DEFAULT_MAX_STATES = 30_000_000;
  */
 const MAX_CHECK_JOBS = 64;
 
+/** --jobs by default: the cores, up to MAX_CHECK_JOBS. */
+const defaultCheckJobs = (): number => Math.min(defaultJobs(), MAX_CHECK_JOBS);
+
 interface CheckFlags {
   variant: string;
   vms?: string;
@@ -124,7 +127,7 @@ export function registerCheck(program: Command): void {
     )
     .option(
       '--jobs <n>',
-      `dfs: threads for a search that outgrows ${PARALLEL_AFTER.toLocaleString('en-US')} states (default: the number of cores, ${Math.min(defaultJobs(), MAX_CHECK_JOBS)} here; at most ${MAX_CHECK_JOBS})`,
+      `dfs: threads for a search that outgrows ${PARALLEL_AFTER.toLocaleString('en-US')} states (default: the number of cores, ${defaultCheckJobs()} here; at most ${MAX_CHECK_JOBS})`,
     )
     .option('--no-symmetry', 'dfs: no symmetry reduction')
     .option('--no-por', 'dfs: no partial-order reduction')
@@ -216,7 +219,7 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
           : parseInteger('--max-states', flags.maxStates, 1),
       jobs:
         flags.jobs === undefined
-          ? Math.min(defaultJobs(), MAX_CHECK_JOBS)
+          ? defaultCheckJobs()
           : parseInteger('--jobs', flags.jobs, 1, MAX_CHECK_JOBS),
       symmetry: flags.symmetry,
       anyN: flags.anyN === true,
