@@ -10,6 +10,8 @@
  * any such collision is about n^2 / 2^65: 4e-6 for 12 million states.
  * omissionProbability() reports it for a run.
  */
+import { RecentFingerprints } from './recent-fingerprints.ts';
+
 /**
  * Slots of the cache of recently added fingerprints (512 KB, about a core's
  * L2). Depth-first search meets most known states again a few transitions
@@ -29,14 +31,8 @@ export class FingerprintTable {
   private count = 0;
   /** (0, 0) cannot live in a slot (it marks empty ones): it is kept here. */
   private zeroStored = false;
-  /**
-   * A direct-mapped cache of fingerprints known to be in the table, slot
-   * picked by `lo` (the table's slot comes from `hi`): a hit there answers
-   * "not new" without probing the table. It holds only stored fingerprints,
-   * so it never answers wrongly; (0, 0) in it is the empty slot, and the
-   * fingerprint (0, 0) never reaches it.
-   */
-  private readonly recent = new Uint32Array(2 * RECENT);
+  /** Fingerprints met lately (the fingerprint (0, 0) never reaches it). */
+  private readonly recent = new RecentFingerprints(RECENT);
 
   constructor(initialCapacity = 1 << 16) {
     let capacity = 16;
@@ -71,11 +67,7 @@ export class FingerprintTable {
       this.count++;
       return true;
     }
-    const recent = this.recent;
-    const r = 2 * (lo & (RECENT - 1));
-    if (recent[r] === hi && recent[r + 1] === lo) return false;
-    recent[r] = hi;
-    recent[r + 1] = lo;
+    if (this.recent.seen(hi, lo)) return false;
     const slots = this.slots;
     const mask = this.mask;
     let i = hi & mask;
@@ -119,7 +111,7 @@ export class FingerprintTable {
 
   clear(): void {
     this.slots.fill(0);
-    this.recent.fill(0);
+    this.recent.clear();
     this.count = 0;
     this.zeroStored = false;
   }

@@ -20,6 +20,7 @@
  * as large or more. Before a level starts, the search makes room for every
  * transition that level will take, so a table never fills up inside a level.
  */
+import { RecentFingerprints } from './recent-fingerprints.ts';
 
 /** The highest fraction of slots a search lets itself use (linear probing stays short below it). */
 export const LOAD = 0.5;
@@ -32,26 +33,22 @@ export class SharedFingerprintTable {
   /** Slot i holds (hi, lo | 1) at words 2i, 2i + 1; hi = 0 marks an empty slot. */
   private readonly slots: Int32Array;
   private readonly mask: number;
-  /**
-   * This thread's direct-mapped cache of fingerprints it met in the table, slot
-   * picked by `lo`: a hit answers "not new" without probing the shared slots.
-   * It holds only stored fingerprints, so it never answers wrongly.
-   */
-  private readonly recent: Int32Array;
+  /** This thread's fingerprints met lately (never (0, 0): the second half is odd here). */
+  private readonly recent: RecentFingerprints;
 
   /**
    * A table of at least `slots` slots (a power of two), or one over the
    * buffer another thread made; `recent` carries a thread's cache over to
    * its next, larger table.
    */
-  constructor(from: number | SharedArrayBuffer, recent?: Int32Array) {
+  constructor(from: number | SharedArrayBuffer, recent?: RecentFingerprints) {
     if (typeof from === 'number') {
       let capacity = 1024;
       while (capacity < from) capacity *= 2;
       this.slots = new Int32Array(new SharedArrayBuffer(capacity * 8));
     } else this.slots = new Int32Array(from);
     this.mask = this.slots.length / 2 - 1;
-    this.recent = recent ?? new Int32Array(2 * RECENT);
+    this.recent = recent ?? new RecentFingerprints(RECENT);
   }
 
   /** A table large enough for `states` states at LOAD. */
@@ -88,11 +85,7 @@ export class SharedFingerprintTable {
     hi |= 0;
     if (hi === 0) hi = ZERO_HI;
     lo |= 1;
-    const recent = this.recent;
-    const r = 2 * (lo & (RECENT - 1));
-    if (recent[r] === hi && recent[r + 1] === lo) return false;
-    recent[r] = hi;
-    recent[r + 1] = lo;
+    if (this.recent.seen(hi, lo)) return false;
     return this.claim(hi, lo);
   }
 
