@@ -37,8 +37,10 @@ export function hostPmuCapability(model: CpuModel): HostPmuCapability {
     version: model.vendor === 'amd' ? (model.perfMonV2 ? 2 : 0) : model.pmuVersion,
     numCountersGp: model.gpCounters,
     numCountersFixed: model.fixedCounters,
+    // Both widths are x86_pmu.cntval_bits, the GP counters' width (CPUID 0xA
+    // EAX[23:16]): perf never reads the fixed counters' own width (EDX[12:5]).
     bitWidthGp: model.gpCounters ? model.gpWidth : 0,
-    bitWidthFixed: model.fixedCounters ? model.fixedWidth : 0,
+    bitWidthFixed: model.fixedCounters ? model.gpWidth : 0,
     eventsMask: model.unavailableEvents,
     eventsMaskLen: model.eventsLength,
     mediated: qualifiesForMediatedVpmu(model),

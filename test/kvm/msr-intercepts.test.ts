@@ -199,3 +199,30 @@ describe('properties', () => {
     );
   });
 });
+
+describe("the host's fixed-counter width is perf's cntval_bits (fidelity)", () => {
+  // perf_get_x86_pmu_capability (arch/x86/events/core.c, as of "perf/x86/core:
+  // Do not set bit width for unavailable counters"): bit_width_fixed =
+  // num_counters_fixed ? x86_pmu.cntval_bits : 0, and intel_pmu_init sets
+  // cntval_bits from CPUID 0xA EAX[23:16], the GP width. CPUID 0xA EDX[12:5]
+  // (the fixed counters' own width) is not consulted. KVM caps the guest's
+  // fixed width at it (intel_pmu_refresh) and kvm_need_rdpmc_intercept (pmu.c)
+  // compares the guest's fixed bitmask with BIT_ULL(bit_width_fixed) - 1.
+  const narrowFixed: CpuModel = {
+    ...CPU_MODELS['intel-skylake'],
+    name: 'skylake-40-bit-fixed',
+    fixedWidth: 40,
+  };
+
+  it('KVM offers the GP width (48) for the fixed counters, not the 40 bits of CPUID EDX', () => {
+    const cap = kvmPmuCapability(narrowFixed, { mediated: true });
+    assert.equal(cap.host.bitWidthFixed, 48);
+    assert.equal(cap.bitWidthFixed, 48);
+    assert.equal(resolveGuestPmuConfig(cap).fixedWidth, 48);
+  });
+
+  it('a guest whose fixed counters are 40 bits wide gets RDPMC intercepted (40 != 48)', () => {
+    assert.equal(mediated(narrowFixed, { fixedWidth: 40 }).rdpmcExits, true);
+    assert.equal(mediated(narrowFixed).rdpmcExits, false);
+  });
+});
