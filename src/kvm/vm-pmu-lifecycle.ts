@@ -1,8 +1,8 @@
 /**
  * A KVM VM's PMU lifecycle (arch/x86/kvm/x86.c): the mediated PMU is created
  * in perf when the first vCPU is created (sticky: a failed vCPU creation does
- * not undo it), KVM_CAP_PMU_CAPABILITY may only disable the PMU before that,
- * and destroying the VM releases the mediated PMU once.
+ * not undo it), KVM_CAP_PMU_CAPABILITY may only disable (or re-enable) the
+ * PMU before that, and destroying the VM releases the mediated PMU once.
  *
  * The creation and release themselves run the protocol data of
  * vm-lifecycle-protocol.ts (kvm->lock, created_mediated_pmu, perf's calls
@@ -29,6 +29,10 @@ function lifecycleFor(perf: AccountingProtocol): VmLifecycleProtocol {
   }
   return protocol;
 }
+
+/** KVM_PMU_CAP_DISABLE (include/uapi/linux/kvm.h), the only KVM_CAP_PMU_VALID_MASK bit. */
+export const KVM_PMU_CAP_DISABLE = 1;
+const KVM_CAP_PMU_VALID_MASK = KVM_PMU_CAP_DISABLE;
 
 /** KVM's advice when perf refuses the mediated PMU (kvm_arch_vcpu_precreate). */
 export const MEDIATED_PMU_EBUSY_MESSAGE =
@@ -128,19 +132,33 @@ export class VmPmuLifecycle {
     this.cells[VCPUS]!--;
   }
 
-  /** KVM_CAP_PMU_CAPABILITY with KVM_PMU_CAP_DISABLE. */
-  disablePmu(): void {
+  /**
+   * KVM_ENABLE_CAP(KVM_CAP_PMU_CAPABILITY) with args[0] = `flags`
+   * (kvm_vm_ioctl_enable_cap, x86.c): -EINVAL without the module's
+   * enable_pmu or with a bit outside KVM_CAP_PMU_VALID_MASK; then, only
+   * before the first vCPU and the mediated PMU, kvm->arch.enable_pmu =
+   * !(flags & KVM_PMU_CAP_DISABLE), so 0 turns a disabled PMU back on.
+   */
+  setPmuCapability(flags: number): void {
     this.checkAlive();
-    // kvm_vm_ioctl_enable_cap: -EINVAL without the module's enable_pmu.
+    if (typeof flags !== 'number' || !Number.isSafeInteger(flags) || flags < 0)
+      throw new TypeError(`KVM_CAP_PMU_CAPABILITY: flags must be a u64, got ${String(flags)}`);
     if (!this.params.enablePmu)
       throw new KvmError('EINVAL', 'KVM_CAP_PMU_CAPABILITY needs kvm.enable_pmu');
+    if (flags & ~KVM_CAP_PMU_VALID_MASK)
+      throw new KvmError('EINVAL', `KVM_CAP_PMU_CAPABILITY: unknown flags 0x${flags.toString(16)}`);
     if (this.createdVcpus > 0 || this.createdMediatedPmu) {
       throw new KvmError(
         'EINVAL',
         'KVM_CAP_PMU_CAPABILITY is only accepted before the first vCPU is created',
       );
     }
-    this.enablePmu = false;
+    this.enablePmu = (flags & KVM_PMU_CAP_DISABLE) === 0;
+  }
+
+  /** KVM_CAP_PMU_CAPABILITY with KVM_PMU_CAP_DISABLE. */
+  disablePmu(): void {
+    this.setPmuCapability(KVM_PMU_CAP_DISABLE);
   }
 
   /** kvm_arch_destroy_vm: release the mediated PMU, once. */

@@ -27,6 +27,8 @@ export interface Vm {
   setPmuEventFilter(filter: PmuEventFilter): void;
   /** KVM_CAP_PMU_CAPABILITY(DISABLE): only before the first vCPU, else EINVAL. */
   disablePmu(): void;
+  /** KVM_CAP_PMU_CAPABILITY with args[0] = flags: 1 (DISABLE) disables, 0 re-enables; other bits EINVAL. */
+  setPmuCapability(flags: number): void;
   /** Releases the mediated PMU, once. */
   destroy(): void;
 }
@@ -117,6 +119,11 @@ export class KvmVm implements Vm {
   disablePmu(): void {
     this.checkOpen();
     this.lifecycle.disablePmu();
+  }
+
+  setPmuCapability(flags: number): void {
+    this.checkOpen();
+    this.lifecycle.setPmuCapability(flags);
   }
 
   /**

@@ -324,3 +324,36 @@ describe('VM: the event filter and the end of the VM', () => {
     assert.equal(vm.mediatedPmu, false);
   });
 });
+
+describe('KVM_CAP_PMU_CAPABILITY and the effective enable_pmu (fidelity)', () => {
+  // kvm_vm_ioctl_enable_cap (arch/x86/kvm/x86.c), as of "KVM: x86/pmu: Start
+  // stubbing in mediated PMU support": -EINVAL if !enable_pmu or
+  // args[0] & ~KVM_CAP_PMU_VALID_MASK (only KVM_PMU_CAP_DISABLE, bit 0);
+  // then, under kvm->lock and only while !kvm->created_vcpus &&
+  // !kvm->arch.created_mediated_pmu, kvm->arch.enable_pmu =
+  // !(args[0] & KVM_PMU_CAP_DISABLE): args[0] = 0 turns the PMU back on.
+  it('args[0] = 0 re-enables a disabled PMU before the first vCPU', () => {
+    const host = mediatedHost();
+    const vm = host.kvm.createVm();
+    vm.disablePmu();
+    assert.equal(vm.design, 'none');
+    vm.setPmuCapability(0);
+    assert.equal(vm.design, 'mediated');
+    vm.createVcpu();
+    assert.equal(vm.mediatedPmu, true);
+    assert.equal(host.perf.nrMediatedPmuVms, 1);
+  });
+
+  it('bits outside KVM_PMU_CAP_DISABLE are EINVAL and change nothing', () => {
+    const host = mediatedHost();
+    const vm = host.kvm.createVm();
+    for (const flags of [2, 3, 0x100]) {
+      assert.throws(() => vm.setPmuCapability(flags), kvmError('EINVAL'));
+      assert.equal(vm.design, 'mediated');
+    }
+    vm.setPmuCapability(1);
+    assert.equal(vm.design, 'none');
+    assert.throws(() => vm.setPmuCapability(2), kvmError('EINVAL'));
+    assert.equal(vm.design, 'none');
+  });
+});
