@@ -2,10 +2,12 @@
  * KVM's module parameters for the vPMU (kvm.enable_pmu,
  * kvm-intel/kvm-amd enable_mediated_pmu), with the checks that force the
  * mediated PMU off when the hardware or perf cannot provide it
- * (docs/mediated-vpmu.md 4.1; kvm_init_pmu_capability).
+ * (docs/mediated-vpmu.md 4.1; kvm_init_pmu_capability), and enable_pmu
+ * itself forced off on a host without a usable PMU (kvmEnablePmu).
  */
 import { qualifiesForMediatedVpmu, type CpuModel } from '../hw/cpu-models.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
+import { kvmEnablePmu } from './pmu-capability.ts';
 import { DEFAULT_VPMU_SERIES, type VpmuSeries } from './vpmu-series.ts';
 
 export interface KvmParams {
@@ -21,7 +23,9 @@ export function resolveKvmParams(
   perf: PerfKvmExports,
   log: (line: string) => void,
 ): KvmParams {
-  const enablePmu = requested?.enablePmu ?? true;
+  // kvm_init_pmu_capability forces enable_pmu off on a host whose PMU KVM
+  // cannot virtualize; the module parameter reads back as the forced value.
+  const enablePmu = kvmEnablePmu(model, requested?.enablePmu ?? true);
   let enableMediatedPmu = requested?.enableMediatedPmu ?? false;
   const series = requested?.series ?? DEFAULT_VPMU_SERIES;
   if (enableMediatedPmu) {

@@ -56,9 +56,24 @@ const NO_PMU = {
 };
 
 /**
+ * kvm_init_pmu_capability's verdict on the module's enable_pmu: forced off
+ * when perf reports no GP counters, fewer than the vendor's architectural
+ * minimum (MIN_NR_GP_COUNTERS: Intel 1, AMD 4; upstream WARNs for a non-zero
+ * count below it), or an Intel PMU of version 0. The forced value is the one
+ * KVM_CAP_PMU_CAPABILITY, kvm->arch.enable_pmu and enable_mediated_pmu see.
+ * (Hybrid CPUs, which also force it off, are not modelled.)
+ */
+export function kvmEnablePmu(hostModel: CpuModel, requested = true): boolean {
+  const host = hostPmuCapability(hostModel);
+  if (!requested) return false;
+  if (!host.numCountersGp || host.numCountersGp < kvmPmuOps(hostModel.vendor).MIN_NR_GP_COUNTERS)
+    return false;
+  return hostModel.vendor !== 'intel' || host.version !== 0;
+}
+
+/**
  * kvm_init_pmu_capability (pmu.c) for a host: what KVM offers its guests.
- * - enable_pmu is forced off with no GP counters, fewer than the vendor's
- *   architectural minimum (Intel 1, AMD 4), or an Intel PMU of version 0.
+ * - enable_pmu is forced off as kvmEnablePmu says.
  * - enable_mediated_pmu is forced off unless enable_pmu, perf's
  *   PERF_PMU_CAP_MEDIATED_VPMU and the vendor check (Intel: v4+ and full-width
  *   writes; AMD: PerfMonV2) all hold.
@@ -81,9 +96,7 @@ export function kvmPmuCapability(
       `${hostModel.name}: counters wider than ${MAX_COUNTER_WIDTH} bits are not modelled`,
     );
   }
-  let enablePmu = options.enablePmu ?? true;
-  if (!host.numCountersGp || host.numCountersGp < ops.MIN_NR_GP_COUNTERS) enablePmu = false;
-  else if (hostModel.vendor === 'intel' && !host.version) enablePmu = false;
+  const enablePmu = kvmEnablePmu(hostModel, options.enablePmu ?? true);
   const mediated =
     enablePmu &&
     (options.mediated ?? false) &&

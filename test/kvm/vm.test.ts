@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KvmError, PerfError } from '../../src/common/errors.ts';
-import type { CpuModelName } from '../../src/hw/cpu-models.ts';
+import { CPU_MODELS, type CpuModel, type CpuModelName } from '../../src/hw/cpu-models.ts';
 import { EVTSEL, MSR } from '../../src/hw/msr.ts';
 import type { GuestPmuConfig } from '../../src/kvm/pmu-types.ts';
 import type { VcpuImpl } from '../../src/kvm/vcpu.ts';
@@ -355,5 +355,32 @@ describe('KVM_CAP_PMU_CAPABILITY and the effective enable_pmu (fidelity)', () =>
     assert.equal(vm.design, 'none');
     assert.throws(() => vm.setPmuCapability(2), kvmError('EINVAL'));
     assert.equal(vm.design, 'none');
+  });
+
+  // kvm_init_pmu_capability (arch/x86/kvm/pmu.c): enable_pmu = false when perf
+  // reports no GP counters, WARN_ON_ONCE(num_counters_gp < MIN_NR_GP_COUNTERS)
+  // (AMD64_NUM_COUNTERS = 4 on AMD), or an Intel PMU of version 0; then
+  // "if (!enable_pmu || ...) enable_mediated_pmu = false". The module's
+  // enable_pmu is what KVM_CAP_PMU_CAPABILITY and kvm_arch_vcpu_precreate read.
+  const threeCounterZen4: CpuModel = {
+    ...CPU_MODELS['amd-zen4'],
+    name: 'zen4-3-gp',
+    gpCounters: 3,
+  };
+
+  it('a host with fewer GP counters than the architecture requires: enable_pmu and the mediated vPMU forced off', () => {
+    const host = new HostMachine({ cpu: threeCounterZen4, kvm: { enableMediatedPmu: true } });
+    assert.equal(host.kvm.params.enablePmu, false);
+    assert.equal(host.kvm.params.enableMediatedPmu, false);
+    const vm = host.kvm.createVm();
+    assert.equal(vm.design, 'none');
+    assert.throws(() => vm.disablePmu(), kvmError('EINVAL'));
+    assert.throws(() => vm.setPmuCapability(0), kvmError('EINVAL'));
+    vm.createVcpu();
+    // kvm_arch_vcpu_precreate never called perf_create_mediated_pmu(): host
+    // include-guest events stay allowed.
+    assert.equal(vm.mediatedPmu, false);
+    assert.equal(host.perf.nrMediatedPmuVms, 0);
+    assert.doesNotThrow(() => host.perf.open({ config: 'cycles' }, { cpu: 0 }));
   });
 });
