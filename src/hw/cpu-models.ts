@@ -4,6 +4,7 @@
  * enumerates it. Counts are per logical CPU with SMT on, as perf sees them.
  */
 import { deepFreeze } from '../common/freeze.ts';
+import { PERF_CAP } from './msr.ts';
 
 export type Vendor = 'intel' | 'amd';
 
@@ -238,8 +239,21 @@ export function hasPerfMetrics(model: CpuModel): boolean {
   );
 }
 
-/** Whether the hardware qualifies for the mediated vPMU (docs/mediated-vpmu.md 4.1). */
+/**
+ * Full-width writes as the part reports them: IA32_PERF_CAPABILITIES bit 13,
+ * set only with full-width writes and that bit in its capabilities (as
+ * IntelPmu.perfCapabilities reads back).
+ */
+export function reportsFullWidthWrites(model: CpuModel): boolean {
+  return model.fullWidthWrites && (model.perfCapabilities & PERF_CAP.FW_WRITES) !== 0n;
+}
+
+/**
+ * Whether the hardware qualifies for the mediated vPMU (docs/mediated-vpmu.md
+ * 4.1). Intel: intel_pmu_is_mediated_pmu_supported wants version 4+ and
+ * PERF_CAP_FW_WRITES in the host's IA32_PERF_CAPABILITIES.
+ */
 export function qualifiesForMediatedVpmu(model: CpuModel): boolean {
-  if (model.vendor === 'intel') return model.pmuVersion >= 4 && model.fullWidthWrites;
+  if (model.vendor === 'intel') return model.pmuVersion >= 4 && reportsFullWidthWrites(model);
   return model.perfMonV2;
 }

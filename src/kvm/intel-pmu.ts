@@ -8,7 +8,7 @@
  * Types come from pmu-types.ts, which imports neither this module nor the
  * core, so there is no import cycle.
  */
-import type { CpuModel } from '../hw/cpu-models.ts';
+import { reportsFullWidthWrites, type CpuModel } from '../hw/cpu-models.ts';
 import { NAMED_EVENTS } from '../hw/events.ts';
 import { EVTSEL, FIXED_CTRL, GLOBAL, MSR, PERF_CAP, RDPMC, U64_MAX } from '../hw/msr.ts';
 import type {
@@ -96,11 +96,7 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
    * precisely). The VMCS "load PERF_GLOBAL_CTRL" control is assumed present.
    */
   isMediatedPmuSupported(host: HostPmuCapability, model: CpuModel): boolean {
-    return (
-      host.version >= 4 &&
-      model.fullWidthWrites &&
-      (model.perfCapabilities & PERF_CAP.FW_WRITES) !== 0n
-    );
+    return host.version >= 4 && reportsFullWidthWrites(model);
   },
 
   /**

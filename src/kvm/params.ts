@@ -5,7 +5,11 @@
  * (docs/mediated-vpmu.md 4.1; kvm_init_pmu_capability), and enable_pmu
  * itself forced off on a host without a usable PMU (kvmEnablePmu).
  */
-import { qualifiesForMediatedVpmu, type CpuModel } from '../hw/cpu-models.ts';
+import {
+  qualifiesForMediatedVpmu,
+  reportsFullWidthWrites,
+  type CpuModel,
+} from '../hw/cpu-models.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
 import { kvmEnablePmu } from './pmu-capability.ts';
 import { DEFAULT_VPMU_SERIES, type VpmuSeries } from './vpmu-series.ts';
@@ -37,7 +41,7 @@ export function resolveKvmParams(
     else if (!qualifiesForMediatedVpmu(model)) {
       why =
         model.vendor === 'intel'
-          ? `the PMU (version ${model.pmuVersion}${model.fullWidthWrites ? '' : ', no full-width writes'}) needs version 4+ with full-width counter writes`
+          ? `the PMU (version ${model.pmuVersion}${reportsFullWidthWrites(model) ? '' : ', no full-width writes'}) needs version 4+ with full-width counter writes`
           : 'the CPU lacks PerfMonV2';
     } else if (!perf.mediatedKconfig) why = 'perf was built without CONFIG_PERF_GUEST_MEDIATED_PMU';
     else if (!perf.coreMediatedCapable)

@@ -383,4 +383,23 @@ describe('KVM_CAP_PMU_CAPABILITY and the effective enable_pmu (fidelity)', () =>
     assert.equal(host.perf.nrMediatedPmuVms, 0);
     assert.doesNotThrow(() => host.perf.open({ config: 'cycles' }, { cpu: 0 }));
   });
+
+  // intel_pmu_is_mediated_pmu_supported (arch/x86/kvm/vmx/pmu_intel.c) reads
+  // the host's MSR_IA32_PERF_CAPABILITIES: "host_pmu->version < 4 ||
+  // !(host_perf_cap & PERF_CAP_FW_WRITES)" returns false, and
+  // kvm_init_pmu_capability then clears enable_mediated_pmu.
+  it('an Intel v4+ host whose PERF_CAPABILITIES lacks FW_WRITES: no mediated vPMU, no mediated PMU in perf', () => {
+    const sprNoFwBit: CpuModel = {
+      ...CPU_MODELS['intel-sapphire-rapids'],
+      name: 'spr-no-fw-bit',
+      perfCapabilities: CPU_MODELS['intel-sapphire-rapids'].perfCapabilities & ~(1n << 13n),
+    };
+    const host = new HostMachine({ cpu: sprNoFwBit, kvm: { enableMediatedPmu: true } });
+    assert.equal(host.kvm.params.enableMediatedPmu, false);
+    const vm = host.kvm.createVm();
+    assert.equal(vm.design, 'emulated');
+    vm.createVcpu();
+    assert.equal(vm.mediatedPmu, false);
+    assert.equal(host.perf.nrMediatedPmuVms, 0);
+  });
 });
