@@ -131,6 +131,8 @@ export const LVT = deepFreeze({
   DELIVERY_MODE_MASK: 0x700,
   DM_FIXED: 0x000,
   DM_NMI: 0x400,
+  /** Delivery status (APIC_SEND_PENDING): read-only on the part, stored by KVM's emulation. */
+  SEND_PENDING: 1 << 12,
   MASKED: 1 << 16,
 } as const);
 

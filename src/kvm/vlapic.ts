@@ -5,6 +5,9 @@
  */
 import { LVT } from '../hw/msr.ts';
 
+/** apic_lvt_mask[LVT_PERFORMANCE_COUNTER] (lapic.c). */
+const LVTPC_WRITABLE = LVT.MASKED | LVT.SEND_PENDING | LVT.VECTOR | LVT.DELIVERY_MODE_MASK;
+
 export type GuestInterrupt = { nmi: true; vector: 2 } | { nmi: false; vector: number };
 
 export class VirtualLapic {
@@ -17,8 +20,14 @@ export class VirtualLapic {
     private readonly maskOnDelivery: boolean,
   ) {}
 
+  /**
+   * kvm_lapic_reg_write(APIC_LVTPC): the value ANDed with
+   * apic_lvt_mask[LVT_PERFORMANCE_COUNTER] = LVT_MASK | APIC_MODE_MASK, i.e.
+   * vector, delivery mode, mask and the delivery-status bit (which KVM keeps
+   * as written, where the part's is read-only); bits 15:13 are dropped.
+   */
   writeLvtpc(value: bigint): void {
-    this.lvtpc = Number(value & BigInt(LVT.VECTOR | LVT.DELIVERY_MODE_MASK | LVT.MASKED));
+    this.lvtpc = Number(value & BigInt(LVTPC_WRITABLE));
   }
 
   /** kvm_apic_local_deliver(APIC_LVTPC): the interrupt to inject, or null when masked. */

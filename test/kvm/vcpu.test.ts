@@ -545,6 +545,39 @@ function countPuts(host: HostMachine): () => number {
   return () => puts;
 }
 
+describe("vcpu: the guest's LVTPC as KVM stores it (fidelity)", () => {
+  // kvm_lapic_reg_write (arch/x86/kvm/lapic.c), reached for x2APIC through
+  // kvm_lapic_msr_write (bits 63:32 reserved): APIC_LVTPC is ANDed with
+  // apic_lvt_mask[LVT_PERFORMANCE_COUNTER] = LVT_MASK | APIC_MODE_MASK, where
+  // LVT_MASK = APIC_LVT_MASKED | APIC_SEND_PENDING | APIC_VECTOR_MASK:
+  // 0x117ff. The delivery-status bit (12) is kept as written; bits 15:13 go.
+  it('keeps bits 16, 12, 10:8 and 7:0 of a write and drops bits 15:13', () => {
+    for (const mediated of [true, false]) {
+      const { vcpu } = setup('intel-sapphire-rapids', { mediated });
+      const back = vcpu.run((g) => {
+        g.wrmsr(MSR.X2APIC_LVTPC, 0x1_f7ffn);
+        const all = g.rdmsr(MSR.X2APIC_LVTPC);
+        g.wrmsr(MSR.X2APIC_LVTPC, 0x10e0n);
+        return [all, g.rdmsr(MSR.X2APIC_LVTPC)];
+      });
+      assert.deepEqual(back, [0x1_17ffn, 0x10e0n]);
+    }
+  });
+
+  it('the delivery-status bit does not change how a PMI is delivered', () => {
+    const { vcpu } = setup('intel-sapphire-rapids');
+    const vectors = vcpu.run((g) => {
+      const seen: number[] = [];
+      g.onInterrupt(0xe0, () => seen.push(0xe0));
+      g.wrmsr(MSR.X2APIC_LVTPC, 0x10e0n);
+      vcpu.requestPmi();
+      g.cpuid(0);
+      return seen;
+    });
+    assert.deepEqual(vectors, [0xe0]);
+  });
+});
+
 describe('vcpu: the HLT/WRMSR fastpath (docs/mediated-vpmu.md 4.4)', () => {
   it('is taken (no world switch) unless an enabled counter counts instructions', () => {
     const { host, vcpu } = setup('intel-sapphire-rapids');
