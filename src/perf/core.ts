@@ -14,6 +14,7 @@ import { item } from '../common/item.ts';
 import { validateAttr, type PerfEventAttr, type PerfTarget } from './attr.ts';
 import type { PerfCoreOptions, PerfCpu } from './core-config.ts';
 import { EventContext } from './context.ts';
+import { checkGroupFd, checkGroupMember, groupPmu } from './event-group.ts';
 import { EventState, KernelEvent, type OverflowHandler } from './event.ts';
 import { GuestContextSwitch } from './guest-context.ts';
 import { MediatedAccounting } from './mediated.ts';
@@ -135,7 +136,7 @@ export class PerfCore {
     validateAttr(attr);
     const resolved = this.resolveTarget(target);
     const pmu = this.findPmu(attr.pmu ?? 'cpu');
-    if (group !== undefined) this.checkGroup(attr, resolved, pmu, group);
+    if (group !== undefined) checkGroupFd(group);
     const hw = pmu.eventInit(attr, resolved);
 
     const ctx =
@@ -162,6 +163,15 @@ export class PerfCore {
         );
       }
       event.accountedIncludeGuest = true;
+    }
+    if (group !== undefined) {
+      try {
+        checkGroupMember(attr, resolved, pmu, group);
+      } catch (error) {
+        // free_event -> _free_event -> mediated_pmu_unaccount_event.
+        if (event.accountedIncludeGuest) this.accounting?.run('unaccount');
+        throw error;
+      }
     }
 
     this.events.set(event.id, event);
@@ -199,40 +209,6 @@ export class PerfCore {
         `no PMU named '${name}' (have: ${this.pmus.map((p) => p.name).join(', ')})`,
       );
     return pmu;
-  }
-
-  private checkGroup(
-    attr: PerfEventAttr,
-    target: Required<PerfTarget>,
-    pmu: PerfPmu,
-    group: KernelEvent,
-  ): void {
-    if (group.state === EventState.Dead) throw new PerfError('EBADF', 'group leader is closed');
-    const leader = group.groupLeader;
-    if (leader !== group) throw new PerfError('EINVAL', 'group must name the group leader');
-    if (attr.pinned) throw new PerfError('EINVAL', 'only a group leader can be pinned');
-    if (leader.cpu !== target.cpu)
-      throw new PerfError('EINVAL', 'a group lives on one CPU: the leader is on another');
-    const leaderOwner = leader.ctx.kind === 'task' ? leader.ctx.owner : -1;
-    if (leaderOwner !== target.pid)
-      throw new PerfError(
-        'EINVAL',
-        'a group lives in one context: the leader follows another target',
-      );
-    const groupPmu = this.groupPmu(leader);
-    if (pmu.hasCounters && groupPmu.hasCounters && pmu !== groupPmu) {
-      throw new PerfError(
-        'EINVAL',
-        `a group cannot mix hardware PMUs (${groupPmu.name} and ${pmu.name})`,
-      );
-    }
-  }
-
-  /** The PMU a group is scheduled on: its hardware PMU if any member has one. */
-  private groupPmu(leader: KernelEvent): PerfPmu {
-    if (leader.pmu.hasCounters) return leader.pmu;
-    for (const e of leader.siblings) if (e.pmu.hasCounters) return e.pmu;
-    return leader.pmu;
   }
 
   private taskContext(pid: number): EventContext {
@@ -324,7 +300,7 @@ export class PerfCore {
     // List 0 pinned, 1 flexible (no array of lists: this runs at every world switch).
     for (let k = which === 'flexible' ? 1 : 0; k < (which === 'pinned' ? 1 : 2); k++) {
       for (const leader of k === 0 ? ctx.pinned : ctx.flexible) {
-        if (only && !only(this.groupPmu(leader))) continue;
+        if (only && !only(groupPmu(leader))) continue;
         this.groupSchedOut(leader, cpu);
       }
     }
@@ -367,7 +343,7 @@ export class PerfCore {
     for (const leader of list) {
       if (leader.state !== EventState.Inactive) continue;
       if (leader.cpu >= 0 && leader.cpu !== cpu) continue;
-      const pmu = this.groupPmu(leader);
+      const pmu = groupPmu(leader);
       if (only && !only(pmu)) continue;
       // While a mediated guest owns the PMU, no host event goes onto a capable PMU.
       if (this.guestLoaded[cpu] && pmu.mediatedCapable) continue;

@@ -117,6 +117,34 @@ describe('accounting in the perf core', () => {
     assert.equal(host.perf.nrIncludeGuestEvents, 0);
   });
 
+  // perf_event_open (kernel/events/core.c): perf_event_alloc, which ends in
+  // mediated_pmu_account_event, runs before the group checks (leader,
+  // cpu, ctx, pinned, mixed PMUs: -EINVAL), and a failure after it frees the
+  // event through _free_event -> mediated_pmu_unaccount_event (fidelity).
+  it('the accounting refusal comes before the group checks; a group refusal unaccounts', () => {
+    const host = machine({ cpus: 2 });
+    const leader = host.perf.open({ config: 'cycles', excludeGuest: true }, { cpu: 0 });
+    // A pinned member of a group is EINVAL, but only once the event is allocated and accounted:
+    throwsErrno(
+      () => host.perf.open({ config: 'branches', pinned: true }, { cpu: 0 }, leader),
+      'EINVAL',
+    );
+    throwsErrno(() => host.perf.open({ config: 'branches' }, { cpu: 1 }, leader), 'EINVAL');
+    assert.equal(host.perf.nrIncludeGuestEvents, 0, 'the refused members were unaccounted');
+    host.perf.createMediatedPmu!();
+    throwsErrno(
+      () => host.perf.open({ config: 'branches', pinned: true }, { cpu: 0 }, leader),
+      'EOPNOTSUPP',
+      PerfError,
+    );
+    throwsErrno(() => host.perf.open({ config: 'branches' }, { cpu: 1 }, leader), 'EOPNOTSUPP');
+    // exclude_guest members are not accounted, so they get the group's EINVAL.
+    throwsErrno(
+      () => host.perf.open({ config: 'branches', excludeGuest: true }, { cpu: 1 }, leader),
+      'EINVAL',
+    );
+  });
+
   // amd_core_pmu_init marks the core PMU only with PerfMonV2 (intel_pmu_init marks every Intel one).
   it('a core PMU without the capability is exempt (Zen 3: no PerfMonV2)', () => {
     for (const cpu of ['amd-zen3'] as const) {
