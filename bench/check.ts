@@ -103,6 +103,9 @@ function spinMissing(): string | null {
   return null;
 }
 
+/** pan's memory bound (-DMEMLIM), in MB. */
+const MEMLIM_MB = 12000;
+
 function spinRow(
   label: string,
   reduce: boolean,
@@ -124,7 +127,7 @@ function spinRow(
     const cflags = [
       '-O2',
       '-DSAFETY',
-      '-DMEMLIM=12000',
+      `-DMEMLIM=${MEMLIM_MB}`,
       '-DVECTORSZ=1024',
       ...(reduce ? [] : ['-DNOREDUCE']),
     ];
@@ -141,7 +144,8 @@ function spinRow(
     });
     const wall = (performance.now() - started) / 1000;
     const out = pan.stdout ?? '';
-    const stored = /(\d+) states, stored/.exec(out);
+    // pan prints large counts in exponent form ("1.0779e+08 states, stored").
+    const stored = /([\d.]+(?:e[+-]?\d+)?) states, stored/.exec(out);
     const elapsed = /elapsed time ([\d.e+]+) seconds/.exec(out);
     const errors = /errors: (\d+)/.exec(out);
     if (pan.error || pan.signal) {
@@ -157,9 +161,11 @@ function spinRow(
     const note =
       errors && errors[1] !== '0'
         ? `${errors[1]} errors!`
-        : out.includes('out of memory')
-          ? 'out of memory'
-          : 'errors: 0';
+        : out.includes('out of memory') || out.includes('-DMEMLIM bound')
+          ? `out of memory (${MEMLIM_MB / 1000} GB limit): search not completed`
+          : out.includes('Search not completed')
+            ? 'search not completed'
+            : 'errors: 0';
     return { tool: label, states: Number(stored[1]), seconds: Number(elapsed[1]), note };
   } finally {
     rmSync(dir, { recursive: true, force: true });
