@@ -20,9 +20,10 @@ import {
   nodePosition,
   ScenarioError,
 } from './scenario-errors.ts';
+import { MAX_COST_CYCLES } from './run-limits.ts';
 import { parseYamlFile, readInputFile } from './yaml-file.ts';
 
-const cycles = z.number().min(0).finite();
+const cycles = z.number().min(0).max(MAX_COST_CYCLES);
 
 const MeasuredSchema = z.strictObject({
   cycles,

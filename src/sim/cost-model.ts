@@ -12,6 +12,7 @@
  * No figure is fitted to the published overhead table it is compared with.
  */
 import { deepFreeze } from '../common/freeze.ts';
+import { MAX_COST_CYCLES } from './run-limits.ts';
 
 export interface CostParameter {
   readonly name: string;
@@ -358,14 +359,19 @@ export class CostModel {
         );
       }
       const value = typeof override === 'number' ? override : override.cycles;
-      if (!Number.isFinite(value) || value < 0)
+      // NaN fails too.
+      if (!(value >= 0 && value <= MAX_COST_CYCLES))
         throw new RangeError(
-          `costs.${key}: expected a non-negative number of cycles, got ${value}`,
+          `costs.${key}: expected a non-negative number of cycles, at most ${MAX_COST_CYCLES}, got ${value}`,
         );
       const range = typeof override === 'number' ? undefined : override.range;
       if (range && !(0 <= range[0] && range[0] <= value && value <= range[1]))
         throw new RangeError(
           `costs.${key}: expected a range [low, high] with 0 <= low <= ${value} <= high, got [${range.join(', ')}]`,
+        );
+      if (range && !(range[1] <= MAX_COST_CYCLES))
+        throw new RangeError(
+          `costs.${key}: expected a range whose high is at most ${MAX_COST_CYCLES}, got [${range.join(', ')}]`,
         );
     }
     this.parameters = base.map((q) => {

@@ -26,6 +26,15 @@ export const MAX_SEED = 2 ** 32 - 1;
  * 1-3 KB.
  */
 export const MAX_INPUT_FILE_BYTES = 1024 * 1024;
+/**
+ * The largest cost of one operation, in cycles, in a scenario's `costs`, a
+ * calibration file or a cost range: 10^9 cycles, a quarter of a second or
+ * more on every modelled CPU, 2,000 times the highest default range (500,000
+ * cycles). A larger value is a unit mistake, and the host timers step a tick
+ * at a time over the time one operation takes (perf/timers.ts), so 10^15
+ * cycles made a 10 ms run spin for minutes.
+ */
+export const MAX_COST_CYCLES = 1e9;
 /** Host perf sessions in a scenario. */
 export const MAX_HOST_PERF_SESSIONS = 64;
 /** Host tasks in a scenario. */

@@ -9,6 +9,7 @@
  * from describeIssue in scenario-errors.ts.
  */
 import {
+  MAX_COST_CYCLES,
   MAX_DURATION_S,
   MAX_HOST_EVENTS_PER_CPU,
   MAX_HOST_PERF_SESSIONS,
@@ -528,7 +529,7 @@ const ScenarioObject = z.strictObject({
     .default('default')
     .describe(`Named cost model: ${COST_MODEL_NAMES.join(', ')}. Default 'default'.`),
   costs: z
-    .record(z.string(), num('Cycles.').min(0))
+    .record(z.string(), num(`Cycles, 0 to ${MAX_COST_CYCLES}.`).min(0).max(MAX_COST_CYCLES))
     .default({})
     .describe(
       'Cost-model overrides: parameter name -> cycles (docs/cost-model.md names them). Default none.',

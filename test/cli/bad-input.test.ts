@@ -102,6 +102,16 @@ describe('vpmu run arguments', () => {
     );
   });
 
+  it('--set costs.NAME beyond 10^9 cycles is refused before the run', async () => {
+    await assert.rejects(
+      run(undefined, { set: ['costs.exit.roundtrip=1e15'], duration: '0.01' }, () => {}),
+      (e: unknown) =>
+        e instanceof ScenarioError &&
+        e.message ===
+          '--set: costs["exit.roundtrip"]: expected at most 1000000000 (got 1000000000000000)',
+    );
+  });
+
   it('a directory or a device as the scenario says so', () => {
     assert.throws(
       () => loadScenario(dir),

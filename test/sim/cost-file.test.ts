@@ -74,6 +74,29 @@ describe('a calibration file', () => {
     ]);
   });
 
+  it('a cost beyond 10^9 cycles is refused, as a value or as the top of a range', () => {
+    // 10^15 cycles made a 10 ms run spin in the host tick's catch-up loop.
+    assert.deepEqual(problems('parameters:\n  exit.roundtrip: 1e15'), [
+      'host.yaml:2:19: parameters["exit.roundtrip"]: expected at most 1000000000 (got 1000000000000000)',
+    ]);
+    assert.deepEqual(
+      problems('parameters:\n  exit.roundtrip: { cycles: 1500, range: [1000, 1e300] }'),
+      [
+        'host.yaml:2:49: parameters["exit.roundtrip"].range[1]: expected at most 1000000000 (got 1e+300)',
+      ],
+    );
+    // The library refuses the same values when they come without a file.
+    assert.throws(
+      () => new CostModel('default', { 'exit.roundtrip': 1e15 }),
+      /at most 1000000000, got 1000000000000000/,
+    );
+    assert.throws(
+      () => new CostModel('default', { 'exit.roundtrip': { cycles: 1500, range: [1000, 1e300] } }),
+      /high is at most 1000000000/,
+    );
+    new CostModel('default', { 'exit.roundtrip': 1e9 });
+  });
+
   it("docs/calibration.md's example is a valid file", () => {
     const doc = readFileSync(new URL('../../docs/calibration.md', import.meta.url), 'utf8');
     const example = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
