@@ -52,6 +52,14 @@ const SweepShardSchema = z.object({
   shard: z.string().regex(/^\d+\/\d+$/, 'expected "i/n"'),
 });
 
+/** The run fields that name the sweep, by the scenario parameter that sets each. */
+const RUN_FIELD_OF_PARAMETER = {
+  seed: 'seed',
+  duration: 'duration',
+  costModel: 'costModel',
+  'machine.cpu': 'cpu',
+} as const satisfies Record<string, keyof SimulationReport>;
+
 export interface SweepShardFile extends SweepJson {
   shard: { index: number; count: number };
   exactSummary: SweepRow[];
@@ -113,8 +121,8 @@ export function sweepShardFromJson(data: unknown): SweepShardFile {
 
 /**
  * The sweep of the shards together, in the order one process runs it: every
- * shard of the same sweep (scenario, parameter, seed, duration, cost model
- * and shard count), each exactly once. Throws an Error naming the problem
+ * shard of the same sweep (scenario, parameter, and seed, duration, cost model
+ * and CPU but the one swept; shard count), each exactly once. Throws an Error naming the problem
  * and the file (from `names`).
  */
 export function mergeSweepShards(
@@ -128,8 +136,11 @@ export function mergeSweepShards(
       // A shard given no values (more shards than values) cannot tell which sweep it is of.
       const run = f.runs[0];
       if (!run) return null;
-      const { seed, duration, costModel, cpu } = run;
-      return JSON.stringify([f.scenario, f.parameter, seed, duration, costModel, cpu]);
+      // The field the sweep varies differs from shard to shard by design.
+      const fields = Object.entries(RUN_FIELD_OF_PARAMETER)
+        .filter(([parameter]) => parameter !== f.parameter)
+        .map(([, field]) => run[field]);
+      return JSON.stringify([f.scenario, f.parameter, ...fields]);
     },
     'sweep',
     'scenario, parameter, seed, duration or costs',

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from '../common/fc.ts';
 import { UsageError } from '../../src/cli/errors.ts';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -194,6 +194,41 @@ describe('--trace', () => {
         report.results.map((r) => r.design),
       );
       for (const d of trace.otherData.designs) assert.equal(d.events, 300);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a sweep of a field that names the run', () => {
+  it('the shards of --sweep seed=... or duration=... merge into the single sweep', async () => {
+    // Each shard's runs carry the swept seed or duration: that is the
+    // sweep, not a shard of another one.
+    const { merge } = await import('../../src/cli/merge.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'vpmu-sweep-field-'));
+    try {
+      for (const sweep of ['seed=1,2', 'duration=0.002,0.003']) {
+        const json = async (shard?: string) => {
+          let out = '';
+          await run(
+            undefined,
+            {
+              sweep,
+              json: true,
+              ...(sweep.startsWith('seed') ? { duration: '0.002' } : {}),
+              ...(shard ? { shard } : {}),
+            },
+            (t) => (out += t),
+          );
+          return out;
+        };
+        const files = ['1/2', '2/2'].map((s) => join(dir, `${s.replace('/', 'of')}.json`));
+        writeFileSync(files[0]!, await json('1/2'));
+        writeFileSync(files[1]!, await json('2/2'));
+        let merged = '';
+        assert.equal(await merge(files, { json: true }, (t) => (merged += t)), 0, sweep);
+        assert.equal(merged, await json(), sweep);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
