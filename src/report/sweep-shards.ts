@@ -121,9 +121,9 @@ export function sweepShardFromJson(data: unknown): SweepShardFile {
 
 /**
  * The sweep of the shards together, in the order one process runs it: every
- * shard of the same sweep (scenario, parameter, and seed, duration, cost model
- * and CPU but the one swept; shard count), each exactly once. Throws an Error naming the problem
- * and the file (from `names`).
+ * shard of the same sweep (scenario, parameter, shard count, and the seed,
+ * duration, cost model and CPU but the one swept), each exactly once. Throws
+ * an Error naming the problem and the file (from `names`).
  */
 export function mergeSweepShards(
   files: readonly SweepShardFile[],
