@@ -98,14 +98,28 @@ export function parseSweep(text: string): { path: string; values: string[] } {
   return { path, values };
 }
 
+/**
+ * --seed and --duration set every run's seed and duration: with a sweep of
+ * that same field they would silently replace each swept value.
+ */
+function refuseSweptFlag(path: string, options: RunOptions): void {
+  for (const flag of ['seed', 'duration'] as const)
+    if (path === flag && options[flag] !== undefined)
+      throw new UsageError(
+        `--${flag}: the sweep sets the ${flag} of each run; drop --${flag} or sweep another field`,
+      );
+}
+
 /** --shard i/n: the i-th of n slices (1-based). */
 export function parseShard(text: string): { index: number; count: number } {
   const m = /^(\d+)\/(\d+)$/.exec(text.trim());
   if (!m) throw new UsageError(`--shard: expected i/n (e.g. 2/8), got '${text}'`);
   const index = Number(m[1]);
   const count = Number(m[2]);
-  if (count < 1 || index < 1 || index > count)
-    throw new UsageError(`--shard: i must be from 1 to n, got '${text}'`);
+  if (count < 1 || index < 1 || index > count || !Number.isSafeInteger(count))
+    throw new UsageError(
+      `--shard: i must be from 1 to n (a whole number up to ${Number.MAX_SAFE_INTEGER}), got '${text}'`,
+    );
   return { index, count };
 }
 
@@ -277,6 +291,7 @@ export async function run(
   try {
     if (options.sweep !== undefined) {
       const sweep = parseSweep(options.sweep);
+      refuseSweptFlag(sweep.path, options);
       const shard = options.shard !== undefined ? parseShard(options.shard) : null;
       const values = shardValues(sweep.values, shard);
       // Validate every value before spending time on any run.

@@ -74,7 +74,7 @@ describe('parseShard', () => {
   });
 
   it('anything else: UsageError naming --shard', () => {
-    for (const bad of ['3/2', '0/2', '1/0', '0/0']) {
+    for (const bad of ['3/2', '0/2', '1/0', '0/0', '5/99999999999999999999']) {
       assert.throws(() => parseShard(bad), usage('--shard', /i must be from 1 to n/), bad);
     }
     for (const bad of ['', '1', '1/', '/2', '1/2/3', '-1/2', '1.5/2', 'a/b', '1 / 2', '1/2x']) {
@@ -201,6 +201,17 @@ describe('--trace', () => {
 });
 
 describe('a sweep of a field that names the run', () => {
+  it('--seed with --sweep seed=..., --duration with --sweep duration=...: refused, not ignored', async () => {
+    await assert.rejects(
+      run(undefined, { sweep: 'seed=1,2', seed: '5' }, () => {}),
+      usage('--seed', /the sweep sets the seed/),
+    );
+    await assert.rejects(
+      run(undefined, { sweep: 'duration=0.01,0.02', duration: '0.005' }, () => {}),
+      usage('--duration', /the sweep sets the duration/),
+    );
+  });
+
   it('the shards of --sweep seed=... or duration=... merge into the single sweep', async () => {
     // Each shard's runs carry the swept seed or duration: that is the
     // sweep, not a shard of another one.
