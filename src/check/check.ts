@@ -2,6 +2,7 @@
  * `vpmu check` as a function: build the model, explore it with the chosen
  * strategy, and on a violation find a shortest schedule to it and its trace.
  */
+import { checkCheckOptions, type Strategy } from './check-options.ts';
 import { anyNMask, CounterAbstraction, ANY_N_PROPERTIES } from './counter-abstraction.ts';
 import { Engine } from './engine.ts';
 import { Mirror } from './mirror-symmetry.ts';
@@ -22,8 +23,7 @@ import { PARALLEL_AFTER, parallelDfs } from './parallel-search.ts';
 import { dfs, shortestViolation, type DfsResult } from './search.ts';
 import { item } from '../common/item.ts';
 
-export const STRATEGIES = ['dfs', 'random', 'pct'] as const;
-export type Strategy = (typeof STRATEGIES)[number];
+export { STRATEGIES, type Strategy } from './check-options.ts';
 
 export interface CheckOptions {
   model: ModelKind;
@@ -111,6 +111,7 @@ export interface CheckResult {
 }
 
 export function runCheck(options: CheckOptions): CheckResult {
+  checkCheckOptions(options);
   if (options.anyN) return runAnyN(options);
   const model = buildModel(options.model, options.variant, options.params);
   const properties = options.properties ?? null;
@@ -297,6 +298,8 @@ function explain(model: Model, mask: number, schedule: Schedule): Partial<CheckR
 
 /** `vpmu check --replay S`: run the schedule and report what it shows. */
 export function runReplay(text: string): CheckResult {
+  if (typeof text !== 'string')
+    throw new BadInput('--replay', `expected a schedule string, got ${String(text)}`);
   const started = performance.now();
   const schedule = parseSchedule(text);
   const model = buildModel(schedule.kind, schedule.variant, schedule.params);

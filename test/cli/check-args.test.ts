@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import fc from '../common/fc.ts';
-import { runCheck } from '../../src/check/check.ts';
+import { runCheck, runReplay } from '../../src/check/check.ts';
 import { BadInput } from '../../src/check/model-catalogue.ts';
 import { parseSchedule } from '../../src/check/schedule.ts';
 
@@ -47,5 +47,45 @@ describe('vpmu check limits and schedules', () => {
       assert.match(r.stderr, /^vpmu: --replay: the schedule names its model/);
       assert.equal(r.stderr.trim().split('\n').length, 1);
     }
+  });
+});
+
+describe('runCheck and runReplay called from JavaScript without types', () => {
+  // What a caller leaves out or mistypes is a BadInput naming the option,
+  // never a TypeError from inside the search.
+  const base = { model: 'accounting', variant: 'upstream', params: {} };
+  const cases: [string, unknown][] = [
+    ['runCheck', undefined],
+    ['runCheck', 'accounting'],
+    ['model', { ...base, model: 'nosuch' }],
+    ['variant', { model: 'accounting', params: {} }],
+    ['params', { model: 'accounting', variant: 'upstream' }],
+    ['params', { ...base, params: null }],
+    ['strategy', { ...base, strategy: 'bfs' }],
+    ['properties', { ...base, properties: 'invariant' }],
+    ['properties', { ...base, properties: ['nosuch'] }],
+    ['jobs', { ...base, jobs: 0 }],
+    ['maxStates', { ...base, maxStates: -1 }],
+    ['runs', { ...base, strategy: 'random', runs: '10' }],
+    ['seed', { ...base, strategy: 'random', seed: Number.NaN }],
+    ['depth', { ...base, strategy: 'pct', depth: 0 }],
+    ['preemptions', { ...base, preemptions: 1.5 }],
+    ['symmetry', { ...base, symmetry: 'no' }],
+    ['onProgress', { ...base, onProgress: 5 }],
+  ];
+  for (const [option, options] of cases)
+    it(`${option}: ${JSON.stringify(options) ?? 'undefined'}`, () => {
+      assert.throws(
+        () => runCheck(options as Parameters<typeof runCheck>[0]),
+        (e: unknown) => e instanceof BadInput && e.flag === option,
+      );
+    });
+
+  it('a schedule that is not a string', () => {
+    for (const bad of [undefined, 5, null])
+      assert.throws(
+        () => runReplay(bad as unknown as string),
+        (e: unknown) => e instanceof BadInput && e.flag === '--replay',
+      );
   });
 });

@@ -1,0 +1,70 @@
+/**
+ * What `runCheck` is given, checked at the API's edge: a JavaScript caller
+ * (no types) that leaves out `params`, spells a strategy wrong or passes a
+ * count as text gets a BadInput naming the option, as `vpmu check` names
+ * its flag, not a TypeError from inside the search.
+ */
+import { BadInput, parseModelKind } from './model-catalogue.ts';
+import { parseProperties } from './schedule.ts';
+
+export const STRATEGIES = ['dfs', 'random', 'pct'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+/** The whole-number options and their bounds (the CLI's flags have the same ones or narrower). */
+const COUNTS = {
+  preemptions: [-1, 1000],
+  seed: [0, 2 ** 32 - 1],
+  runs: [1, Number.MAX_SAFE_INTEGER],
+  depth: [1, 100],
+  maxStates: [1, Number.MAX_SAFE_INTEGER],
+  jobs: [1, 1024],
+  parallelAfter: [1, Number.MAX_SAFE_INTEGER],
+  shortestBudget: [1, Number.MAX_SAFE_INTEGER],
+} as const;
+
+const SWITCHES = ['symmetry', 'por', 'mirror', 'anyN'] as const;
+
+const shown = (value: unknown): string =>
+  typeof value === 'string' ? `'${value}'` : Array.isArray(value) ? 'a list' : String(value);
+
+/** Throws BadInput naming the first option that is not what runCheck takes. */
+export function checkCheckOptions(options: unknown): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw new BadInput('runCheck', `expected an options object, got ${shown(options)}`);
+  const o = options as Record<string, unknown>;
+  parseModelKind(typeof o.model === 'string' ? o.model : shown(o.model));
+  if (typeof o.variant !== 'string')
+    throw new BadInput('variant', `expected a variant name (a string), got ${shown(o.variant)}`);
+  if (o.params === null || typeof o.params !== 'object' || Array.isArray(o.params))
+    throw new BadInput(
+      'params',
+      `expected an object of model parameters (e.g. { vms: 2 }), got ${shown(o.params)}`,
+    );
+  if (o.strategy !== undefined && !(STRATEGIES as readonly unknown[]).includes(o.strategy))
+    throw new BadInput(
+      'strategy',
+      `expected one of ${STRATEGIES.join(', ')}, got ${shown(o.strategy)}`,
+    );
+  if (o.properties !== undefined && o.properties !== null) {
+    if (!Array.isArray(o.properties) || o.properties.some((p) => typeof p !== 'string'))
+      throw new BadInput(
+        'properties',
+        `expected a list of property names or null, got ${shown(o.properties)}`,
+      );
+    parseProperties(o.properties as string[], 'properties');
+  }
+  for (const [name, [min, max]] of Object.entries(COUNTS)) {
+    const value = o[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)
+      throw new BadInput(
+        name,
+        `expected a whole number from ${min} to ${max}, got ${shown(value)}`,
+      );
+  }
+  for (const name of SWITCHES)
+    if (o[name] !== undefined && typeof o[name] !== 'boolean')
+      throw new BadInput(name, `expected true or false, got ${shown(o[name])}`);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
+    throw new BadInput('onProgress', `expected a function, got ${shown(o.onProgress)}`);
+}
