@@ -13,6 +13,7 @@
  */
 import { deepFreeze } from '../common/freeze.ts';
 import { MAX_COST_CYCLES } from './run-limits.ts';
+import { showValue } from './scenario-text.ts';
 
 export interface CostParameter {
   readonly name: string;
@@ -346,6 +347,8 @@ export class CostModel {
   private readonly cycles = new Map<CostName, number>();
 
   constructor(name = 'default', overrides: Readonly<Record<string, CostOverride>> = {}) {
+    if (overrides === null || typeof overrides !== 'object')
+      throw new TypeError(`costs: expected an object of overrides, got ${String(overrides)}`);
     const base = COST_MODELS[name];
     if (!base)
       throw new RangeError(
@@ -358,11 +361,15 @@ export class CostModel {
           `costs.${key}: no such cost parameter (have: ${base.map((q) => q.name).join(', ')})`,
         );
       }
-      const value = typeof override === 'number' ? override : override.cycles;
+      // A JavaScript caller may pass anything: a string, null, an object without cycles.
+      const value: unknown =
+        typeof override === 'number'
+          ? override
+          : (override as Partial<CostOverride & object> | null)?.cycles;
       // NaN fails too.
-      if (!(value >= 0 && value <= MAX_COST_CYCLES))
+      if (!(typeof value === 'number' && value >= 0 && value <= MAX_COST_CYCLES))
         throw new RangeError(
-          `costs.${key}: expected a non-negative number of cycles, at most ${MAX_COST_CYCLES}, got ${value}`,
+          `costs.${key}: expected a non-negative number of cycles, at most ${MAX_COST_CYCLES}, or { cycles, range }, got ${showValue(override)}`,
         );
       const range = typeof override === 'number' ? undefined : override.range;
       if (range && !(0 <= range[0] && range[0] <= value && value <= range[1]))

@@ -7,6 +7,7 @@
  * happen in order of their start time; between them, each CPU runs its vCPUs
  * and host tasks, time-sliced on the host tick when they share the CPU.
  */
+import { checkSimulationInput } from './input-check.ts';
 import { MAX_DURATION_S, MAX_SEED, MIN_DURATION_S } from './run-limits.ts';
 import { KernelError } from '../common/errors.ts';
 import type { PhysicalCpu } from '../hw/cpu.ts';
@@ -169,10 +170,12 @@ export class Simulation {
     input: SimulationInput,
     private readonly options: SimulationOptions = {},
   ) {
+    checkSimulationInput(input, options);
     this.input = input;
     this.duration = options.duration ?? input.duration;
     this.seed = options.seed ?? input.seed;
     if (
+      typeof this.duration !== 'number' ||
       !(this.duration >= MIN_DURATION_S && this.duration <= MAX_DURATION_S) // NaN fails too
     ) {
       throw new RangeError(

@@ -174,6 +174,27 @@ describe('overrides', () => {
 });
 
 describe('bad input: RangeError naming the field', () => {
+  it('an override that is not a number or { cycles, range } shows what it was', () => {
+    for (const [override, shown] of [
+      ['5', "'5'"],
+      [null, 'null'],
+      [{}, 'a mapping'],
+      [{ cycles: '5' }, 'a mapping'],
+    ] as const)
+      assert.throws(
+        () => new CostModel('default', { 'perf.period': override as unknown as number }),
+        (e: unknown) =>
+          e instanceof RangeError &&
+          e.message.startsWith('costs.perf.period: expected a non-negative number of cycles') &&
+          e.message.endsWith(`got ${shown}`),
+        String(shown),
+      );
+    assert.throws(
+      () => new CostModel('default', null as unknown as Record<string, number>),
+      /^TypeError: costs: expected an object of overrides, got null/,
+    );
+  });
+
   it('an unknown parameter names it and lists the known ones', () => {
     assert.throws(
       () => new CostModel('default', { 'exit.round-trip': 5 }),

@@ -611,3 +611,45 @@ describe('the timeline', () => {
     );
   });
 });
+
+describe('simulate called from JavaScript without types', () => {
+  // A hand-built input with a field missing or misspelt is refused naming
+  // the field, before a machine is built; a misspelt design no longer runs
+  // silently as the perf-emulated one.
+  const bad = (value: unknown) => value as SimulationInput;
+  const cases: [RegExp, () => unknown][] = [
+    [/^simulate: expected a SimulationInput object/, () => simulate(bad(undefined))],
+    [/^simulate: expected a SimulationInput object/, () => simulate(bad('specint-sampling'))],
+    [/^simulate: expected an options object/, () => simulate(input(), bad(0.01))],
+    [
+      /^simulate: input\.machine: expected an object/,
+      () => simulate(bad({ ...input(), machine: undefined })),
+    ],
+    [
+      /^simulate: input\.costs: expected an object/,
+      () => simulate(bad({ ...input(), costs: null })),
+    ],
+    [/^simulate: input\.guests: expected a non-empty list/, () => simulate(input({ guests: [] }))],
+    [
+      /^simulate: input\.guests\[0\]: expected an object/,
+      () => simulate(bad({ ...input(), guests: [null] })),
+    ],
+    [
+      /^simulate: input\.designs: expected a non-empty list/,
+      () => simulate(bad({ ...input(), designs: 'mediated' })),
+    ],
+    [
+      /^simulate: input\.designs\[1\]: expected 'emulated' or a mediated design .* got 'mediatd'/,
+      () => simulate(bad({ ...input(), designs: ['emulated', 'mediatd'] })),
+    ],
+    [/^simulate: duration must be from/, () => simulate(input(), bad({ duration: '0.01' }))],
+  ];
+  for (const [message, call] of cases)
+    it(message.source, () => {
+      assert.throws(
+        call,
+        (e: unknown) =>
+          (e instanceof TypeError || e instanceof RangeError) && message.test(e.message),
+      );
+    });
+});
