@@ -360,18 +360,29 @@ function report(r: CheckResult): string {
 }
 
 /**
- * A schedule string carries its own model, variant and parameters: options
- * that would choose others contradict it, and are refused rather than ignored.
+ * A schedule string carries its own model, variant, parameters and
+ * properties, and a replay runs that one schedule: options that would
+ * choose others, or that steer a search, contradict it and are refused
+ * rather than ignored.
  */
 function refuseReplayConflicts(cmd: Command): void {
-  const given = ['variant', 'vms', 'events', 'rounds', 'vcpus', 'exempt', 'strayRelease']
+  const negated = { lapic: '--no-lapic', symmetry: '--no-symmetry', por: '--no-por' };
+  const given = [
+    ...['variant', 'vms', 'events', 'rounds', 'vcpus', 'exempt', 'strayRelease'],
+    ...['rotations', 'pmis', 'irqWindow', 'properties'],
+    ...['strategy', 'preemptions', 'seed', 'runs', 'depth', 'maxStates', 'jobs', 'anyN'],
+    ...Object.keys(negated),
+  ]
     .filter((name) => cmd.getOptionValueSource(name) === 'cli')
-    .map((name) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
-  if (cmd.getOptionValueSource('lapic') === 'cli') given.push('--no-lapic');
+    .map(
+      (name) =>
+        negated[name as keyof typeof negated] ??
+        `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`,
+    );
   if (cmd.args.length > 0) given.unshift(`the model '${cmd.args[0]}'`);
   if (given.length > 0) {
     throw new UsageError(
-      `--replay: the schedule names its model, variant and parameters; drop ${given.join(', ')}`,
+      `--replay: the schedule names its model, variant, parameters and properties, and runs as it is; drop ${given.join(', ')}`,
     );
   }
 }

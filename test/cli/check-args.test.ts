@@ -34,10 +34,17 @@ describe('vpmu check limits and schedules', () => {
     assert.doesNotThrow(() => parseSchedule('accounting:no-mutex:vms=1,events=1,rounds=1:0.0'));
   });
 
-  it('--replay with options that choose another model, variant or size is refused (exit 2)', () => {
+  it('--replay with options that choose another model, variant or size, or steer a search, is refused (exit 2)', () => {
     const schedule = 'accounting:no-mutex:vms=1,events=1,rounds=1:0.0.0.1.1.0.0.1';
     const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;
-    for (const extra of [['--vms', '3'], ['--variant', 'upstream'], ['accounting']]) {
+    for (const extra of [
+      ['--vms', '3'],
+      ['--variant', 'upstream'],
+      ['accounting'],
+      ['--strategy', 'random'],
+      ['--no-por'],
+      ['--properties', 'invariant'],
+    ]) {
       const r = spawnSync(
         process.execPath,
         ['--import', 'tsx', main, 'check', ...extra, '--replay', schedule],
