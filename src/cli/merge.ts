@@ -14,14 +14,16 @@ import type { UncertaintyReport } from '../sim/uncertainty.ts';
 import type { SimulationReport } from '../sim/results.ts';
 import { runCommand, UsageError } from './errors.ts';
 import { item } from '../common/item.ts';
+import { printable } from '../common/printable.ts';
 
 interface MergeOptions {
   json?: boolean;
   html?: string;
 }
 
-/** Why a merge failed, as one line for the user. */
-const reason = (error: unknown) => (error instanceof Error ? error.message : String(error));
+/** Why a merge failed, as one line for the user (a file's bytes quoted in it made printable). */
+const reason = (error: unknown) =>
+  printable(error instanceof Error ? error.message : String(error));
 
 function readShardText(path: string): string {
   try {

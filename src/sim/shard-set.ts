@@ -29,7 +29,18 @@ export function shardPositions<T extends ShardOf>(
   job: string,
   differs: string,
 ): number[] {
+  // A JavaScript caller may pass anything: say so before reading it as shards.
+  const given: unknown = files;
+  if (!Array.isArray(given))
+    throw new Error(
+      `expected a list of shard files (got ${given === null ? 'null' : typeof given})`,
+    );
   if (files.length === 0) throw new Error('no shard files');
+  files.forEach((f, i) => {
+    const shard = (f as Partial<ShardOf> | null)?.shard;
+    if (typeof shard?.index !== 'number' || typeof shard.count !== 'number')
+      throw new Error(`${shardName(names, i)}: expected a shard read with shardFromText`);
+  });
   const name = (i: number) => shardName(names, i);
   const count = item(files, 0).shard.count;
   const reference = files.findIndex((f) => identity(f) !== null);

@@ -44,20 +44,27 @@ export function shardToText(file: ShardFile): string {
 
 /** Throws a plain Error naming what is wrong; the caller names the file. */
 export function shardFromText(text: string): ShardFile {
-  const data = JSON.parse(text, (_key, value: unknown) => {
-    if (
-      value !== null &&
-      typeof value === 'object' &&
-      Object.keys(value).length === 1 &&
-      typeof (value as { nonFinite?: unknown }).nonFinite === 'string'
-    )
-      return Number((value as { nonFinite: string }).nonFinite);
-    return value;
-  }) as Partial<ShardFile> | null;
-  if (!data || typeof data !== 'object' || data.format !== SHARD_FORMAT)
-    throw new Error(
-      `expected a shard file of vpmu run --samples N --shard i/n --json (format '${SHARD_FORMAT}')`,
-    );
+  const expected = `expected a shard file of vpmu run --samples N --shard i/n --json (format '${SHARD_FORMAT}')`;
+  if (typeof text !== 'string') throw new Error(`${expected}, as text (got ${typeof text})`);
+  let data: Partial<ShardFile> | null;
+  try {
+    data = JSON.parse(text, (_key, value: unknown) => {
+      if (
+        value !== null &&
+        typeof value === 'object' &&
+        Object.keys(value).length === 1 &&
+        typeof (value as { nonFinite?: unknown }).nonFinite === 'string'
+      )
+        return Number((value as { nonFinite: string }).nonFinite);
+      return value;
+    }) as Partial<ShardFile> | null;
+  } catch (error) {
+    // A truncated copy, or another file given by mistake: say what it should be.
+    throw new Error(`${expected} (got text that is not JSON: ${(error as Error).message})`, {
+      cause: error,
+    });
+  }
+  if (!data || typeof data !== 'object' || data.format !== SHARD_FORMAT) throw new Error(expected);
   const { shard, input, options, outcomes } = data;
   if (
     !shard ||

@@ -124,6 +124,23 @@ describe('vpmu run arguments', () => {
   });
 });
 
+describe('vpmu merge of a file that is not JSON', () => {
+  it("one line naming the file and what it should be, the file's bytes made printable", async () => {
+    const { merge } = await import('../../src/cli/merge.ts');
+    const file = join(dir, 'garbage.json');
+    writeFileSync(file, Buffer.from([0x1b, 0x5b, 0x32, 0x4a, 0x00, 0x7b]));
+    await assert.rejects(
+      merge([file], {}, () => {}),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        e.message.startsWith(`${file}: expected a shard file of vpmu run --samples N`) &&
+        e.message.includes('(got text that is not JSON: ') &&
+        // eslint-disable-next-line no-control-regex
+        !/[\x00-\x08\x0b-\x1f\x7f-\x9f]/.test(e.message),
+    );
+  });
+});
+
 describe('numbers are spelled the same everywhere', () => {
   it('property: parseInteger reads decimal and 0x-hex as YAML does, and refuses the rest', () => {
     fc.assert(

@@ -204,5 +204,20 @@ describe('the report', () => {
     );
     assert.throws(() => mergeShards([file(1, 3), file(3, 3)]), /missing shard 2\/3/);
     assert.throws(() => shardFromText('{"format":"other"}'), /expected a shard file/);
+    // A truncated file says what it should have been, not only JSON.parse's complaint.
+    assert.throws(
+      () => shardFromText('{"format":"vpmu-samp'),
+      /^Error: expected a shard file of vpmu run .*\(got text that is not JSON: /,
+    );
+    // From JavaScript: not a list, or objects that were not read with shardFromText.
+    assert.throws(
+      () => mergeShards(null as unknown as ShardFile[]),
+      /^Error: expected a list of shard files \(got null\)/,
+    );
+    assert.throws(
+      () => mergeShards([{}] as unknown as ShardFile[], ['a.json']),
+      /^Error: a\.json: expected a shard read with shardFromText/,
+    );
+    assert.throws(() => shardFromText(5 as unknown as string), /as text \(got number\)/);
   });
 });
