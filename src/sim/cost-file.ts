@@ -90,6 +90,8 @@ export function parseCostFile(text: string, file: string): CostFile {
 
 /** Read a calibration file. Throws ScenarioError (one line per problem). */
 export function loadCostFile(path: string): CostFile {
+  if (typeof path !== 'string')
+    throw new TypeError(`loadCostFile: expected a file path (a string), got ${typeof path}`);
   return parseCostFile(readInputFile(path, path, 'cost file'), path);
 }
 

@@ -82,6 +82,10 @@ function readScenarioFile(path: string, shown: string): Scenario {
  * (scenarios/<name>.yaml in the package). Throws ScenarioError.
  */
 export function loadScenario(nameOrPath: string): { scenario: Scenario; file: string } {
+  if (typeof nameOrPath !== 'string')
+    throw new TypeError(
+      `loadScenario: expected a built-in scenario name or a file path (a string), got ${typeof nameOrPath}`,
+    );
   if (existsSync(nameOrPath)) {
     const stat = statSync(nameOrPath);
     if (stat.isFile())

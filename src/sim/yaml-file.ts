@@ -39,6 +39,9 @@ export interface YamlFile {
 
 /** Parse YAML text; `expected` says what an empty file should have held. Throws ScenarioError. */
 export function parseYamlFile(text: string, file: string, expected: string): YamlFile {
+  // From JavaScript, a Buffer or nothing at all: a programming error, named as such.
+  if (typeof text !== 'string')
+    throw new TypeError(`${file}: expected the text of ${expected} (a string), got ${typeof text}`);
   const lines = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter: lines,

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { parseCostFile, withCostFile } from '../../src/sim/cost-file.ts';
+import { loadCostFile, parseCostFile, withCostFile } from '../../src/sim/cost-file.ts';
+import * as scenarioApi from '../../src/sim/scenario.ts';
 import { CostModel } from '../../src/sim/cost-model.ts';
 import { ScenarioError } from '../../src/sim/scenario-errors.ts';
 
@@ -95,6 +96,26 @@ describe('a calibration file', () => {
       /high is at most 1000000000/,
     );
     new CostModel('default', { 'exit.roundtrip': 1e9 });
+  });
+
+  it('called from JavaScript with something other than text: a TypeError saying so', () => {
+    const { loadScenario, parseScenario } = scenarioApi;
+    for (const [call, message] of [
+      [
+        () => parseCostFile(undefined as unknown as string, 'host.yaml'),
+        /^host\.yaml: expected the text of/,
+      ],
+      [() => loadCostFile(5 as unknown as string), /^loadCostFile: expected a file path/],
+      [
+        () => parseScenario(Buffer.from('name: x') as unknown as string, 's.yaml'),
+        /^s\.yaml: expected the text of/,
+      ],
+      [
+        () => loadScenario(undefined as unknown as string),
+        /^loadScenario: expected a built-in scenario name/,
+      ],
+    ] as const)
+      assert.throws(call, (e: unknown) => e instanceof TypeError && message.test(e.message));
   });
 
   it("docs/calibration.md's example is a valid file", () => {
