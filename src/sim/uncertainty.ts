@@ -170,6 +170,11 @@ export function runOutcome(run: number, report: SimulationReport): RunOutcome {
 
 /** Run the nominal model (run 0): the full report. */
 export function runNominal(input: SimulationInput, options: UncertaintyOptions): SimulationReport {
+  // From JavaScript the options may be missing: say so, not "reading 'seed'".
+  if (options === null || typeof options !== 'object')
+    throw new TypeError(
+      `runUncertainty: expected options such as { samples: 32 }, got ${options === null ? 'null' : typeof options}`,
+    );
   return simulate(input, {
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.duration !== undefined ? { duration: options.duration } : {}),

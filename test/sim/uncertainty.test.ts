@@ -219,5 +219,9 @@ describe('the report', () => {
       /^Error: a\.json: expected a shard read with shardFromText/,
     );
     assert.throws(() => shardFromText(5 as unknown as string), /as text \(got number\)/);
+    assert.throws(
+      () => runUncertainty(input, undefined as unknown as UncertaintyOptions),
+      /^TypeError: runUncertainty: expected options such as \{ samples: 32 \}, got undefined/,
+    );
   });
 });
