@@ -21,6 +21,7 @@ import {
   ScenarioError,
 } from './scenario-errors.ts';
 import { MAX_COST_CYCLES } from './run-limits.ts';
+import { showValue } from './scenario-text.ts';
 import { parseYamlFile, readInputFile } from './yaml-file.ts';
 
 const cycles = z.number().min(0).max(MAX_COST_CYCLES);
@@ -35,7 +36,13 @@ const CostFileSchema = z
   .strictObject({
     costModel: z.enum(Object.keys(COST_MODELS) as [string, ...string[]]).default('default'),
     host: z.string().min(1).optional(),
-    parameters: z.record(z.string(), z.union([cycles, MeasuredSchema])),
+    parameters: z.record(
+      z.string(),
+      z.union([cycles, MeasuredSchema], {
+        error: (iss) =>
+          `expected cycles (a number) or { cycles, range: [low, high], source } (got ${showValue(iss.input)})`,
+      }),
+    ),
   })
   .superRefine((file, ctx) => {
     for (const [name, value] of Object.entries(file.parameters)) {

@@ -98,6 +98,15 @@ describe('a calibration file', () => {
     new CostModel('default', { 'exit.roundtrip': 1e9 });
   });
 
+  it('a value of neither form names both forms', () => {
+    assert.deepEqual(problems('parameters:\n  exit.roundtrip: { cycles: 1480, range: [1480] }'), [
+      'host.yaml:2:19: parameters["exit.roundtrip"]: expected cycles (a number) or { cycles, range: [low, high], source } (got a mapping)',
+    ]);
+    assert.deepEqual(problems('parameters:\n  exit.roundtrip: fast'), [
+      'host.yaml:2:19: parameters["exit.roundtrip"]: expected cycles (a number) or { cycles, range: [low, high], source } (got \'fast\')',
+    ]);
+  });
+
   it('called from JavaScript with something other than text: a TypeError saying so', () => {
     const { loadScenario, parseScenario } = scenarioApi;
     for (const [call, message] of [
