@@ -30,7 +30,10 @@ const SWEEP = ['--sweep', 'guests.0.perf.frequency=100,1000', '--duration', '0.0
 const BAD_FLAGS: [string[], RegExp][] = [
   [['--duration', '0'], /^vpmu: --duration: expected simulated seconds from 0.001 to 3600/],
   [['--seed', 'x'], /^vpmu: --seed: expected a whole number/],
-  [['--sweep', 'seed=1,2', '--shard', '3/2'], /^vpmu: --shard: i must be from 1 to n, got '3\/2'/],
+  [
+    ['--sweep', 'seed=1,2', '--shard', '3/2'],
+    /^vpmu: --shard: i must be from 1 to n \(a whole number up to \d+\), got '3\/2'/,
+  ],
   [['--sweep', 'nonsense'], /^vpmu: --sweep: expected path=value1,value2/],
   [['--shard', '1/2'], /^vpmu: --shard: only with --sweep/],
   [['--sweep', 'guests.9.hz=100'], /^--sweep: guests\[9\]: expected an index below 1/],
