@@ -4,6 +4,7 @@
  * count as text gets a BadInput naming the option, as `vpmu check` names
  * its flag, not a TypeError from inside the search.
  */
+import { showValue as shown } from '../common/printable.ts';
 import { BadInput, parseModelKind } from './model-catalogue.ts';
 import { parseProperties } from './schedule.ts';
 
@@ -23,9 +24,6 @@ const COUNTS = {
 } as const;
 
 const SWITCHES = ['symmetry', 'por', 'mirror', 'anyN'] as const;
-
-const shown = (value: unknown): string =>
-  typeof value === 'string' ? `'${value}'` : Array.isArray(value) ? 'a list' : String(value);
 
 /** Throws BadInput naming the first option that is not what runCheck takes. */
 export function checkCheckOptions(options: unknown): void {

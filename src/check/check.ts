@@ -2,6 +2,7 @@
  * `vpmu check` as a function: build the model, explore it with the chosen
  * strategy, and on a violation find a shortest schedule to it and its trace.
  */
+import { showValue } from '../common/printable.ts';
 import { checkCheckOptions, type Strategy } from './check-options.ts';
 import { anyNMask, CounterAbstraction, ANY_N_PROPERTIES } from './counter-abstraction.ts';
 import { Engine } from './engine.ts';
@@ -299,7 +300,7 @@ function explain(model: Model, mask: number, schedule: Schedule): Partial<CheckR
 /** `vpmu check --replay S`: run the schedule and report what it shows. */
 export function runReplay(text: string): CheckResult {
   if (typeof text !== 'string')
-    throw new BadInput('--replay', `expected a schedule string, got ${String(text)}`);
+    throw new BadInput('--replay', `expected a schedule string, got ${showValue(text)}`);
   const started = performance.now();
   const schedule = parseSchedule(text);
   const model = buildModel(schedule.kind, schedule.variant, schedule.params);

@@ -10,3 +10,18 @@ export function printable(text: string): string {
     return `\\x${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
   });
 }
+
+/** A found value as a message shows it after "got": 'spec', 3, true, a list, nothing. */
+export function showValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (typeof value === 'string') {
+    const s = value.length > 40 ? `${value.slice(0, 37)}...` : value;
+    return `'${printable(s.replace(/\n/g, '\\n'))}'`;
+  }
+  if (typeof value === 'bigint') return `0x${value.toString(16)}`;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  return typeof value;
+}

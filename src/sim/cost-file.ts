@@ -21,7 +21,7 @@ import {
   ScenarioError,
 } from './scenario-errors.ts';
 import { MAX_COST_CYCLES } from './run-limits.ts';
-import { showValue } from './scenario-text.ts';
+import { showValue } from '../common/printable.ts';
 import { parseYamlFile, readInputFile } from './yaml-file.ts';
 
 const cycles = z.number().min(0).max(MAX_COST_CYCLES);

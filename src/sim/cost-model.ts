@@ -13,7 +13,7 @@
  */
 import { deepFreeze } from '../common/freeze.ts';
 import { MAX_COST_CYCLES } from './run-limits.ts';
-import { showValue } from './scenario-text.ts';
+import { showValue } from '../common/printable.ts';
 
 export interface CostParameter {
   readonly name: string;
@@ -348,7 +348,7 @@ export class CostModel {
 
   constructor(name = 'default', overrides: Readonly<Record<string, CostOverride>> = {}) {
     if (overrides === null || typeof overrides !== 'object')
-      throw new TypeError(`costs: expected an object of overrides, got ${String(overrides)}`);
+      throw new TypeError(`costs: expected an object of overrides, got ${showValue(overrides)}`);
     const base = COST_MODELS[name];
     if (!base)
       throw new RangeError(

@@ -8,7 +8,7 @@
  * they are used: createHost, CostModel.
  */
 import { mediatedDesignOf } from '../kvm/vpmu-design.ts';
-import { showValue as shown } from './scenario-text.ts';
+import { showValue as shown } from '../common/printable.ts';
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === 'object' && !Array.isArray(value);

@@ -9,7 +9,8 @@ import type { Document, LineCounter, Node as YamlNode } from 'yaml';
 import { isAlias, isMap, isPair, isScalar, isSeq } from 'yaml';
 import type { z } from 'zod';
 import { COST_MODELS } from './cost-model.ts';
-import { closest, formatPath, showValue } from './scenario-text.ts';
+import { showValue } from '../common/printable.ts';
+import { closest, formatPath } from './scenario-text.ts';
 import { item } from '../common/item.ts';
 
 export interface ScenarioProblem {

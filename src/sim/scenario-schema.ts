@@ -25,7 +25,8 @@ import { U64_MAX } from '../hw/msr.ts';
 import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import { MAX_SAMPLE_RATE } from '../perf/attr.ts';
 import { checkCostParameterName } from './scenario-errors.ts';
-import { closest, showValue } from './scenario-text.ts';
+import { showValue } from '../common/printable.ts';
+import { closest } from './scenario-text.ts';
 
 /** Named cost models (src/sim's cost table); a scenario picks one and may override parameters. */
 export const COST_MODEL_NAMES = ['default'] as const;

@@ -1,24 +1,9 @@
 /**
- * Small text helpers for scenario messages: how a found value is shown,
- * how a path is written, and "did you mean" suggestions.
+ * Small text helpers for scenario messages: how a path is written, and
+ * "did you mean" suggestions (how a found value is shown: showValue in
+ * common/printable.ts).
  */
-import { printable } from '../common/printable.ts';
 import { item } from '../common/item.ts';
-
-/** A found value as a message shows it after "got": 'spec', 3, true, a list, nothing. */
-export function showValue(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (typeof value === 'string') {
-    const s = value.length > 40 ? `${value.slice(0, 37)}...` : value;
-    return `'${printable(s.replace(/\n/g, '\\n'))}'`;
-  }
-  if (typeof value === 'bigint') return `0x${value.toString(16)}`;
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  if (Array.isArray(value)) return value.length === 0 ? 'an empty list' : 'a list';
-  if (typeof value === 'object') return 'a mapping';
-  return typeof value;
-}
 
 /** A path as the messages write it: guests[0].workload.kind; '(top level)' for the root. */
 export function formatPath(path: readonly PropertyKey[]): string {

@@ -19,7 +19,8 @@ import {
 } from './scenario-errors.ts';
 import { ScenarioSchema, type Scenario } from './scenario-schema.ts';
 import { parseYamlFile, readInputFile } from './yaml-file.ts';
-import { closest, formatPath, showValue } from './scenario-text.ts';
+import { showValue } from '../common/printable.ts';
+import { closest, formatPath } from './scenario-text.ts';
 import { item } from '../common/item.ts';
 
 export { DEFAULT_RECORD_FREQUENCY } from '../guest/perf-session.ts';
