@@ -141,7 +141,7 @@ export class VmPmuLifecycle {
    */
   setPmuCapability(flags: number): void {
     this.checkAlive();
-    if (typeof flags !== 'number' || !Number.isSafeInteger(flags) || flags < 0)
+    if (!Number.isSafeInteger(flags) || flags < 0)
       throw new TypeError(`KVM_CAP_PMU_CAPABILITY: flags must be a u64, got ${String(flags)}`);
     if (!this.params.enablePmu)
       throw new KvmError('EINVAL', 'KVM_CAP_PMU_CAPABILITY needs kvm.enable_pmu');
