@@ -151,7 +151,8 @@ function splitPath(path: string): (string | number)[] | undefined {
  * The scenario with one field set from the command line (`--set path=value`,
  * each value of `--sweep path=v1,v2`): `path` is dotted with numeric indexes
  * (guests.0.perf.frequency), `value` is read as YAML (100, true, mediated,
- * [a, b]). Setting frequency or period of a perf session drops the other.
+ * [a, b]). Setting frequency or period of a perf session drops the other;
+ * setting a workload's kind to another kind drops the old kind's fields.
  * The result is validated again; problems name `origin` and the path.
  */
 export function applyOverride(
@@ -229,6 +230,12 @@ export function applyOverride(
     if (typeof last === 'number')
       return fail(`expected a key, not an index (got ${last})`, formatPath(segs));
     const obj = node as Record<string, unknown>;
+    // A workload is one of several kinds, each with its own fields, and the
+    // validated scenario already holds the old kind's defaults: a new kind
+    // starts from its own defaults (later --set values refine it).
+    if (last === 'kind' && obj.kind !== undefined && obj.kind !== parsed) {
+      for (const key of Object.keys(obj)) delete obj[key];
+    }
     obj[last] = parsed;
     // A perf session samples by frequency or by period: setting one replaces the other.
     const inPerf =

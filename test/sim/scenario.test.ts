@@ -526,6 +526,27 @@ describe('applyOverride', () => {
     assert.equal(caps.seed, 7);
   });
 
+  test("setting a workload's kind starts the new kind from its own defaults", () => {
+    const s = base();
+    // The same as replacing the whole mapping, which was always accepted.
+    const byKind = applyOverride(s, 'guests.0.workload.kind', 'fio', '--set');
+    const byMapping = applyOverride(s, 'guests.0.workload', '{kind: fio}', '--set');
+    assert.equal(byKind.guests[0]!.workload.kind, 'fio');
+    assert.deepEqual(byKind.guests[0]!.workload, byMapping.guests[0]!.workload);
+    // A later --set refines the new kind; setting the same kind again keeps it.
+    const refined = applyOverride(byKind, 'guests.0.workload.iops', '1234', '--set');
+    const again = applyOverride(refined, 'guests.0.workload.kind', 'fio', '--set');
+    assert.deepEqual(again.guests[0]!.workload, { ...byMapping.guests[0]!.workload, iops: 1234 });
+    // The old kind's values are not carried over: specint's ipc is its own.
+    const specint = s.guests[0]!.workload;
+    assert.equal(specint.kind, 'specint');
+    const backToSpecint = applyOverride(again, 'guests.0.workload.kind', 'specint', '--set');
+    assert.deepEqual(
+      backToSpecint.guests[0]!.workload,
+      applyOverride(s, 'guests.0.workload', '{kind: specint}', '--set').guests[0]!.workload,
+    );
+  });
+
   test('bad paths and values name the origin and the path', () => {
     const s = base();
     const message = (path: string, value: string) => {
