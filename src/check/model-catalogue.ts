@@ -2,6 +2,7 @@
  * The catalogue of models by name, with their parameters: what the CLI, the
  * schedule strings and the benchmarks build models from.
  */
+import { showValue } from '../common/printable.ts';
 import { CHECKED_ACCOUNTING_VARIANTS } from './accounting-variants.ts';
 import { accountingModel, DEFAULT_ACCOUNTING_PARAMS } from './accounting-model.ts';
 import {
@@ -85,7 +86,7 @@ export function variantInfo(
 
 export function parseModelKind(text: string): ModelKind {
   if ((MODEL_KINDS as readonly string[]).includes(text)) return text as ModelKind;
-  throw new BadInput('model', `expected one of ${MODEL_KINDS.join(', ')}, got '${text}'`);
+  throw new BadInput('model', `expected one of ${MODEL_KINDS.join(', ')}, got ${showValue(text)}`);
 }
 
 /** Builds a model, validating every parameter (BadInput names the offending one). */
@@ -93,7 +94,7 @@ export function buildModel(kind: ModelKind, variant: string, params: ModelParams
   if (!variantNames(kind).includes(variant)) {
     throw new BadInput(
       '--variant',
-      `expected one of ${variantNames(kind).join(', ')} for ${kind}, got '${variant}'`,
+      `expected one of ${variantNames(kind).join(', ')} for ${kind}, got ${showValue(variant)}`,
     );
   }
   const specs = paramSpecs(kind);
@@ -121,7 +122,7 @@ export function buildModel(kind: ModelKind, variant: string, params: ModelParams
     ) {
       throw new BadInput(
         `--${spec.name}`,
-        `expected an integer from ${spec.min} to ${spec.max}, got '${String(value)}'`,
+        `expected an integer from ${spec.min} to ${spec.max}, got ${showValue(value)}`,
       );
     }
   }

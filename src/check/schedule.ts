@@ -13,6 +13,7 @@
  * is written stem/loop: the steps after '/' bring the state back to where
  * they started.
  */
+import { showValue } from '../common/printable.ts';
 import { BadInput, parseModelKind, type ModelKind, type ModelParams } from './model-catalogue.ts';
 import { PROPERTY_NAMES, type PropertyName } from './properties.ts';
 
@@ -40,7 +41,10 @@ export function formatSchedule(s: Schedule): string {
 export function parseSchedule(text: string): Schedule {
   const parts = text.trim().split(':');
   if (parts.length !== 4) {
-    throw new BadInput('--replay', `expected model:variant:parameters:steps, got '${text}'`);
+    throw new BadInput(
+      '--replay',
+      `expected model:variant:parameters:steps, got ${showValue(text)}`,
+    );
   }
   const [kindText, variant, paramText, stepText] = parts as [string, string, string, string];
   const kind = parseModelKind(kindText);
@@ -64,7 +68,7 @@ export function parseSchedule(text: string): Schedule {
       continue;
     }
     if (!/^\d+$/.test(value))
-      throw new BadInput('--replay', `parameter ${name} needs an integer, got '${value}'`);
+      throw new BadInput('--replay', `parameter ${name} needs an integer, got ${showValue(value)}`);
     params[name] = Number(value);
   }
   const [stem, loop] = stepText.split('/') as [string, string | undefined];
@@ -73,7 +77,7 @@ export function parseSchedule(text: string): Schedule {
       ? []
       : s.split('.').map((x) => {
           if (!/^\d+$/.test(x))
-            throw new BadInput('--replay', `a step is a thread index, got '${x}'`);
+            throw new BadInput('--replay', `a step is a thread index, got ${showValue(x)}`);
           return Number(x);
         });
   const stemPath = steps(stem);
@@ -93,7 +97,7 @@ export function parseProperties(names: readonly string[], flag: string): Propert
     if (!(PROPERTY_NAMES as readonly string[]).includes(name)) {
       throw new BadInput(
         flag,
-        `expected properties among ${PROPERTY_NAMES.join(', ')}, got '${name}'`,
+        `expected properties among ${PROPERTY_NAMES.join(', ')}, got ${showValue(name)}`,
       );
     }
     return name as PropertyName;

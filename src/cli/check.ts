@@ -3,6 +3,7 @@
  * (src/check/), or sample them, or replay one schedule. Exit 0 when the
  * properties hold, 1 with a counterexample, 2 on bad input.
  */
+import { showValue } from '../common/printable.ts';
 import type { Command } from 'commander';
 import {
   STRATEGIES,
@@ -191,7 +192,7 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
   }
   if (!(STRATEGIES as readonly string[]).includes(flags.strategy)) {
     throw new UsageError(
-      `--strategy: expected one of ${STRATEGIES.join(', ')}, got '${flags.strategy}'`,
+      `--strategy: expected one of ${STRATEGIES.join(', ')}, got ${showValue(flags.strategy)}`,
     );
   }
   const strategy = flags.strategy as Strategy;

@@ -3,6 +3,8 @@
  * flag or file and what was expected, exit code 2, no stack trace unless
  * --debug (docs/architecture.md principle 5).
  */
+import { abbreviateLines, showValue } from '../common/printable.ts';
+
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
@@ -28,7 +30,9 @@ export function parseInteger(
     n < min ||
     n > max
   ) {
-    throw new UsageError(`${flag}: expected a whole number from ${min} to ${max}, got '${value}'`);
+    throw new UsageError(
+      `${flag}: expected a whole number from ${min} to ${max}, got ${showValue(value)}`,
+    );
   }
   return n;
 }
@@ -57,7 +61,7 @@ export async function runCommand(
     code = await body();
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`vpmu: ${error.message}\n`);
+      process.stderr.write(`vpmu: ${abbreviateLines(error.message)}\n`);
       if (debug) process.stderr.write(`${error.stack}\n`);
       return exitWhenDrained(2);
     }
@@ -65,12 +69,12 @@ export async function runCommand(
     const { ScenarioError } = await import('../sim/scenario-errors.ts');
     if (error instanceof ScenarioError) {
       // One line per problem, each already 'file:line:column: field: ...'.
-      process.stderr.write(`${error.message}\n`);
+      process.stderr.write(`${abbreviateLines(error.message)}\n`);
       if (debug) process.stderr.write(`${error.stack}\n`);
       return exitWhenDrained(2);
     }
     process.stderr.write(
-      `vpmu: internal error: ${error instanceof Error ? error.message : String(error)}\n`,
+      `vpmu: internal error: ${abbreviateLines(error instanceof Error ? error.message : String(error))}\n`,
     );
     if (debug && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     else process.stderr.write('(run with --debug for the stack trace)\n');

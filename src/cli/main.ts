@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { abbreviateLines } from '../common/printable.ts';
 import { registerCheck } from './check.ts';
 import { registerDemo } from './demo.ts';
 import { registerMerge } from './merge.ts';
@@ -29,6 +30,8 @@ const program = new Command('vpmu')
   .version(pkg.version)
   .option('--debug', 'print stack traces on errors')
   .showHelpAfterError('(run vpmu --help for usage)')
+  // A flag or argument the user got wrong is quoted in the message: keep it one readable line.
+  .configureOutput({ outputError: (message, write) => write(abbreviateLines(message)) })
   .exitOverride();
 
 registerRun(program, { isDefault: true });

@@ -14,6 +14,7 @@
  * Exit codes: 0 ok; 1 the simulated ordering of the designs contradicts the
  * published one (a check failed); 2 bad input.
  */
+import { showValue } from '../common/printable.ts';
 import type { SingleBar } from 'cli-progress';
 import { printable } from '../common/printable.ts';
 import type { Command } from 'commander';
@@ -56,7 +57,7 @@ export function parseTraceWindow(text: string): { start: number; end: number } {
   const end = m && item(m, 2).trim() !== '' ? Number(m[2]) : Infinity;
   if (!m || !Number.isFinite(start) || start < 0 || Number.isNaN(end) || end <= start)
     throw new UsageError(
-      `--trace-window: expected START:END in simulated seconds with 0 <= START < END (e.g. 0.1:0.12), got '${text}'`,
+      `--trace-window: expected START:END in simulated seconds with 0 <= START < END (e.g. 0.1:0.12), got ${showValue(text)}`,
     );
   return { start, end };
 }
@@ -86,7 +87,7 @@ export function parseSweep(text: string): { path: string; values: string[] } {
   const eq = text.indexOf('=');
   if (eq <= 0)
     throw new UsageError(
-      `--sweep: expected path=value1,value2,... (e.g. guests.0.perf.frequency=100,1000), got '${text}'`,
+      `--sweep: expected path=value1,value2,... (e.g. guests.0.perf.frequency=100,1000), got ${showValue(text)}`,
     );
   const path = text.slice(0, eq).trim();
   const values = text
@@ -113,12 +114,12 @@ function refuseSweptFlag(path: string, options: RunOptions): void {
 /** --shard i/n: the i-th of n slices (1-based). */
 export function parseShard(text: string): { index: number; count: number } {
   const m = /^(\d+)\/(\d+)$/.exec(text.trim());
-  if (!m) throw new UsageError(`--shard: expected i/n (e.g. 2/8), got '${text}'`);
+  if (!m) throw new UsageError(`--shard: expected i/n (e.g. 2/8), got ${showValue(text)}`);
   const index = Number(m[1]);
   const count = Number(m[2]);
   if (count < 1 || index < 1 || index > count || !Number.isSafeInteger(count))
     throw new UsageError(
-      `--shard: i must be from 1 to n (a whole number up to ${Number.MAX_SAFE_INTEGER}), got '${text}'`,
+      `--shard: i must be from 1 to n (a whole number up to ${Number.MAX_SAFE_INTEGER}), got ${showValue(text)}`,
     );
   return { index, count };
 }
@@ -249,7 +250,7 @@ export async function run(
       !(duration >= MIN_DURATION_S && duration <= MAX_DURATION_S)
     ) {
       throw new UsageError(
-        `--duration: expected simulated seconds from ${MIN_DURATION_S} to ${MAX_DURATION_S}, got '${options.duration}'`,
+        `--duration: expected simulated seconds from ${MIN_DURATION_S} to ${MAX_DURATION_S}, got ${showValue(options.duration)}`,
       );
     }
   }
@@ -272,7 +273,7 @@ export async function run(
   if (options.trace !== undefined) checkOutputPath('--trace', options.trace, [loaded.file]);
   for (const assignment of options.set ?? []) {
     const eq = assignment.indexOf('=');
-    if (eq <= 0) throw new UsageError(`--set: expected path=value, got '${assignment}'`);
+    if (eq <= 0) throw new UsageError(`--set: expected path=value, got ${showValue(assignment)}`);
     scenario = applyOverride(scenario, assignment.slice(0, eq), assignment.slice(eq + 1), '--set');
   }
   const trace = traceRecorder(modules.TraceRecorder, options);

@@ -3,6 +3,7 @@
  * invariant checked as they run. Exit 0 with no violation, 1 with some, 2 on
  * bad input.
  */
+import { showValue } from '../common/printable.ts';
 import type { Command } from 'commander';
 import type { StressResult } from '../shm/stress.ts';
 import { STRESS_MIXES, type StressMix } from '../shm/stress-layout.ts';
@@ -49,18 +50,18 @@ export function registerStress(program: Command): void {
       await runCommand(debug, async () => {
         if (!STRESS_VARIANTS.includes(flags.variant)) {
           throw new UsageError(
-            `--variant: expected one of ${STRESS_VARIANTS.join(', ')}, got '${flags.variant}'`,
+            `--variant: expected one of ${STRESS_VARIANTS.join(', ')}, got ${showValue(flags.variant)}`,
           );
         }
         if (!(STRESS_MIXES as readonly string[]).includes(flags.mix)) {
           throw new UsageError(
-            `--mix: expected one of ${STRESS_MIXES.join(', ')}, got '${flags.mix}'`,
+            `--mix: expected one of ${STRESS_MIXES.join(', ')}, got ${showValue(flags.mix)}`,
           );
         }
         const seconds = Number(flags.seconds);
         if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
           throw new UsageError(
-            `--seconds: expected a number of seconds above 0 and at most 3600, got '${flags.seconds}'`,
+            `--seconds: expected a number of seconds above 0 and at most 3600, got ${showValue(flags.seconds)}`,
           );
         }
         // The worker pool is loaded when a stress run starts, not at start-up.

@@ -25,3 +25,24 @@ export function showValue(value: unknown): string {
   if (typeof value === 'object') return 'a mapping';
   return typeof value;
 }
+
+/** An error line longer than this is shortened in its middle (see abbreviateLines). */
+export const MAX_ERROR_LINE = 400;
+
+/**
+ * Text for an error message with every line at most `max` characters: a
+ * longer line (a 100,000-character name or path the user gave) keeps its
+ * beginning (where: file, line, field) and its end (what was expected and
+ * what was found), and says how much was left out between them.
+ */
+export function abbreviateLines(text: string, max = MAX_ERROR_LINE): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      if (line.length <= max) return line;
+      const keep = Math.floor((max - 40) / 2);
+      const omitted = line.length - 2 * keep;
+      return `${line.slice(0, keep)} [... ${omitted} characters ...] ${line.slice(-keep)}`;
+    })
+    .join('\n');
+}

@@ -14,6 +14,7 @@
  *   (Xiong Zhang, Mingwei Zhang et al., 26 Jan 2024, 41 patches), Intel only:
  *   the design behind the published overhead table.
  */
+import { showValue } from '../common/printable.ts';
 export const VPMU_SERIES = ['linux-7.0', 'topdown-metrics', 'passthrough-rfc-v1'] as const;
 export type VpmuSeries = (typeof VPMU_SERIES)[number];
 
@@ -45,6 +46,8 @@ export function checkVpmuSeries(value: unknown, where: string): VpmuSeries {
   if (typeof value !== 'string')
     throw new TypeError(`${where} must be a string (one of ${VPMU_SERIES.join(', ')})`);
   if (!(VPMU_SERIES as readonly string[]).includes(value))
-    throw new RangeError(`${where} must be one of ${VPMU_SERIES.join(', ')}, got '${value}'`);
+    throw new RangeError(
+      `${where} must be one of ${VPMU_SERIES.join(', ')}, got ${showValue(value)}`,
+    );
   return value as VpmuSeries;
 }

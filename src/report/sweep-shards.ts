@@ -6,6 +6,7 @@
  * text and HTML renderings are made from them as `vpmu run --sweep` makes
  * its own.
  */
+import { showValue } from '../common/printable.ts';
 import { z } from 'zod';
 import type { SimulationReport } from '../sim/results.ts';
 import { shardName, shardPositions } from '../sim/shard-set.ts';
@@ -95,7 +96,7 @@ export function sweepShardFromJson(data: unknown): SweepShardFile {
   const { shard, runs, summary, exactSummary, ...rest } = data as z.infer<typeof SweepShardSchema>;
   const [index, count] = shard.split('/').map(Number) as [number, number];
   if (index < 1 || index > count)
-    throw new Error(`shard: expected i/n with 1 <= i <= n (got '${shard}')`);
+    throw new Error(`shard: expected i/n with 1 <= i <= n (got ${showValue(shard)})`);
   if (runs.length !== summary.length)
     throw new Error(
       `runs: expected one run per summary row (${summary.length}, got ${runs.length})`,
@@ -106,7 +107,9 @@ export function sweepShardFromJson(data: unknown): SweepShardFile {
       [`exactSummary.${k}.value`, exactSummary[k]?.value],
     ] as const)
       if (other !== row.value)
-        throw new Error(`${field}: expected the summary's value '${row.value}' (got '${other}')`);
+        throw new Error(
+          `${field}: expected the summary's value '${row.value}' (got ${showValue(other)})`,
+        );
   });
   if (exactSummary.length !== summary.length)
     throw new Error(`exactSummary: expected ${summary.length} rows (got ${exactSummary.length})`);

@@ -117,7 +117,7 @@ export function withCostFile<T extends { costModel: string; costs: Record<string
         line: 0,
         column: 0,
         path: 'costModel',
-        message: `expected the scenario's cost model '${input.costModel}' (got '${costs.costModel}')`,
+        message: `expected the scenario's cost model '${input.costModel}' (got ${showValue(costs.costModel)})`,
       },
     ]);
   return { ...input, costs: { ...input.costs, ...costs.parameters } };

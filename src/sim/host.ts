@@ -6,6 +6,7 @@
  * multiplexing timer) fire at their deadlines inside a block of work, which is
  * split there.
  */
+import { showValue } from '../common/printable.ts';
 import { KvmError } from '../common/errors.ts';
 import { resolveCpuModel, type CpuModel, type CpuModelName } from '../hw/cpu-models.ts';
 import { PhysicalCpu } from '../hw/cpu.ts';
@@ -191,7 +192,7 @@ function checkHostOptions(options: HostOptions): void {
     !(options.accountingVariant in ACCOUNTING_VARIANTS)
   ) {
     throw new RangeError(
-      `createHost: accountingVariant must be 'upstream' or 'v6', got '${String(options.accountingVariant)}'`,
+      `createHost: accountingVariant must be 'upstream' or 'v6', got ${showValue(options.accountingVariant)}`,
     );
   }
   const kvm: unknown = options.kvm;

@@ -250,8 +250,8 @@ export function issuesToProblems(
           ...locate([...issue.path, key], true),
           path: formatPath([...issue.path, key]),
           message: hint
-            ? `unknown key, did you mean '${hint}'? (got '${key}')`
-            : `unknown key, expected one of ${known.join(', ')} (got '${key}')`,
+            ? `unknown key, did you mean '${hint}'? (got ${showValue(key)})`
+            : `unknown key, expected one of ${known.join(', ')} (got ${showValue(key)})`,
         });
       }
     } else {

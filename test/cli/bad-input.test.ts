@@ -13,7 +13,7 @@ import fc from '../common/fc.ts';
 import { parseInteger, UsageError } from '../../src/cli/errors.ts';
 import { checkOutputPath, writeOutputFile } from '../../src/cli/output-files.ts';
 import { run } from '../../src/cli/run.ts';
-import { printable } from '../../src/common/printable.ts';
+import { abbreviateLines, printable } from '../../src/common/printable.ts';
 import { ScenarioError } from '../../src/sim/scenario-errors.ts';
 import { loadScenario } from '../../src/sim/scenario.ts';
 
@@ -168,5 +168,38 @@ describe('terminal text', () => {
       }),
     );
     assert.equal(printable('a\x1b[31mb\tc\n'), 'a\\x1b[31mb\tc\n');
+  });
+});
+
+describe('error lines', () => {
+  it('property: abbreviateLines keeps short lines, and shortens long ones keeping both ends', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.string({ maxLength: 1200 }), { maxLength: 4 }),
+        fc.integer({ min: 60, max: 500 }),
+        (lines, max) => {
+          const out = abbreviateLines(lines.join('\n'), max).split('\n');
+          assert.equal(out.length, Math.max(lines.length, 1));
+          lines.forEach((line, i) => {
+            const shown = out[i]!;
+            assert.ok(shown.length <= max, `${shown.length} > ${max}`);
+            if (line.length <= max) assert.equal(shown, line);
+            else {
+              const keep = Math.floor((max - 40) / 2);
+              assert.ok(shown.startsWith(line.slice(0, keep)));
+              assert.ok(shown.endsWith(line.slice(-keep)));
+              assert.match(shown, new RegExp(`\\[\\.\\.\\. ${line.length - 2 * keep} characters`));
+            }
+          });
+        },
+      ),
+    );
+  });
+
+  it('a huge value in a flag is shown short in the message itself', () => {
+    assert.throws(
+      () => parseInteger('--seed', '9'.repeat(100_000), 0),
+      (e: unknown) => e instanceof UsageError && e.message.length < 200,
+    );
   });
 });

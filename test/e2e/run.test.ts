@@ -39,6 +39,19 @@ const BAD_FLAGS: [string[], RegExp][] = [
   [['--sweep', 'guests.9.hz=100'], /^--sweep: guests\[9\]: expected an index below 1/],
   [['--set', 'duration'], /^vpmu: --set: expected path=value/],
   [['--bogus'], /^error: unknown option '--bogus'/],
+  // Huge values the user typed are shortened in the middle: one readable line.
+  [
+    ['--duration', 'x'.repeat(100_000)],
+    /^vpmu: --duration: expected simulated seconds .* got 'x{37}\.\.\.'$/,
+  ],
+  [
+    ['x'.repeat(100_000)],
+    /^x+ \[\.\.\. \d+ characters \.\.\.\] .*expected a scenario file or a built-in scenario: .*\(got 'x{37}\.\.\.'\)$/,
+  ],
+  [
+    [`--${'y'.repeat(100_000)}`],
+    /^error: unknown option '--y+ \[\.\.\. \d+ characters \.\.\.\] y+'$/,
+  ],
 ];
 
 let dir = '';
@@ -431,12 +444,13 @@ describe(
       const results = await Promise.all(BAD_FLAGS.map(([args]) => run(`flag ${args.join(' ')}`)));
       results.forEach((r, i) => {
         const [args, message] = BAD_FLAGS[i]!;
-        const label = args.join(' ');
+        const label = args.join(' ').slice(0, 60);
         assert.equal(r.code, 2, `${label}: exit ${r.code}`);
         assert.equal(r.stdout, '', label);
         const first = r.stderr.split('\n')[0]!;
         assert.match(first, message, label);
         assert.doesNotMatch(r.stderr, /^\s+at |internal error/m, label);
+        for (const line of r.stderr.split('\n')) assert.ok(line.length <= 400, label);
       });
     });
   },
