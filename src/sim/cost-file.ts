@@ -110,6 +110,16 @@ export function withCostFile<T extends { costModel: string; costs: Record<string
   input: T,
   costs: CostFile,
 ): T {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (!isObject(input) || typeof input.costModel !== 'string' || !isObject(input.costs))
+    throw new TypeError(
+      `withCostFile: expected a simulation input with costModel and costs (from scenarioToInput), got ${showValue(input)}`,
+    );
+  if (!isObject(costs) || typeof costs.costModel !== 'string' || !isObject(costs.parameters))
+    throw new TypeError(
+      `withCostFile: expected a cost file (from loadCostFile or parseCostFile), got ${showValue(costs)}`,
+    );
   if (costs.costModel !== input.costModel)
     throw new ScenarioError([
       {

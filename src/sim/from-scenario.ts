@@ -1,10 +1,11 @@
 /**
  * A validated scenario (src/sim/scenario.ts) as the simulator's input.
  */
-import type { Scenario } from './scenario.ts';
+import { checkScenario, type Scenario } from './scenario.ts';
 import type { SimulationInput } from './simulator.ts';
 
-export function scenarioToInput(s: Scenario): SimulationInput {
+export function scenarioToInput(scenario: Scenario): SimulationInput {
+  const s = checkScenario(scenario, 'scenarioToInput');
   return {
     name: s.name,
     description: s.description,

@@ -129,6 +129,20 @@ export function scenarioJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(ScenarioSchema, { target: 'draft-2020-12', io: 'input' });
 }
 
+/**
+ * A scenario handed to the API, validated again: a JavaScript caller may
+ * build one by hand or change a loaded one, and the simulator trusts its
+ * input's shape. Problems are ScenarioError lines naming `origin` and the
+ * field; a value that is not an object at all is a TypeError.
+ */
+export function checkScenario(value: unknown, origin: string): Scenario {
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new TypeError(
+      `${origin}: expected a scenario (from loadScenario or parseScenario), got ${showValue(value)}`,
+    );
+  return validate(toData(value), () => ({ file: origin, line: 0, column: 0 }));
+}
+
 // ---------------------------------------------------------------- overrides
 
 /** A validated scenario back to data the schema accepts (perfCapabilities as hex). */

@@ -20,6 +20,7 @@
 import { SeededRandom } from './random.ts';
 import { quantile } from './sampling.ts';
 import { item } from '../common/item.js';
+import { showValue } from '../common/printable.ts';
 
 export interface SobolIndices {
   firstOrder: number;
@@ -71,9 +72,33 @@ export function sobolIndices(
   fAB: readonly number[],
   options: { bootstrap?: number; seed?: number } = {},
 ): SobolIndices {
+  const lists = { 'f(A)': fA, 'f(B)': fB, 'f(A_B)': fAB } as Record<string, unknown>;
+  for (const [name, list] of Object.entries(lists)) {
+    if (!Array.isArray(list))
+      throw new TypeError(
+        `sobolIndices: ${name}: expected a list of numbers, got ${showValue(list)}`,
+      );
+    const bad = (list as unknown[]).findIndex((v) => typeof v !== 'number' || !Number.isFinite(v));
+    if (bad >= 0)
+      throw new TypeError(
+        `sobolIndices: ${name}[${bad}]: expected a finite number, got ${showValue((list as unknown[])[bad])}`,
+      );
+  }
   const n = fA.length;
+  if (n < 2) throw new RangeError(`sobolIndices: f(A): expected at least 2 values, got ${n}`);
   if (fB.length !== n || fAB.length !== n)
     throw new RangeError(`sobolIndices: f(A), f(B), f(A_B) need ${n} values each`);
+  if (options === null || typeof options !== 'object')
+    throw new TypeError(
+      `sobolIndices: expected an options object or nothing, got ${showValue(options)}`,
+    );
+  const { bootstrap, seed } = options;
+  if (bootstrap !== undefined && !(Number.isSafeInteger(bootstrap) && bootstrap >= 1))
+    throw new RangeError(
+      `sobolIndices: bootstrap: expected a whole number of resamples, at least 1, got ${showValue(bootstrap)}`,
+    );
+  if (seed !== undefined && !Number.isSafeInteger(seed))
+    throw new RangeError(`sobolIndices: seed: expected a whole number, got ${showValue(seed)}`);
   const all = Array.from({ length: n }, (_, r) => r);
   const point = estimate(fA, fB, fAB, all);
   const resamples = options.bootstrap ?? 200;

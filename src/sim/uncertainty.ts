@@ -25,6 +25,7 @@ import { interval, latinHypercube, onRange, type Interval } from './sampling.ts'
 import { sobolIndices } from './sensitivity.ts';
 import { simulate, type SimulationInput } from './simulator.ts';
 import { item } from '../common/item.js';
+import { showValue } from '../common/printable.ts';
 
 export interface UncertaintyOptions {
   /** N: cost models drawn for the intervals (and the base sample of the Sobol design). */
@@ -169,12 +170,35 @@ export function runOutcome(run: number, report: SimulationReport): RunOutcome {
 }
 
 /** Run the nominal model (run 0): the full report. */
-export function runNominal(input: SimulationInput, options: UncertaintyOptions): SimulationReport {
-  // From JavaScript the options may be missing: say so, not "reading 'seed'".
-  if (options === null || typeof options !== 'object')
+/**
+ * The options of an uncertainty analysis, checked before its first run: a
+ * JavaScript caller's missing or misspelt option is refused at once, not
+ * after the nominal run (or, for the options object, as "reading 'seed'").
+ */
+export function checkUncertaintyOptions(options: unknown): asserts options is UncertaintyOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
     throw new TypeError(
-      `runUncertainty: expected options such as { samples: 32 }, got ${options === null ? 'null' : typeof options}`,
+      `runUncertainty: expected options such as { samples: 32 }, got ${showValue(options)}`,
     );
+  const { samples, seed, duration, sensitivity } = options as Record<string, unknown>;
+  if (!Number.isSafeInteger(samples) || (samples as number) < 2)
+    throw new RangeError(
+      `runUncertainty: samples: expected a whole number of at least 2, got ${showValue(samples)}`,
+    );
+  if (seed !== undefined && !Number.isSafeInteger(seed))
+    throw new RangeError(`runUncertainty: seed: expected a whole number, got ${showValue(seed)}`);
+  if (duration !== undefined && !(typeof duration === 'number' && duration > 0))
+    throw new RangeError(
+      `runUncertainty: duration: expected simulated seconds above 0, got ${showValue(duration)}`,
+    );
+  if (sensitivity !== undefined && typeof sensitivity !== 'boolean')
+    throw new TypeError(
+      `runUncertainty: sensitivity: expected true or false, got ${showValue(sensitivity)}`,
+    );
+}
+
+export function runNominal(input: SimulationInput, options: UncertaintyOptions): SimulationReport {
+  checkUncertaintyOptions(options);
   return simulate(input, {
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.duration !== undefined ? { duration: options.duration } : {}),

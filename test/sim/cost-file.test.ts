@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { loadCostFile, parseCostFile, withCostFile } from '../../src/sim/cost-file.ts';
 import * as scenarioApi from '../../src/sim/scenario.ts';
+import * as fromScenario from '../../src/sim/from-scenario.ts';
 import { CostModel } from '../../src/sim/cost-model.ts';
 import { ScenarioError } from '../../src/sim/scenario-errors.ts';
 
@@ -105,6 +106,45 @@ describe('a calibration file', () => {
     assert.deepEqual(problems('parameters:\n  exit.roundtrip: fast'), [
       'host.yaml:2:19: parameters["exit.roundtrip"]: expected cycles (a number) or { cycles, range: [low, high], source } (got \'fast\')',
     ]);
+  });
+
+  it('withCostFile and scenarioToInput from JavaScript: a TypeError or ScenarioError naming the argument', () => {
+    const { scenarioToInput } = fromScenario;
+    const costs = parseCostFile('parameters:\n  exit.roundtrip: 1500', 'host.yaml');
+    const input = scenarioToInput(scenarioApi.loadScenario('fio-exits').scenario);
+    for (const [call, message] of [
+      [() => withCostFile(undefined as never, costs), /^withCostFile: expected a simulation input/],
+      [() => withCostFile(input, undefined as never), /^withCostFile: expected a cost file/],
+      [() => withCostFile(input, {} as never), /^withCostFile: expected a cost file/],
+      [() => scenarioToInput(undefined as never), /^scenarioToInput: expected a scenario/],
+      [() => scenarioToInput([] as never), /^scenarioToInput: expected a scenario/],
+    ] as const)
+      assert.throws(call, (e: unknown) => e instanceof TypeError && message.test(e.message));
+    // An object of the wrong shape: each field named, as in a file.
+    assert.throws(
+      () => scenarioToInput({} as never),
+      (e: unknown) =>
+        e instanceof ScenarioError &&
+        e.message
+          .split('\n')
+          .includes('scenarioToInput: name: required: expected a string (got nothing)'),
+    );
+    const loaded = scenarioApi.loadScenario('fio-exits').scenario;
+    assert.throws(
+      () => scenarioToInput({ ...loaded, duration: -1 }),
+      (e: unknown) => e instanceof ScenarioError && /^scenarioToInput: duration: /.test(e.message),
+    );
+    assert.deepEqual(withCostFile(input, costs).costs['exit.roundtrip'], {
+      cycles: 1500,
+      source: 'measured (host.yaml)',
+    });
+  });
+
+  it('scenarioToInput validates again without changing a loaded scenario', () => {
+    for (const { name } of scenarioApi.listBuiltinScenarios()) {
+      const { scenario } = scenarioApi.loadScenario(name);
+      assert.deepEqual(scenarioApi.checkScenario(scenario, 'test'), scenario, name);
+    }
   });
 
   it('called from JavaScript with something other than text: a TypeError saying so', () => {

@@ -79,6 +79,35 @@ function saltelli(
 }
 
 describe('sobolIndices (Saltelli 2010 first order, Jansen total effect)', () => {
+  it('called from JavaScript with bad arguments: an error naming the argument', () => {
+    const f = [1, 2, 3, 4];
+    const refused: [() => unknown, RegExp][] = [
+      [
+        () => sobolIndices(undefined as never, f, f),
+        /^sobolIndices: f\(A\): expected a list of numbers/,
+      ],
+      [() => sobolIndices(f, {} as never, f), /^sobolIndices: f\(B\): expected a list of numbers/],
+      [
+        () => sobolIndices(f, f, [1, 2, NaN, 4]),
+        /^sobolIndices: f\(A_B\)\[2\]: expected a finite number/,
+      ],
+      [() => sobolIndices(f, f, ['1', 2, 3, 4] as never), /^sobolIndices: f\(A_B\)\[0\]/],
+      [() => sobolIndices([1], [1], [1]), /^sobolIndices: f\(A\): expected at least 2 values/],
+      [() => sobolIndices(f, f, [1, 2]), /need 4 values each/],
+      [() => sobolIndices(f, f, f, null as never), /expected an options object/],
+      [() => sobolIndices(f, f, f, { bootstrap: -1 }), /bootstrap: expected a whole number/],
+      [() => sobolIndices(f, f, f, { bootstrap: 0.5 }), /bootstrap: expected a whole number/],
+      [() => sobolIndices(f, f, f, { seed: 'x' as never }), /seed: expected a whole number/],
+    ];
+    for (const [call, message] of refused)
+      assert.throws(
+        call,
+        (e: unknown) =>
+          (e instanceof TypeError || e instanceof RangeError) && message.test(e.message),
+      );
+    assert.equal(sobolIndices(f, [4, 3, 2, 1], f, { bootstrap: 1 }).firstOrder, 0);
+  });
+
   it('the Ishigami function (a=7, b=0.1): the published analytic indices', () => {
     // Ishigami and Homma (1990); the analytic values as tabulated in Saltelli et al.,
     // "Global Sensitivity Analysis: The Primer" (2008), section 4.8:

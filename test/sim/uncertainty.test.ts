@@ -221,7 +221,31 @@ describe('the report', () => {
     assert.throws(() => shardFromText(5 as unknown as string), /as text \(got number\)/);
     assert.throws(
       () => runUncertainty(input, undefined as unknown as UncertaintyOptions),
-      /^TypeError: runUncertainty: expected options such as \{ samples: 32 \}, got undefined/,
+      /^TypeError: runUncertainty: expected options such as \{ samples: 32 \}, got nothing/,
     );
+  });
+
+  it('every option is checked before the first run', () => {
+    // An input simulate would refuse: the option's error comes first, so no run was made.
+    const never = {} as SimulationInput;
+    const refused: [UncertaintyOptions, RegExp][] = [
+      [
+        { samples: 1 },
+        /^RangeError: runUncertainty: samples: expected a whole number of at least 2, got 1/,
+      ],
+      [{ samples: 2.5 }, /samples: expected a whole number/],
+      [{} as UncertaintyOptions, /samples: expected a whole number of at least 2, got nothing/],
+      [{ samples: 8, seed: 1.5 }, /^RangeError: runUncertainty: seed: expected a whole number/],
+      [{ samples: 8, duration: 0 }, /duration: expected simulated seconds above 0, got 0/],
+      [{ samples: 8, duration: NaN }, /duration: expected simulated seconds above 0, got NaN/],
+      [
+        { samples: 8, sensitivity: 'no' as unknown as boolean },
+        /^TypeError: runUncertainty: sensitivity: expected true or false, got 'no'/,
+      ],
+    ];
+    for (const [options, message] of refused) {
+      assert.throws(() => runUncertainty(never, options), message);
+      assert.throws(() => runNominal(never, options), message);
+    }
   });
 });
