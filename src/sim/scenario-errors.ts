@@ -10,7 +10,8 @@ import { isAlias, isMap, isPair, isScalar, isSeq } from 'yaml';
 import type { z } from 'zod';
 import { COST_MODELS } from './cost-model.ts';
 import { showValue } from '../common/printable.ts';
-import { closest, formatPath } from './scenario-text.ts';
+import { closest } from '../common/spelling.ts';
+import { formatPath } from './scenario-text.ts';
 import { item } from '../common/item.ts';
 
 export interface ScenarioProblem {

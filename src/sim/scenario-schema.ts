@@ -26,7 +26,7 @@ import type { VpmuDesignName } from '../kvm/vpmu-design.ts';
 import { MAX_SAMPLE_RATE } from '../perf/attr.ts';
 import { checkCostParameterName } from './scenario-errors.ts';
 import { showValue } from '../common/printable.ts';
-import { closest } from './scenario-text.ts';
+import { closest } from '../common/spelling.ts';
 
 /** Named cost models (src/sim's cost table); a scenario picks one and may override parameters. */
 export const COST_MODEL_NAMES = ['default'] as const;

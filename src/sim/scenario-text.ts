@@ -1,9 +1,8 @@
 /**
- * Small text helpers for scenario messages: how a path is written, and
- * "did you mean" suggestions (how a found value is shown: showValue in
+ * How scenario messages write a path ("did you mean" suggestions: closest in
+ * common/spelling.ts; how a found value is shown: showValue in
  * common/printable.ts).
  */
-import { item } from '../common/item.ts';
 
 /** A path as the messages write it: guests[0].workload.kind; '(top level)' for the root. */
 export function formatPath(path: readonly PropertyKey[]): string {
@@ -16,46 +15,4 @@ export function formatPath(path: readonly PropertyKey[]): string {
     }
   }
   return out || '(top level)';
-}
-
-/** Edit distance (insertions, deletions, substitutions, adjacent swaps). */
-export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
-    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
-  );
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let v = Math.min(
-        item(item(d, i - 1), j) + 1,
-        item(item(d, i), j - 1) + 1,
-        item(item(d, i - 1), j - 1) + cost,
-      );
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
-        v = Math.min(v, item(item(d, i - 2), j - 2) + 1);
-      item(d, i)[j] = v;
-    }
-  }
-  return item(item(d, a.length), b.length);
-}
-
-/** The candidate `word` most likely misspells, if one is close enough to suggest. */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  const w = word.toLowerCase();
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const c of candidates) {
-    const lc = c.toLowerCase();
-    const dist = lc === w ? 0 : editDistance(w, lc);
-    if (dist < bestDistance) {
-      best = c;
-      bestDistance = dist;
-    }
-  }
-  if (best === undefined || best === word) return undefined;
-  const limit = Math.max(1, Math.floor(Math.max(word.length, best.length) / 3));
-  if (bestDistance <= limit) return best;
-  // A prefix or a part of the name ('watchdog' for 'nmiWatchdog').
-  const hit = candidates.find((c) => w.length >= 4 && c.toLowerCase().includes(w));
-  return hit;
 }

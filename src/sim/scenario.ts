@@ -20,7 +20,8 @@ import {
 import { ScenarioSchema, type Scenario } from './scenario-schema.ts';
 import { parseYamlFile, readInputFile } from './yaml-file.ts';
 import { showValue } from '../common/printable.ts';
-import { closest, formatPath } from './scenario-text.ts';
+import { closest } from '../common/spelling.ts';
+import { formatPath } from './scenario-text.ts';
 import { item } from '../common/item.ts';
 
 export { DEFAULT_RECORD_FREQUENCY } from '../guest/perf-session.ts';
