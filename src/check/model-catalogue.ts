@@ -70,6 +70,7 @@ export function paramSpecs(kind: ModelKind): readonly ParamSpec[] {
 }
 
 export function variantNames(kind: ModelKind): string[] {
+  parseModelKind(kind); // from JavaScript: an unknown kind is refused, not read as vm-lifecycle
   if (kind === 'guest-context') return Object.keys(GUEST_CONTEXT_VARIANTS);
   return kind === 'accounting' ? Object.keys(CHECKED_ACCOUNTING_VARIANTS) : LIFECYCLE_VARIANT_NAMES;
 }

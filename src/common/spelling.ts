@@ -3,6 +3,7 @@
  * parameter, an option of the library's API.
  */
 import { item } from './item.ts';
+import { showValue } from './printable.ts';
 
 /** Edit distance (insertions, deletions, substitutions, adjacent swaps). */
 export function editDistance(a: string, b: string): number {
@@ -44,4 +45,26 @@ export function closest(word: string, candidates: readonly string[]): string | u
   // A prefix or a part of the name ('watchdog' for 'nmiWatchdog').
   const hit = candidates.find((c) => w.length >= 4 && c.toLowerCase().includes(w));
   return hit;
+}
+
+/**
+ * The first own key of `options` that is not one of `known`, described for a
+ * message ("unknown option 'cpuu', did you mean 'cpu'?"), or undefined. A
+ * JavaScript caller's misspelt option would otherwise be silently ignored
+ * and its default used: `{ enableMediatedPMU: true }` would run without the
+ * mediated vPMU.
+ */
+export function unknownKey(
+  options: object,
+  known: readonly string[],
+  what = 'option',
+): string | undefined {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const hint = closest(key, known);
+    return hint !== undefined
+      ? `unknown ${what} ${showValue(key)}, did you mean '${hint}'?`
+      : `unknown ${what} ${showValue(key)}, expected one of ${known.join(', ')}`;
+  }
+  return undefined;
 }

@@ -9,6 +9,10 @@ import type { KvmParams } from './params.ts';
 import type { HostTimers, VcpuImpl } from './vcpu.ts';
 import { KvmVm, type Vm, type VmOptions } from './vm.ts';
 import { mediatedDesignName, type MediatedDesignName } from './vpmu-design.ts';
+import { unknownKey } from '../common/spelling.ts';
+
+/** Every option of createVm (a misspelt one is refused, not ignored). */
+const VM_OPTIONS: readonly (keyof VmOptions)[] = ['lapic'];
 
 export interface Kvm {
   readonly params: KvmParams;
@@ -44,6 +48,8 @@ export class KvmModule implements Kvm {
   createVm(options: VmOptions = {}): Vm {
     if (options === null || typeof options !== 'object')
       throw new TypeError('createVm: options must be an object');
+    const unknown = unknownKey(options, VM_OPTIONS);
+    if (unknown !== undefined) throw new TypeError(`createVm: ${unknown}`);
     const vm = new KvmVm(this, this.vms.length + 1, options);
     this.vms.push(vm);
     return vm;

@@ -12,6 +12,37 @@ import { VcpuImpl, type Vcpu, type VcpuOptions } from './vcpu.ts';
 import { VmPmuLifecycle, type VmOptions } from './vm-pmu-lifecycle.ts';
 import type { VpmuDesignName } from './vpmu-design.ts';
 import { item } from '../common/item.ts';
+import { showValue } from '../common/printable.ts';
+import { unknownKey } from '../common/spelling.ts';
+import type { GuestPmuConfig } from './pmu-types.ts';
+
+/** Every field of VcpuOptions and of its guest PMU, for refusing misspelt ones. */
+const VCPU_OPTIONS: Record<keyof VcpuOptions, true> = { hostCpu: true, pmu: true };
+const GUEST_PMU_FIELDS: Record<keyof GuestPmuConfig, true> = {
+  version: true,
+  gpCounters: true,
+  fixedCounters: true,
+  gpWidth: true,
+  fixedWidth: true,
+  unavailableEvents: true,
+  fixedCounterMask: true,
+  perfCapabilities: true,
+};
+
+/**
+ * A JavaScript caller's misspelt option (`{ hostcpu: 1 }`, `{ pmu: { gpCounter: 2 } }`)
+ * would otherwise be ignored and KVM's default used, silently.
+ */
+function checkVcpuOptions(options: object): void {
+  const unknown = unknownKey(options, Object.keys(VCPU_OPTIONS));
+  if (unknown !== undefined) throw new TypeError(`createVcpu: ${unknown}`);
+  const { pmu } = options as VcpuOptions;
+  if (pmu === undefined) return;
+  if (pmu === null || typeof pmu !== 'object')
+    throw new TypeError(`createVcpu: pmu must be an object, got ${showValue(pmu)}`);
+  const unknownField = unknownKey(pmu, Object.keys(GUEST_PMU_FIELDS), 'pmu field');
+  if (unknownField !== undefined) throw new TypeError(`createVcpu: ${unknownField}`);
+}
 
 export type { VmOptions };
 
@@ -67,6 +98,7 @@ export class KvmVm implements Vm {
   createVcpu(options: VcpuOptions = {}): Vcpu {
     if (options === null || typeof options !== 'object')
       throw new TypeError('createVcpu: options must be an object');
+    checkVcpuOptions(options);
     const hostCpu = options.hostCpu ?? 0;
     const cpus = this.kvm.host.cpus;
     if (!Number.isInteger(hostCpu) || hostCpu < 0 || hostCpu >= cpus.length) {

@@ -3,6 +3,8 @@
  * generic validation perf_event_open does before a PMU sees the event.
  */
 import { PerfError } from '../common/errors.ts';
+import { showValue } from '../common/printable.ts';
+import { unknownKey } from '../common/spelling.ts';
 
 export interface PerfEventAttr {
   /** PMU name; default 'cpu'. */
@@ -21,16 +23,49 @@ export interface PerfEventAttr {
   sampleFreq?: number;
 }
 
+/** Every field of PerfEventAttr, for refusing the ones it does not have. */
+const ATTR_FIELDS: Record<keyof PerfEventAttr, true> = {
+  pmu: true,
+  config: true,
+  excludeGuest: true,
+  excludeHost: true,
+  excludeUser: true,
+  excludeKernel: true,
+  pinned: true,
+  disabled: true,
+  samplePeriod: true,
+  sampleFreq: true,
+};
+const ATTR_FLAGS = [
+  'excludeGuest',
+  'excludeHost',
+  'excludeUser',
+  'excludeKernel',
+  'pinned',
+  'disabled',
+] as const satisfies readonly (keyof PerfEventAttr)[];
+
 /** Where an event counts: a CPU (all tasks on it), a task (on any CPU), or a task on one CPU. */
 export interface PerfTarget {
   cpu?: number;
   pid?: number;
 }
 
+export const PERF_TARGET_FIELDS: readonly (keyof PerfTarget)[] = ['cpu', 'pid'];
+
 /** Validate what perf_event_open checks before any PMU (kernel/events/core.c). */
 export function validateAttr(attr: PerfEventAttr): void {
   if (attr === null || typeof attr !== 'object')
     throw new PerfError('EFAULT', 'attr is not an object');
+  // perf_copy_attr() refuses attr bytes this kernel does not know with E2BIG;
+  // here a field the model does not know is most likely a misspelt one.
+  const unknown = unknownKey(attr, Object.keys(ATTR_FIELDS), 'attr field');
+  if (unknown !== undefined) throw new PerfError('E2BIG', unknown);
+  for (const flag of ATTR_FLAGS) {
+    const value: unknown = attr[flag];
+    if (value !== undefined && typeof value !== 'boolean')
+      throw new PerfError('EINVAL', `${flag} must be true or false, got ${showValue(value)}`);
+  }
   const { config } = attr;
   if (typeof config === 'number') {
     if (!Number.isSafeInteger(config) || config < 0)

@@ -11,7 +11,8 @@
  */
 import { PerfError } from '../common/errors.ts';
 import { item } from '../common/item.ts';
-import { validateAttr, type PerfEventAttr, type PerfTarget } from './attr.ts';
+import { PERF_TARGET_FIELDS, validateAttr, type PerfEventAttr, type PerfTarget } from './attr.ts';
+import { unknownKey } from '../common/spelling.ts';
 import type { PerfCoreOptions, PerfCpu } from './core-config.ts';
 import { EventContext } from './context.ts';
 import { checkGroupFd, checkGroupMember, groupPmu } from './event-group.ts';
@@ -185,6 +186,8 @@ export class PerfCore {
   private resolveTarget(target: PerfTarget): Required<PerfTarget> {
     if (target === null || typeof target !== 'object')
       throw new PerfError('EFAULT', 'target is not an object');
+    const unknown = unknownKey(target, PERF_TARGET_FIELDS, 'target field');
+    if (unknown !== undefined) throw new PerfError('EINVAL', unknown);
     const cpu = target.cpu ?? -1;
     let pid = target.pid ?? (target.cpu === undefined ? 0 : -1);
     if (!Number.isInteger(cpu) || cpu < -1 || cpu >= this.cpus.length) {

@@ -21,6 +21,7 @@ import { createPerf, type Perf, type PerfEvent } from '../perf/perf.ts';
 import { driverMarksMediatedVpmu } from '../perf/x86-pmu.ts';
 import { validateWork } from '../hw/validate-work.ts';
 import { item } from '../common/item.ts';
+import { unknownKey } from '../common/spelling.ts';
 
 export interface HostOptions {
   /** CPU model preset or a custom model; default 'intel-sapphire-rapids'. */
@@ -165,20 +166,41 @@ export class HostMachine implements Host {
   }
 }
 
-/** An option's value in a message: strings quoted, objects named, not '[object Object]'. */
-function shownValue(v: unknown): string {
-  if (typeof v === 'string') return `'${v}'`;
-  if (v === null) return 'null';
-  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
-  return `a ${typeof v}`;
-}
-
 /** The designs a mediated-capable KVM can run: upstream's, and the everything-passed-through ablation. */
 const MEDIATED_DESIGNS = ['mediated', 'passthrough-all'] as const;
+
+/** Every option of createHost and of its kvm and kconfig parts, for refusing misspelt ones. */
+const HOST_OPTIONS: Record<keyof HostOptions, true> = {
+  cpu: true,
+  cpus: true,
+  kvm: true,
+  kconfig: true,
+  nmiWatchdog: true,
+  accountingVariant: true,
+  hz: true,
+};
+const KVM_OPTIONS: Record<keyof NonNullable<HostOptions['kvm']>, true> = {
+  enablePmu: true,
+  enableMediatedPmu: true,
+  mediatedDesign: true,
+  series: true,
+};
+const KCONFIG_OPTIONS: Record<keyof NonNullable<HostOptions['kconfig']>, true> = {
+  PERF_GUEST_MEDIATED_PMU: true,
+};
 
 function checkHostOptions(options: HostOptions): void {
   if (options === null || typeof options !== 'object')
     throw new TypeError('createHost: options must be an object');
+  const unknown = unknownKey(options, Object.keys(HOST_OPTIONS));
+  if (unknown !== undefined) throw new TypeError(`createHost: ${unknown}`);
+  const kconfig: unknown = options.kconfig;
+  if (kconfig !== undefined) {
+    if (kconfig === null || typeof kconfig !== 'object')
+      throw new TypeError(`createHost: kconfig must be an object, got ${showValue(kconfig)}`);
+    const unknownConfig = unknownKey(kconfig, Object.keys(KCONFIG_OPTIONS), 'kconfig option');
+    if (unknownConfig !== undefined) throw new TypeError(`createHost: kconfig: ${unknownConfig}`);
+  }
   if (
     options.cpus !== undefined &&
     (!Number.isInteger(options.cpus) || options.cpus < 1 || options.cpus > 1024)
@@ -199,17 +221,19 @@ function checkHostOptions(options: HostOptions): void {
   if (kvm !== undefined) {
     if (kvm === null || typeof kvm !== 'object')
       throw new TypeError('createHost: kvm must be an object');
+    const unknownKvm = unknownKey(kvm, Object.keys(KVM_OPTIONS), 'kvm option');
+    if (unknownKvm !== undefined) throw new TypeError(`createHost: kvm: ${unknownKvm}`);
     const { enablePmu, enableMediatedPmu, mediatedDesign, series } = kvm as Record<string, unknown>;
     for (const [name, v] of [
       ['enablePmu', enablePmu],
       ['enableMediatedPmu', enableMediatedPmu],
     ] as const) {
       if (v !== undefined && typeof v !== 'boolean')
-        throw new TypeError(`createHost: kvm.${name} must be a boolean, got ${shownValue(v)}`);
+        throw new TypeError(`createHost: kvm.${name} must be a boolean, got ${showValue(v)}`);
     }
     if (mediatedDesign !== undefined && !MEDIATED_DESIGNS.includes(mediatedDesign as never)) {
       throw new RangeError(
-        `createHost: kvm.mediatedDesign must be one of ${MEDIATED_DESIGNS.join(', ')}, got ${shownValue(mediatedDesign)}`,
+        `createHost: kvm.mediatedDesign must be one of ${MEDIATED_DESIGNS.join(', ')}, got ${showValue(mediatedDesign)}`,
       );
     }
     if (series !== undefined) checkVpmuSeries(series, 'createHost: kvm.series');
@@ -221,6 +245,13 @@ function checkHostOptions(options: HostOptions): void {
     throw new RangeError(
       `createHost: hz must be an integer from 1 to 10000, got ${String(options.hz)}`,
     );
+  }
+  for (const [name, v] of [
+    ['nmiWatchdog', options.nmiWatchdog],
+    ['kconfig.PERF_GUEST_MEDIATED_PMU', options.kconfig?.PERF_GUEST_MEDIATED_PMU],
+  ] as const) {
+    if (v !== undefined && typeof v !== 'boolean')
+      throw new TypeError(`createHost: ${name} must be a boolean, got ${showValue(v)}`);
   }
 }
 

@@ -15,6 +15,8 @@ import {
   executeRun,
   planUncertainty,
   runNominal,
+  checkUncertaintyOptions,
+  UNCERTAINTY_OPTION_NAMES,
   shardRuns,
   uncertaintyReport,
   type RunOutcome,
@@ -23,6 +25,8 @@ import {
   type UncertaintyReport,
 } from './uncertainty.ts';
 import { item } from '../common/item.js';
+import { showValue } from '../common/printable.ts';
+import { unknownKey } from '../common/spelling.ts';
 
 export type PoolRequest =
   | { id: number; kind: 'plan'; plan: UncertaintyPlan }
@@ -196,11 +200,45 @@ export function simulateEach(
   );
 }
 
+/**
+ * The pool's options from a JavaScript caller, checked before any run: a
+ * missing `jobs` would otherwise be read as "reading 'jobs' of undefined"
+ * from inside, and a misspelt one ignored.
+ */
+function checkPoolOptions(where: string, options: unknown, extra: readonly string[] = []): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options))
+    throw new TypeError(
+      `${where}: expected options such as { jobs: 2 }, got ${showValue(options)}`,
+    );
+  const unknown = unknownKey(options, ['jobs', 'progress', 'signal', ...extra]);
+  if (unknown !== undefined) throw new TypeError(`${where}: ${unknown}`);
+  const { jobs, progress, signal } = options as Record<string, unknown>;
+  if (!Number.isSafeInteger(jobs) || (jobs as number) < 1)
+    throw new RangeError(
+      `${where}: jobs: expected a whole number of threads, at least 1, got ${showValue(jobs)}`,
+    );
+  if (progress !== undefined && typeof progress !== 'function')
+    throw new TypeError(`${where}: progress: expected a function, got ${showValue(progress)}`);
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new TypeError(`${where}: signal: expected an AbortSignal, got ${showValue(signal)}`);
+}
+
 /** Whole simulations (sweep points), in the order given; the first failure rejects. */
 export async function simulateAll(
   inputs: readonly { input: SimulationInput; options: SimulationOptions }[],
   options: PoolOptions,
 ): Promise<SimulationReport[]> {
+  if (!Array.isArray(inputs))
+    throw new TypeError(
+      `simulateAll: expected a list of { input, options }, got ${showValue(inputs)}`,
+    );
+  (inputs as unknown[]).forEach((entry, i) => {
+    if (entry === null || typeof entry !== 'object' || !('input' in entry))
+      throw new TypeError(
+        `simulateAll: inputs[${i}]: expected { input, options }, got ${showValue(entry)}`,
+      );
+  });
+  checkPoolOptions('simulateAll', options);
   return (await simulateEach(inputs, options)).map((o) => {
     if (!o.ok) throw new Error(o.error);
     return o.report;
@@ -212,6 +250,8 @@ export async function runUncertaintyOnThreads(
   input: SimulationInput,
   options: UncertaintyOptions & PoolOptions,
 ): Promise<UncertaintyReport> {
+  checkUncertaintyOptions(options);
+  checkPoolOptions('runUncertaintyOnThreads', options, UNCERTAINTY_OPTION_NAMES);
   const nominal = runNominal(input, options);
   const plan = planUncertainty(input, options, nominal);
   const outcomes = await executeRuns(plan, shardRuns(plan).slice(1), options);

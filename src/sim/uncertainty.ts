@@ -26,6 +26,7 @@ import { sobolIndices } from './sensitivity.ts';
 import { simulate, type SimulationInput } from './simulator.ts';
 import { item } from '../common/item.js';
 import { showValue } from '../common/printable.ts';
+import { unknownKey } from '../common/spelling.ts';
 
 export interface UncertaintyOptions {
   /** N: cost models drawn for the intervals (and the base sample of the Sobol design). */
@@ -175,6 +176,13 @@ export function runOutcome(run: number, report: SimulationReport): RunOutcome {
  * JavaScript caller's missing or misspelt option is refused at once, not
  * after the nominal run (or, for the options object, as "reading 'seed'").
  */
+export const UNCERTAINTY_OPTION_NAMES: readonly (keyof UncertaintyOptions)[] = [
+  'samples',
+  'seed',
+  'duration',
+  'sensitivity',
+];
+
 export function checkUncertaintyOptions(options: unknown): asserts options is UncertaintyOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options))
     throw new TypeError(
@@ -345,6 +353,12 @@ export function runUncertainty(
   options: UncertaintyOptions,
   progress?: (fraction: number) => void,
 ): UncertaintyReport {
+  checkUncertaintyOptions(options);
+  const unknown = unknownKey(options, UNCERTAINTY_OPTION_NAMES);
+  if (unknown !== undefined)
+    throw new TypeError(
+      `runUncertainty: ${unknown}${unknown.includes("'jobs'") ? ' (threads: runUncertaintyOnThreads)' : ''}`,
+    );
   const nominal = runNominal(input, options);
   const plan = planUncertainty(input, options, nominal);
   const outcomes: RunOutcome[] = [];

@@ -9,7 +9,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from '../common/fc.ts';
-import { KernelError, KvmError, createHost, type PmuEventFilter } from '../../src/index.ts';
+import {
+  KernelError,
+  KvmError,
+  PerfError,
+  createHost,
+  type PmuEventFilter,
+} from '../../src/index.ts';
 
 function vm() {
   return createHost({ kvm: { enableMediatedPmu: true } }).kvm.createVm();
@@ -65,6 +71,101 @@ describe('API misuse', () => {
     );
     const host = createHost();
     assert.throws(() => host.kvm.createVm({ lapic: 'no' as never }), typeErrorNaming('lapic'));
+  });
+
+  it('a misspelt option is refused, naming it and the option it resembles', () => {
+    // Before, each of these ran with the default in its place: without the
+    // mediated vPMU, on one CPU, a guest with all of KVM's counters, an event
+    // that counts in guests.
+    const refused: [() => unknown, string][] = [
+      [
+        () => createHost({ cpuu: 'intel-haswell' } as never),
+        "unknown option 'cpuu', did you mean 'cpu'?",
+      ],
+      [
+        () => createHost({ kvm: { enableMediatedPMU: true } } as never),
+        "kvm: unknown kvm option 'enableMediatedPMU', did you mean 'enableMediatedPmu'?",
+      ],
+      [
+        () => createHost({ kconfig: { PERF_GUEST_MEDIATED: false } } as never),
+        "unknown kconfig option 'PERF_GUEST_MEDIATED', did you mean 'PERF_GUEST_MEDIATED_PMU'?",
+      ],
+      [
+        () => createHost({ nmiWatchdog: 'yes' } as never),
+        "nmiWatchdog must be a boolean, got 'yes'",
+      ],
+      [
+        () => createHost().kvm.createVm({ lapick: false } as never),
+        "unknown option 'lapick', did you mean 'lapic'?",
+      ],
+      [
+        () => vm().createVcpu({ hostcpu: 0 } as never),
+        "unknown option 'hostcpu', did you mean 'hostCpu'?",
+      ],
+      [
+        () => vm().createVcpu({ pmu: { gpCounter: 2 } } as never),
+        "unknown pmu field 'gpCounter', did you mean 'gpCounters'?",
+      ],
+      [() => vm().createVcpu({ pmu: 4 } as never), 'pmu must be an object, got 4'],
+    ];
+    for (const [call, message] of refused)
+      assert.throws(
+        call,
+        (e: unknown) => e instanceof TypeError && e.message.includes(message),
+        message,
+      );
+  });
+
+  it('perf_event_open: an attr field the model does not know is E2BIG, as perf_copy_attr has it', () => {
+    // perf_copy_attr() (kernel/events/core.c) returns -E2BIG for attr bytes
+    // beyond what the kernel knows that are not zero; a flag that is not a
+    // bit is EINVAL here, and a target field that does not exist too.
+    const perf = createHost({ cpus: 2 }).perf;
+    const perfErrno = (code: string, text: string) => (e: unknown) =>
+      e instanceof PerfError && e.errno === code && e.message.includes(text);
+    assert.throws(
+      () => perf.open({ config: 'cycles', exludeGuest: true } as never),
+      perfErrno('E2BIG', "unknown attr field 'exludeGuest', did you mean 'excludeGuest'?"),
+    );
+    assert.throws(
+      () => perf.open({ config: 'cycles', excludeGuest: 1 } as never),
+      perfErrno('EINVAL', 'excludeGuest must be true or false, got 1'),
+    );
+    assert.throws(
+      () => perf.open({ config: 'cycles' }, { cpus: 1 } as never),
+      perfErrno('EINVAL', "unknown target field 'cpus', did you mean 'cpu'?"),
+    );
+    // The same event spelt right opens.
+    assert.equal(perf.open({ config: 'cycles', excludeGuest: true }, { cpu: 1 }).read().value, 0n);
+  });
+
+  it('property: any one-letter change to a createHost option name is refused or is another option', () => {
+    const names = ['cpu', 'cpus', 'kvm', 'kconfig', 'nmiWatchdog', 'accountingVariant', 'hz'];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...names),
+        fc.nat(),
+        fc.constantFrom('drop', 'case', 'double'),
+        (name, at, how) => {
+          const i = at % name.length;
+          const ch = name[i]!;
+          const typo =
+            how === 'drop'
+              ? name.slice(0, i) + name.slice(i + 1)
+              : how === 'double'
+                ? name.slice(0, i) + ch + name.slice(i)
+                : name.slice(0, i) +
+                  (ch === ch.toUpperCase() ? ch.toLowerCase() : ch.toUpperCase()) +
+                  name.slice(i + 1);
+          if (names.includes(typo) || typo === '') return;
+          assert.throws(
+            () => createHost({ [typo]: undefined }),
+            (e: unknown) =>
+              e instanceof TypeError && e.message.includes(`unknown option '${typo}'`),
+          );
+        },
+      ),
+    );
   });
 
   it('vcpu.run: an async guest program is refused before it runs; a returned promise after', () => {

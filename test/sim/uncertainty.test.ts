@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { scenarioToInput } from '../../src/sim/from-scenario.ts';
-import { executeRuns } from '../../src/sim/run-pool.ts';
+import { executeRuns, runUncertaintyOnThreads, simulateAll } from '../../src/sim/run-pool.ts';
+import { BadInput, variantNames } from '../../src/check/model-catalogue.ts';
 import { loadScenario } from '../../src/sim/scenario.ts';
 import type { SimulationInput } from '../../src/sim/simulator.ts';
 import type { SimulationReport } from '../../src/sim/results.ts';
@@ -223,6 +224,47 @@ describe('the report', () => {
       () => runUncertainty(input, undefined as unknown as UncertaintyOptions),
       /^TypeError: runUncertainty: expected options such as \{ samples: 32 \}, got nothing/,
     );
+  });
+
+  it('a misspelt or missing option of the thread pool is refused before any run', async () => {
+    const never = {} as SimulationInput;
+    await assert.rejects(
+      runUncertaintyOnThreads(never, { samples: 8, jobz: 2 } as never),
+      /^TypeError: runUncertaintyOnThreads: unknown option 'jobz', did you mean 'jobs'\?/,
+    );
+    await assert.rejects(
+      runUncertaintyOnThreads(never, { samples: 8 } as never),
+      /^RangeError: runUncertaintyOnThreads: jobs: expected a whole number of threads, at least 1, got nothing/,
+    );
+    await assert.rejects(
+      runUncertaintyOnThreads(never, { samples: 1, jobs: 2 }),
+      /^RangeError: runUncertainty: samples: expected a whole number of at least 2, got 1/,
+    );
+    await assert.rejects(
+      simulateAll(undefined as never, { jobs: 1 }),
+      /^TypeError: simulateAll: expected a list/,
+    );
+    await assert.rejects(
+      simulateAll([5] as never, { jobs: 1 }),
+      /simulateAll: inputs\[0\]: expected \{ input, options \}, got 5/,
+    );
+    await assert.rejects(
+      simulateAll([], undefined as never),
+      /simulateAll: expected options such as \{ jobs: 2 \}, got nothing/,
+    );
+    await assert.rejects(
+      simulateAll([], { jobs: 1, progress: 'yes' } as never),
+      /simulateAll: progress: expected a function, got 'yes'/,
+    );
+    assert.throws(
+      () => runUncertainty(never, { samples: 8, jobs: 2 } as never),
+      /^TypeError: runUncertainty: unknown option 'jobs'.*\(threads: runUncertaintyOnThreads\)/,
+    );
+    assert.throws(
+      () => variantNames('acounting' as never),
+      (e: unknown) => e instanceof BadInput,
+    );
+    assert.deepEqual(await simulateAll([], { jobs: 1 }), []);
   });
 
   it('every option is checked before the first run', () => {
