@@ -18,6 +18,7 @@ import { KvmError } from '../common/errors.ts';
 import type { Vendor } from '../hw/cpu-models.ts';
 import { EVTSEL } from '../hw/msr.ts';
 import { deepFreeze } from '../common/freeze.ts';
+import { showValue } from '../common/printable.ts';
 
 /** KVM_PMU_EVENT_FILTER_MAX_EVENTS: "enough to filter the vast majority of currently defined events". */
 export const KVM_PMU_EVENT_FILTER_MAX_EVENTS = 300;
@@ -74,6 +75,23 @@ export function encodeMaskedEntry(
   match: number,
   exclude: boolean,
 ): bigint {
+  // The macro truncates each field to its width, as here; what C cannot be
+  // given (a missing argument, a fraction, a negative or a string) is refused.
+  for (const [name, value] of [
+    ['eventSelect', eventSelect],
+    ['mask', mask],
+    ['match', match],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 0)
+      throw new RangeError(
+        `encodeMaskedEntry: ${name}: expected a whole number from 0 (got ${showValue(value)})`,
+      );
+  }
+  const flag: unknown = exclude;
+  if (typeof flag !== 'boolean' && flag !== 0 && flag !== 1)
+    throw new TypeError(
+      `encodeMaskedEntry: exclude: expected true or false (got ${showValue(flag)})`,
+    );
   const select = BigInt(eventSelect >>> 0);
   return (
     (select & 0xffn) |

@@ -44,6 +44,35 @@ describe('encodeMaskedEntry / decodeMaskedEntry (KVM_PMU_ENCODE_MASKED_ENTRY)', 
     assert.equal(encodeMaskedEntry(0xc0, 0xff, 0, false), (0xffn << 56n) | 0xc0n);
   });
 
+  it('truncates each field to its width as the macro does, and refuses what C could not be given', () => {
+    // include/uapi/asm/kvm.h KVM_PMU_ENCODE_MASKED_ENTRY masks the select
+    // with 0xFF / 0xF00, mask and match with 0xFF, and takes !!exclude.
+    assert.equal(
+      encodeMaskedEntry(0x31c0, 0x1f0, 0x112, 1 as never),
+      encodeMaskedEntry(0x1c0, 0xf0, 0x12, true),
+    );
+    for (const [call, message] of [
+      [
+        () => encodeMaskedEntry(undefined as never, 0, 0, false),
+        /eventSelect: expected a whole number from 0 \(got nothing\)/,
+      ],
+      [
+        () => encodeMaskedEntry(0xc0, -1, 0, false),
+        /mask: expected a whole number from 0 \(got -1\)/,
+      ],
+      [
+        () => encodeMaskedEntry(0xc0, 0, 1.5, false),
+        /match: expected a whole number from 0 \(got 1.5\)/,
+      ],
+      [
+        () => encodeMaskedEntry(0xc0, 0, 0, undefined as never),
+        /exclude: expected true or false \(got nothing\)/,
+      ],
+      [() => encodeMaskedEntry('0xc0' as never, 0, 0, false), /eventSelect: .*got '0xc0'/],
+    ] as const)
+      assert.throws(call, message);
+  });
+
   it('round-trips every field (property)', () => {
     fc.assert(
       fc.property(
