@@ -5,6 +5,8 @@
  * its flag, not a TypeError from inside the search.
  */
 import { showValue as shown } from '../common/printable.ts';
+import { unknownKey } from '../common/spelling.ts';
+import type { CheckOptions } from './check.ts';
 import { BadInput, parseModelKind } from './model-catalogue.ts';
 import { parseProperties } from './schedule.ts';
 
@@ -25,11 +27,35 @@ const COUNTS = {
 
 const SWITCHES = ['symmetry', 'por', 'mirror', 'anyN'] as const;
 
+/** Every option of runCheck: a misspelt one ({ strategie: 'random' }) is refused, not ignored. */
+const OPTION_NAMES: Record<keyof CheckOptions, true> = {
+  model: true,
+  variant: true,
+  params: true,
+  properties: true,
+  strategy: true,
+  preemptions: true,
+  seed: true,
+  runs: true,
+  depth: true,
+  maxStates: true,
+  symmetry: true,
+  por: true,
+  mirror: true,
+  jobs: true,
+  parallelAfter: true,
+  shortestBudget: true,
+  onProgress: true,
+  anyN: true,
+};
+
 /** Throws BadInput naming the first option that is not what runCheck takes. */
 export function checkCheckOptions(options: unknown): void {
   if (options === null || typeof options !== 'object' || Array.isArray(options))
     throw new BadInput('runCheck', `expected an options object, got ${shown(options)}`);
   const o = options as Record<string, unknown>;
+  const unknown = unknownKey(o, Object.keys(OPTION_NAMES));
+  if (unknown !== undefined) throw new BadInput('runCheck', unknown);
   parseModelKind(typeof o.model === 'string' ? o.model : shown(o.model));
   if (typeof o.variant !== 'string')
     throw new BadInput('variant', `expected a variant name (a string), got ${shown(o.variant)}`);

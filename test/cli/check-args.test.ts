@@ -79,6 +79,9 @@ describe('runCheck and runReplay called from JavaScript without types', () => {
     ['preemptions', { ...base, preemptions: 1.5 }],
     ['symmetry', { ...base, symmetry: 'no' }],
     ['onProgress', { ...base, onProgress: 5 }],
+    // A misspelt option was ignored: the search ran as the default (dfs).
+    ['runCheck', { ...base, strategie: 'random' }],
+    ['runCheck', { ...base, maxstates: 10 }],
   ];
   for (const [option, options] of cases)
     it(`${option}: ${JSON.stringify(options) ?? 'undefined'}`, () => {
@@ -87,6 +90,15 @@ describe('runCheck and runReplay called from JavaScript without types', () => {
         (e: unknown) => e instanceof BadInput && e.flag === option,
       );
     });
+
+  it("a misspelt option's message names the option it resembles", () => {
+    assert.throws(
+      () => runCheck({ ...base, strategie: 'random' } as never),
+      (e: unknown) =>
+        e instanceof BadInput &&
+        e.message === "runCheck: unknown option 'strategie', did you mean 'strategy'?",
+    );
+  });
 
   it('a schedule that is not a string', () => {
     for (const bad of [undefined, 5, null])
