@@ -91,6 +91,26 @@ describe('the guest context switch (3.2)', () => {
     assert.equal(clock.read().value, 3000n, 'cpu-clock includes the 2000 ns of guest time');
   });
 
+  it('an exclude_guest clock counts through guest time, but its times leave it out', () => {
+    // perf_skip_pmu_ctx() keeps a PMU without PERF_PMU_CAP_MEDIATED_VPMU on at
+    // perf_load_guest_context(), so cpu-clock stays on and
+    // cpu_clock_event_update() keeps adding local_clock() deltas; its
+    // time_enabled / time_running are context time minus T_GUEST
+    // (__perf_event_time_ctx(), kernel/events/core.c).
+    const host = machine();
+    const clock = host.perf.open(
+      { pmu: 'software', config: 'cpu-clock', excludeGuest: true },
+      { cpu: 0 },
+    );
+    host.exec({ instructions: 2000 });
+    host.perfExports.loadGuestContext(0);
+    guestRetire(host, { instructions: 4000 });
+    host.perfExports.putGuestContext(0);
+    assert.deepEqual(clock.read(), { value: 3000n, timeEnabled: 1000n, timeRunning: 1000n });
+    host.exec({ instructions: 2000 });
+    assert.deepEqual(clock.read(), { value: 4000n, timeEnabled: 2000n, timeRunning: 2000n });
+  });
+
   it('no new host event goes onto the capable PMU while a guest is loaded; it becomes active after the put', () => {
     const host = machine();
     host.perfExports.loadGuestContext(0);
