@@ -109,7 +109,10 @@ export class AmdPmu implements HardwarePmu {
         this.bank.value[reg.index] = Number(value & mask(this.model.gpWidth));
         return;
       case 'status':
-        throw gp(`wrmsr 0x${msr.toString(16)}: PerfCntrGlobalStatus is read-only`);
+        // Read-only, and in the PPR's access types "RO" means "Writes
+        // ignored", not #GP; KVM emulates it so for an intercepted write
+        // (kvm_pmu_set_msr: "Per PPR, Read-only MSR. Writes are ignored.").
+        return;
       case 'globalctl':
         this.globalCtl = value & this.countersMask;
         for (let i = 0; i < this.nrCounters; i++) this.recompute(i);

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import fc from '../common/fc.ts';
 import { CPU_MODELS, type CpuModelName } from '../../src/hw/cpu-models.ts';
 import { MSR } from '../../src/hw/msr.ts';
+import { createHost } from '../../src/sim/host.ts';
 import { AMD_RESERVED_BITS, KVM_MAX_NR_AMD_GP_COUNTERS } from '../../src/kvm/amd-pmu.ts';
 import { compileEventFilter } from '../../src/kvm/event-filter.ts';
 import { GuestPmu } from '../../src/kvm/guest-pmu.ts';
@@ -159,6 +160,32 @@ describe('PerfMonV2 global MSRs (kvm_pmu_set_msr)', () => {
     ok(pmu.setMsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET, 0x1n, true));
     ok(pmu.setMsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, 0x2n, true));
     assert.equal(pmu.globalStatus, 0xan);
+  });
+});
+
+describe('PerfMonV2 global MSRs as a guest sees them, on both designs', () => {
+  it('a guest WRMSR to GLOBAL_STATUS is ignored, intercepted or passed through', () => {
+    // Emulated: kvm_pmu_set_msr() ignores it ("Per PPR, Read-only MSR. Writes
+    // are ignored."). Mediated: svm_recalc_pmu_msr_intercepts() passes
+    // GLOBAL_STATUS through, and the hardware's "RO" access type ignores the
+    // write too. Either way no #GP, and STATUS_SET / STATUS_CLR still work
+    // (STATUS_SET emulated since lore 20250711172746.1579423-1-seanjc@google.com).
+    for (const enableMediatedPmu of [false, true]) {
+      const host = createHost({ cpu: 'amd-zen4', kvm: { enableMediatedPmu } });
+      const vcpu = host.kvm.createVm().createVcpu();
+      vcpu.run((g) => {
+        g.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET, 0b101n);
+        g.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS, 0n);
+        g.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS, 0b010n);
+        assert.equal(
+          g.rdmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS),
+          0b101n,
+          `mediated ${enableMediatedPmu}`,
+        );
+        g.wrmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, (1n << 64n) - 1n);
+        assert.equal(g.rdmsr(MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS), 0n);
+      });
+    }
   });
 });
 
