@@ -6,8 +6,8 @@
  */
 import { showValue as shown } from '../common/printable.ts';
 import { unknownKey } from '../common/spelling.ts';
-import type { CheckOptions } from './check.ts';
-import { BadInput, parseModelKind } from './model-catalogue.ts';
+import { BadInput, parseModelKind, type ModelKind, type ModelParams } from './model-catalogue.ts';
+import type { PropertyName } from './properties.ts';
 import { parseProperties } from './schedule.ts';
 
 export const STRATEGIES = ['dfs', 'random', 'pct'] as const;
@@ -26,6 +26,45 @@ const COUNTS = {
 } as const;
 
 const SWITCHES = ['symmetry', 'por', 'mirror', 'anyN'] as const;
+
+/** What runCheck takes (src/check/check.ts). */
+export interface CheckOptions {
+  model: ModelKind;
+  variant: string;
+  params: ModelParams;
+  /** null or absent = every property. */
+  properties?: PropertyName[] | null;
+  strategy?: Strategy;
+  /** dfs only: a preemption bound (runs without reductions), or -1. */
+  preemptions?: number;
+  seed?: number;
+  /** random / pct: how many runs. */
+  runs?: number;
+  /** pct: bug depth. */
+  depth?: number;
+  /** dfs: stop after this many states (the verdict is then not a proof). */
+  maxStates?: number;
+  /** Reductions for dfs (both default on). */
+  symmetry?: boolean;
+  por?: boolean;
+  /** With symmetry: the mirror symmetry too, where the model has one (default on). */
+  mirror?: boolean;
+  /**
+   * dfs: threads for the exhaustive search, the calling one included (default
+   * 1). Above 1, a search that outgrows PARALLEL_AFTER states goes on from
+   * there level by level on worker threads (parallel-search.ts), with the same
+   * states, transitions and verdict; models with loops and
+   * preemption-bounded searches stay on one thread.
+   */
+  jobs?: number;
+  /** With jobs: the states one thread explores before the threads start (default PARALLEL_AFTER). */
+  parallelAfter?: number;
+  /** States the breadth-first search for a shortest counterexample may store. */
+  shortestBudget?: number;
+  onProgress?: (states: number, transitions: number, seconds: number) => void;
+  /** accounting only: prove the per-thread properties for every number of VM and event threads. */
+  anyN?: boolean;
+}
 
 /** Every option of runCheck: a misspelt one ({ strategie: 'random' }) is refused, not ignored. */
 const OPTION_NAMES: Record<keyof CheckOptions, true> = {

@@ -3,7 +3,7 @@
  * strategy, and on a violation find a shortest schedule to it and its trace.
  */
 import { showValue } from '../common/printable.ts';
-import { checkCheckOptions, type Strategy } from './check-options.ts';
+import { checkCheckOptions, type CheckOptions, type Strategy } from './check-options.ts';
 import { anyNMask, CounterAbstraction, ANY_N_PROPERTIES } from './counter-abstraction.ts';
 import { Engine } from './engine.ts';
 import { Mirror } from './mirror-symmetry.ts';
@@ -24,45 +24,7 @@ import { PARALLEL_AFTER, parallelDfs } from './parallel-search.ts';
 import { dfs, shortestViolation, type DfsResult } from './search.ts';
 import { item } from '../common/item.ts';
 
-export { STRATEGIES, type Strategy } from './check-options.ts';
-
-export interface CheckOptions {
-  model: ModelKind;
-  variant: string;
-  params: ModelParams;
-  /** null or absent = every property. */
-  properties?: PropertyName[] | null;
-  strategy?: Strategy;
-  /** dfs only: a preemption bound (runs without reductions), or -1. */
-  preemptions?: number;
-  seed?: number;
-  /** random / pct: how many runs. */
-  runs?: number;
-  /** pct: bug depth. */
-  depth?: number;
-  /** dfs: stop after this many states (the verdict is then not a proof). */
-  maxStates?: number;
-  /** Reductions for dfs (both default on). */
-  symmetry?: boolean;
-  por?: boolean;
-  /** With symmetry: the mirror symmetry too, where the model has one (default on). */
-  mirror?: boolean;
-  /**
-   * dfs: threads for the exhaustive search, the calling one included (default
-   * 1). Above 1, a search that outgrows PARALLEL_AFTER states goes on from
-   * there level by level on worker threads (parallel-search.ts), with the same
-   * states, transitions and verdict; models with loops and
-   * preemption-bounded searches stay on one thread.
-   */
-  jobs?: number;
-  /** With jobs: the states one thread explores before the threads start (default PARALLEL_AFTER). */
-  parallelAfter?: number;
-  /** States the breadth-first search for a shortest counterexample may store. */
-  shortestBudget?: number;
-  onProgress?: (states: number, transitions: number, seconds: number) => void;
-  /** accounting only: prove the per-thread properties for every number of VM and event threads. */
-  anyN?: boolean;
-}
+export { STRATEGIES, type CheckOptions, type Strategy } from './check-options.ts';
 
 export interface CheckResult {
   model: ModelKind;
