@@ -276,6 +276,10 @@ export async function run(
     if (eq <= 0) throw new UsageError(`--set: expected path=value, got ${showValue(assignment)}`);
     scenario = applyOverride(scenario, assignment.slice(0, eq), assignment.slice(eq + 1), '--set');
   }
+  if (loaded.scenario.published && !scenario.published)
+    process.stderr.write(
+      `vpmu: --set changes what ran in ${loaded.scenario.name}'s published test, so its figures are not compared\n`,
+    );
   const trace = traceRecorder(modules.TraceRecorder, options);
   const costs = options.costs !== undefined ? modules.loadCostFile(options.costs) : null;
   const jobs =
@@ -300,6 +304,10 @@ export async function run(
         value: v,
         scenario: applyOverride(scenario, sweep.path, v, '--sweep'),
       }));
+      if (scenario.published && variants.some((v) => !v.scenario.published))
+        process.stderr.write(
+          `vpmu: --sweep ${sweep.path} changes what ran in ${scenario.name}'s published test, so its figures are not compared\n`,
+        );
       if (samples !== null)
         throw new UsageError('--samples with --sweep: run the samples of one scenario at a time');
       const { signal, dispose } = modules.interruptSignal();

@@ -167,7 +167,9 @@ function splitPath(path: string): (string | number)[] | undefined {
  * each value of `--sweep path=v1,v2`): `path` is dotted with numeric indexes
  * (guests.0.perf.frequency), `value` is read as YAML (100, true, mediated,
  * [a, b]). Setting frequency or period of a perf session drops the other;
- * setting a workload's kind to another kind drops the old kind's fields.
+ * setting a workload's kind to another kind drops the old kind's fields;
+ * overriding what runs (not duration, seed, costs or designs) drops the
+ * published figures, which were measured on the scenario as written.
  * The result is validated again; problems name `origin` and the path.
  */
 export function applyOverride(
@@ -263,5 +265,31 @@ export function applyOverride(
       formatPath(segs.slice(0, -1)),
     );
   }
+  // The published figures were measured on the scenario as written: an
+  // override of what ran (the machine, a guest, host profiling) makes it
+  // another experiment, and comparing with them would mislead (and make
+  // --samples exit 1 on a figure that does not apply).
+  if (!keepsPublishedFigures(path)) delete data.published;
   return validate(data, () => ({ file: origin, line: 0, column: 0 }));
+}
+
+/**
+ * Top-level fields an override may change while the published figures still
+ * apply: how long and with which seed the scenario runs, the costs (what
+ * --samples varies and a calibration replaces), which designs run, and text.
+ */
+const FIGURE_NEUTRAL_FIELDS: ReadonlySet<string> = new Set([
+  'name',
+  'description',
+  'duration',
+  'seed',
+  'costModel',
+  'costs',
+  'designs',
+  'published',
+]);
+
+/** Whether an override of `path` keeps the scenario's published figures (see applyOverride). */
+export function keepsPublishedFigures(path: string): boolean {
+  return FIGURE_NEUTRAL_FIELDS.has(path.split('.', 1)[0] ?? '');
 }

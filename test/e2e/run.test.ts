@@ -102,6 +102,9 @@ const RUNS: Record<
         }),
       }
     : {}),
+  'set kind': () => ({
+    args: ['run', '--set', 'guests.0.workload.kind=fio', '--duration', '0.02', '--json'],
+  }),
   sweep: () => ({ args: ['run', ...SWEEP] }),
   'shard 1/2': () => ({ args: ['run', ...SWEEP, '--shard', '1/2'] }),
   'shard 2/2': () => ({ args: ['run', ...SWEEP, '--shard', '2/2'] }),
@@ -188,8 +191,12 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function json<T = SimulationReport>(run: Run): T {
-  assert.equal(run.stderr, '', 'nothing on stderr');
+function json<T = SimulationReport>(run: Run, stderr = ''): T {
+  assert.equal(
+    run.stderr,
+    stderr,
+    stderr === '' ? 'nothing on stderr' : 'only the expected notice',
+  );
   try {
     return JSON.parse(run.stdout) as T;
   } catch (error) {
@@ -344,7 +351,25 @@ describe('vpmu run', { timeout: 300_000 }, () => {
   });
 });
 
+describe('vpmu run: --set', { timeout: 300_000 }, () => {
+  it('--set guests.0.workload.kind=fio runs fio, and says the published figures no longer apply', async () => {
+    const r = await run('set kind');
+    assert.equal(r.code, 0, r.stderr);
+    const report = json<SimulationReport & { likeForLike?: unknown }>(
+      r,
+      "vpmu: --set changes what ran in specint-sampling's published test, so its figures are not compared\n",
+    );
+    // specint-sampling's figures were measured on SPECint: not compared with fio.
+    assert.equal(report.published, undefined);
+    assert.equal(report.likeForLike, undefined);
+  });
+});
+
 describe('vpmu run: sweeps', { timeout: 300_000 }, () => {
+  // specint-sampling has published figures; the sweep changes what ran.
+  const SWEEP_NOTICE =
+    "vpmu: --sweep guests.0.perf.frequency changes what ran in specint-sampling's published test, so its figures are not compared\n";
+
   it('--sweep path=v1,v2 --json: one report per value, each labelled, with a summary', async () => {
     const r = await run('sweep');
     assert.equal(r.code, 0, r.stderr);
@@ -354,8 +379,13 @@ describe('vpmu run: sweeps', { timeout: 300_000 }, () => {
       summary: { value: string; overheadPercent: Record<string, number> }[];
       runs: SimulationReport[];
       shard?: string;
-    }>(r);
+    }>(r, SWEEP_NOTICE);
     assert.equal(sweep.scenario, 'specint-sampling');
+    // The published figures were measured at the scenario's own frequency.
+    assert.deepEqual(
+      sweep.runs.map((x) => x.published),
+      [undefined, undefined],
+    );
     assert.equal(sweep.parameter, 'guests.0.perf.frequency');
     assert.equal(sweep.shard, undefined);
     assert.deepEqual(
@@ -378,7 +408,7 @@ describe('vpmu run: sweeps', { timeout: 300_000 }, () => {
     const [one, two] = await Promise.all([run('shard 1/2'), run('shard 2/2')]);
     const values = [one, two].map((r) => {
       assert.equal(r.code, 0, r.stderr);
-      const s = json<{ shard: string; runs: SimulationReport[] }>(r);
+      const s = json<{ shard: string; runs: SimulationReport[] }>(r, SWEEP_NOTICE);
       return [s.shard, s.runs.map((x) => x.sweep!.value)];
     });
     assert.deepEqual(values, [

@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import {
   applyOverride,
+  keepsPublishedFigures,
   COST_MODEL_NAMES,
   DEFAULT_RECORD_FREQUENCY,
   listBuiltinScenarios,
@@ -545,6 +546,27 @@ describe('applyOverride', () => {
       backToSpecint.guests[0]!.workload,
       applyOverride(s, 'guests.0.workload', '{kind: specint}', '--set').guests[0]!.workload,
     );
+  });
+
+  test('an override of what ran drops the published figures; duration, seed, costs and designs keep them', () => {
+    const s = base();
+    assert.ok(s.published, 'specint-sampling has published figures');
+    for (const [path, value] of [
+      ['guests.0.workload.kind', 'fio'],
+      ['guests.0.perf.frequency', '100'],
+      ['machine.nmiWatchdog', 'true'],
+      ['machine.cpu', 'amd-zen4'],
+    ] as const)
+      assert.equal(applyOverride(s, path, value, '--set').published, undefined, path);
+    for (const [path, value] of [
+      ['duration', '0.5'],
+      ['seed', '9'],
+      ['costs.perf.tick', '150'],
+      ['designs', '[mediated, emulated]'],
+    ] as const)
+      assert.deepEqual(applyOverride(s, path, value, '--set').published, s.published, path);
+    assert.equal(keepsPublishedFigures('costs.exit.roundtrip'), true);
+    assert.equal(keepsPublishedFigures('guests.0.hz'), false);
   });
 
   test('bad paths and values name the origin and the path', () => {
