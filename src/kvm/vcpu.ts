@@ -181,8 +181,14 @@ export class VcpuImpl implements Vcpu {
     this.pmiRequested = true;
   }
 
+  /**
+   * KVM_SET_PMU_EVENT_FILTER's kvm_make_all_cpus_request(KVM_REQ_PMU): a vCPU
+   * in guest mode is kicked out (an IPI: an external-interrupt exit), so the
+   * mediated design's next load gives the hardware the refiltered selectors.
+   */
   setFilter(filter: CompiledEventFilter | null): void {
     this.pmu.setFilter(filter);
+    if (this.running && this.cpu.guestMode) this.exit('EXTERNAL_INTERRUPT', () => undefined);
   }
 
   /** KVM_RUN: enter the guest, run the program, exit. */

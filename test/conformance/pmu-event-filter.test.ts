@@ -563,6 +563,34 @@ for (const c of CONFIGS) {
       }
     });
 
+    // kvm_vm_ioctl_set_pmu_event_filter ends with kvm_make_all_cpus_request(kvm,
+    // KVM_REQ_PMU): a vCPU in guest mode is kicked out (an IPI, so an
+    // external-interrupt exit), handles KVM_REQ_PMU (reprogram_counter; mediated:
+    // kvm_mediated_pmu_refresh_event_filter) and re-enters through
+    // kvm_mediated_pmu_load, which writes the refiltered eventsel_hw. So a filter
+    // userspace sets while the guest runs stops the counter from the kick on.
+    it('a filter set while the vCPU is in the guest takes effect at once (the request kicks it out)', () => {
+      vm.setPmuEventFilter({ action: 'deny', events: [] });
+      vcpu.run(loop); // programs both counters, leaves them enabled
+      const branches =
+        c.vendor === 'intel' ? INTEL_ARCH_BRANCHES_RETIRED : AMD_ZEN_BRANCHES_RETIRED;
+      const pmc0 = c.vendor === 'intel' ? MSR.IA32_PMC0 : MSR.MSR_K7_PERFCTR0;
+      const kicksBefore = vcpu.stats.exitReasons.EXTERNAL_INTERRUPT ?? 0;
+      const afterFilter = vcpu.run((g) => {
+        vm.setPmuEventFilter({ action: 'deny', events: [branches] });
+        const start = g.rdmsr(pmc0);
+        g.exec({ instructions: NUM_BRANCHES, branches: NUM_BRANCHES }); // loop .
+        return g.rdmsr(pmc0) - start;
+      });
+      assert.equal(afterFilter, 0n, 'branches denied from the kick on');
+      assert.equal(
+        (vcpu.stats.exitReasons.EXTERNAL_INTERRUPT ?? 0) - kicksBefore,
+        1,
+        'one kick of the running vCPU',
+      );
+      vm.setPmuEventFilter({ action: 'deny', events: [] });
+    });
+
     it('a denied counter does not count instructions KVM emulates either (pmc_is_event_allowed at emulation)', () => {
       const ctr = c.vendor === 'intel' ? MSR.IA32_PMC0 + 1 : MSR.MSR_K7_PERFCTR0 + 1;
       vm.setPmuEventFilter({ action: 'deny', events: [] });
