@@ -429,3 +429,125 @@ describe('properties', () => {
     );
   });
 });
+
+/**
+ * Upstream's rule read straight off the uapi entries, one entry at a time, with
+ * no sorting, grouping or decoding helper of the model (arch/x86/kvm/pmu.c):
+ * convert_to_masked_filter keeps a plain entry only if it has no bit outside
+ * kvm_pmu_ops.EVENTSEL_EVENT | ARCH_PERFMON_EVENTSEL_UMASK and gives it an
+ * all-ones umask mask and no exclude; filter_contains_match compares the
+ * entry's KVM_PMU_MASKED_ENTRY_EVENT_SELECT bits with `eventsel &
+ * EVENTSEL_EVENT`; is_filter_entry_match is `(umask & mask) == match`;
+ * is_gp_event_allowed: (an include matches and no exclude does) == ALLOW.
+ */
+function upstreamGpAllowed(
+  vendor: 'intel' | 'amd',
+  action: 'allow' | 'deny',
+  masked: boolean,
+  events: readonly bigint[],
+  eventsel: bigint,
+): boolean {
+  // AMD64_EVENTSEL_EVENT is bits 7:0 and 35:32; ARCH_PERFMON_EVENTSEL_EVENT bits 7:0.
+  const eventselEvent = vendor === 'amd' ? 0xf_0000_00ffn : 0xffn;
+  const entrySelectBits = 0xf_0000_00ffn; // KVM_PMU_MASKED_ENTRY_EVENT_SELECT
+  const umask = (eventsel >> 8n) & 0xffn;
+  let included = false;
+  let excluded = false;
+  for (const e of events) {
+    if (!masked && (e & ~(eventselEvent | 0xff00n)) !== 0n) continue;
+    const mask = masked ? e >> 56n : 0xffn;
+    const match = (e >> 8n) & 0xffn;
+    const exclude = masked && ((e >> 55n) & 1n) === 1n;
+    if ((e & entrySelectBits) !== (eventsel & eventselEvent)) continue;
+    if ((umask & mask) !== match) continue;
+    if (exclude) excluded = true;
+    else included = true;
+  }
+  return (included && !excluded) === (action === 'allow');
+}
+
+describe('is_gp_event_allowed against a direct reading of upstream (property)', () => {
+  // Few selects, so entries and selectors often share one (or only its low byte).
+  const select = fc.constantFrom(0x00, 0x2e, 0xc0, 0xc4, 0x1c0, 0x2c4, 0xfc0);
+  const umask = fc.oneof(fc.constantFrom(0x00, 0x01, 0x41, 0x4f, 0x81, 0x83), fc.nat(0xff));
+  const vendor = fc.constantFrom<'intel' | 'amd'>('intel', 'amd');
+  const action = fc.constantFrom<'allow' | 'deny'>('allow', 'deny');
+  // An entry's fields; an "aimed" one takes its match (masked) or umask (plain)
+  // from the selector under test, so that matches, and excludes beating
+  // includes, are common rather than rare.
+  const entryFields = fc.record({
+    aimed: fc.boolean(),
+    select,
+    mask: umask,
+    match: umask,
+    exclude: fc.boolean(),
+    // Plain entries only: sometimes a stray bit (EN, CMASK, AMD's select nibble, bit 55, ...).
+    stray: fc.option(fc.oneof(fc.constantFrom(22, 24, 32, 35, 55), fc.nat(63)), { freq: 4 }),
+  });
+  // Any selector bits besides select and umask: they must not matter.
+  const selector = fc
+    .tuple(select, umask, fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }))
+    .map(
+      ([s, u, rest]) =>
+        (rest & ~0xf_0000_ffffn) | BigInt(s & 0xff) | (BigInt(u) << 8n) | (BigInt(s >> 8) << 32n),
+    );
+
+  it('plain and masked filters, allow and deny, both vendors', () => {
+    fc.assert(
+      fc.property(
+        vendor,
+        action,
+        fc.boolean(),
+        fc.array(entryFields, { maxLength: 12 }),
+        selector,
+        (v, a, masked, fields, sel) => {
+          const selUmask = Number((sel >> 8n) & 0xffn);
+          const events = fields.map((f) =>
+            masked
+              ? encodeMaskedEntry(
+                  f.select,
+                  f.mask,
+                  f.aimed ? selUmask & f.mask : f.match,
+                  f.exclude,
+                )
+              : BigInt(f.select & 0xff) |
+                (BigInt(f.aimed ? selUmask : f.match) << 8n) |
+                (BigInt(f.select >> 8) << 32n) |
+                (f.stray === null ? 0n : 1n << BigInt(f.stray)),
+          );
+          // is_masked_filter_valid: bits 35:32 are outside Intel's EVENTSEL_EVENT.
+          const valid = masked
+            ? events.filter((e) => v === 'amd' || ((e >> 32n) & 0xfn) === 0n)
+            : events;
+          const f = compileEventFilter({ action: a, events: valid, flags: masked ? 1 : 0 }, v);
+          assert.equal(isGpEventAllowed(f, sel), upstreamGpAllowed(v, a, masked, valid, sel));
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('a masked entry is EINVAL exactly when it has a bit outside select, mask, match and exclude', () => {
+    const maskedEntry = entryFields.map((f) =>
+      encodeMaskedEntry(f.select, f.mask, f.match, f.exclude),
+    );
+    fc.assert(
+      fc.property(
+        vendor,
+        fc.array(fc.oneof(maskedEntry, fc.bigInt({ min: 0n, max: (1n << 64n) - 1n })), {
+          maxLength: 8,
+        }),
+        (v, events) => {
+          // is_masked_filter_valid: EVENTSEL_EVENT | UMASK_MASK | UMASK_MATCH | EXCLUDE.
+          const valid =
+            (v === 'amd' ? 0xf_0000_00ffn : 0xffn) | (0xffn << 56n) | 0xff00n | (1n << 55n);
+          const invalid = events.some((e) => (e & ~valid) !== 0n);
+          const compile = () => compileEventFilter({ action: 'allow', events, flags: 1 }, v);
+          if (invalid) assert.equal(errno(compile), 'EINVAL');
+          else compile();
+        },
+      ),
+      RUNS,
+    );
+  });
+});
