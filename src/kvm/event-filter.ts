@@ -54,6 +54,11 @@ export interface PmuEventFilter {
   events: readonly bigint[];
   fixedCounterBitmap?: number;
   flags?: number;
+  /**
+   * The uapi struct's `__u32 pad[4]`. kvm_vm_ioctl_set_pmu_event_filter never
+   * reads it, so whatever it holds (non-zero included) is accepted and ignored.
+   */
+  pad?: readonly number[];
 }
 
 /** One masked entry, decoded. */

@@ -155,6 +155,15 @@ describe('compileEventFilter: errors, in upstream order', () => {
     );
   });
 
+  // kvm_vm_ioctl_set_pmu_event_filter copies struct kvm_pmu_event_filter and
+  // checks action, flags and nevents only: pad[4] is never read.
+  it('a non-zero pad is accepted and changes nothing', () => {
+    const base: PmuEventFilter = { action: 'allow', events: [0xc0n], fixedCounterBitmap: 1 };
+    const padded = compileEventFilter({ ...base, pad: [1, 0xffffffff, 7, 42] }, 'intel');
+    const plain = compileEventFilter(base, 'intel');
+    assert.deepEqual(padded, plain);
+  });
+
   it('a masked entry with bits outside select/mask/match/exclude is EINVAL', () => {
     for (const stray of [1n << 16n, 1n << 22n, 1n << 40n, 1n << 54n]) {
       const f: PmuEventFilter = {
@@ -491,6 +500,20 @@ describe('is_gp_event_allowed against a direct reading of upstream (property)', 
       ([s, u, rest]) =>
         (rest & ~0xf_0000_ffffn) | BigInt(s & 0xff) | (BigInt(u) << 8n) | (BigInt(s >> 8) << 32n),
     );
+
+  // No filter at all is check_pmu_event_filter's `if (!filter) return true`;
+  // is_gp_event_allowed / is_fixed_event_allowed give the same for DENY with
+  // nothing listed, the closest userspace can get to removing a filter.
+  it('a deny filter with no events and no bitmap bits allows everything', () => {
+    fc.assert(
+      fc.property(vendor, selector, fc.nat(31), (v, sel, fixed) => {
+        const f = compileEventFilter({ action: 'deny', events: [] }, v);
+        assert.equal(isGpEventAllowed(f, sel), true);
+        assert.equal(isFixedCounterAllowed(f, fixed), true);
+      }),
+      RUNS,
+    );
+  });
 
   it('plain and masked filters, allow and deny, both vendors', () => {
     fc.assert(
