@@ -5,9 +5,9 @@
  * Time is kept as in kernel/events/core.c: every event has a timestamp on its
  * context's clock and, whenever its state changes or it is read, the time
  * since then is added to total_time_enabled (state >= INACTIVE) and
- * total_time_running (ACTIVE). An exclude_guest event on a PMU with the
- * mediated capability runs on the context's host clock (time - timeguest), so
- * the guest's time counts toward neither (docs/mediated-vpmu.md 3.2).
+ * total_time_running (ACTIVE). Every exclude_guest event, whatever its PMU,
+ * runs on the context's host clock (time - timeguest), so the guest's time
+ * counts toward neither (__perf_event_time_ctx; docs/mediated-vpmu.md 3.2).
  */
 import type { PerfEventAttr } from './attr.ts';
 import type { EventContext } from './context.ts';
