@@ -130,4 +130,39 @@ export function checkCheckOptions(options: unknown): void {
       throw new BadInput(name, `expected true or false, got ${shown(o[name])}`);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
     throw new BadInput('onProgress', `expected a function, got ${shown(o.onProgress)}`);
+  refuseOptionsOfAnotherStrategy(o);
+}
+
+/**
+ * The options that steer one strategy's search, and the value that leaves it
+ * alone (a preemption bound of -1, a reduction left on): given to another
+ * strategy they would be ignored, so the run would not be the one asked for.
+ */
+const STEERS: Record<string, { strategies: readonly Strategy[]; unset?: unknown }> = {
+  preemptions: { strategies: ['dfs'], unset: -1 },
+  maxStates: { strategies: ['dfs'] },
+  jobs: { strategies: ['dfs'] },
+  parallelAfter: { strategies: ['dfs'] },
+  symmetry: { strategies: ['dfs'], unset: true },
+  por: { strategies: ['dfs'], unset: true },
+  mirror: { strategies: ['dfs'], unset: true },
+  seed: { strategies: ['random', 'pct'] },
+  runs: { strategies: ['random', 'pct'] },
+  depth: { strategies: ['pct'] },
+};
+
+/** `vpmu check`'s flag for an option: maxStates is --max-states, por: false is --no-por. */
+const flagOf = (name: string, value: unknown): string =>
+  `--${value === false ? 'no-' : ''}${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+function refuseOptionsOfAnotherStrategy(o: Record<string, unknown>): void {
+  const strategy = (o.strategy ?? 'dfs') as Strategy;
+  for (const [name, { strategies, unset }] of Object.entries(STEERS)) {
+    const value = o[name];
+    if (value === undefined || value === unset || strategies.includes(strategy)) continue;
+    throw new BadInput(
+      flagOf(name, value),
+      `applies to --strategy ${strategies.join(' or ')} only, not ${strategy}`,
+    );
+  }
 }

@@ -149,9 +149,6 @@ export function runCheck(options: CheckOptions): CheckResult {
     stats = { ...r, complete: r.complete && preemptions < 0 };
     found = r.violation;
   } else {
-    if (options.preemptions !== undefined && options.preemptions >= 0) {
-      throw new BadInput('--preemptions', `applies to --strategy dfs only, not ${strategy}`);
-    }
     const r = sample(concrete(), {
       strategy,
       seed: options.seed ?? 1,

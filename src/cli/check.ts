@@ -63,9 +63,9 @@ interface CheckFlags {
   anyN?: boolean;
   strategy: string;
   preemptions?: string;
-  seed: string;
-  runs: string;
-  depth: string;
+  seed?: string;
+  runs?: string;
+  depth?: string;
   maxStates?: string;
   jobs?: string;
   properties?: string;
@@ -115,9 +115,11 @@ export function registerCheck(program: Command): void {
     )
     .option('--strategy <s>', `search strategy: ${STRATEGIES.join(' | ')}`, 'dfs')
     .option('--preemptions <k>', 'dfs: bound the preemptions per run (no reductions then)')
-    .option('--seed <n>', 'random / pct: the seed', '1')
-    .option('--runs <n>', 'random / pct: how many runs', '1000')
-    .option('--depth <d>', 'pct: the bug depth', '3')
+    // No commander defaults here: runCheck refuses these with dfs, so only
+    // what the user typed is passed (runCheck's defaults are the same).
+    .option('--seed <n>', 'random / pct: the seed (default 1)')
+    .option('--runs <n>', 'random / pct: how many runs (default 1000)')
+    .option('--depth <d>', 'pct: the bug depth (default 3)')
     .option(
       '--max-states <n>',
       `dfs: stop after this many states (default ${DEFAULT_MAX_STATES.toLocaleString('en-US')}, about 0.5 GB of fingerprints)`,
@@ -207,21 +209,26 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
         flags.properties === undefined
           ? null
           : parseProperties(flags.properties.split(','), '--properties'),
-      preemptions:
-        flags.preemptions === undefined
-          ? -1
-          : parseInteger('--preemptions', flags.preemptions, 0, 1000),
-      seed: parseInteger('--seed', flags.seed, 0, 2 ** 31 - 1),
-      runs: parseInteger('--runs', flags.runs, 1, 1e9),
-      depth: parseInteger('--depth', flags.depth, 1, 100),
-      maxStates:
-        flags.maxStates === undefined
-          ? DEFAULT_MAX_STATES
-          : parseInteger('--max-states', flags.maxStates, 1),
-      jobs:
-        flags.jobs === undefined
-          ? defaultCheckJobs()
-          : parseInteger('--jobs', flags.jobs, 1, MAX_CHECK_JOBS),
+      ...(flags.preemptions !== undefined
+        ? { preemptions: parseInteger('--preemptions', flags.preemptions, 0, 1000) }
+        : {}),
+      ...(flags.seed !== undefined
+        ? { seed: parseInteger('--seed', flags.seed, 0, 2 ** 31 - 1) }
+        : {}),
+      ...(flags.runs !== undefined ? { runs: parseInteger('--runs', flags.runs, 1, 1e9) } : {}),
+      ...(flags.depth !== undefined ? { depth: parseInteger('--depth', flags.depth, 1, 100) } : {}),
+      // The exhaustive search's budget and threads by default; another
+      // strategy gets them only from the user, and refuses them.
+      ...(flags.maxStates !== undefined
+        ? { maxStates: parseInteger('--max-states', flags.maxStates, 1) }
+        : strategy === 'dfs'
+          ? { maxStates: DEFAULT_MAX_STATES }
+          : {}),
+      ...(flags.jobs !== undefined
+        ? { jobs: parseInteger('--jobs', flags.jobs, 1, MAX_CHECK_JOBS) }
+        : strategy === 'dfs'
+          ? { jobs: defaultCheckJobs() }
+          : {}),
       symmetry: flags.symmetry,
       anyN: flags.anyN === true,
       por: flags.por,

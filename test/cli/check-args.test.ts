@@ -57,6 +57,41 @@ describe('vpmu check limits and schedules', () => {
   });
 });
 
+describe("vpmu check with another strategy's flag", () => {
+  it('--runs, --seed or --depth with dfs, --max-states, --jobs or --no-por with random or pct: exit 2, not ignored', () => {
+    const main = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+    for (const [args, message] of [
+      [['--runs', '5'], '--runs: applies to --strategy random or pct only, not dfs'],
+      [
+        ['--strategy', 'dfs', '--seed', '4'],
+        '--seed: applies to --strategy random or pct only, not dfs',
+      ],
+      [
+        ['--strategy', 'random', '--depth', '2'],
+        '--depth: applies to --strategy pct only, not random',
+      ],
+      [
+        ['--strategy', 'pct', '--max-states', '9'],
+        '--max-states: applies to --strategy dfs only, not pct',
+      ],
+      [
+        ['--strategy', 'random', '--jobs', '2'],
+        '--jobs: applies to --strategy dfs only, not random',
+      ],
+      [
+        ['--strategy', 'random', '--no-por'],
+        '--no-por: applies to --strategy dfs only, not random',
+      ],
+    ] as const) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', main, 'check', ...args], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr, `vpmu: ${message}\n`);
+    }
+  });
+});
+
 describe('runCheck and runReplay called from JavaScript without types', () => {
   // What a caller leaves out or mistypes is a BadInput naming the option,
   // never a TypeError from inside the search.
@@ -82,6 +117,14 @@ describe('runCheck and runReplay called from JavaScript without types', () => {
     // A misspelt option was ignored: the search ran as the default (dfs).
     ['runCheck', { ...base, strategie: 'random' }],
     ['runCheck', { ...base, maxstates: 10 }],
+    // An option of another strategy was ignored: the search ran without it.
+    ['--runs', { ...base, runs: 10 }],
+    ['--seed', { ...base, strategy: 'dfs', seed: 4 }],
+    ['--depth', { ...base, strategy: 'random', depth: 2 }],
+    ['--max-states', { ...base, strategy: 'random', maxStates: 10 }],
+    ['--jobs', { ...base, strategy: 'pct', jobs: 2 }],
+    ['--no-por', { ...base, strategy: 'random', por: false }],
+    ['--preemptions', { ...base, strategy: 'pct', preemptions: 2 }],
   ];
   for (const [option, options] of cases)
     it(`${option}: ${JSON.stringify(options) ?? 'undefined'}`, () => {
@@ -90,6 +133,25 @@ describe('runCheck and runReplay called from JavaScript without types', () => {
         (e: unknown) => e instanceof BadInput && e.flag === option,
       );
     });
+
+  it("another strategy's option at the value that leaves it alone is accepted", () => {
+    const r = runCheck({
+      ...base,
+      params: { vms: 1, events: 1, rounds: 1 },
+      strategy: 'random',
+      runs: 5,
+      preemptions: -1,
+      symmetry: true,
+      por: true,
+    } as Parameters<typeof runCheck>[0]);
+    assert.equal(r.strategy, 'random');
+    assert.throws(
+      () => runCheck({ ...base, runs: 10 } as never),
+      (e: unknown) =>
+        e instanceof BadInput &&
+        e.message === '--runs: applies to --strategy random or pct only, not dfs',
+    );
+  });
 
   it("a misspelt option's message names the option it resembles", () => {
     assert.throws(
