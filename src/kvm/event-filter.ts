@@ -12,7 +12,8 @@
  * counters are judged by `fixed_counter_bitmap` alone.
  *
  * This module is pure: it compiles and queries filters. Applying a filter to a
- * vCPU (reprogramming its counters) is GuestPmu.setFilter in guest-pmu.ts.
+ * vCPU (reprogramming its counters) is GuestPmu.setFilter in guest-pmu.ts, and
+ * kicking a vCPU that is in the guest (KVM_REQ_PMU's IPI) VcpuImpl.setFilter.
  */
 import { KvmError } from '../common/errors.ts';
 import type { Vendor } from '../hw/cpu-models.ts';
