@@ -374,6 +374,34 @@ describe('kvm_mediated_pmu_load / _put: AMD', () => {
       assert.equal(g.rdpmc(0), 100n + 2n);
     });
   });
+
+  // kvm_mediated_pmu_refresh_event_filter on AMD: is_gp_event_allowed compares
+  // AMD64_EVENTSEL_EVENT (bits 7:0 and 35:32), so denying 0x1C2 takes ENABLE
+  // from a 0x1C2 selector only, never from 0x0C2 (KVM selftest
+  // pmu_event_filter_test.c, test_amd_deny_list, in hardware terms).
+  it('the event filter in hardware: a 12-bit select denied loses ENABLE, its low byte alone does not', () => {
+    const { host, vcpu } = setup('amd-zen4', { pmu: { gpCounters: 2 } });
+    const cpu = host.cpus[0]!;
+    const branches = 0xc2n | COUNT_ALL;
+    const branchesHi = branches | (1n << 32n); // event select 0x1C2
+    host.kvm.vms[0]!.setPmuEventFilter({
+      action: 'deny',
+      events: [0xc2n | (1n << 32n)], // RAW_EVENT(0x1C2, 0)
+    });
+    vcpu.run((g) => {
+      g.wrmsr(MSR.MSR_F15H_PERF_CTL0, branches);
+      g.wrmsr(MSR.MSR_F15H_PERF_CTL0 + 2, branchesHi);
+      assert.equal(
+        g.rdmsr(MSR.MSR_F15H_PERF_CTL0 + 2),
+        branchesHi,
+        'the guest reads what it wrote',
+      );
+      assert.equal(cpu.rdmsr(MSR.MSR_F15H_PERF_CTL0) & EVTSEL.EN, EVTSEL.EN, '0x0C2 allowed');
+      assert.equal(cpu.rdmsr(MSR.MSR_F15H_PERF_CTL0 + 2) & EVTSEL.EN, 0n, '0x1C2 denied');
+      // Only ENABLE goes: the select, both nibbles, and the umask reach the hardware.
+      assert.equal(cpu.rdmsr(MSR.MSR_F15H_PERF_CTL0 + 2) & 0xf_0000_ffffn, 0x1_0000_00c2n);
+    });
+  });
 });
 
 describe('mediated PMIs (docs/mediated-vpmu.md 3.3)', () => {
