@@ -12,6 +12,7 @@ import { registerRun } from './run.ts';
 import { registerScenarios } from './scenarios.ts';
 import { registerSchema } from './schema.ts';
 import { registerStress } from './stress.ts';
+import { repeatedOption } from './repeated-options.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -33,6 +34,12 @@ const program = new Command('vpmu')
   // A flag or argument the user got wrong is quoted in the message: keep it one readable line.
   .configureOutput({ outputError: (message, write) => write(abbreviateLines(message)) })
   .exitOverride();
+
+// `--seed 1 --seed 2`: refused, rather than the first value dropped.
+program.hook('preAction', (_, command) => {
+  const problem = repeatedOption(process.argv.slice(2), [...program.options, ...command.options]);
+  if (problem !== undefined) command.error(problem, { exitCode: 2 });
+});
 
 registerRun(program, { isDefault: true });
 registerMerge(program);

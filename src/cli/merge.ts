@@ -94,7 +94,11 @@ export async function merge(
 ): Promise<number> {
   if (options.html !== undefined) {
     const { checkOutputPath } = await import('./output-files.ts');
-    checkOutputPath('--html', options.html, paths, 'one of the shard files');
+    checkOutputPath(
+      '--html',
+      options.html,
+      paths.map((path) => ({ path, is: 'one of the shard files' })),
+    );
   }
   const texts = paths.map(readShardText);
   const { looksLikeSweepShard } = await import('../report/sweep-shards.ts');

@@ -7,20 +7,32 @@
  */
 import { accessSync, constants, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { showValue } from '../common/printable.ts';
 import { UsageError } from './errors.ts';
 
+/** A file the command reads, and what it is, as a refusal names it ('the input scenario'). */
+export interface InputFile {
+  readonly path: string;
+  readonly is: string;
+}
+
 /**
- * Check that `path` can be written: a non-empty name, an existing directory,
- * not itself a directory, writable, and none of `inputs` (a report written
- * over the scenario it came from would destroy it).
+ * Check that `path` can be written: a non-empty name that is not a flag, an
+ * existing directory, not itself a directory, writable, and none of
+ * `inputs` (a report written over the scenario or cost file it came from
+ * would destroy it).
  */
 export function checkOutputPath(
   flag: string,
   path: string,
-  inputs: readonly string[] = [],
-  inputKind = 'the input scenario',
+  inputs: readonly InputFile[] = [],
 ): void {
   if (path.trim() === '') throw new UsageError(`${flag}: expected a file name, got ''`);
+  // `--html --json`: commander hands the next word to --html, whatever it is.
+  if (path.startsWith('-'))
+    throw new UsageError(
+      `${flag}: expected a file name, got ${showValue(path)}, a flag (for a file of that name, write ./${path})`,
+    );
   const dir = dirname(path);
   let dirStat;
   try {
@@ -45,8 +57,8 @@ export function checkOutputPath(
   if (existing) {
     const target = realpathSync(path);
     for (const input of inputs) {
-      if (sameFile(input, target))
-        throw new UsageError(`${flag}: '${path}' is ${inputKind}; refusing to overwrite it`);
+      if (sameFile(input.path, target))
+        throw new UsageError(`${flag}: '${path}' is ${input.is}; refusing to overwrite it`);
     }
   }
 }

@@ -14,6 +14,7 @@
  * Exit codes: 0 ok; 1 the simulated ordering of the designs contradicts the
  * published one (a check failed); 2 bad input.
  */
+import { resolve } from 'node:path';
 import { showValue } from '../common/printable.ts';
 import type { SingleBar } from 'cli-progress';
 import { printable } from '../common/printable.ts';
@@ -269,8 +270,16 @@ export async function run(
   const loaded = modules.loadScenario(name);
   let scenario = loaded.scenario;
   // Every output path checked before the simulation spends any time.
-  if (options.html !== undefined) checkOutputPath('--html', options.html, [loaded.file]);
-  if (options.trace !== undefined) checkOutputPath('--trace', options.trace, [loaded.file]);
+  const inputs = [
+    { path: loaded.file, is: 'the input scenario' },
+    ...(options.costs !== undefined ? [{ path: options.costs, is: 'the --costs file' }] : []),
+  ];
+  if (options.html !== undefined) checkOutputPath('--html', options.html, inputs);
+  if (options.trace !== undefined) {
+    checkOutputPath('--trace', options.trace, inputs);
+    if (options.html !== undefined && resolve(options.trace) === resolve(options.html))
+      throw new UsageError(`--trace: '${options.trace}' is the --html file too; give each its own`);
+  }
   for (const assignment of options.set ?? []) {
     const eq = assignment.indexOf('=');
     if (eq <= 0) throw new UsageError(`--set: expected path=value, got ${showValue(assignment)}`);

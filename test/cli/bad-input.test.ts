@@ -53,11 +53,43 @@ describe('output files are checked before the run', () => {
       join(dir, '..', dir.split('/').pop()!, 's.yaml'),
     ]) {
       assert.throws(
-        () => checkOutputPath('--html', spelling, [scenario]),
+        () => checkOutputPath('--html', spelling, [{ path: scenario, is: 'the input scenario' }]),
         usage('--html', /input scenario/),
       );
     }
-    checkOutputPath('--html', join(dir, 'other.html'), [scenario]);
+    checkOutputPath('--html', join(dir, 'other.html'), [
+      { path: scenario, is: 'the input scenario' },
+    ]);
+  });
+
+  it('a flag where the file name goes (--html --json) is refused, not written as ./--json', () => {
+    for (const flag of ['--json', '--seed', '-h'])
+      assert.throws(
+        () => checkOutputPath('--html', flag),
+        (e: unknown) =>
+          e instanceof UsageError &&
+          e.message ===
+            `--html: expected a file name, got '${flag}', a flag (for a file of that name, write ./${flag})`,
+      );
+  });
+
+  it('vpmu run never writes its report over the --costs file, nor --trace over --html', async () => {
+    const costs = join(dir, 'my-host.yaml');
+    const text = 'parameters:\n  exit.roundtrip: 1480\n';
+    writeFileSync(costs, text);
+    let wrote = '';
+    for (const flag of ['html', 'trace'] as const)
+      await assert.rejects(
+        run(undefined, { costs, [flag]: costs, duration: '0.01' }, (s) => (wrote += s)),
+        usage(`--${flag}`, /is the --costs file; refusing to overwrite it/),
+      );
+    const both = join(dir, 'both.html');
+    await assert.rejects(
+      run(undefined, { html: both, trace: both, duration: '0.01' }, (s) => (wrote += s)),
+      usage('--trace', /is the --html file too/),
+    );
+    assert.equal(wrote, '');
+    assert.equal(readFileSync(costs, 'utf8'), text);
   });
 
   it('a full device is bad output, with no partial file left behind', () => {

@@ -39,6 +39,12 @@ const BAD_FLAGS: [string[], RegExp][] = [
   [['--sweep', 'guests.9.hz=100'], /^--sweep: guests\[9\]: expected an index below 1/],
   [['--set', 'duration'], /^vpmu: --set: expected path=value/],
   [['--bogus'], /^error: unknown option '--bogus'/],
+  // The first value was dropped without a word; a flag was taken for a file name.
+  [
+    ['--seed', '1', '--seed', '2'],
+    /^error: option '--seed <n>' given twice \('1', then '2'\): it takes one value$/,
+  ],
+  [['--html', '--json'], /^vpmu: --html: expected a file name, got '--json', a flag/],
   // Huge values the user typed are shortened in the middle: one readable line.
   [
     ['--duration', 'x'.repeat(100_000)],

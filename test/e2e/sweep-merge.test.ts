@@ -28,10 +28,12 @@ let dir = '';
 const path = (name: string) => join(dir, name);
 const vpmu = runVpmu;
 
-/** Run a shard of the sweep and keep its JSON in a file. */
-async function shard(spec: string, extra: string[] = []): Promise<string> {
-  const file = path(`shard-${spec.replace('/', 'of')}${extra.length > 0 ? '-other' : ''}.json`);
-  const r = await vpmu([...SWEEP, ...extra, '--shard', spec, '--json']);
+/** Run a shard of the sweep (with another seed if given) and keep its JSON in a file. */
+async function shard(spec: string, seed?: string): Promise<string> {
+  const file = path(`shard-${spec.replace('/', 'of')}${seed !== undefined ? '-other' : ''}.json`);
+  const args =
+    seed !== undefined ? SWEEP.map((a, i) => (SWEEP[i - 1] === '--seed' ? seed : a)) : SWEEP;
+  const r = await vpmu([...args, '--shard', spec, '--json']);
   assert.equal(r.code, 0, r.stderr);
   writeFileSync(file, r.stdout);
   return file;
@@ -95,7 +97,7 @@ describe('vpmu merge of sweep shards', () => {
     const [one, two] = await halves;
     refused(await vpmu(['merge', one]), /^vpmu: merge: missing shard 2\/2$/m);
     refused(await vpmu(['merge', one, two, one]), /shard 1\/2 again/);
-    const otherSeed = await shard('2/2', ['--seed', '8']);
+    const otherSeed = await shard('2/2', '8');
     refused(await vpmu(['merge', one, otherSeed]), /a shard of another sweep/);
     const [quarter] = await quarters;
     refused(await vpmu(['merge', one, two, quarter!]), /shard 4\/4, but .* is of 2/);
