@@ -7,7 +7,6 @@
  * a shard, a shard of another run, a shard given twice or one missing is bad
  * input: one line naming the file, exit 2.
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { ShardFile } from '../sim/uncertainty-shards.ts';
 import type { UncertaintyReport } from '../sim/uncertainty.ts';
@@ -15,6 +14,7 @@ import type { SimulationReport } from '../sim/results.ts';
 import { runCommand, UsageError } from './errors.ts';
 import { item } from '../common/item.ts';
 import { printable } from '../common/printable.ts';
+import { readTextFile } from '../common/text-file.ts';
 
 interface MergeOptions {
   json?: boolean;
@@ -26,13 +26,10 @@ const reason = (error: unknown) =>
   printable(error instanceof Error ? error.message : String(error));
 
 function readShardText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(
-      `${path}: expected a readable shard file (got ${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-    );
-  }
+  const file = readTextFile(path, 'shard file');
+  if ('text' in file) return file.text;
+  const where = file.line !== undefined ? `${path}:${file.line}:${file.column}` : path;
+  throw new UsageError(`${where}: ${file.problem}`);
 }
 
 /**

@@ -1,33 +1,21 @@
 /**
  * The YAML files vpmu reads (scenarios, calibration files) are read and
- * parsed the same way: a file that cannot be read, YAML that does not parse,
- * a key that names JavaScript's object internals, or an empty document is a
- * ScenarioError with its file:line:column, before any schema sees the data.
+ * parsed the same way: a file that cannot be read or is not UTF-8
+ * (src/common/text-file.ts), YAML that does not parse, a key that names
+ * JavaScript's object internals, or an empty document is a ScenarioError with its file:line:column, before any schema sees the data.
  * YAML's warnings are errors-only, so none leaks as '(node:PID) Warning'.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readTextFile } from '../common/text-file.ts';
 import { MAX_INPUT_FILE_BYTES } from './run-limits.ts';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import { ScenarioError, unsafeKeyProblems } from './scenario-errors.ts';
 
 /** The text of `path`; `shown` names it in messages, `what` says what it should be. */
 export function readInputFile(path: string, shown: string, what: string): string {
-  const refuse = (message: string) =>
-    new ScenarioError([{ file: shown, line: 0, column: 0, path: '', message }]);
-  let size = 0;
-  try {
-    size = statSync(path).size;
-  } catch {
-    // Not there, or not readable: readFileSync below says which.
-  }
-  if (size > MAX_INPUT_FILE_BYTES)
-    throw refuse(`expected a ${what} of at most 1 MiB (got ${size} bytes)`);
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw refuse(`expected a readable ${what} (got ${reason})`);
-  }
+  const file = readTextFile(path, what, MAX_INPUT_FILE_BYTES);
+  if ('text' in file) return file.text;
+  const { problem: message, line = 0, column = 0 } = file;
+  throw new ScenarioError([{ file: shown, line, column, path: line > 0 ? '(text)' : '', message }]);
 }
 
 export interface YamlFile {

@@ -154,9 +154,46 @@ describe('vpmu run arguments', () => {
       (e: unknown) => e instanceof ScenarioError && /not a regular file/.test(e.message),
     );
   });
+
+  it('a scenario or cost file that is not UTF-8 is refused where the bad byte is, not read with U+FFFD', async () => {
+    const latin1 = join(dir, 'latin1.yaml');
+    writeFileSync(latin1, Buffer.from('name: t\ndescription: caf\xe9 au lait\n', 'latin1'));
+    const message = `${latin1}:2:17: (text): expected UTF-8 text (got the byte 0xe9)`;
+    assert.throws(
+      () => loadScenario(latin1),
+      (e: unknown) => e instanceof ScenarioError && e.message === message,
+    );
+    await assert.rejects(
+      run(undefined, { costs: latin1, duration: '0.01' }, () => {}),
+      (e: unknown) => e instanceof ScenarioError && e.message === message,
+    );
+  });
+
+  it('a device as the cost file is refused, not read until memory runs out', async () => {
+    await assert.rejects(
+      run(undefined, { costs: '/dev/zero', duration: '0.01' }, () => {}),
+      (e: unknown) =>
+        e instanceof ScenarioError &&
+        e.message === '/dev/zero: expected a cost file (got a device or pipe, not a regular file)',
+    );
+  });
 });
 
 describe('vpmu merge of a file that is not JSON', () => {
+  it('a device or a file that is not UTF-8: one line naming it, nothing read forever', async () => {
+    const { merge } = await import('../../src/cli/merge.ts');
+    const latin1 = join(dir, 'latin1.json');
+    writeFileSync(latin1, Buffer.from('{"format": "caf\xe9"}', 'latin1'));
+    for (const [file, message] of [
+      ['/dev/zero', '/dev/zero: expected a shard file (got a device or pipe, not a regular file)'],
+      [latin1, `${latin1}:1:16: expected UTF-8 text (got the byte 0xe9)`],
+    ] as const)
+      await assert.rejects(
+        merge([file], {}, () => {}),
+        (e: unknown) => e instanceof UsageError && e.message === message,
+      );
+  });
+
   it("one line naming the file and what it should be, the file's bytes made printable", async () => {
     const { merge } = await import('../../src/cli/merge.ts');
     const file = join(dir, 'garbage.json');
