@@ -37,6 +37,39 @@ export function parseInteger(
   return n;
 }
 
+/**
+ * Problems printed at most per file: a file that is not YAML at all (a
+ * README given as the scenario) makes one per line it has, and past the
+ * first few they only repeat that; the rest are counted.
+ */
+export const MAX_PROBLEMS_PER_FILE = 20;
+
+/**
+ * Problems as lines, each file's first MAX_PROBLEMS_PER_FILE and then how
+ * many more it has; files in the order their first problem comes.
+ */
+export function problemLines<P extends { file: string }>(
+  problems: readonly P[],
+  format: (problem: P) => string,
+): string {
+  const byFile = new Map<string, P[]>();
+  for (const p of problems) {
+    const list = byFile.get(p.file);
+    if (list) list.push(p);
+    else byFile.set(p.file, [p]);
+  }
+  const lines: string[] = [];
+  for (const [file, list] of byFile) {
+    lines.push(...list.slice(0, MAX_PROBLEMS_PER_FILE).map(format));
+    const more = list.length - MAX_PROBLEMS_PER_FILE;
+    if (more > 0)
+      lines.push(
+        `${file}: ... and ${more} more problem${more === 1 ? '' : 's'} (${list.length} in all)`,
+      );
+  }
+  return lines.join('\n');
+}
+
 /** Resolves once everything written to a stream so far has been handed to the OS. */
 function drained(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => stream.write('', () => resolve()));
@@ -66,10 +99,10 @@ export async function runCommand(
       return exitWhenDrained(2);
     }
     // Loaded only on this path: it brings the YAML parser, which --help does not need.
-    const { ScenarioError } = await import('../sim/scenario-errors.ts');
+    const { ScenarioError, formatProblem } = await import('../sim/scenario-errors.ts');
     if (error instanceof ScenarioError) {
-      // One line per problem, each already 'file:line:column: field: ...'.
-      process.stderr.write(`${abbreviateLines(error.message)}\n`);
+      // One line per problem, each 'file:line:column: field: ...'.
+      process.stderr.write(`${abbreviateLines(problemLines(error.problems, formatProblem))}\n`);
       if (debug) process.stderr.write(`${error.stack}\n`);
       return exitWhenDrained(2);
     }

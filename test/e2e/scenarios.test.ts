@@ -99,3 +99,23 @@ test('bad arguments: one usage line, exit 2', () => {
   const s = vpmu('schema', 'extra');
   assert.equal(s.code, 2);
 });
+
+test("vpmu scenarios on files that are not YAML: each one's first 20 problems, then how many more", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vpmu-not-yaml-'));
+  try {
+    // 30 lines that each fail to parse as YAML, then a file with one problem.
+    const prose = join(dir, 'notes.md');
+    writeFileSync(prose, Array.from({ length: 30 }, (_, i) => `- a: b: ${i}`).join('\n'));
+    const empty = join(dir, 'empty.yaml');
+    writeFileSync(empty, '');
+    const r = vpmu('scenarios', prose, empty);
+    assert.equal(r.code, 2, r.stderr);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 22, r.stderr);
+    for (const line of lines.slice(0, 20)) assert.ok(line.startsWith(`${prose}:`), line);
+    assert.equal(lines[20], `${prose}: ... and 10 more problems (30 in all)`);
+    assert.match(lines[21]!, /^.*empty\.yaml:1:1: \(top level\): expected a mapping/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
