@@ -299,6 +299,13 @@ export async function run(
     options.samples !== undefined ? parseInteger('--samples', options.samples, 2, 100_000) : null;
   if (samples !== null && trace)
     throw new UsageError('--trace: records one run, not the runs of --samples');
+  // Flags that only steer the samples or a sweep would be ignored by one run.
+  if (options.sensitivity === false && samples === null)
+    throw new UsageError('--no-sensitivity: only with --samples (it drops the Sobol indices)');
+  if (options.jobs !== undefined && samples === null && options.sweep === undefined)
+    throw new UsageError(
+      '--jobs: only with --samples or --sweep (one run is simulated on one thread)',
+    );
   const color = !!process.stdout.isTTY && !process.env.NO_COLOR;
   const bar = progressBar(modules.SingleBar, options.progress !== false && !!process.stderr.isTTY);
 

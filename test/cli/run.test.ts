@@ -200,6 +200,20 @@ describe('--trace', () => {
   });
 });
 
+describe('flags of the samples or a sweep, on one run', () => {
+  it('--no-sensitivity without --samples, --jobs without --samples or --sweep: refused, not ignored', async () => {
+    const write = () => assert.fail('nothing is printed');
+    await assert.rejects(
+      run(undefined, { sensitivity: false, duration: '0.01' }, write),
+      usage('--no-sensitivity', /only with --samples/),
+    );
+    await assert.rejects(
+      run(undefined, { jobs: '2', duration: '0.01' }, write),
+      usage('--jobs', /only with --samples or --sweep/),
+    );
+  });
+});
+
 describe('a sweep of a field that names the run', () => {
   it('--seed with --sweep seed=..., --duration with --sweep duration=...: refused, not ignored', async () => {
     await assert.rejects(
