@@ -5,7 +5,8 @@ import { GuestFault, KvmError } from '../../src/common/errors.ts';
 import { CPU_MODELS, type CpuModel, type CpuModelName } from '../../src/hw/cpu-models.ts';
 import { MSR } from '../../src/hw/msr.ts';
 import { compileEventFilter } from '../../src/kvm/event-filter.ts';
-import { GuestPmu, isLegacyPerfMsr, isPmuMsr } from '../../src/kvm/guest-pmu.ts';
+import { GuestPmu } from '../../src/kvm/guest-pmu.ts';
+import { isLegacyPerfMsr, isPmuMsr } from '../../src/kvm/pmu-msrs.ts';
 import { kvmPmuCapability, resolveGuestPmuConfig } from '../../src/kvm/pmu-capability.ts';
 import {
   isFault,
