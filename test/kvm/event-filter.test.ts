@@ -11,6 +11,7 @@ import {
   KVM_PMU_EVENT_FILTER_MAX_EVENTS,
   type PmuEventFilter,
 } from '../../src/kvm/event-filter.ts';
+import { upstreamGpAllowed } from './filter-reference.ts';
 
 const RUNS = { numRuns: 300 };
 const EN_USR_OS = (1n << 22n) | (1n << 16n) | (1n << 17n);
@@ -438,42 +439,6 @@ describe('properties', () => {
     );
   });
 });
-
-/**
- * Upstream's rule read straight off the uapi entries, one entry at a time, with
- * no sorting, grouping or decoding helper of the model (arch/x86/kvm/pmu.c):
- * convert_to_masked_filter keeps a plain entry only if it has no bit outside
- * kvm_pmu_ops.EVENTSEL_EVENT | ARCH_PERFMON_EVENTSEL_UMASK and gives it an
- * all-ones umask mask and no exclude; filter_contains_match compares the
- * entry's KVM_PMU_MASKED_ENTRY_EVENT_SELECT bits with `eventsel &
- * EVENTSEL_EVENT`; is_filter_entry_match is `(umask & mask) == match`;
- * is_gp_event_allowed: (an include matches and no exclude does) == ALLOW.
- */
-function upstreamGpAllowed(
-  vendor: 'intel' | 'amd',
-  action: 'allow' | 'deny',
-  masked: boolean,
-  events: readonly bigint[],
-  eventsel: bigint,
-): boolean {
-  // AMD64_EVENTSEL_EVENT is bits 7:0 and 35:32; ARCH_PERFMON_EVENTSEL_EVENT bits 7:0.
-  const eventselEvent = vendor === 'amd' ? 0xf_0000_00ffn : 0xffn;
-  const entrySelectBits = 0xf_0000_00ffn; // KVM_PMU_MASKED_ENTRY_EVENT_SELECT
-  const umask = (eventsel >> 8n) & 0xffn;
-  let included = false;
-  let excluded = false;
-  for (const e of events) {
-    if (!masked && (e & ~(eventselEvent | 0xff00n)) !== 0n) continue;
-    const mask = masked ? e >> 56n : 0xffn;
-    const match = (e >> 8n) & 0xffn;
-    const exclude = masked && ((e >> 55n) & 1n) === 1n;
-    if ((e & entrySelectBits) !== (eventsel & eventselEvent)) continue;
-    if ((umask & mask) !== match) continue;
-    if (exclude) excluded = true;
-    else included = true;
-  }
-  return (included && !excluded) === (action === 'allow');
-}
 
 describe('is_gp_event_allowed against a direct reading of upstream (property)', () => {
   // Few selects, so entries and selectors often share one (or only its low byte).
