@@ -39,3 +39,19 @@ export function upstreamGpAllowed(
   }
   return (included && !excluded) === (action === 'allow');
 }
+
+/**
+ * is_fixed_event_allowed: fixed counter `index` is judged by
+ * fixed_counter_bitmap alone (events[] is not consulted); DENY with its bit
+ * set or ALLOW with its bit clear denies it.
+ */
+export function upstreamFixedAllowed(
+  action: 'allow' | 'deny',
+  fixedCounterBitmap: number,
+  index: number,
+): boolean {
+  const bit = ((fixedCounterBitmap >>> index) & 1) === 1;
+  if (action === 'deny' && bit) return false;
+  if (action === 'allow' && !bit) return false;
+  return true;
+}
