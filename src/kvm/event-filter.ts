@@ -79,7 +79,8 @@ export function encodeMaskedEntry(
   eventSelect: number,
   mask: number,
   match: number,
-  exclude: boolean,
+  /** An exclude entry: true, or any non-zero whole number, as the macro's !!(exclude). */
+  exclude: boolean | number,
 ): bigint {
   // The macro truncates each field to its width, as here; what C cannot be
   // given (a missing argument, a fraction, a negative or a string) is refused.
@@ -93,10 +94,12 @@ export function encodeMaskedEntry(
         `encodeMaskedEntry: ${name}: expected a whole number from 0 (got ${showValue(value)})`,
       );
   }
+  // The macro takes !!(exclude): any whole number is an include (0) or an
+  // exclude (the KVM selftest's test_filter_ioctl passes 0xf).
   const flag: unknown = exclude;
-  if (typeof flag !== 'boolean' && flag !== 0 && flag !== 1)
+  if (typeof flag !== 'boolean' && !(Number.isSafeInteger(flag) && (flag as number) >= 0))
     throw new TypeError(
-      `encodeMaskedEntry: exclude: expected true or false (got ${showValue(flag)})`,
+      `encodeMaskedEntry: exclude: expected true, false or a whole number (got ${showValue(flag)})`,
     );
   const select = BigInt(eventSelect >>> 0);
   return (
@@ -104,7 +107,7 @@ export function encodeMaskedEntry(
     ((select & 0xf00n) << 24n) |
     (BigInt(mask & 0xff) << 56n) |
     (BigInt(match & 0xff) << 8n) |
-    ((exclude ? 1n : 0n) << 55n)
+    ((flag ? 1n : 0n) << 55n)
   );
 }
 

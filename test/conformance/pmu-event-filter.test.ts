@@ -461,7 +461,7 @@ for (const c of CONFIGS) {
       );
       vm.setPmuEventFilter({
         action: 'allow',
-        events: [encodeMaskedEntry(0xff, 0xff, 0xff, true)],
+        events: [encodeMaskedEntry(0xff, 0xff, 0xff, 0xf)],
         flags: KVM_PMU_EVENT_FLAG_MASKED_EVENTS,
       });
       expectErrno(

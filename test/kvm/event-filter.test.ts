@@ -49,9 +49,16 @@ describe('encodeMaskedEntry / decodeMaskedEntry (KVM_PMU_ENCODE_MASKED_ENTRY)', 
     // include/uapi/asm/kvm.h KVM_PMU_ENCODE_MASKED_ENTRY masks the select
     // with 0xFF / 0xF00, mask and match with 0xFF, and takes !!exclude.
     assert.equal(
-      encodeMaskedEntry(0x31c0, 0x1f0, 0x112, 1 as never),
+      encodeMaskedEntry(0x31c0, 0x1f0, 0x112, 1),
       encodeMaskedEntry(0x1c0, 0xf0, 0x12, true),
     );
+    // KVM selftest pmu_event_filter_test.c, test_filter_ioctl: a valid entry
+    // built as KVM_PMU_ENCODE_MASKED_ENTRY(0xff, 0xff, 0xff, 0xf), an exclude.
+    assert.equal(
+      encodeMaskedEntry(0xff, 0xff, 0xff, 0xf),
+      (0xffn << 56n) | (1n << 55n) | (0xffn << 8n) | 0xffn,
+    );
+    assert.equal(encodeMaskedEntry(0xc0, 0xff, 0, 0), (0xffn << 56n) | 0xc0n);
     for (const [call, message] of [
       [
         () => encodeMaskedEntry(undefined as never, 0, 0, false),
@@ -67,7 +74,11 @@ describe('encodeMaskedEntry / decodeMaskedEntry (KVM_PMU_ENCODE_MASKED_ENTRY)', 
       ],
       [
         () => encodeMaskedEntry(0xc0, 0, 0, undefined as never),
-        /exclude: expected true or false \(got nothing\)/,
+        /exclude: expected true, false or a whole number \(got nothing\)/,
+      ],
+      [
+        () => encodeMaskedEntry(0xc0, 0, 0, 0.5),
+        /exclude: expected true, false or a whole number \(got 0.5\)/,
       ],
       [() => encodeMaskedEntry('0xc0' as never, 0, 0, false), /eventSelect: .*got '0xc0'/],
     ] as const)
