@@ -105,6 +105,11 @@ export const amdPmuOps: KvmPmuOps = Object.freeze({
     return 0n;
   },
 
+  /** svm_set_msr has no PERF_CAPABILITIES case: x86.c's checks alone. */
+  perfCapabilitiesWriteError(): string | null {
+    return null;
+  },
+
   init(): void {},
 
   /**

@@ -527,7 +527,10 @@ export class GuestPmu implements KvmPmu {
    */
   getMsr(msr: number, hostInitiated = false): bigint | Fault {
     if (msr === MSR.IA32_PERF_CAPABILITIES) {
-      if (!hostInitiated && !this.hasPdcm) return gpFault('PERF_CAPABILITIES without CPUID.PDCM');
+      // Without PDCM kvm_get_msr_common says KVM_MSR_RET_UNSUPPORTED, which
+      // kvm_do_msr_access turns into 0 for userspace: the MSR is advertised.
+      if (!this.hasPdcm)
+        return hostInitiated ? 0n : gpFault('PERF_CAPABILITIES without CPUID.PDCM');
       return this.perfCapabilities;
     }
     if (!this.isValidMsr(msr)) {
@@ -616,17 +619,25 @@ export class GuestPmu implements KvmPmu {
   }
 
   /**
-   * IA32_PERF_CAPABILITIES (x86.c): guest writes #GP; userspace writes need
-   * PDCM and only bits KVM supports, a change refreshes the PMU, and after the
-   * vCPU has run only the same value is accepted (immutable feature MSR).
+   * WRMSR of IA32_PERF_CAPABILITIES, in upstream's order: do_set_msr refuses
+   * userspace a different value once the vCPU has run (an immutable feature
+   * MSR; "different" from what a KVM_GET_MSRS would read); the vendor's
+   * checks (vmx_set_msr: LBR and PEBS formats); then kvm_set_msr_common:
+   * guest writes and writes without PDCM are KVM_MSR_RET_UNSUPPORTED, which
+   * kvm_do_msr_access lets userspace pass only with 0 (the MSR is
+   * advertised; nothing changes); bits KVM does not support fail; a change
+   * refreshes the PMU.
    */
   private setPerfCapabilities(data: bigint, hostInitiated: boolean): 'ok' | Fault {
+    if (hostInitiated && this.vcpuHasRun && data !== this.getMsr(MSR.IA32_PERF_CAPABILITIES, true))
+      return gpFault('PERF_CAPABILITIES is immutable after KVM_RUN');
+    const vendorError = this.ops.perfCapabilitiesWriteError(this.cap.perfCapabilities, data);
+    if (vendorError) return gpFault(`PERF_CAPABILITIES: ${vendorError}`);
     if (!hostInitiated) return gpFault('PERF_CAPABILITIES is read-only for the guest');
-    if (!this.hasPdcm) return gpFault('PERF_CAPABILITIES without CPUID.PDCM');
-    if (data === this.config.perfCapabilities) return 'ok';
+    if (!this.hasPdcm) return data === 0n ? 'ok' : gpFault('PERF_CAPABILITIES without CPUID.PDCM');
     if (data & ~this.cap.perfCapabilities)
       return gpFault('PERF_CAPABILITIES bits KVM does not support');
-    if (this.vcpuHasRun) return gpFault('PERF_CAPABILITIES is immutable after KVM_RUN');
+    if (data === this.config.perfCapabilities) return 'ok';
     this.refresh({ ...this.config, perfCapabilities: data });
     return 'ok';
   }

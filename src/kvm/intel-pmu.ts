@@ -116,6 +116,27 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
     return cap;
   },
 
+  /**
+   * vmx_set_msr's PERF_CAPABILITIES case, checked before kvm_set_msr_common's
+   * (so also for a guest write, which #GPs either way): the LBR format is
+   * all-or-nothing, 0 or KVM's (the host's) exactly, and a non-zero PEBS
+   * format needs every PEBS bit (trap, arch regs, format, baseline) exactly as
+   * KVM reports them (vmx_pmu_caps_test, immutable_perf_capabilities).
+   * vmx_set_msr also wants a consistent CPUID model, DS and DTES64 in the
+   * guest's CPUID: model assumption, the VMM gives its guests the host's
+   * model and those bits (as QEMU's -cpu host does).
+   */
+  perfCapabilitiesWriteError(supported: bigint, data: bigint): string | null {
+    if (data & PERF_CAP_LBR_FMT && (data & PERF_CAP_LBR_FMT) !== (supported & PERF_CAP_LBR_FMT))
+      return `LBR format ${data & PERF_CAP_LBR_FMT} is not KVM's (${supported & PERF_CAP_LBR_FMT})`;
+    if (
+      data & PERF_CAP_PEBS_FORMAT &&
+      (data & PERF_CAP_PEBS_MASK) !== (supported & PERF_CAP_PEBS_MASK)
+    )
+      return 'PEBS bits differ from what KVM supports';
+    return null;
+  },
+
   init(pmu: KvmPmu): void {
     pmu.fixedCounters.forEach((pmc, i) => (pmc.eventsel = FIXED_PMC_EVENTSEL[i] ?? 0n));
   },

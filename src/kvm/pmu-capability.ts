@@ -159,8 +159,9 @@ function checkField(name: string, value: unknown, max: number): number | undefin
  * 0x80000022 EBX[3:0]; without, 6 with PerfCtrExtCore (requested > 4) else 4.
  * Widths are 48, there are no fixed counters and no PERF_CAPABILITIES.
  *
- * PERF_CAPABILITIES bits KVM does not support are rejected with EINVAL, as
- * KVM rejects the host-initiated WRMSR that would set them.
+ * PERF_CAPABILITIES bits KVM does not support, and an LBR or PEBS format
+ * vmx_set_msr refuses, are rejected with EINVAL, as KVM rejects the
+ * host-initiated WRMSR that would set them.
  */
 export function resolveGuestPmuConfig(
   cap: KvmPmuCapability,
@@ -188,6 +189,14 @@ export function resolveGuestPmuConfig(
       'EINVAL',
       `PERF_CAPABILITIES 0x${perfCaps.toString(16)} has bits KVM does not support (0x${cap.perfCapabilities.toString(16)})`,
     );
+  }
+  if (perfCaps !== undefined) {
+    const vendorError = kvmPmuOps(cap.vendor).perfCapabilitiesWriteError(
+      cap.perfCapabilities,
+      perfCaps,
+    );
+    if (vendorError !== null)
+      throw new KvmError('EINVAL', `PERF_CAPABILITIES 0x${perfCaps.toString(16)}: ${vendorError}`);
   }
   const none: GuestPmuConfig = {
     version: 0,

@@ -236,6 +236,12 @@ export interface KvmPmuOps {
   isMediatedPmuSupported(host: HostPmuCapability, model: CpuModel): boolean;
   /** kvm_caps.supported_perf_cap. */
   supportedPerfCapabilities(model: CpuModel, mediated: boolean): bigint;
+  /**
+   * The vendor's checks of a PERF_CAPABILITIES write before x86.c's (Intel:
+   * vmx_set_msr; AMD: none): why `data` is refused given KVM's `supported`
+   * value, or null.
+   */
+  perfCapabilitiesWriteError(supported: bigint, data: bigint): string | null;
   /** Vendor init: per-counter constants (e.g. the fixed counters' event selectors). */
   init(pmu: KvmPmu): void;
   /** Vendor refresh from the guest's CPUID/PERF_CAPABILITIES, after the common reset. */
