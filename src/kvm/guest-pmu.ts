@@ -29,7 +29,7 @@ import {
   type CompiledEventFilter,
 } from './event-filter.ts';
 import { kvmPmuOps } from './pmu-capability.ts';
-import { isLegacyPerfMsr, isPmuMsr } from './pmu-msrs.ts';
+import { isAdvertisedPmuMsr, isLegacyPerfMsr, isPmuMsr } from './pmu-msrs.ts';
 import {
   AMD64_RAW_EVENT_MASK_NB,
   genmask,
@@ -534,7 +534,8 @@ export class GuestPmu implements KvmPmu {
       return this.perfCapabilities;
     }
     if (!this.isValidMsr(msr)) {
-      if (isLegacyPerfMsr(msr)) return 0n;
+      // KVM_MSR_RET_UNSUPPORTED: kvm_do_msr_access gives userspace 0 for an advertised MSR.
+      if (isLegacyPerfMsr(msr) || (hostInitiated && isAdvertisedPmuMsr(this.cap, msr))) return 0n;
       return gpFault(`${msrName(msr)} is not a PMU MSR of this vCPU`);
     }
     switch (msr) {
@@ -564,7 +565,12 @@ export class GuestPmu implements KvmPmu {
     const data = BigInt.asUintN(64, value);
     if (msr === MSR.IA32_PERF_CAPABILITIES) return this.setPerfCapabilities(data, hostInitiated);
     if (!this.isValidMsr(msr)) {
-      if (isLegacyPerfMsr(msr)) return 'ok';
+      // KVM_MSR_RET_UNSUPPORTED: kvm_do_msr_access lets userspace write 0 to an advertised MSR.
+      if (
+        isLegacyPerfMsr(msr) ||
+        (hostInitiated && data === 0n && isAdvertisedPmuMsr(this.cap, msr))
+      )
+        return 'ok';
       return gpFault(`${msrName(msr)} is not a PMU MSR of this vCPU`);
     }
     switch (msr) {

@@ -5,6 +5,7 @@
  * claim them. No state: only index arithmetic.
  */
 import { MSR } from '../hw/msr.ts';
+import type { KvmPmuCapability } from './pmu-types.ts';
 
 /**
  * x86.c's kvm_{get,set}_msr_common handle these whether or not the vCPU's PMU
@@ -48,3 +49,46 @@ export function isPmuMsr(msr: number): boolean {
   for (const [lo, hi] of PMU_MSR_RANGES) if (msr >= lo && msr <= hi) return true;
   return false;
 }
+
+/**
+ * kvm_is_advertised_msr for the PMU MSRs: whether kvm_init_msr_lists put
+ * `msr` in msrs_to_save (from msrs_to_save_pmu, only with enable_pmu). Such
+ * an MSR reaches userspace through KVM_GET_MSR_INDEX_LIST, and where the
+ * vCPU does not have it (KVM_MSR_RET_UNSUPPORTED) kvm_do_msr_access still
+ * lets userspace read 0 and write 0. kvm_probe_msr_to_save keeps a listed
+ * MSR the host has (rdmsr_safe) and, for the counters, within KVM's counts:
+ * PERFCTR0/EVENTSEL0 + i for i < num_counters_gp, FIXED_CTR0 + i for
+ * i < num_counters_fixed (three listed), the AMD PERF_CNTR_GLOBAL_* with
+ * PERFMON_V2. Listed: FIXED_CTR_CTRL, GLOBAL_STATUS, GLOBAL_CTRL (not
+ * GLOBAL_OVF_CTRL, not the IA32_PMCx aliases), the K7 pairs and F15H
+ * PERF_CTL/CTR0-5. An Intel host has none of the AMD MSRs and an AMD host
+ * none of the Intel ones; the F15H ones need PerfCtrExtCore in the host.
+ */
+export function isAdvertisedPmuMsr(cap: KvmPmuCapability, msr: number): boolean {
+  if (!cap.enablePmu) return false;
+  const within = (base: number, count: number): boolean => msr >= base && msr < base + count;
+  if (cap.vendor === 'intel') {
+    return (
+      within(MSR.IA32_PERFCTR0, cap.numCountersGp) ||
+      within(MSR.IA32_PERFEVTSEL0, cap.numCountersGp) ||
+      within(MSR.IA32_FIXED_CTR0, Math.min(cap.numCountersFixed, MSRS_TO_SAVE_FIXED_COUNTERS)) ||
+      (cap.host.version >= 2 &&
+        (msr === MSR.IA32_FIXED_CTR_CTRL ||
+          msr === MSR.IA32_PERF_GLOBAL_STATUS ||
+          msr === MSR.IA32_PERF_GLOBAL_CTRL))
+    );
+  }
+  return (
+    within(MSR.MSR_K7_EVNTSEL0, 4) ||
+    within(MSR.MSR_K7_PERFCTR0, 4) ||
+    (cap.perfCtrExtCore && within(MSR.MSR_F15H_PERF_CTL0, 2 * AMD_F15H_COUNTERS)) ||
+    (cap.perfMonV2 &&
+      msr >= MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS &&
+      msr <= MSR.MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET)
+  );
+}
+
+/** msrs_to_save_pmu lists MSR_ARCH_PERFMON_FIXED_CTR0..2 (KVM_MAX_NR_FIXED_COUNTERS, BUILD_BUG_ON'd to 3). */
+const MSRS_TO_SAVE_FIXED_COUNTERS = 3;
+/** msrs_to_save_pmu lists F15H PERF_CTL/CTR0-5 (KVM_MAX_NR_AMD_GP_COUNTERS). */
+const AMD_F15H_COUNTERS = 6;
