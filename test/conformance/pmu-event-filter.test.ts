@@ -591,6 +591,48 @@ for (const c of CONFIGS) {
       vm.setPmuEventFilter({ action: 'deny', events: [] });
     });
 
+    // kvm_vm_ioctl_set_pmu_event_filter sets every vCPU's __reprogram_pmi to all
+    // ones (kvm_for_each_vcpu) and makes KVM_REQ_PMU on all of them
+    // (kvm_make_all_cpus_request): each vCPU reprograms every counter before its
+    // next entry, and only the vCPUs in guest mode get the kick's IPI
+    // (kvm_make_vcpus_request_mask: kvm_request_needs_ipi, mode == IN_GUEST_MODE).
+    it('a filter reaches every vCPU: the two in the guest are kicked, the idle one refilters at its next entry', () => {
+      const host2 = hostFor(c, { cpus: 2 });
+      const vm2 = vmFor(host2, c);
+      const [a, b, idle] = [0, 1, 0].map((hostCpu) => vm2.createVcpu({ hostCpu }));
+      const pmc0 = c.vendor === 'intel' ? MSR.IA32_PMC0 : MSR.MSR_K7_PERFCTR0;
+      const branches =
+        c.vendor === 'intel' ? INTEL_ARCH_BRANCHES_RETIRED : AMD_ZEN_BRANCHES_RETIRED;
+      for (const v of [a!, b!, idle!]) v.run(loop); // both counters programmed, left enabled
+      const branchesOver = (g: GuestCpu): bigint => {
+        const start = g.rdmsr(pmc0);
+        g.exec({ instructions: NUM_BRANCHES, branches: NUM_BRANCHES }); // loop .
+        return g.rdmsr(pmc0) - start;
+      };
+      const kicks = () => [a!, b!, idle!].map((v) => v.stats.exitReasons.EXTERNAL_INTERRUPT ?? 0);
+      const before = kicks();
+      const [inA, inB] = a!.run((ga) => {
+        const counted = b!.run((gb) => {
+          vm2.setPmuEventFilter({ action: 'deny', events: [branches] });
+          return branchesOver(gb);
+        });
+        return [branchesOver(ga), counted];
+      });
+      assert.equal(inA, 0n, 'vCPU a (in the guest on host CPU 0): branches denied');
+      assert.equal(inB, 0n, 'vCPU b (in the guest on host CPU 1): branches denied');
+      assert.deepEqual(
+        kicks().map((n, i) => n - before[i]!),
+        [1, 1, 0],
+        'one kick for each vCPU in guest mode, none for the idle one',
+      );
+      const r = emptyResults();
+      idle!.run((g) => runAndMeasureLoop(g, pmc0, r)); // no selector write
+      assert.equal(r.branchesRetired, 0n, 'the idle vCPU: branches denied at its next entry');
+      // The loop and the RDMSR of branches_retired before the final read.
+      assert.equal(r.instructionsRetired, BigInt(NUM_BRANCHES + 2), 'instructions still counted');
+      vm2.destroy();
+    });
+
     it('a denied counter does not count instructions KVM emulates either (pmc_is_event_allowed at emulation)', () => {
       const ctr = c.vendor === 'intel' ? MSR.IA32_PMC0 + 1 : MSR.MSR_K7_PERFCTR0 + 1;
       vm.setPmuEventFilter({ action: 'deny', events: [] });
