@@ -303,6 +303,32 @@ describe('VM: the event filter and the end of the VM', () => {
     assert.equal(count(), 100n + 2n);
   });
 
+  // kvm_arch_vm_ioctl hands KVM_SET_PMU_EVENT_FILTER to
+  // kvm_vm_ioctl_set_pmu_event_filter, which checks only the struct it copied:
+  // neither enable_pmu nor the VM's KVM_CAP_PMU_CAPABILITY is consulted, so a VM
+  // without a PMU takes a filter (and still refuses a bad one) like any other.
+  it('a VM without a PMU (enable_pmu=0, or KVM_CAP_PMU_CAPABILITY(DISABLE)) takes a filter, and refuses a bad one', () => {
+    const noPmuHost = new HostMachine({ cpu: 'amd-zen4', kvm: { enablePmu: false } });
+    const disabledHost = mediatedHost('intel-skylake');
+    const vms = [noPmuHost.kvm.createVm(), disabledHost.kvm.createVm()];
+    vms[1]!.disablePmu();
+    for (const vm of vms) {
+      assert.equal(vm.design, 'none');
+      vm.setPmuEventFilter({ action: 'deny', events: [0xc0n], fixedCounterBitmap: 1 });
+      const vcpu = vm.createVcpu();
+      vm.setPmuEventFilter({ action: 'allow', events: [], flags: 1 });
+      assert.throws(
+        () => vm.setPmuEventFilter({ action: 'deny', events: [], flags: 2 }),
+        kvmError('EINVAL'),
+      );
+      assert.equal(
+        vcpu.run((g) => g.cpuid(0xa).eax & 0xff),
+        0,
+        'still no PMU',
+      );
+    }
+  });
+
   it('a destroyed VM refuses further ioctls (EBADF: its file is closed)', () => {
     const host = mediatedHost();
     const vm = host.kvm.createVm();
