@@ -130,7 +130,9 @@ export const LVT = deepFreeze({
   VECTOR: 0xff,
   DELIVERY_MODE_MASK: 0x700,
   DM_FIXED: 0x000,
+  DM_LOWEST: 0x100,
   DM_NMI: 0x400,
+  DM_EXTINT: 0x700,
   /** Delivery status (APIC_SEND_PENDING): read-only on the part, stored by KVM's emulation. */
   SEND_PENDING: 1 << 12,
   MASKED: 1 << 16,

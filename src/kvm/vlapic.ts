@@ -30,13 +30,25 @@ export class VirtualLapic {
     this.lvtpc = Number(value & BigInt(LVTPC_WRITABLE));
   }
 
-  /** kvm_apic_local_deliver(APIC_LVTPC): the interrupt to inject, or null when masked. */
+  /**
+   * kvm_apic_local_deliver(APIC_LVTPC): the interrupt to inject, or null.
+   * Nothing when masked. Otherwise __apic_accept_irq by delivery mode: fixed
+   * and lowest-priority inject the vector, NMI an NMI; SMI, remote read,
+   * INIT and SIPI are accepted but are no interrupt a guest handler takes
+   * (the model has no SMM and no INIT/SIPI: nothing is delivered); ExtINT
+   * is not accepted (result 0). Only an accepted PMI sets LVTPC's mask bit,
+   * on an Intel-compatible guest.
+   */
   deliverPmi(): GuestInterrupt | null {
     const lvt = this.lvtpc;
     if (lvt & LVT.MASKED) return null;
+    const mode = lvt & LVT.DELIVERY_MODE_MASK;
+    if (mode === LVT.DM_EXTINT) return null;
     if (this.maskOnDelivery) this.lvtpc = lvt | LVT.MASKED;
-    if ((lvt & LVT.DELIVERY_MODE_MASK) === LVT.DM_NMI) return { nmi: true, vector: 2 };
-    return { nmi: false, vector: lvt & LVT.VECTOR };
+    if (mode === LVT.DM_NMI) return { nmi: true, vector: 2 };
+    if (mode === LVT.DM_FIXED || mode === LVT.DM_LOWEST)
+      return { nmi: false, vector: lvt & LVT.VECTOR };
+    return null;
   }
 
   eoi(): void {
