@@ -19,6 +19,7 @@ export function repeatedOption(
   options: readonly Option[],
 ): string | undefined {
   const given = new Map<Option, string | undefined>();
+  // Non-null assertion: args[i] for i < args.length, a string of argv.
   for (let i = 0; i < args.length; i++) {
     const word = args[i]!;
     if (word === '--') break;

@@ -65,6 +65,9 @@ function firstBadByte(bytes: Uint8Array): { byte: number; line: number; column: 
   let column = 1;
   /** Where the sequence being decoded began. */
   let start = 0;
+  // Non-null assertions: bytes[start] is in range, as `start` is at most the
+  // index of the byte that failed, or of a byte of the unfinished sequence at
+  // the end, and `bytes` is known not to decode, so it is not empty.
   for (let i = 0; i < bytes.length; i++) {
     let decoded: string;
     try {
