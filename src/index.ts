@@ -32,7 +32,14 @@ export type { VcpuStats, ExitReason } from './kvm/exits.ts';
 export type { GuestCpu } from './kvm/guest-cpu.ts';
 export type { GuestPmuConfig } from './kvm/pmu-types.ts';
 export type { VpmuDesignName } from './kvm/vpmu-design.ts';
-export { encodeMaskedEntry, type PmuEventFilter } from './kvm/event-filter.ts';
+export {
+  encodeMaskedEntry,
+  KVM_PMU_EVENT_ALLOW,
+  KVM_PMU_EVENT_DENY,
+  KVM_PMU_EVENT_FLAG_MASKED_EVENTS,
+  KVM_PMU_EVENT_FILTER_MAX_EVENTS,
+  type PmuEventFilter,
+} from './kvm/event-filter.ts';
 export { createHost, type Host, type HostOptions } from './sim/host.ts';
 // The simulator, its cost model, and the uncertainty analysis of `vpmu run --samples`.
 export { simulate, type SimulationInput, type SimulationOptions } from './sim/simulator.ts';

@@ -21,6 +21,12 @@ import { EVTSEL } from '../hw/msr.ts';
 import { deepFreeze } from '../common/freeze.ts';
 import { showValue } from '../common/printable.ts';
 
+/** KVM_PMU_EVENT_ALLOW: the uapi value of `action` for an allow list. */
+export const KVM_PMU_EVENT_ALLOW = 0;
+
+/** KVM_PMU_EVENT_DENY: the uapi value of `action` for a deny list. */
+export const KVM_PMU_EVENT_DENY = 1;
+
 /** KVM_PMU_EVENT_FILTER_MAX_EVENTS: "enough to filter the vast majority of currently defined events". */
 export const KVM_PMU_EVENT_FILTER_MAX_EVENTS = 300;
 
@@ -51,8 +57,18 @@ export function eventselEventMask(vendor: Vendor): bigint {
 
 /** The filter as userspace hands it to KVM_SET_PMU_EVENT_FILTER (docs/api.md). */
 export interface PmuEventFilter {
-  action: 'allow' | 'deny';
-  events: readonly bigint[];
+  /**
+   * 'allow' or 'deny', or the uapi's numbers for them, KVM_PMU_EVENT_ALLOW (0)
+   * and KVM_PMU_EVENT_DENY (1), so a program written against <linux/kvm.h>
+   * reads the same. Anything else is EINVAL.
+   */
+  action: 'allow' | 'deny' | typeof KVM_PMU_EVENT_ALLOW | typeof KVM_PMU_EVENT_DENY;
+  /**
+   * The u64 entries. A bigint, or a number that is a safe integer (enough for
+   * every plain event: select and umask fit in 36 bits); a masked entry's
+   * umask mask lives in bits 63:56, beyond a number's exact range.
+   */
+  events: readonly (bigint | number)[];
   fixedCounterBitmap?: number;
   flags?: number;
   /**
@@ -148,6 +164,20 @@ function entrySelect(entry: bigint): number {
 }
 
 /**
+ * The filter's action as KVM keeps it. The ioctl accepts KVM_PMU_EVENT_ALLOW
+ * and KVM_PMU_EVENT_DENY and nothing else (EINVAL), checked before anything
+ * else in the struct.
+ */
+function filterAction(action: unknown): 'allow' | 'deny' {
+  if (action === 'allow' || action === KVM_PMU_EVENT_ALLOW) return 'allow';
+  if (action === 'deny' || action === KVM_PMU_EVENT_DENY) return 'deny';
+  throw new KvmError(
+    'EINVAL',
+    `KVM_SET_PMU_EVENT_FILTER: bad action ${showValue(action)} (expected 'allow' or 'deny', or KVM_PMU_EVENT_ALLOW (0) or KVM_PMU_EVENT_DENY (1))`,
+  );
+}
+
+/**
  * kvm_vm_ioctl_set_pmu_event_filter + prepare_filter_lists. Checks in upstream's
  * order: bad action -> EINVAL, unknown flags -> EINVAL, more than 300 events ->
  * E2BIG, then (masked filters) an entry with bits outside event select, umask
@@ -163,10 +193,7 @@ export function compileEventFilter(filter: PmuEventFilter, vendor: Vendor): Comp
   // copy_from_user of the struct: no struct at all is a bad address.
   if (filter === null || typeof filter !== 'object')
     throw new KvmError('EFAULT', 'KVM_SET_PMU_EVENT_FILTER: the filter must be an object');
-  const action: unknown = filter.action;
-  if (action !== 'allow' && action !== 'deny') {
-    throw new KvmError('EINVAL', `KVM_SET_PMU_EVENT_FILTER: bad action ${String(action)}`);
-  }
+  const action = filterAction(filter.action);
   const flags: unknown = filter.flags ?? 0;
   if (
     typeof flags !== 'number' ||
@@ -175,7 +202,7 @@ export function compileEventFilter(filter: PmuEventFilter, vendor: Vendor): Comp
     flags > 0xffffffff ||
     (flags & ~KVM_PMU_EVENT_FLAGS_VALID_MASK) !== 0
   ) {
-    throw new KvmError('EINVAL', `KVM_SET_PMU_EVENT_FILTER: bad flags ${String(flags)}`);
+    throw new KvmError('EINVAL', `KVM_SET_PMU_EVENT_FILTER: bad flags ${showValue(flags)}`);
   }
   // copy_from_user of the events that follow the struct: no array, no events to copy.
   if (!Array.isArray(filter.events))
@@ -190,14 +217,18 @@ export function compileEventFilter(filter: PmuEventFilter, vendor: Vendor): Comp
   const events: bigint[] = [];
   for (let i = 0; i < filter.events.length; i++) {
     const e: unknown = filter.events[i];
-    if (typeof e !== 'bigint') throw new TypeError(`events[${i}] must be a bigint (a u64 entry)`);
-    events.push(BigInt.asUintN(64, e));
+    if (typeof e === 'bigint') events.push(BigInt.asUintN(64, e));
+    else if (Number.isSafeInteger(e)) events.push(BigInt.asUintN(64, BigInt(e as number)));
+    else
+      throw new TypeError(
+        `events[${i}] must be a bigint or a safe integer (a u64 entry), got ${showValue(e)}`,
+      );
   }
   // fixed_counter_bitmap is a __u32 in the uapi.
   const bitmap: unknown = filter.fixedCounterBitmap ?? 0;
   if (typeof bitmap !== 'number' || !Number.isInteger(bitmap) || bitmap < 0 || bitmap > 0xffffffff)
     throw new TypeError(
-      `fixedCounterBitmap must be an integer in [0, 2^32) (a __u32), got ${String(bitmap)}`,
+      `fixedCounterBitmap must be an integer in [0, 2^32) (a __u32), got ${showValue(bitmap)}`,
     );
   const fixedCounterBitmap = bitmap >>> 0;
   const masked = (flags & KVM_PMU_EVENT_FLAG_MASKED_EVENTS) !== 0;

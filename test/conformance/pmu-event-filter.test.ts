@@ -53,8 +53,10 @@ const MAX_TEST_EVENTS = 10;
 const KVM_PMU_EVENT_FILTER_MAX_EVENTS = 300;
 const KVM_PMU_EVENT_FLAG_MASKED_EVENTS = 1;
 const KVM_PMU_EVENT_FLAGS_VALID_MASK = KVM_PMU_EVENT_FLAG_MASKED_EVENTS;
-/* KVM_PMU_EVENT_DENY + 1 */
-const PMU_EVENT_FILTER_INVALID_ACTION = 2;
+/* arch/x86/include/uapi/asm/kvm.h */
+const KVM_PMU_EVENT_ALLOW = 0;
+const KVM_PMU_EVENT_DENY = 1;
+const PMU_EVENT_FILTER_INVALID_ACTION = KVM_PMU_EVENT_DENY + 1;
 const PMU_EVENT_FILTER_INVALID_FLAGS = KVM_PMU_EVENT_FLAGS_VALID_MASK << 1;
 const PMU_EVENT_FILTER_INVALID_NEVENTS = KVM_PMU_EVENT_FILTER_MAX_EVENTS + 1;
 
@@ -448,11 +450,11 @@ for (const c of CONFIGS) {
       const nrFixedCounters = c.vendor === 'intel' ? 3 : 0; // kvm_cpu_property(X86_PROPERTY_PMU_NR_FIXED_COUNTERS)
       const all = (1n << 64n) - 1n;
       /* Unfortunately having invalid bits set in event data is expected to pass when flags == 0. */
-      vm.setPmuEventFilter({ action: 'allow', events: [all] });
+      vm.setPmuEventFilter({ action: KVM_PMU_EVENT_ALLOW, events: [all] });
       expectErrno(
         () =>
           vm.setPmuEventFilter({
-            action: 'allow',
+            action: KVM_PMU_EVENT_ALLOW,
             events: [all],
             flags: KVM_PMU_EVENT_FLAG_MASKED_EVENTS,
           }),
@@ -460,14 +462,15 @@ for (const c of CONFIGS) {
         'a masked entry with stray bits',
       );
       vm.setPmuEventFilter({
-        action: 'allow',
+        action: KVM_PMU_EVENT_ALLOW,
         events: [encodeMaskedEntry(0xff, 0xff, 0xff, 0xf)],
         flags: KVM_PMU_EVENT_FLAG_MASKED_EVENTS,
       });
+      /* f = base_event_filter: its .action is left 0, KVM_PMU_EVENT_ALLOW. */
       expectErrno(
         () =>
           vm.setPmuEventFilter({
-            action: PMU_EVENT_FILTER_INVALID_ACTION as unknown as 'deny',
+            action: PMU_EVENT_FILTER_INVALID_ACTION as typeof KVM_PMU_EVENT_DENY,
             events: BASE_EVENTS,
           }),
         'EINVAL',
@@ -476,7 +479,7 @@ for (const c of CONFIGS) {
       expectErrno(
         () =>
           vm.setPmuEventFilter({
-            action: 'deny',
+            action: KVM_PMU_EVENT_ALLOW,
             events: BASE_EVENTS,
             flags: PMU_EVENT_FILTER_INVALID_FLAGS,
           }),
@@ -488,13 +491,13 @@ for (const c of CONFIGS) {
         ...Array<bigint>(PMU_EVENT_FILTER_INVALID_NEVENTS - BASE_EVENTS.length).fill(0n),
       ];
       expectErrno(
-        () => vm.setPmuEventFilter({ action: 'deny', events: tooMany }),
+        () => vm.setPmuEventFilter({ action: KVM_PMU_EVENT_ALLOW, events: tooMany }),
         'E2BIG',
         'Exceeding the max number of filter events should fail',
       );
       /* Masking non-existent fixed counters should be allowed. */
       vm.setPmuEventFilter({
-        action: 'deny',
+        action: KVM_PMU_EVENT_ALLOW,
         events: BASE_EVENTS,
         fixedCounterBitmap: Number(~genmask(nrFixedCounters, 0) & 0xffffffffn),
       });

@@ -8,6 +8,8 @@ import {
   encodeMaskedEntry,
   isFixedCounterAllowed,
   isGpEventAllowed,
+  KVM_PMU_EVENT_ALLOW,
+  KVM_PMU_EVENT_DENY,
   KVM_PMU_EVENT_FILTER_MAX_EVENTS,
   type PmuEventFilter,
 } from '../../src/kvm/event-filter.ts';
@@ -207,10 +209,71 @@ describe('compileEventFilter: errors, in upstream order', () => {
     assert.doesNotThrow(() => compileEventFilter(f, 'amd'));
   });
 
-  it('a non-bigint entry is a TypeError (a caller bug)', () => {
-    assert.throws(
-      () => compileEventFilter({ action: 'allow', events: [0xc0 as unknown as bigint] }, 'intel'),
-      TypeError,
+  it('an entry that is neither a bigint nor a safe integer is a TypeError (a caller bug)', () => {
+    for (const bad of [0.5, Number.NaN, 2 ** 53, '0xc0', null, undefined, {}]) {
+      assert.throws(
+        () => compileEventFilter({ action: 'allow', events: [bad as bigint] }, 'intel'),
+        (e: unknown) =>
+          e instanceof TypeError &&
+          /events\[0\] must be a bigint or a safe integer/.test(e.message),
+        JSON.stringify(bad) ?? 'undefined',
+      );
+    }
+  });
+
+  it('an action other than the uapi’s two, as a name or a number, is EINVAL and names both', () => {
+    for (const bad of [2, -1, 0.5, '0', 'ALLOW', true, null])
+      assert.throws(
+        () => compileEventFilter({ action: bad as 'allow', events: [] }, 'intel'),
+        (e: unknown) =>
+          e instanceof KvmError &&
+          e.errno === 'EINVAL' &&
+          e.message.includes('KVM_PMU_EVENT_ALLOW (0) or KVM_PMU_EVENT_DENY (1)'),
+        String(bad),
+      );
+  });
+});
+
+describe('compileEventFilter: the uapi’s numbers', () => {
+  // arch/x86/include/uapi/asm/kvm.h: #define KVM_PMU_EVENT_ALLOW 0, #define KVM_PMU_EVENT_DENY 1.
+  it('KVM_PMU_EVENT_ALLOW is 0 and KVM_PMU_EVENT_DENY is 1, as in the uapi header', () => {
+    assert.equal(KVM_PMU_EVENT_ALLOW, 0);
+    assert.equal(KVM_PMU_EVENT_DENY, 1);
+  });
+
+  it('property: action 0/1 and a safe-integer entry compile as allow/deny and the bigint entry', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(KVM_PMU_EVENT_ALLOW, KVM_PMU_EVENT_DENY),
+        fc.array(fc.maxSafeNat(), { maxLength: 20 }),
+        fc.constantFrom('intel' as const, 'amd' as const),
+        (action, numbers, vendor) => {
+          const byNumber = compileEventFilter({ action, events: numbers }, vendor);
+          const byName = compileEventFilter(
+            { action: action === 0 ? 'allow' : 'deny', events: numbers.map(BigInt) },
+            vendor,
+          );
+          assert.equal(byNumber.action, action === 0 ? 'allow' : 'deny');
+          assert.deepEqual(byNumber.includes, byName.includes);
+          assert.deepEqual(byNumber.excludes, byName.excludes);
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it('a negative safe integer is cast to u64 as a bigint is: -1 is all ones', () => {
+    const all = (1n << 64n) - 1n;
+    // Plain entries with bits outside select + umask are dropped
+    // (convert_to_masked_filter), so both filters end up empty alike; a masked
+    // filter refuses both with EINVAL (stray bits).
+    assert.deepEqual(
+      compileEventFilter({ action: 'allow', events: [-1] }, 'intel').includes,
+      compileEventFilter({ action: 'allow', events: [all] }, 'intel').includes,
+    );
+    assert.equal(
+      errno(() => compileEventFilter({ action: 'allow', events: [-1], flags: 1 }, 'intel')),
+      'EINVAL',
     );
   });
 });

@@ -31,6 +31,9 @@ import fc from '../common/fc.ts';
 import type { CpuModelName } from '../../src/hw/cpu-models.ts';
 import { EVTSEL, MSR } from '../../src/hw/msr.ts';
 import { encodeMaskedEntry, type PmuEventFilter } from '../../src/kvm/event-filter.ts';
+
+/** The filters this test draws: by action name, with bigint entries (the oracle's terms). */
+type TestFilter = PmuEventFilter & { action: 'allow' | 'deny'; events: readonly bigint[] };
 import type { GuestCpu } from '../../src/kvm/guest-cpu.ts';
 import type { VcpuImpl } from '../../src/kvm/vcpu.ts';
 import { HostMachine } from '../../src/sim/host.ts';
@@ -51,8 +54,8 @@ const CPUS: readonly { cpu: CpuModelName; vendor: Vendor }[] = [
 type Op =
   | { k: 'sel'; i: number; value: bigint }
   | { k: 'fixed'; value: bigint }
-  | { k: 'filter'; filter: PmuEventFilter }
-  | { k: 'exit'; filter: PmuEventFilter | null };
+  | { k: 'filter'; filter: TestFilter }
+  | { k: 'exit'; filter: TestFilter | null };
 
 // Few selects and umasks, so that filter entries and selectors often meet.
 // Intel selectors have no select bits above 7:0 (bits 35:32 are IN_TX and
@@ -76,7 +79,7 @@ function selector(v: Vendor): fc.Arbitrary<bigint> {
     );
 }
 
-function filterArb(v: Vendor): fc.Arbitrary<PmuEventFilter> {
+function filterArb(v: Vendor): fc.Arbitrary<TestFilter> {
   const entry = fc.record({
     select: selects(v),
     umask: umasks,
@@ -125,7 +128,7 @@ class Expected {
   readonly sel = new Array<bigint>(GP_COUNTERS).fill(0n);
   fixed = 0n;
   fixedHw = 0n;
-  private filter: PmuEventFilter | null = null;
+  private filter: TestFilter | null = null;
 
   constructor(private readonly vendor: Vendor) {}
 
@@ -160,7 +163,7 @@ class Expected {
   }
 
   /** KVM_SET_PMU_EVENT_FILTER: every counter reprogrammed. */
-  setFilter(filter: PmuEventFilter): void {
+  setFilter(filter: TestFilter): void {
     this.filter = filter;
     for (let j = 0; j < FIXED_COUNTERS; j++) this.refreshFixed(j);
   }
