@@ -62,6 +62,9 @@ export interface Host {
 /** The hardlockup detector's period: watchdog_thresh (10 s) of cycles. */
 export const WATCHDOG_THRESH_S = 10;
 
+/** What host.exec takes beside a block of Work: where it runs. */
+const HOST_EXEC_FIELDS = ['cpu', 'pid'] as const;
+
 export class HostMachine implements Host {
   readonly model: CpuModel;
   readonly cpus: PhysicalCpu[];
@@ -129,7 +132,7 @@ export class HostMachine implements Host {
   }
 
   exec(work: Work & { cpu?: number; pid?: number }): void {
-    validateWork(work, 'host.exec');
+    validateWork(work, 'host.exec', HOST_EXEC_FIELDS);
     const cpuId = work.cpu ?? 0;
     if (!Number.isInteger(cpuId) || cpuId < 0 || cpuId >= this.cpus.length) {
       throw new RangeError(

@@ -71,4 +71,39 @@ describe('validateWork', () => {
     );
     assert.throws(() => validateWork(null as unknown as Work, 'w'), TypeError);
   });
+
+  it('property: a key that is not a field of Work is refused, naming it', () => {
+    const fields = new Set<string>([...WORK_KEYS, 'cpl']);
+    fc.assert(
+      fc.property(
+        validWork,
+        fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,11}$/).filter((k) => !fields.has(k)),
+        (work, key) => {
+          const block = { ...work, [key]: 1 };
+          assert.throws(
+            () => validateWork(block, 'w'),
+            (e: Error) =>
+              e instanceof TypeError &&
+              e.message.startsWith('w: work: unknown field ') &&
+              e.message.includes(`'${key}'`),
+          );
+        },
+      ),
+    );
+  });
+
+  it('a misspelt field names the one it resembles; a caller’s own extra fields pass', () => {
+    // Without the check, { cycle: 3 } read as no cycles: cycles defaulted to instructions.
+    assert.throws(
+      () => validateWork({ instructions: 5, cycle: 3 } as Work, 'guest.exec'),
+      /^TypeError: guest\.exec: work: unknown field 'cycle', did you mean 'cycles'\?$/,
+    );
+    assert.doesNotThrow(() =>
+      validateWork({ instructions: 5, cpu: 1, pid: 7 } as Work, 'host.exec', ['cpu', 'pid']),
+    );
+    assert.throws(
+      () => validateWork({ instructions: 5, cpus: 1 } as Work, 'host.exec', ['cpu', 'pid']),
+      /did you mean 'cpu'\?/,
+    );
+  });
 });
