@@ -11,6 +11,14 @@ import type { PropertyName } from './properties.ts';
 import { parseProperties } from './schedule.ts';
 
 export const STRATEGIES = ['dfs', 'random', 'pct'] as const;
+
+/**
+ * The most threads `jobs` (and `vpmu check --jobs`) may ask for: each worker
+ * builds its own engine and keeps an 8 MB cache of recent fingerprints and
+ * its share of every level, some 40 MB in all, and past the cores they only
+ * take turns.
+ */
+export const MAX_CHECK_JOBS = 64;
 export type Strategy = (typeof STRATEGIES)[number];
 
 /** The whole-number options and their bounds (the CLI's flags have the same ones or narrower). */
@@ -20,7 +28,7 @@ const COUNTS = {
   runs: [1, Number.MAX_SAFE_INTEGER],
   depth: [1, 100],
   maxStates: [1, Number.MAX_SAFE_INTEGER],
-  jobs: [1, 1024],
+  jobs: [1, MAX_CHECK_JOBS],
   parallelAfter: [1, Number.MAX_SAFE_INTEGER],
   shortestBudget: [1, Number.MAX_SAFE_INTEGER],
 } as const;

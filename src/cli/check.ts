@@ -22,6 +22,7 @@ import {
   variantNames,
   type ModelParams,
 } from '../check/model-catalogue.ts';
+import { MAX_CHECK_JOBS } from '../check/check-options.ts';
 import { PARALLEL_AFTER } from '../check/parallel-search.ts';
 import { PROPERTIES } from '../check/properties.ts';
 import { defaultJobs } from '../common/jobs.ts';
@@ -36,13 +37,6 @@ import { parseInteger, runCommand, UsageError } from './errors.ts';
  * raises it deliberately.
  */
 const DEFAULT_MAX_STATES = 30_000_000;
-
-/**
- * The most threads --jobs may ask for: each worker builds its own engine and
- * keeps an 8 MB cache of recent fingerprints and its share of every level,
- * some 40 MB in all, and past the cores they only take turns.
- */
-const MAX_CHECK_JOBS = 64;
 
 /** --jobs by default: the cores, up to MAX_CHECK_JOBS. */
 const defaultCheckJobs = (): number => Math.min(defaultJobs(), MAX_CHECK_JOBS);

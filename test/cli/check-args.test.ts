@@ -107,6 +107,8 @@ describe('runCheck and runReplay called from JavaScript without types', () => {
     ['properties', { ...base, properties: 'invariant' }],
     ['properties', { ...base, properties: ['nosuch'] }],
     ['jobs', { ...base, jobs: 0 }],
+    // The CLI's --jobs bound (64 threads of some 40 MB each) holds in the API too.
+    ['jobs', { ...base, jobs: 65 }],
     ['maxStates', { ...base, maxStates: -1 }],
     ['runs', { ...base, strategy: 'random', runs: '10' }],
     ['seed', { ...base, strategy: 'random', seed: Number.NaN }],
