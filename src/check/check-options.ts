@@ -4,6 +4,7 @@
  * count as text gets a BadInput naming the option, as `vpmu check` names
  * its flag, not a TypeError from inside the search.
  */
+import { MAX_JOBS } from '../common/jobs.ts';
 import { showValue as shown } from '../common/printable.ts';
 import { unknownKey } from '../common/spelling.ts';
 import { BadInput, parseModelKind, type ModelKind, type ModelParams } from './model-catalogue.ts';
@@ -12,13 +13,6 @@ import { parseProperties } from './schedule.ts';
 
 export const STRATEGIES = ['dfs', 'random', 'pct'] as const;
 
-/**
- * The most threads `jobs` (and `vpmu check --jobs`) may ask for: each worker
- * builds its own engine and keeps an 8 MB cache of recent fingerprints and
- * its share of every level, some 40 MB in all, and past the cores they only
- * take turns.
- */
-export const MAX_CHECK_JOBS = 64;
 export type Strategy = (typeof STRATEGIES)[number];
 
 /** The whole-number options and their bounds (the CLI's flags have the same ones or narrower). */
@@ -28,7 +22,7 @@ const COUNTS = {
   runs: [1, Number.MAX_SAFE_INTEGER],
   depth: [1, 100],
   maxStates: [1, Number.MAX_SAFE_INTEGER],
-  jobs: [1, MAX_CHECK_JOBS],
+  jobs: [1, MAX_JOBS],
   parallelAfter: [1, Number.MAX_SAFE_INTEGER],
   shortestBudget: [1, Number.MAX_SAFE_INTEGER],
 } as const;

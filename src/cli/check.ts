@@ -22,10 +22,9 @@ import {
   variantNames,
   type ModelParams,
 } from '../check/model-catalogue.ts';
-import { MAX_CHECK_JOBS } from '../check/check-options.ts';
 import { PARALLEL_AFTER } from '../check/parallel-search.ts';
 import { PROPERTIES } from '../check/properties.ts';
-import { defaultJobs } from '../common/jobs.ts';
+import { defaultJobs, MAX_JOBS } from '../common/jobs.ts';
 import { parseProperties } from '../check/schedule.ts';
 import { parseInteger, runCommand, UsageError } from './errors.ts';
 
@@ -37,9 +36,6 @@ import { parseInteger, runCommand, UsageError } from './errors.ts';
  * raises it deliberately.
  */
 const DEFAULT_MAX_STATES = 30_000_000;
-
-/** --jobs by default: the cores, up to MAX_CHECK_JOBS. */
-const defaultCheckJobs = (): number => Math.min(defaultJobs(), MAX_CHECK_JOBS);
 
 interface CheckFlags {
   variant: string;
@@ -124,7 +120,7 @@ export function registerCheck(program: Command): void {
     )
     .option(
       '--jobs <n>',
-      `dfs: threads for a search that outgrows ${PARALLEL_AFTER.toLocaleString('en-US')} states (default: the number of cores, ${defaultCheckJobs()} here; at most ${MAX_CHECK_JOBS})`,
+      `dfs: threads for a search that outgrows ${PARALLEL_AFTER.toLocaleString('en-US')} states (default: the number of cores, ${defaultJobs()} here; at most ${MAX_JOBS})`,
     )
     .option('--no-symmetry', 'dfs: no symmetry reduction')
     .option('--no-por', 'dfs: no partial-order reduction')
@@ -219,9 +215,9 @@ function check(modelText: string, flags: CheckFlags): CheckResult {
           ? { maxStates: DEFAULT_MAX_STATES }
           : {}),
       ...(flags.jobs !== undefined
-        ? { jobs: parseInteger('--jobs', flags.jobs, 1, MAX_CHECK_JOBS) }
+        ? { jobs: parseInteger('--jobs', flags.jobs, 1, MAX_JOBS) }
         : strategy === 'dfs'
-          ? { jobs: defaultCheckJobs() }
+          ? { jobs: defaultJobs() }
           : {}),
       symmetry: flags.symmetry,
       anyN: flags.anyN === true,

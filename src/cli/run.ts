@@ -30,6 +30,7 @@ import type { TraceRecorder } from '../sim/trace-recorder.ts';
 import { parseInteger, runCommand, UsageError } from './errors.ts';
 import { checkOutputPath, writeOutputFile } from './output-files.ts';
 import { item } from '../common/item.js';
+import { MAX_JOBS } from '../common/jobs.ts';
 
 export const DEFAULT_SCENARIO = 'specint-sampling';
 
@@ -293,7 +294,7 @@ export async function run(
   const costs = options.costs !== undefined ? modules.loadCostFile(options.costs) : null;
   const jobs =
     options.jobs !== undefined
-      ? parseInteger('--jobs', options.jobs, 1, 1024)
+      ? parseInteger('--jobs', options.jobs, 1, MAX_JOBS)
       : modules.defaultJobs();
   const samples =
     options.samples !== undefined ? parseInteger('--samples', options.samples, 2, 100_000) : null;
@@ -457,7 +458,7 @@ export function registerRun(program: Command, options: { isDefault?: boolean } =
     )
     .option(
       '--jobs <n>',
-      'worker threads for samples and sweep points (default: the number of cores)',
+      `worker threads for samples and sweep points (default: the number of cores; at most ${MAX_JOBS})`,
     )
     .option('--set <path=value...>', 'override scenario fields, e.g. --set duration=0.5')
     .option('--no-progress', 'no progress bar')

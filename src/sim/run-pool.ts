@@ -6,7 +6,7 @@
  * fresh, seeded simulation: it depends on nothing but its input.
  */
 import { withDefaultSignals } from '../common/interrupts.ts';
-import { defaultJobs } from '../common/jobs.ts';
+import { defaultJobs, MAX_JOBS } from '../common/jobs.ts';
 import { startWorker } from '../common/worker-thread.ts';
 import type { SimulationReport } from './results.ts';
 import type { SimulationInput, SimulationOptions } from './simulator.ts';
@@ -213,9 +213,9 @@ function checkPoolOptions(where: string, options: unknown, extra: readonly strin
   const unknown = unknownKey(options, ['jobs', 'progress', 'signal', ...extra]);
   if (unknown !== undefined) throw new TypeError(`${where}: ${unknown}`);
   const { jobs, progress, signal } = options as Record<string, unknown>;
-  if (!Number.isSafeInteger(jobs) || (jobs as number) < 1)
+  if (!Number.isSafeInteger(jobs) || (jobs as number) < 1 || (jobs as number) > MAX_JOBS)
     throw new RangeError(
-      `${where}: jobs: expected a whole number of threads, at least 1, got ${showValue(jobs)}`,
+      `${where}: jobs: expected a whole number of threads from 1 to ${MAX_JOBS}, got ${showValue(jobs)}`,
     );
   if (progress !== undefined && typeof progress !== 'function')
     throw new TypeError(`${where}: progress: expected a function, got ${showValue(progress)}`);

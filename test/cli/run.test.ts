@@ -212,6 +212,14 @@ describe('flags of the samples or a sweep, on one run', () => {
       usage('--jobs', /only with --samples or --sweep/),
     );
   });
+
+  it('--jobs above 64 is refused: each worker costs some 20 MB, and past the cores they take turns', async () => {
+    const write = () => assert.fail('nothing is printed');
+    await assert.rejects(
+      run(undefined, { jobs: '65', samples: '2', duration: '0.01' }, write),
+      usage('--jobs', /64/),
+    );
+  });
 });
 
 describe('a sweep of a field that names the run', () => {

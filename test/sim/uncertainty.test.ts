@@ -234,11 +234,16 @@ describe('the report', () => {
     );
     await assert.rejects(
       runUncertaintyOnThreads(never, { samples: 8 } as never),
-      /^RangeError: runUncertaintyOnThreads: jobs: expected a whole number of threads, at least 1, got nothing/,
+      /^RangeError: runUncertaintyOnThreads: jobs: expected a whole number of threads from 1 to 64, got nothing/,
     );
     await assert.rejects(
       runUncertaintyOnThreads(never, { samples: 1, jobs: 2 }),
       /^RangeError: runUncertainty: samples: expected a whole number of at least 2, got 1/,
+    );
+    // A thousand workers would need some 20 GB: the bound is MAX_JOBS, 64, as on the CLI.
+    await assert.rejects(
+      simulateAll([], { jobs: 65 }),
+      /^RangeError: simulateAll: jobs: expected a whole number of threads from 1 to 64, got 65/,
     );
     await assert.rejects(
       simulateAll(undefined as never, { jobs: 1 }),
