@@ -54,7 +54,7 @@ export interface PerfTarget {
 export const PERF_TARGET_FIELDS: readonly (keyof PerfTarget)[] = ['cpu', 'pid'];
 
 /** Validate what perf_event_open checks before any PMU (kernel/events/core.c). */
-export function validateAttr(attr: PerfEventAttr): void {
+export function validateAttr(attr: PerfEventAttr, maxSampleRate?: number): void {
   if (attr === null || typeof attr !== 'object')
     throw new PerfError('EFAULT', 'attr is not an object');
   // perf_copy_attr() refuses attr bytes this kernel does not know with E2BIG;
@@ -79,29 +79,48 @@ export function validateAttr(attr: PerfEventAttr): void {
       'samplePeriod and sampleFreq are exclusive (attr.freq selects one)',
     );
   }
+  // sample_period is a u64 (bit 63 set is EINVAL); here a number, so whole
+  // and at most 2^53 - 1. 0 is a counting event, as upstream.
   if (
     attr.samplePeriod !== undefined &&
-    (!Number.isSafeInteger(attr.samplePeriod) || attr.samplePeriod <= 0)
+    (!Number.isSafeInteger(attr.samplePeriod) || attr.samplePeriod < 0)
   ) {
     throw new PerfError(
       'EINVAL',
-      `samplePeriod must be a positive integer, got ${attr.samplePeriod}`,
+      `samplePeriod must be a whole number from 0 (counting) to 2^53 - 1, got ${showValue(attr.samplePeriod)}`,
     );
   }
   if (attr.sampleFreq !== undefined) {
-    if (!Number.isSafeInteger(attr.sampleFreq) || attr.sampleFreq <= 0) {
+    if (!Number.isSafeInteger(attr.sampleFreq) || attr.sampleFreq < 0) {
       throw new PerfError(
         'EINVAL',
-        `sampleFreq must be a positive integer, got ${attr.sampleFreq}`,
+        `sampleFreq must be a whole number from 0 (counting), got ${showValue(attr.sampleFreq)}`,
       );
     }
-    // perf_event_max_sample_rate (default 100000): higher frequencies are refused.
-    if (attr.sampleFreq > MAX_SAMPLE_RATE)
+    // perf_event_open() refuses a frequency above kernel.perf_event_max_sample_rate
+    // as it stands now (perf_sample_event_took() lowers it when PMIs take too
+    // long); perf_event_create_kernel_counter() does not check it.
+    if (maxSampleRate !== undefined && attr.sampleFreq > maxSampleRate)
       throw new PerfError(
         'EINVAL',
-        `sampleFreq ${attr.sampleFreq} exceeds perf_event_max_sample_rate (${MAX_SAMPLE_RATE})`,
+        `sampleFreq ${attr.sampleFreq} exceeds perf_event_max_sample_rate (${maxSampleRate})`,
       );
   }
+}
+
+/**
+ * perf_copy_attr(): the kernel keeps its own copy of the attr, so a caller
+ * that changes its object after perf_event_open changes nothing. A sample
+ * period or frequency of 0 makes a counting event (is_sampling_event() tests
+ * attr.sample_period != 0, and sample_freq shares its union; perf_event_alloc
+ * starts frequency mode at period 1 only for a non-zero sample_freq), so the
+ * copy leaves it out.
+ */
+export function copyAttr(attr: PerfEventAttr): Readonly<PerfEventAttr> {
+  const copy = { ...attr };
+  if (copy.samplePeriod === 0) delete copy.samplePeriod;
+  if (copy.sampleFreq === 0) delete copy.sampleFreq;
+  return Object.freeze(copy);
 }
 
 /** /proc/sys/kernel/perf_event_max_sample_rate default. */

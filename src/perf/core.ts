@@ -11,7 +11,13 @@
  */
 import { PerfError } from '../common/errors.ts';
 import { item } from '../common/item.ts';
-import { PERF_TARGET_FIELDS, validateAttr, type PerfEventAttr, type PerfTarget } from './attr.ts';
+import {
+  copyAttr,
+  PERF_TARGET_FIELDS,
+  validateAttr,
+  type PerfEventAttr,
+  type PerfTarget,
+} from './attr.ts';
 import { unknownKey } from '../common/spelling.ts';
 import type { PerfCoreOptions, PerfCpu } from './core-config.ts';
 import { EventContext } from './context.ts';
@@ -129,12 +135,14 @@ export class PerfCore {
    * `overflowHandler` is given). Throws PerfError with the kernel's errno.
    */
   open(
-    attr: PerfEventAttr,
+    given: PerfEventAttr,
     target: PerfTarget = {},
     group?: KernelEvent,
     overflowHandler?: OverflowHandler,
   ): KernelEvent {
-    validateAttr(attr);
+    // perf_event_open checks the frequency against the sysctl; a kernel counter does not.
+    validateAttr(given, overflowHandler === undefined ? this.maxSampleRate : undefined);
+    const attr = copyAttr(given);
     const resolved = this.resolveTarget(target);
     const pmu = this.findPmu(attr.pmu ?? 'cpu');
     if (group !== undefined) checkGroupFd(group);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { PerfError } from '../../src/common/errors.ts';
 import { HostMachine } from '../../src/sim/host.ts';
 
 /** A host whose PMI handler takes `ns` of CPU time (charged on its clock). */
@@ -68,4 +69,40 @@ describe('perf_sample_event_took', () => {
     const ticks = 20e6 / 4e6 + 1;
     assert.ok(e.samples <= 400 + ticks * (limit + 1), `${e.samples} samples`);
   });
+});
+
+describe('perf_event_open against the lowered kernel.perf_event_max_sample_rate', () => {
+  // kernel/events/core.c, perf_event_open(): "if (attr.sample_freq >
+  // sysctl_perf_event_sample_rate) return -EINVAL", the sysctl as
+  // perf_sample_event_took() left it.
+  it('a frequency above the lowered rate is EINVAL; one at it is accepted', () => {
+    const host = hostWithPmiCost(20_000);
+    host.perf.open(
+      { config: 'instructions', samplePeriod: 100_000, excludeGuest: true },
+      { cpu: 0 },
+    );
+    host.exec({ instructions: 100_000_000 });
+    const rate = host.perfCore.maxSampleRate;
+    assert.ok(rate < 100_000, `the rate was not lowered (${rate})`);
+    assert.throws(
+      () => host.perf.open({ config: 'cycles', sampleFreq: rate + 1 }, { cpu: 0 }),
+      (e: unknown) => e instanceof PerfError && e.errno === 'EINVAL',
+    );
+    assert.equal(
+      host.perf.open({ config: 'cycles', sampleFreq: rate }, { cpu: 0 }).state,
+      'active',
+    );
+  });
+});
+
+describe('a sample period or frequency of 0', () => {
+  // is_sampling_event(): attr.sample_period != 0 (sample_freq shares the union).
+  for (const attr of [{ samplePeriod: 0 }, { sampleFreq: 0 }])
+    it(`${JSON.stringify(attr)} opens a counting event: it counts every event and takes no sample`, () => {
+      const host = new HostMachine({});
+      const e = host.perf.open({ config: 'instructions', excludeGuest: true, ...attr }, { cpu: 0 });
+      host.exec({ instructions: 10_000_000 });
+      assert.equal(e.read().value, 10_000_000n);
+      assert.equal(e.samples, 0);
+    });
 });
