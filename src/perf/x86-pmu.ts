@@ -40,7 +40,7 @@ const ARCH_EVENT_BIT: Readonly<Record<NamedEventName, number>> = {
   'topdown-slots': 7,
 };
 
-/** Raw config bits a user may set (X86_RAW_EVENT_MASK / AMD64_RAW_EVENT_MASK). */
+/** config_mask: the raw config bits the driver keeps (X86_RAW_EVENT_MASK / AMD64_RAW_EVENT_MASK). */
 const RAW_MASK_INTEL = EVTSEL.EVENT | EVTSEL.UMASK | EVTSEL.EDGE | EVTSEL.INV | EVTSEL.CMASK;
 const RAW_MASK_AMD = RAW_MASK_INTEL | EVTSEL.AMD_EVENT_HI;
 
@@ -161,14 +161,23 @@ export class X86Pmu implements PerfPmu {
         for (const [pseudo, index] of INTEL_FIXED_ONLY) if (index === fixedIndex) raw = pseudo;
       }
     } else {
-      raw = BigInt(attr.config);
-      const allowed = desc.vendor === 'intel' ? RAW_MASK_INTEL : RAW_MASK_AMD;
-      if (raw & ~allowed)
+      const given = BigInt(attr.config);
+      name = `r${given.toString(16)}`;
+      if (desc.vendor === 'intel' && given & EVTSEL.ANY) {
+        // intel_pmu_hw_config(): AnyThread needs arch perfmon v3 (EINVAL before),
+        // and then counts the SMT sibling's events too, which this model, without
+        // SMT, has not got.
+        if (desc.version < 3)
+          throw new PerfError('EINVAL', `${name}: AnyThread (bit 21) needs perfmon v3`);
         throw new PerfError(
-          'EINVAL',
-          `raw config 0x${raw.toString(16)} sets bits outside the event encoding`,
+          'EOPNOTSUPP',
+          `${name}: AnyThread (bit 21) counts the SMT sibling too; SMT is not modelled`,
         );
-      name = `r${raw.toString(16)}`;
+      }
+      // x86_pmu_get_event_config(): attr.config & config_mask. Other bits (EN,
+      // INT, USR, OS, Intel's 63:32) are dropped, not refused: USR and OS come
+      // from exclude_user and exclude_kernel, EN and INT from the driver.
+      raw = given & (desc.vendor === 'intel' ? RAW_MASK_INTEL : RAW_MASK_AMD);
       const pseudoIndex = desc.vendor === 'intel' ? INTEL_FIXED_ONLY.get(raw) : undefined;
       if (pseudoIndex !== undefined) {
         if (!(desc.fixedMask & (1 << pseudoIndex)))

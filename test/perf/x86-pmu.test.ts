@@ -215,26 +215,51 @@ describe('event_init: decoding and refusals', () => {
     decode(model, { config: 'instructions' });
   });
 
-  it('EINVAL: raw configs with bits outside the event encoding', () => {
-    for (const config of [
-      Number(EVTSEL.EN | 0xc4n),
-      Number(EVTSEL.INT | 0xc4n),
-      Number(EVTSEL.ANY | 0xc4n),
-      Number(EVTSEL.USR),
-      2 ** 32 + 0xc4,
-    ]) {
-      throwsErrno(() => decode('intel-sapphire-rapids', { config }), 'EINVAL', PerfError);
+  // arch/x86/events/perf_event.h, x86_pmu_get_event_config(): attr.config &
+  // config_mask, which is X86_RAW_EVENT_MASK (Intel) or AMD64_RAW_EVENT_MASK
+  // (AMD, with the select's bits 35:32). x86_pmu_hw_config() then adds INT, and
+  // USR and OS unless excluded.
+  it('raw configs: bits outside config_mask are dropped, not refused', () => {
+    const plain = decode('intel-sapphire-rapids', { config: 0xc4 }).config;
+    for (const extra of [EVTSEL.EN, EVTSEL.INT, EVTSEL.USR, EVTSEL.OS, 1n << 32n, 1n << 40n]) {
+      const hw = decode('intel-sapphire-rapids', { config: Number(extra | 0xc4n) });
+      assert.equal(hw.config, plain, `bit 0x${extra.toString(16)}`);
     }
-    // AMD has a 12-bit event select: bits 35:32 are part of the encoding.
+    // exclude_user / exclude_kernel still decide USR and OS, whatever the raw bits say.
+    const userOnly = decode('intel-sapphire-rapids', {
+      config: Number(EVTSEL.OS | 0xc4n),
+      excludeKernel: true,
+    });
+    assert.equal(userOnly.config & EVTSEL.OS, 0n);
+    // AMD has a 12-bit event select: bits 35:32 are part of the encoding; bit 36 is not.
     assert.equal(
       decode('amd-zen4', { config: 2 ** 32 + 0x76 }).config & EVTSEL.AMD_EVENT_HI,
       1n << 32n,
     );
-    throwsErrno(() => decode('amd-zen4', { config: 2 ** 36 }), 'EINVAL', PerfError);
-    // EDGE, INV and CMASK are allowed.
-    decode('intel-sapphire-rapids', {
-      config: Number(EVTSEL.EDGE | EVTSEL.INV | (2n << 24n) | 0xc0n),
-    });
+    assert.equal(
+      decode('amd-zen4', { config: 2 ** 36 + 0x76 }).config,
+      decode('amd-zen4', { config: 0x76 }).config,
+    );
+    // EDGE, INV and CMASK are kept.
+    const edge = EVTSEL.EDGE | EVTSEL.INV | (2n << 24n) | 0xc0n;
+    assert.equal(decode('intel-sapphire-rapids', { config: Number(edge) }).config & edge, edge);
+  });
+
+  // intel_pmu_hw_config(): ANY in a raw config is EINVAL before perfmon v3;
+  // from v3 it would count the SMT sibling, which the model does not have.
+  it('raw AnyThread (bit 21): EINVAL before v3, EOPNOTSUPP after (no SMT in the model)', () => {
+    const v2: CpuModel = { ...CPU_MODELS['intel-sapphire-rapids'], name: 'v2', pmuVersion: 2 };
+    throwsErrno(() => decode(v2, { config: Number(EVTSEL.ANY | 0xc4n) }), 'EINVAL', PerfError);
+    throwsErrno(
+      () => decode('intel-sapphire-rapids', { config: Number(EVTSEL.ANY | 0xc4n) }),
+      'EOPNOTSUPP',
+      PerfError,
+    );
+    // On AMD bit 21 is reserved, not AnyThread: dropped as any other.
+    assert.equal(
+      decode('amd-zen4', { config: Number(EVTSEL.ANY | 0x76n) }).config,
+      decode('amd-zen4', { config: 0x76 }).config,
+    );
   });
 
   it('raw architectural encodings: instructions and cycles may take their fixed counter, ref cycles and slots may not', () => {
