@@ -13,11 +13,7 @@ const WORK_FIELDS: readonly string[] = [...WORK_KEYS, 'cpl'];
  * `extraFields`: what the caller takes beside the Work's own fields
  * (host.exec's `cpu` and `pid`).
  */
-export function validateWork(
-  work: Work,
-  where: string,
-  extraFields: readonly string[] = [],
-): void {
+export function validateWork(work: Work, where: string, extraFields: readonly string[] = []): void {
   if (work === null || typeof work !== 'object')
     throw new TypeError(`${where}: work must be an object`);
   // Each field read by name, in WORK_KEYS order (the first bad one is
