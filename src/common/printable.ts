@@ -40,9 +40,12 @@ export function abbreviateLines(text: string, max = MAX_ERROR_LINE): string {
     .split('\n')
     .map((line) => {
       if (line.length <= max) return line;
-      const keep = Math.floor((max - 40) / 2);
-      const omitted = line.length - 2 * keep;
-      return `${line.slice(0, keep)} [... ${omitted} characters ...] ${line.slice(-keep)}`;
+      // A third for the beginning, two for the end: the place is short, while
+      // "expected ..." can list every choice (the built-in scenarios, say).
+      const head = Math.floor((max - 40) / 3);
+      const tail = max - 40 - head;
+      const omitted = line.length - head - tail;
+      return `${line.slice(0, head)} [... ${omitted} characters ...] ${line.slice(-tail)}`;
     })
     .join('\n');
 }
