@@ -3,9 +3,13 @@
  */
 import { checkScenario, type Scenario } from './scenario.ts';
 import type { SimulationInput } from './simulator.ts';
+import { CPU_MODELS, type Vendor } from '../hw/cpu-models.ts';
+import { filterEventEncoding, type GuestEventFilter } from './guest-event-filter.ts';
+import type { GuestSpec } from './scenario-schema.ts';
 
 export function scenarioToInput(scenario: Scenario): SimulationInput {
   const s = checkScenario(scenario, 'scenarioToInput');
+  const vendor = CPU_MODELS[s.machine.cpu].vendor;
   return {
     name: s.name,
     description: s.description,
@@ -32,6 +36,7 @@ export function scenarioToInput(scenario: Scenario): SimulationInput {
       ...(g.pmu ? { pmu: { ...g.pmu } } : {}),
       workload: { ...g.workload },
       ...(g.perf ? { perf: { ...g.perf, events: [...g.perf.events] } } : {}),
+      ...(g.eventFilter ? { eventFilter: guestEventFilter(g.eventFilter, vendor) } : {}),
     })),
     host: {
       perf: s.host.perf.map((h) => ({
@@ -41,5 +46,26 @@ export function scenarioToInput(scenario: Scenario): SimulationInput {
       })),
       tasks: s.host.tasks.map((t) => ({ ...t, workload: { ...t.workload } })),
     },
+  };
+}
+
+/** A guest's filter as written (event names) to the simulator's terms (this vendor's encodings). */
+function guestEventFilter(
+  filter: NonNullable<GuestSpec['eventFilter']>,
+  vendor: Vendor,
+): GuestEventFilter {
+  return {
+    action: filter.action,
+    fixedCounterBitmap: filter.fixedCounterBitmap,
+    ...(filter.masked
+      ? { masked: filter.masked.map((m) => ({ ...m })) }
+      : {
+          events: filter.events.map((e) => {
+            const encoding = filterEventEncoding(e, vendor);
+            // checkScenario refused any name this vendor has no encoding of.
+            if (encoding === null) throw new Error(`internal: no ${vendor} encoding of '${e}'`);
+            return encoding;
+          }),
+        }),
   };
 }

@@ -31,6 +31,7 @@ import { CostMeter } from './cost-meter.ts';
 import type { TraceRecorder, Track } from './trace-recorder.ts';
 import { HostMachine, type HostOptions } from './host.ts';
 import { WorkloadRunner } from './workload-runner.ts';
+import { setEventFilter, type GuestEventFilter } from './guest-event-filter.ts';
 import type {
   DesignResult,
   GuestEventResult,
@@ -60,6 +61,8 @@ export interface SimulationInput {
     pmu?: Partial<GuestPmuConfig>;
     workload: WorkloadSpec;
     perf?: PerfSessionSpec;
+    /** KVM_SET_PMU_EVENT_FILTER on the guest's VM, before its vCPU is created. */
+    eventFilter?: GuestEventFilter;
   }[];
   host?: {
     perf?: readonly (PerfSessionSpec & {
@@ -333,6 +336,7 @@ export class Simulation {
       act: () => {
         try {
           const vm = host.kvm.createVm();
+          if (g.spec.eventFilter) setEventFilter(vm, g.spec.eventFilter, i);
           g.vcpu = vm.createVcpu({
             hostCpu: g.spec.hostCpu,
             ...(g.spec.pmu ? { pmu: g.spec.pmu } : {}),

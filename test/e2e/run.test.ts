@@ -17,6 +17,7 @@ import { BIN, ROOT, runChild, type CliRun as Run } from './cli-child.ts';
 
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
 const BUILTINS = [
+  'event-filter',
   'fio-exits',
   'host-contention',
   'mediated-refused',
@@ -321,6 +322,7 @@ describe('vpmu run', { timeout: 300_000 }, () => {
    * 'check failed: ordering differs'); one without has nothing to contradict.
    */
   const EXPECTED_EXIT: Readonly<Record<(typeof BUILTINS)[number], 0 | 1>> = {
+    'event-filter': 0,
     'fio-exits': 0,
     'host-contention': 0,
     'mediated-refused': 0,
@@ -471,7 +473,7 @@ describe(
       assert.equal(r.stdout, '');
       assert.match(
         r.stderr,
-        /^specint: expected a scenario file or a built-in scenario: fio-exits, .*\n$/,
+        /^specint: expected a scenario file or a built-in scenario: event-filter, fio-exits, .*\n$/,
       );
       assert.doesNotMatch(r.stderr, /^\s+at /m);
     });

@@ -12,6 +12,7 @@ const vpmu = (...args: string[]) => {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 };
 const BUILTINS = [
+  'event-filter',
   'fio-exits',
   'host-contention',
   'mediated-refused',
@@ -28,7 +29,7 @@ test('vpmu scenarios: one line per built-in, name then description, exit 0', () 
     lines.map((l) => l.split(/\s+/)[0]),
     BUILTINS,
   );
-  assert.match(lines[4]!, /^specint-sampling +A guest profiles .*33\.62 %/);
+  assert.match(lines[5]!, /^specint-sampling +A guest profiles .*33\.62 %/);
 });
 
 test('vpmu scenarios --json: name, description and an existing file each', () => {
@@ -72,7 +73,7 @@ test('vpmu scenarios <files>: validates; a bad file is one line per problem, exi
   assert.equal(unknown.code, 2);
   assert.match(
     unknown.stderr,
-    /^specint: expected a scenario file or a built-in scenario: fio-exits, /,
+    /^specint: expected a scenario file or a built-in scenario: event-filter, fio-exits, /,
   );
   assert.doesNotMatch(unknown.stderr, /at |internal error/);
 });

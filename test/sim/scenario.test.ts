@@ -53,10 +53,17 @@ function oneProblem(text: string): string {
 describe('built-in scenarios', () => {
   const builtins = listBuiltinScenarios();
 
-  test('the five are listed, sorted, each with a description', () => {
+  test('the six are listed, sorted, each with a description', () => {
     assert.deepEqual(
       builtins.map((b) => b.name),
-      ['fio-exits', 'host-contention', 'mediated-refused', 'specint-multiplex', 'specint-sampling'],
+      [
+        'event-filter',
+        'fio-exits',
+        'host-contention',
+        'mediated-refused',
+        'specint-multiplex',
+        'specint-sampling',
+      ],
     );
     for (const b of builtins) {
       assert.ok(b.description.length > 40, b.name);
@@ -477,7 +484,7 @@ describe('loadScenario', () => {
         assert.equal(e.problems.length, 1);
         assert.equal(
           e.message,
-          'specint-sampl: expected a scenario file or a built-in scenario: fio-exits, host-contention, ' +
+          'specint-sampl: expected a scenario file or a built-in scenario: event-filter, fio-exits, host-contention, ' +
             "mediated-refused, specint-multiplex, specint-sampling; did you mean 'specint-sampling'? (got 'specint-sampl')",
         );
         return true;
