@@ -97,6 +97,12 @@ export interface SessionReading {
   samples: number;
   /** Times the event was throttled (it stopped counting until the next tick). */
   throttled: number;
+  /**
+   * The counter each of its kernel events is on, or was last on (x86-pmu.ts
+   * numbering: fixed counters from FIXED_IDX), with the selector it programs
+   * there; -1 for one that never got a counter.
+   */
+  counters: { idx: number; config: bigint }[];
 }
 
 export class PerfSession {
@@ -155,6 +161,7 @@ export class PerfSession {
           scaled: 0,
           samples: 0,
           throttled: 0,
+          counters: [],
         };
         byEvent.set(parsed.spec, reading);
       }
@@ -169,6 +176,10 @@ export class PerfSession {
       reading.scaled += r.running > 0 ? (r.value * r.enabled) / r.running : 0;
       reading.samples += kernel.samples;
       reading.throttled += kernel.throttledOverflows;
+      reading.counters.push({
+        idx: kernel.idx >= 0 ? kernel.idx : kernel.lastIdx,
+        config: kernel.hw.config,
+      });
     }
     return [...byEvent.values()];
   }

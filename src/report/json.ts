@@ -49,6 +49,7 @@ function guestEvent(e: GuestEventResult): GuestEventResult {
     timeEnabledNs: int(e.timeEnabledNs),
     timeRunningNs: int(e.timeRunningNs),
     throttled: opt(e.throttled, int),
+    filtered: e.filtered,
     samples: opt(e.samples, int),
     expectedSamples: opt(e.expectedSamples, dec),
   });

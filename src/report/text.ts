@@ -220,6 +220,13 @@ function guestBlock(guest: string, events: GuestEventResult[], c: Colors): strin
           ' stops counting until the next tick)',
       ]
     : [];
+  // The guest cannot tell a filtered counter from an idle one; the report can.
+  const filtered = events.filter((e) => e.filtered).map((e) => printable(e.event));
+  if (filtered.length)
+    notes.push(
+      `    filtered: ${filtered.join(', ')} (the VM's event filter stops the counter each is on:` +
+        ' KVM counts nothing there, and the guest is not told)',
+    );
   return [
     ` Performance counter stats for guest '${guest}':`,
     '',

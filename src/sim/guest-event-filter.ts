@@ -10,11 +10,15 @@ import type { Vendor } from '../hw/cpu-models.ts';
 import { isNamedEvent, NAMED_EVENTS } from '../hw/events.ts';
 import {
   encodeMaskedEntry,
+  isFixedCounterAllowed,
+  isGpEventAllowed,
+  type CompiledEventFilter,
   KVM_PMU_EVENT_FLAG_MASKED_EVENTS,
   type MaskedEntry,
   type PmuEventFilter,
 } from '../kvm/event-filter.ts';
 import type { Vm } from '../kvm/vm.ts';
+import { FIXED_IDX } from '../perf/x86-pmu.ts';
 
 export interface GuestEventFilter {
   action: 'allow' | 'deny';
@@ -71,4 +75,25 @@ export function setEventFilter(vm: Vm, filter: GuestEventFilter, index: number):
       cause: error,
     });
   }
+}
+
+/**
+ * Whether the VM's filter stops a counter a guest perf event is on (or was
+ * last on): pmc_is_event_allowed() as KVM asks it, by the selector the guest
+ * programs on a general-purpose counter (is_gp_event_allowed) and by the
+ * index of a fixed one (is_fixed_event_allowed). `counters` are the guest
+ * kernel's, numbered as its x86 driver numbers them.
+ */
+export function stoppedByFilter(
+  filter: CompiledEventFilter | null,
+  counters: readonly { idx: number; config: bigint }[],
+): boolean {
+  if (filter === null) return false;
+  return counters.some(({ idx, config }) =>
+    idx < 0
+      ? false
+      : idx >= FIXED_IDX
+        ? !isFixedCounterAllowed(filter, idx - FIXED_IDX)
+        : !isGpEventAllowed(filter, config),
+  );
 }

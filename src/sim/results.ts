@@ -37,6 +37,12 @@ export interface GuestEventResult {
    * a throttled event stops counting until the next tick, so it under-counts.
    */
   throttled?: number;
+  /**
+   * The VM's event filter (KVM_SET_PMU_EVENT_FILTER) stops the counter the
+   * event is on, or was last on: KVM counts nothing there, and the guest is
+   * not told.
+   */
+  filtered?: true;
   /** perf record: samples taken, and expected (frequency x guest time). */
   samples?: number;
   expectedSamples?: number;

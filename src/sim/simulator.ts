@@ -31,7 +31,7 @@ import { CostMeter } from './cost-meter.ts';
 import type { TraceRecorder, Track } from './trace-recorder.ts';
 import { HostMachine, type HostOptions } from './host.ts';
 import { WorkloadRunner } from './workload-runner.ts';
-import { setEventFilter, type GuestEventFilter } from './guest-event-filter.ts';
+import { setEventFilter, stoppedByFilter, type GuestEventFilter } from './guest-event-filter.ts';
 import type {
   DesignResult,
   GuestEventResult,
@@ -531,6 +531,7 @@ export class Simulation {
             timeEnabledNs: r.enabled,
             timeRunningNs: r.running,
             ...(r.throttled > 0 ? { throttled: r.throttled } : {}),
+            ...(stoppedByFilter(g.vcpu.pmu.eventFilter, r.counters) ? { filtered: true } : {}),
             ...(spec.mode === 'record' ? { samples: r.samples, expectedSamples } : {}),
           });
         }

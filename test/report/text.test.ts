@@ -173,3 +173,20 @@ test('a throttled guest event is named under its table, with why it under-counts
   );
   assert.equal(noted.match(/throttled:/g)!.length, 1, 'only the design whose event was throttled');
 });
+
+test('an event the VM’s filter stops is named under its table, with what that means', () => {
+  const report = reportFixture();
+  const plain = renderText(report, { color: false });
+  assert.doesNotMatch(plain, /filtered:/);
+  const [first, second] = report.results[0]!.guestEvents;
+  first!.filtered = true;
+  second!.filtered = true;
+  const noted = renderText(report, { color: false });
+  assert.match(
+    noted,
+    new RegExp(
+      `\\n {4}filtered: ${first!.event}, ${second!.event} \\(the VM's event filter stops the counter each is on`,
+    ),
+  );
+  assert.equal(noted.match(/filtered:/g)!.length, 1, 'only the design whose events were filtered');
+});

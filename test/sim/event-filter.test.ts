@@ -11,7 +11,7 @@
  *   ALLOW lets only those count. The event list is not consulted.
  * A counter the filter stops counts nothing, and the guest is not told
  * (reprogram_counter creates no perf event; the mediated vPMU clears ENABLE
- * in eventsel_hw / fixed_ctr_ctrl_hw).
+ * in eventsel_hw / fixed_ctr_ctrl_hw); the report marks the event filtered.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -60,6 +60,7 @@ function stopped(e: GuestEventResult | undefined, what: string): void {
   assert.ok(e, what);
   assert.ok(e.truth > 1000, `${what}: truth ${e.truth}`);
   assert.equal(e.counted, 0, what);
+  assert.equal(e.filtered, true, `${what}: the report says the filter stopped it`);
 }
 
 /** Counted what the workload retired (within the guest's own few instructions). */
@@ -67,6 +68,7 @@ function counting(e: GuestEventResult | undefined, what: string): void {
   assert.ok(e, what);
   assert.ok(e.truth > 1000, `${what}: truth ${e.truth}`);
   assert.ok(Math.abs(e.errorPercent) < 0.1, `${what}: counted ${e.counted} of ${e.truth}`);
+  assert.equal(e.filtered, undefined, `${what}: not marked filtered`);
 }
 
 describe('guests[].eventFilter: the schema', () => {
