@@ -48,6 +48,20 @@ export interface CpuModel {
    * model-specific table.
    */
   readonly cpuidSignature?: number;
+  /**
+   * Intel TSX: the part enumerates HLE and RTM in CPUID.(EAX=7,ECX=0):EBX at
+   * reset (bits 4 and 11), and its event selectors take IN_TX / IN_TXCP (SDM
+   * vol. 3 20.3.6.5: "may only be set if the processor supports HLE or
+   * RTM"). Absent: no TSX.
+   */
+  readonly tsx?: boolean;
+  /**
+   * IA32_ARCH_CAPABILITIES.TSX_CTRL_MSR: the part has IA32_TSX_CTRL (0x122),
+   * through which the host kernel's tsx= option disables TSX and clears its
+   * CPUID bits (arch/x86/kernel/cpu/tsx.c, tsx_ctrl_is_supported: only
+   * MDS_NO=1 parts get it). Absent: no TSX_CTRL, tsx= does nothing.
+   */
+  readonly tsxCtrl?: boolean;
 }
 
 export type CpuModelName =
@@ -120,6 +134,8 @@ const perfmonV5 = {
 const sapphireRapidsCore = {
   ...perfmonV5,
   vmExitSavesGlobalCtrl: true,
+  tsx: true,
+  tsxCtrl: true,
   perfCapabilities: perfCapabilities({
     lbrFormat: 0x3f,
     pebsFormat: 4,
@@ -137,6 +153,8 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
     name: 'intel-haswell',
     cpuidSignature: 0x306f0, // family 6, model 0x3f
     vmExitSavesGlobalCtrl: false,
+    // TSX is off on Haswell-EP: the microcode for erratum HSW136 disables it.
+    tsx: false,
     pmuVersion: 3,
     gpCounters: 4,
     fixedCounters: 3,
@@ -152,6 +170,9 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
     name: 'intel-skylake',
     cpuidSignature: 0x50650, // family 6, model 0x55
     vmExitSavesGlobalCtrl: false,
+    // TSX (HLE, RTM); MDS_NO=0, so no TSX_CTRL: tsx= leaves it on (tsx.c).
+    tsx: true,
+    tsxCtrl: false,
     pmuVersion: 4,
     gpCounters: 4,
     fixedCounters: 3,
@@ -167,6 +188,8 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
     name: 'intel-icelake',
     cpuidSignature: 0x606a0, // family 6, model 0x6a
     vmExitSavesGlobalCtrl: false,
+    tsx: true,
+    tsxCtrl: true,
     perfCapabilities: perfCapabilities({
       lbrFormat: 5,
       pebsFormat: 4,

@@ -43,6 +43,9 @@ export interface CpuidResult {
   edx: number;
 }
 
+/** CPUID.(EAX=7,ECX=0):EBX feature bits the model knows: Intel TSX (SDM vol. 2A, CPUID). */
+export const CPUID7_EBX = Object.freeze({ HLE: 1 << 4, RTM: 1 << 11 });
+
 export class PhysicalCpu implements MsrPort {
   // Non-null assertions here index `quantities` by a Quantity (below
   // QUANTITY_COUNT), `accessCounts` / `accessCycles` by an ACCESS_* class
@@ -229,7 +232,22 @@ export class PhysicalCpu implements MsrPort {
   }
 
   cpuid(leaf: number, subleaf = 0): CpuidResult {
-    return cpuidOf(this.model, leaf, subleaf);
+    return cpuidOf(this.model, leaf, subleaf, this.tsxCpuidClear);
+  }
+
+  /** IA32_TSX_CTRL.CPUID_CLEAR (bit 1): HLE and RTM are not enumerated. */
+  private tsxCpuidClear = false;
+
+  /**
+   * The host kernel's tsx_disable (arch/x86/kernel/cpu/tsx.c): IA32_TSX_CTRL
+   * gets RTM_DISABLE and CPUID_CLEAR, so CPUID.7.0:EBX stops enumerating HLE
+   * and RTM. A part without TSX_CTRL takes a #GP (the kernel never tries:
+   * tsx_ctrl_is_supported). The selectors' IN_TX / IN_TXCP stay as the part
+   * has them: the SDM ties them to the processor's support, not to TSX_CTRL.
+   */
+  disableTsx(): void {
+    if (!this.model.tsxCtrl) throw gp(`wrmsr 0x122: ${this.model.name} has no IA32_TSX_CTRL`);
+    this.tsxCpuidClear = true;
   }
 
   /** A counter overflow with its interrupt enabled: through LVTPC to whoever owns the CPU now. */
@@ -278,12 +296,20 @@ function computeVendorString(vendor: 'intel' | 'amd'): CpuidResult {
 }
 
 /** The PMU-related CPUID leaves of a CPU model (docs/x86-pmu.md section 1). */
-export function cpuidOf(model: CpuModel, leaf: number, _subleaf = 0): CpuidResult {
+export function cpuidOf(
+  model: CpuModel,
+  leaf: number,
+  subleaf = 0,
+  tsxCpuidClear = false,
+): CpuidResult {
   const zero = { eax: 0, ebx: 0, ecx: 0, edx: 0 };
   if (leaf === 0) return vendorString(model.vendor);
   if (model.vendor === 'intel') {
     // EAX: family/model; ECX[15] PDCM: PERF_CAPABILITIES exists.
     if (leaf === 1) return { ...zero, eax: model.cpuidSignature ?? 0, ecx: 1 << 15 };
+    // EBX: HLE and RTM where the part has TSX and TSX_CTRL does not hide them.
+    if (leaf === 7 && subleaf === 0 && model.tsx && !tsxCpuidClear)
+      return { ...zero, ebx: CPUID7_EBX.HLE | CPUID7_EBX.RTM };
     if (leaf === 0xa) {
       return {
         eax:

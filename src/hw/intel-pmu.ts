@@ -17,6 +17,9 @@ const SEL_OS = 1 << 17;
 const SEL_INT = 1 << 20;
 const SEL_EN = 1 << 22;
 const SEL_INV = 1 << 23;
+/** IN_TX (bit 32) and IN_TXCP (bit 33) as bits of the selector's high half. */
+const SEL_HI_IN_TX = 1;
+const SEL_HI_IN_TXCP = 2;
 
 /** A counter as bigint; an idle (zero) counter, the common case, allocates nothing. */
 function counterValue(value: number): bigint {
@@ -63,7 +66,7 @@ export class IntelPmu implements HardwarePmu {
   readonly bank: CounterBank;
   readonly nrGp: number;
   readonly nrFixed: number;
-  /** One per GP counter, as a number: bits 63:32 are reserved (no TSX modelled). */
+  /** One per GP counter, as a number (exact: the highest valid bit is IN_TXCP, bit 33). */
   private readonly eventsel: number[];
   /** The same selectors as RDMSR returns them, made at the first read after a change. */
   private readonly eventselRead: (bigint | undefined)[];
@@ -231,9 +234,10 @@ export class IntelPmu implements HardwarePmu {
         this.bank.value[reg.index] = Number(value);
         return;
       case REG_EVTSEL:
-        // Bits 63:32 are reserved (no TSX modelled: IN_TX/IN_TXCP are reserved
-        // too): a comparison, which allocates no bigint.
-        if (value > 0xffffffffn) throw writeFault(msr, value, 'reserved event-select bits');
+        // Bits 63:32 are reserved but for TSX's IN_TX / IN_TXCP: a comparison
+        // first, which allocates no bigint.
+        if (value > 0xffffffffn && !this.tsxBitsAllowed(reg.index, Number(value >> 32n)))
+          throw writeFault(msr, value, 'reserved event-select bits');
         this.writeEventsel(reg.index, Number(value));
         return;
       case REG_FIXED:
@@ -299,7 +303,7 @@ export class IntelPmu implements HardwarePmu {
           return;
         case REG_EVTSEL:
           // The selector writes of every world switch and every perf enable: no bigint.
-          if (value > 0xffffffff)
+          if (value > 0xffffffff && !this.tsxBitsAllowed(reg.index, Math.floor(value / 2 ** 32)))
             throw writeFault(msr, BigInt(value), 'reserved event-select bits');
           this.writeEventsel(reg.index, value);
           return;
@@ -384,7 +388,18 @@ export class IntelPmu implements HardwarePmu {
   private readonly allLo: number;
   private readonly allHi: number;
 
-  /** A valid (bits 31:0) selector written: decoded again only if it changed. */
+  /**
+   * Selector bits 63:32 given as `high`: only TSX's may be set, on a part
+   * with TSX (SDM vol. 3 20.3.6.5): IN_TX (bit 32) on any selector, IN_TXCP
+   * (bit 33) "may only be set for IA32_PERFEVTSEL2". Anything else is #GP.
+   */
+  private tsxBitsAllowed(index: number, high: number): boolean {
+    if (!this.model.tsx) return false;
+    const allowed = index === 2 ? SEL_HI_IN_TX | SEL_HI_IN_TXCP : SEL_HI_IN_TX;
+    return high <= (SEL_HI_IN_TX | SEL_HI_IN_TXCP) && (high & ~allowed) === 0;
+  }
+
+  /** A valid selector written: decoded again only if it changed. */
   private writeEventsel(i: number, sel: number): void {
     if (sel === this.eventsel[i]) return;
     this.eventsel[i] = sel;
@@ -393,10 +408,13 @@ export class IntelPmu implements HardwarePmu {
   }
 
   private recomputeGp(i: number): void {
-    // Every field the counter uses lives in bits 31:0: decode them as one number.
+    // The fields live in bits 31:0 (bitwise operators take those) but IN_TX.
     const sel = this.eventsel[i]!;
     const bank = this.bank;
-    bank.quantity[i] = intelEventQuantity(sel & 0xff, (sel >>> 8) & 0xff);
+    // IN_TX counts only inside transactional regions, and no modelled work
+    // runs in one (IN_TXCP alone excludes aborted regions: counts as usual).
+    const inTx = sel >= 2 ** 32 && (Math.floor(sel / 2 ** 32) & SEL_HI_IN_TX) !== 0;
+    bank.quantity[i] = inTx ? Quantity.None : intelEventQuantity(sel & 0xff, (sel >>> 8) & 0xff);
     bank.cplMask[i] = (sel & SEL_OS ? COUNT_CPL0 : 0) | (sel & SEL_USR ? COUNT_CPL3 : 0);
     bank.modeMask[i] = COUNT_HOST | COUNT_GUEST; // Intel counters do not tell host from guest
     bank.cmask[i] = sel >>> 24;

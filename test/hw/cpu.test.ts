@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from '../common/fc.ts';
 
 import { CPU_MODELS, CPU_MODEL_NAMES, type CpuModelName } from '../../src/hw/cpu-models.ts';
-import { cpuidOf, type CpuidResult } from '../../src/hw/cpu.ts';
+import { cpuidOf, PhysicalCpu, type CpuidResult } from '../../src/hw/cpu.ts';
 import { splitWork, type Work } from '../../src/hw/events.ts';
 import type { InterruptDelivery } from '../../src/hw/lapic.ts';
 import { EVTSEL, LVT, MSR } from '../../src/hw/msr.ts';
@@ -492,4 +492,25 @@ describe('WRMSR with a number value', () => {
       ),
     );
   });
+});
+
+describe('CPUID.7.0:EBX TSX bits and IA32_TSX_CTRL', () => {
+  // SDM vol. 2A CPUID leaf 7: EBX bit 4 HLE, bit 11 RTM. tsx.c's tsx_disable
+  // sets TSX_CTRL_CPUID_CLEAR, after which neither is enumerated.
+  const HLE = 1 << 4;
+  const RTM = 1 << 11;
+  for (const [name, model] of Object.entries(CPU_MODELS)) {
+    test(`${name}: HLE and RTM enumerated iff the part has TSX; tsx_disable clears them where TSX_CTRL exists`, () => {
+      const cpu = new PhysicalCpu(0, model);
+      const ebx = cpu.cpuid(7, 0).ebx;
+      assert.equal(ebx & (HLE | RTM), model.tsx ? HLE | RTM : 0);
+      if (model.tsxCtrl) {
+        cpu.disableTsx();
+        assert.equal(cpu.cpuid(7, 0).ebx & (HLE | RTM), 0);
+      } else {
+        assert.throws(() => cpu.disableTsx(), /TSX_CTRL/);
+        assert.equal(cpu.cpuid(7, 0).ebx, ebx);
+      }
+    });
+  }
 });

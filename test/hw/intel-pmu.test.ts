@@ -117,25 +117,91 @@ describe('Intel GP counter writes', () => {
   });
 });
 
+/**
+ * SDM vol. 3 20.3.6.5 (IN_TX, IN_TXCP), the oracle: bits 63:32 of
+ * IA32_PERFEVTSELx are reserved but IN_TX (bit 32) and IN_TXCP (bit 33),
+ * which "may only be set if the processor supports HLE or RTM"; IN_TXCP
+ * "may only be set for IA32_PERFEVTSEL2".
+ */
+function sdmAcceptsHighBits(tsx: boolean, index: number, high: bigint): boolean {
+  if (high === 0n) return true;
+  if (!tsx) return false;
+  return high === 1n || (index === 2 && (high === 2n || high === 3n));
+}
+
 describe('Intel PERFEVTSEL', () => {
   for (const name of INTEL_MODELS) {
-    test(`${name}: bits 63:32 are reserved (#GP), 31:0 read back`, () => {
+    test(`${name}: bits 63:32 reserved but TSX's IN_TX / IN_TXCP (SDM 20.3.6.5); 31:0 read back`, () => {
       const cpu = cpuOf(name);
+      const tsx = cpu.model.tsx === true;
       for (let i = 0; i < cpu.model.gpCounters; i++) {
-        cpu.wrmsr(MSR.IA32_PERFEVTSEL0 + i, 0xffff_ffffn);
-        assert.equal(cpu.rdmsr(MSR.IA32_PERFEVTSEL0 + i), 0xffff_ffffn);
-        cpu.wrmsr(MSR.IA32_PERFEVTSEL0 + i, INSTRUCTIONS);
+        const sel = MSR.IA32_PERFEVTSEL0 + i;
+        cpu.wrmsr(sel, 0xffff_ffffn);
+        assert.equal(cpu.rdmsr(sel), 0xffff_ffffn);
+        cpu.wrmsr(sel, INSTRUCTIONS);
         for (let bit = 32n; bit < 64n; bit++) {
-          assertGp(
-            () => cpu.wrmsr(MSR.IA32_PERFEVTSEL0 + i, INSTRUCTIONS | (1n << bit)),
-            `bit ${bit}`,
-          );
+          const value = INSTRUCTIONS | (1n << bit);
+          if (sdmAcceptsHighBits(tsx, i, 1n << (bit - 32n))) {
+            cpu.wrmsr(sel, value);
+            assert.equal(cpu.rdmsr(sel), value, `bit ${bit} reads back`);
+            cpu.wrmsr(sel, INSTRUCTIONS);
+          } else {
+            assertGp(() => cpu.wrmsr(sel, value), `bit ${bit}`);
+            assertGp(() => cpu.wrmsrNumber(sel, Number(value)), `bit ${bit} (number path)`);
+          }
         }
-        assertGp(() => cpu.wrmsr(MSR.IA32_PERFEVTSEL0 + i, EVTSEL.IN_TX | EVTSEL.IN_TXCP));
-        assert.equal(cpu.rdmsr(MSR.IA32_PERFEVTSEL0 + i), INSTRUCTIONS, 'unchanged by the faults');
+        const both = INSTRUCTIONS | EVTSEL.IN_TX | EVTSEL.IN_TXCP;
+        if (tsx && i === 2) cpu.wrmsr(sel, both);
+        else assertGp(() => cpu.wrmsr(sel, both));
+        assert.equal(cpu.rdmsr(sel), tsx && i === 2 ? both : INSTRUCTIONS);
+        cpu.wrmsr(sel, INSTRUCTIONS);
       }
     });
   }
+
+  test('property: a high-half selector write is taken iff the SDM allows it, on both write paths', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...INTEL_MODELS),
+        fc.boolean(),
+        fc.nat({ max: 7 }),
+        fc.bigInt({ min: 0n, max: (1n << 32n) - 1n }),
+        fc.boolean(),
+        (name, tsx, index, high, asNumber) => {
+          const cpu = cpuOf(variant(name, { tsx }));
+          fc.pre(index < cpu.model.gpCounters);
+          const msr = MSR.IA32_PERFEVTSEL0 + index;
+          const value = INSTRUCTIONS | (high << 32n);
+          const write = () =>
+            asNumber && value <= BigInt(Number.MAX_SAFE_INTEGER)
+              ? cpu.wrmsrNumber(msr, Number(value))
+              : cpu.wrmsr(msr, value);
+          if (sdmAcceptsHighBits(tsx, index, high)) {
+            write();
+            assert.equal(cpu.rdmsr(msr), value);
+          } else {
+            assertGp(write);
+            assert.equal(cpu.rdmsr(msr), 0n, 'a faulting write changes nothing');
+          }
+        },
+      ),
+    );
+  });
+
+  test('IN_TX counts only inside transactions (none here); IN_TXCP alone counts as usual', () => {
+    // SDM 20.3.6.5: IN_TX "only include[s] counts that occurred inside a TSX
+    // region"; IN_TXCP excludes counts "inside an aborted TSX region". Work
+    // in this model never runs in a transaction.
+    const cpu = cpuOf(SPR);
+    enableAll(cpu);
+    const inTx = gpCounter(cpu, 0, INSTRUCTIONS | EVTSEL.IN_TX);
+    const plain = gpCounter(cpu, 1, INSTRUCTIONS);
+    const inTxcp = gpCounter(cpu, 2, INSTRUCTIONS | EVTSEL.IN_TXCP);
+    cpu.retire({ instructions: 1000 });
+    assert.equal(inTx(), 0n);
+    assert.equal(plain(), 1000n);
+    assert.equal(inTxcp(), 1000n);
+  });
 });
 
 describe('Intel counters that do not exist', () => {
