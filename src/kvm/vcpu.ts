@@ -13,13 +13,13 @@ import { GuestFault, KvmError } from '../common/errors.ts';
 import type { CpuidResult, PhysicalCpu } from '../hw/cpu.ts';
 import type { Work } from '../hw/events.ts';
 import type { InterruptDelivery } from '../hw/lapic.ts';
-import { MSR, U64_MAX } from '../hw/msr.ts';
+import { MSR } from '../hw/msr.ts';
 import type { PerfKvmExports } from '../perf/kvm-exports.ts';
-import { validateWork } from '../hw/validate-work.ts';
 import { EmulatedVpmu } from './emulated-vpmu.ts';
 import { ExitCounters, type ExitReason, type VcpuStats } from './exits.ts';
 import type { CompiledEventFilter } from './event-filter.ts';
-import { asGuestFault, type GuestCpu } from './guest-cpu.ts';
+import type { GuestCpu } from './guest-cpu.ts';
+import { GuestCpuImpl, IA32_TSC_DEADLINE } from './guest-cpu-impl.ts';
 import { GuestPmu } from './guest-pmu.ts';
 import { guestPmuCpuid, kvmPmuCapability, resolveGuestPmuConfig } from './pmu-capability.ts';
 import { isFault, type GuestPmuConfig } from './pmu-types.ts';
@@ -69,8 +69,7 @@ export interface VcpuHost {
   runEnded(): void;
 }
 
-/** IA32_TSC_DEADLINE: the guest's LAPIC timer; KVM handles its WRMSR in the fastpath. */
-export const IA32_TSC_DEADLINE = 0x6e0;
+export { IA32_TSC_DEADLINE };
 
 /** The sequence that nested exits may not exceed (a guest handler that exits forever). */
 const MAX_NESTED_EXITS = 64;
@@ -524,209 +523,6 @@ export class VcpuImpl implements Vcpu {
   get guestCpu(): GuestCpu {
     return this.guest;
   }
-}
-
-class GuestCpuImpl implements GuestCpu {
-  cpl: 0 | 3 = 0;
-  cr4Pce = false;
-
-  constructor(private readonly vcpu: VcpuImpl) {}
-
-  /** A guest CPU exists only while its vCPU runs: a program that kept it and calls it later is a bug. */
-  private live(operation: string): void {
-    if (!this.vcpu.inRun)
-      throw new Error(`guest.${operation}: the guest CPU is usable only inside vcpu.run()`);
-  }
-
-  private passthrough(msr: number): boolean {
-    return this.vcpu.loaded && this.vcpu.intercepts.passthrough.has(msr);
-  }
-
-  rdmsr(msr: number): bigint {
-    this.live('rdmsr');
-    const index = checkIndex(msr, 'rdmsr');
-    if (this.passthrough(index)) {
-      const value = asGuestFault(() => this.vcpu.hostCpu.rdmsr(index));
-      this.vcpu.retireInHardware(this.cpl);
-      return value;
-    }
-    return this.vcpu.exit(
-      'MSR_READ',
-      () => {
-        const value = this.vcpu.handleRdmsr(index);
-        this.vcpu.skipEmulatedInstruction(this.cpl);
-        return value;
-      },
-      false,
-      index,
-    );
-  }
-
-  wrmsr(msr: number, value: bigint): void {
-    this.live('wrmsr');
-    const index = checkIndex(msr, 'wrmsr');
-    if (typeof value !== 'bigint' || value < 0n || value > U64_MAX) {
-      throw new TypeError(
-        `wrmsr 0x${index.toString(16)}: value must be a bigint in [0, 2^64), got ${String(value)}`,
-      );
-    }
-    if (this.passthrough(index)) {
-      // A write that faults does not retire.
-      asGuestFault(() => this.vcpu.hostCpu.wrmsr(index, value));
-      this.vcpu.retireInHardware(this.cpl);
-      return;
-    }
-    // KVM takes TSC-deadline writes in its fastpath (handle_fastpath_wrmsr).
-    const fastpath = index === IA32_TSC_DEADLINE;
-    this.vcpu.exit(
-      'MSR_WRITE',
-      () => {
-        this.vcpu.handleWrmsr(index, value);
-        this.vcpu.skipEmulatedInstruction(this.cpl);
-      },
-      fastpath,
-      index,
-    );
-  }
-
-  wrmsrNumber(msr: number, value: number): void {
-    this.live('wrmsr');
-    const index = checkIndex(msr, 'wrmsr');
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new TypeError(
-        `wrmsr 0x${index.toString(16)}: value must be an integer in [0, 2^53), got ${String(value)}`,
-      );
-    }
-    // A passed-through register takes the number as it is; an intercepted one exits as WRMSR does.
-    if (!this.passthrough(index)) {
-      this.wrmsr(index, BigInt(value));
-      return;
-    }
-    asGuestFault(() => this.vcpu.hostCpu.wrmsrNumber(index, value));
-    this.vcpu.retireInHardware(this.cpl);
-  }
-
-  rdpmc(ecx: number): bigint {
-    const index = this.checkRdpmc(ecx);
-    if (this.rdpmcPassedThrough()) {
-      const value = asGuestFault(() => this.vcpu.hostCpu.rdpmc(index));
-      this.vcpu.retireInHardware(this.cpl);
-      return value;
-    }
-    return this.exitRdpmc(index);
-  }
-
-  rdpmcNumber(ecx: number): number {
-    const index = this.checkRdpmc(ecx);
-    if (this.rdpmcPassedThrough()) {
-      const value = asGuestFault(() => this.vcpu.hostCpu.rdpmcNumber(index));
-      this.vcpu.retireInHardware(this.cpl);
-      return value;
-    }
-    return Number(this.exitRdpmc(index));
-  }
-
-  /** RDPMC's checks before any VM-exit: a valid index, and CPL > 0 needs CR4.PCE. */
-  private checkRdpmc(ecx: number): number {
-    this.live('rdpmc');
-    const index = checkIndex(ecx, 'rdpmc');
-    if (this.cpl > 0 && !this.cr4Pce)
-      throw new GuestFault('#GP', 'rdpmc at CPL 3 with CR4.PCE clear');
-    return index;
-  }
-
-  private rdpmcPassedThrough(): boolean {
-    return this.vcpu.loaded && !this.vcpu.intercepts.rdpmcExits;
-  }
-
-  private exitRdpmc(index: number): bigint {
-    return this.vcpu.exit('RDPMC', () => {
-      const value = this.vcpu.handleRdpmc(index, this.cpl, this.cr4Pce);
-      this.vcpu.skipEmulatedInstruction(this.cpl);
-      return value;
-    });
-  }
-
-  cpuid(leaf: number, subleaf = 0): CpuidResult {
-    this.live('cpuid');
-    const l = checkIndex(leaf, 'cpuid');
-    const s = checkIndex(subleaf, 'cpuid subleaf');
-    return this.vcpu.exit('CPUID', () => {
-      const result = this.vcpu.handleCpuid(l, s);
-      this.vcpu.skipEmulatedInstruction(this.cpl);
-      return result;
-    });
-  }
-
-  exec(work: Work): void {
-    this.live('exec');
-    validateWork(work, 'guest.exec');
-    // A block that names its CPL is retired as it is (nothing keeps or changes it): no copy per block.
-    this.vcpu.runGuestWork(work.cpl === undefined ? { ...work, cpl: 0 } : work);
-  }
-
-  execEmulated(work: Work): void {
-    this.live('execEmulated');
-    validateWork(work, 'guest.execEmulated');
-    const cpl = work.cpl ?? 0;
-    const branches = Math.min(work.branches ?? 0, work.instructions);
-    for (let i = 0; i < work.instructions; i++) {
-      this.vcpu.exit('EMULATED_INSTRUCTION', () => this.vcpu.emulateInstruction(i < branches, cpl));
-    }
-  }
-
-  hlt(): void {
-    this.live('hlt');
-    // kvm_emulate_halt (also from handle_fastpath_hlt) skips the instruction
-    // and halts the vCPU. No interrupt is pending when a guest program halts
-    // (injections here run at once), so handle_fastpath_hlt returns
-    // EXIT_FASTPATH_EXIT_HANDLED: the fastpath loop is left (the mediated put
-    // and load run) and vcpu_run blocks the halted vCPU until its wake-up.
-    this.vcpu.exit(
-      'HLT',
-      () => {
-        this.vcpu.skipEmulatedInstruction(this.cpl);
-        this.vcpu.block();
-      },
-      'exit-handled',
-    );
-  }
-
-  ioDoorbell(): void {
-    this.live('ioDoorbell');
-    // The OUT completes in kvm_fast_pio, which skips the instruction.
-    this.vcpu.exit('IO_INSTRUCTION', () => this.vcpu.skipEmulatedInstruction(this.cpl));
-  }
-
-  timerInterrupt(handler: () => void): void {
-    this.live('timerInterrupt');
-    // The VMX preemption timer exit is handled in KVM's fastpath when allowed.
-    this.vcpu.injectAndRun('PREEMPTION_TIMER', true, LOCAL_TIMER_VECTOR, handler);
-  }
-
-  deviceInterrupt(handler: () => void): void {
-    this.live('deviceInterrupt');
-    this.vcpu.injectAndRun('EXTERNAL_INTERRUPT', false, DEVICE_VECTOR, handler);
-  }
-
-  onInterrupt(vector: number, handler: () => void): void {
-    if (!Number.isInteger(vector) || vector < 0 || vector > 255)
-      throw new RangeError(`onInterrupt: vector ${vector} is not 0-255`);
-    if (typeof handler !== 'function')
-      throw new TypeError('onInterrupt: handler must be a function');
-    this.vcpu.registerGuestHandler(vector, handler);
-  }
-}
-
-/** Linux's LOCAL_TIMER_VECTOR, and a device vector for I/O completions. */
-const LOCAL_TIMER_VECTOR = 0xec;
-const DEVICE_VECTOR = 0x41;
-
-function checkIndex(value: number, what: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff) {
-    throw new TypeError(`${what}: expected a 32-bit unsigned integer, got ${String(value)}`);
-  }
-  return value;
 }
 
 function isThenable(value: unknown): boolean {
