@@ -91,21 +91,24 @@ async function runJobs<T>(
   const stop = () => {
     for (const w of workers) void w.terminate();
   };
+  // One abort listener for the pool, not one per worker: more than ten on
+  // one signal make Node warn of a leak (--jobs 16), and the listener goes
+  // however the pool ends, so a signal reused across calls collects none.
+  let onAbort = () => {};
+  const cancelled = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new RunsCancelled());
+  });
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    await Promise.all(
+    const all = Promise.all(
       workers.map(
         (worker) =>
           new Promise<void>((resolve, reject) => {
             let pending = -1;
             let current = -1;
-            const onAbort = () => reject(new RunsCancelled());
-            signal?.addEventListener('abort', onAbort, { once: true });
             const send = () => {
               if (signal?.aborted) return reject(new RunsCancelled());
-              if (next >= jobs.length) {
-                signal?.removeEventListener('abort', onAbort);
-                return resolve();
-              }
+              if (next >= jobs.length) return resolve();
               current = next++;
               pending = id++;
               worker.postMessage(item(jobs, current).request(pending));
@@ -134,7 +137,11 @@ async function runJobs<T>(
           }),
       ),
     );
+    // The race leaves the pool's own rejection unhandled when the signal wins.
+    all.catch(() => {});
+    await Promise.race([all, cancelled]);
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     stop();
   }
   return results;
