@@ -64,8 +64,16 @@ export function parseTraceWindow(text: string): { start: number; end: number } {
   return { start, end };
 }
 
-/** The trace options, checked before anything runs. */
-function traceRecorder(Recorder: typeof TraceRecorder, options: RunOptions): TraceRecorder | null {
+/**
+ * The trace options, checked before anything runs. A window that begins at
+ * or after the end of the run (`duration`, simulated seconds) would write a
+ * trace of no events, so it is refused.
+ */
+function traceRecorder(
+  Recorder: typeof TraceRecorder,
+  options: RunOptions,
+  duration: number,
+): TraceRecorder | null {
   if (options.trace === undefined) {
     if (options.traceWindow !== undefined || options.traceMaxEvents !== undefined)
       throw new UsageError('--trace-window and --trace-max-events go with --trace FILE.json');
@@ -74,6 +82,10 @@ function traceRecorder(Recorder: typeof TraceRecorder, options: RunOptions): Tra
   if (options.sweep !== undefined) throw new UsageError('--trace: records one run, not a --sweep');
   const window =
     options.traceWindow !== undefined ? parseTraceWindow(options.traceWindow) : undefined;
+  if (window && window.start >= duration)
+    throw new UsageError(
+      `--trace-window: expected a START below the run's ${duration} simulated seconds, got ${showValue(options.traceWindow)}`,
+    );
   const max =
     options.traceMaxEvents !== undefined
       ? parseInteger('--trace-max-events', options.traceMaxEvents, 1)
@@ -290,7 +302,7 @@ export async function run(
     process.stderr.write(
       `vpmu: --set changes what ran in ${loaded.scenario.name}'s published test, so its figures are not compared\n`,
     );
-  const trace = traceRecorder(modules.TraceRecorder, options);
+  const trace = traceRecorder(modules.TraceRecorder, options, duration ?? scenario.duration);
   const costs = options.costs !== undefined ? modules.loadCostFile(options.costs) : null;
   const jobs =
     options.jobs !== undefined

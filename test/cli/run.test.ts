@@ -171,6 +171,16 @@ describe('--trace', () => {
       run('specint-sampling', { trace: 't.json', traceMaxEvents: '0' }, write),
       usage('--trace-max-events'),
     );
+    // A window past the end of the run would keep no event: the scenario's
+    // duration (1 s for specint-sampling), or the --duration given.
+    await assert.rejects(
+      run('specint-sampling', { trace: 't.json', traceWindow: '1:2' }, write),
+      usage('--trace-window', /a START below the run's 1 simulated seconds, got '1:2'/),
+    );
+    await assert.rejects(
+      run('specint-sampling', { trace: 't.json', traceWindow: '0.5:', duration: '0.01' }, write),
+      usage('--trace-window', /a START below the run's 0.01 simulated seconds/),
+    );
   });
 
   it('writes the trace file beside the report', async () => {
