@@ -24,7 +24,7 @@ import type { CostFile } from '../sim/cost-file.ts';
 import type { SimulationReport } from '../sim/results.ts';
 import type { SimulationOutcome } from '../sim/run-pool.ts';
 import type { Scenario } from '../sim/scenario.ts';
-import { MAX_DURATION_S, MAX_SEED, MIN_DURATION_S } from '../sim/run-limits.ts';
+import { MAX_DURATION_S, MAX_SAMPLES, MAX_SEED, MIN_DURATION_S } from '../sim/run-limits.ts';
 import { DEFAULT_MAX_TRACE_EVENTS } from '../sim/trace-limits.ts';
 import type { TraceRecorder } from '../sim/trace-recorder.ts';
 import { parseInteger, runCommand, UsageError } from './errors.ts';
@@ -309,7 +309,9 @@ export async function run(
       ? parseInteger('--jobs', options.jobs, 1, MAX_JOBS)
       : modules.defaultJobs();
   const samples =
-    options.samples !== undefined ? parseInteger('--samples', options.samples, 2, 100_000) : null;
+    options.samples !== undefined
+      ? parseInteger('--samples', options.samples, 2, MAX_SAMPLES)
+      : null;
   if (samples !== null && trace)
     throw new UsageError('--trace: records one run, not the runs of --samples');
   // Flags that only steer the samples or a sweep would be ignored by one run.

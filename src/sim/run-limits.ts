@@ -35,6 +35,13 @@ export const MAX_INPUT_FILE_BYTES = 1024 * 1024;
  * cycles made a 10 ms run spin for minutes.
  */
 export const MAX_COST_CYCLES = 1e9;
+/**
+ * The most samples of an uncertainty analysis (`--samples`, runUncertainty,
+ * a shard file's options): the plan draws n points per parameter before any
+ * run, so a shard file edited to 10^7 samples held the merge for minutes
+ * before it could say anything.
+ */
+export const MAX_SAMPLES = 100_000;
 /** Host perf sessions in a scenario. */
 export const MAX_HOST_PERF_SESSIONS = 64;
 /** Host tasks in a scenario. */

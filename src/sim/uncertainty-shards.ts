@@ -7,10 +7,13 @@
  * charges); shard 1 keeps its report.
  */
 import type { SimulationReport } from './results.ts';
-import { shardPositions } from './shard-set.ts';
+import { shardName, shardPositions } from './shard-set.ts';
+import { checkSimulationInput } from './input-check.ts';
+import { showValue } from '../common/printable.ts';
 import { item } from '../common/item.ts';
 import type { SimulationInput } from './simulator.ts';
 import {
+  checkUncertaintyOptions,
   planUncertainty,
   uncertaintyReport,
   type RunOutcome,
@@ -76,7 +79,73 @@ export function shardFromText(text: string): ShardFile {
     throw new Error('shard: expected { index, count } with 1 <= index <= count');
   if (!input || !options || !Array.isArray(outcomes))
     throw new Error('expected input, options and outcomes');
+  if (data.nominal !== undefined) checkNominal(data.nominal);
   return data as ShardFile;
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+
+const isList = (value: unknown, of: (x: unknown) => boolean): value is unknown[] =>
+  Array.isArray(value) && value.every(of);
+
+/**
+ * The nominal report as far as the merge reads it (each design's name,
+ * overhead, guest events and cost breakdown): a file edited or cut short
+ * is refused here, not read as "properties of undefined" further on.
+ */
+function checkNominal(nominal: unknown): asserts nominal is SimulationReport {
+  const event = (e: unknown) =>
+    isObject(e) &&
+    typeof e.guest === 'string' &&
+    typeof e.event === 'string' &&
+    typeof e.errorPercent === 'number';
+  const cost = (c: unknown) =>
+    isObject(c) && typeof c.parameter === 'string' && typeof c.count === 'number';
+  const design = (r: unknown) =>
+    isObject(r) &&
+    typeof r.design === 'string' &&
+    typeof r.overheadPercent === 'number' &&
+    isList(r.guestEvents, event) &&
+    isList(r.costBreakdown, cost);
+  if (!isObject(nominal) || !isList(nominal.results, design) || nominal.results.length === 0)
+    throw new Error(
+      `nominal: expected the nominal run's report, one result per design with its design, overheadPercent, guestEvents and costBreakdown (got ${showValue(nominal)})`,
+    );
+}
+
+/**
+ * A run's outcome against the nominal report: one overhead per design, one
+ * error per guest event of each design, and whether the ordering held. A
+ * shorter list would be read past its end as a broken invariant, and a
+ * string or null among the numbers would go into the intervals unseen.
+ */
+function checkOutcome(outcome: unknown, nominal: SimulationReport): asserts outcome is RunOutcome {
+  const designs = nominal.results.length;
+  const where = isObject(outcome) ? `outcome of run ${showValue(outcome.run)}` : 'outcome';
+  if (!isObject(outcome) || !Number.isSafeInteger(outcome.run))
+    throw new Error(
+      `${where}: expected { run, overheadPercent, eventErrors, orderingHolds } with a whole run number (got ${showValue(outcome)})`,
+    );
+  const numbers = (value: unknown, length: number) =>
+    isList(value, (x) => typeof x === 'number') && value.length === length;
+  if (!numbers(outcome.overheadPercent, designs))
+    throw new Error(
+      `${where}: overheadPercent: expected ${designs} numbers, one per design (got ${showValue(outcome.overheadPercent)})`,
+    );
+  const errors = outcome.eventErrors;
+  if (
+    !Array.isArray(errors) ||
+    errors.length !== designs ||
+    !nominal.results.every((r, d) => numbers(errors[d], r.guestEvents.length))
+  )
+    throw new Error(
+      `${where}: eventErrors: expected per design a list of numbers, one per guest event of the nominal run (got ${showValue(errors)})`,
+    );
+  if (outcome.orderingHolds !== null && typeof outcome.orderingHolds !== 'boolean')
+    throw new Error(
+      `${where}: orderingHolds: expected true, false or null (got ${showValue(outcome.orderingHolds)})`,
+    );
 }
 
 /**
@@ -98,6 +167,28 @@ export function mergeShards(
   const first = item(files, 0);
   const nominal = files.find((f) => f.nominal)?.nominal;
   if (!nominal) throw new Error('no shard holds the nominal run (shard 1 does)');
+  // From JavaScript, a ShardFile built by hand: the checks shardFromText makes.
+  checkNominal(nominal);
+  // Their messages name the function; here the file and its field are what the user can fix.
+  const inFirst = (check: () => void, field: string) => {
+    try {
+      check();
+    } catch (error) {
+      const message = (error as Error).message.replace(/^\w+: (input\.)?/, '');
+      throw new Error(`${shardName(names, 0)}: ${field}.${message}`, { cause: error });
+    }
+  };
+  inFirst(() => checkSimulationInput(first.input, undefined), 'input');
+  inFirst(() => checkUncertaintyOptions(first.options), 'options');
+  files.forEach((f, i) => {
+    for (const outcome of f.outcomes as unknown[]) {
+      try {
+        checkOutcome(outcome, nominal);
+      } catch (error) {
+        throw new Error(`${shardName(names, i)}: ${(error as Error).message}`, { cause: error });
+      }
+    }
+  });
   const plan: UncertaintyPlan = planUncertainty(first.input, first.options, nominal);
   return uncertaintyReport(
     plan,

@@ -27,6 +27,7 @@ import { simulate, type SimulationInput } from './simulator.ts';
 import { item } from '../common/item.js';
 import { showValue } from '../common/printable.ts';
 import { unknownKey } from '../common/spelling.ts';
+import { MAX_SAMPLES } from './run-limits.ts';
 
 export interface UncertaintyOptions {
   /** N: cost models drawn for the intervals (and the base sample of the Sobol design). */
@@ -96,8 +97,10 @@ export function planUncertainty(
   nominal: SimulationReport,
 ): UncertaintyPlan {
   const n = options.samples;
-  if (!Number.isSafeInteger(n) || n < 2)
-    throw new RangeError(`samples: expected a whole number of at least 2, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 2 || n > MAX_SAMPLES)
+    throw new RangeError(
+      `samples: expected a whole number from 2 to ${MAX_SAMPLES}, got ${showValue(n)}`,
+    );
   const seed = options.seed ?? input.seed;
   const parameters = sampledParameters(input);
   const sensitivity = options.sensitivity ?? true;
@@ -189,9 +192,13 @@ export function checkUncertaintyOptions(options: unknown): asserts options is Un
       `runUncertainty: expected options such as { samples: 32 }, got ${showValue(options)}`,
     );
   const { samples, seed, duration, sensitivity } = options as Record<string, unknown>;
-  if (!Number.isSafeInteger(samples) || (samples as number) < 2)
+  if (
+    !Number.isSafeInteger(samples) ||
+    (samples as number) < 2 ||
+    (samples as number) > MAX_SAMPLES
+  )
     throw new RangeError(
-      `runUncertainty: samples: expected a whole number of at least 2, got ${showValue(samples)}`,
+      `runUncertainty: samples: expected a whole number from 2 to ${MAX_SAMPLES}, got ${showValue(samples)}`,
     );
   if (seed !== undefined && !Number.isSafeInteger(seed))
     throw new RangeError(`runUncertainty: seed: expected a whole number, got ${showValue(seed)}`);

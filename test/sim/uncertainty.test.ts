@@ -186,6 +186,70 @@ describe('the report', () => {
     }
   });
 
+  it('refuses a shard file whose outcomes or nominal report are not what a run writes', () => {
+    const byRun = new Map(outcomes.map((o) => [o.run, o]));
+    const text = (edit: (file: Record<string, unknown>) => void) => {
+      const file = JSON.parse(
+        shardToText({
+          format: SHARD_FORMAT,
+          shard: { index: 1, count: 1 },
+          input,
+          options: { ...OPTIONS, sensitivity: true },
+          nominal,
+          outcomes: shardRuns(plan)
+            .filter((run) => run !== 0)
+            .map((run) => byRun.get(run)!),
+        }),
+      ) as Record<string, unknown>;
+      edit(file);
+      return JSON.stringify(file);
+    };
+    const merged = (t: string) => mergeShards([shardFromText(t)], ['s.json']);
+    const first = (f: Record<string, unknown>) => (f.outcomes as Record<string, unknown>[])[0]!;
+    const designs = nominal.results.length;
+    const refused: [(f: Record<string, unknown>) => void, RegExp][] = [
+      [(f) => ((f.outcomes as unknown[])[0] = null), /^Error: s\.json: outcome: expected \{ run, /],
+      [(f) => (first(f).run = '1'), /s\.json: outcome of run '1': expected .* a whole run number/],
+      [
+        (f) => (first(f).overheadPercent = [1]),
+        new RegExp(`s\\.json: outcome of run 1: overheadPercent: expected ${designs} numbers`),
+      ],
+      [
+        (f) => ((first(f).overheadPercent as unknown[])[0] = null),
+        /s\.json: outcome of run 1: overheadPercent: expected/,
+      ],
+      [
+        (f) => delete first(f).eventErrors,
+        /outcome of run 1: eventErrors: expected .* \(got nothing\)/,
+      ],
+      [
+        (f) => ((first(f).eventErrors as unknown[][])[0] = []),
+        /outcome of run 1: eventErrors: expected per design a list of numbers/,
+      ],
+      [
+        (f) => (first(f).orderingHolds = 'yes'),
+        /orderingHolds: expected true, false or null \(got 'yes'\)/,
+      ],
+      [
+        (f) => (f.input = { ...input, guests: [] }),
+        /^Error: s\.json: input\.guests: expected a non-empty list/,
+      ],
+      [
+        (f) => (f.options = { ...OPTIONS, samples: 10_000_000 }),
+        /^Error: s\.json: options\.samples: expected a whole number from 2 to 100000, got 10000000/,
+      ],
+    ];
+    for (const [edit, message] of refused) assert.throws(() => merged(text(edit)), message);
+    // The nominal report is refused as the file is read.
+    for (const bad of [{}, 5, { results: [] }, { results: [{ design: 'emulated' }] }])
+      assert.throws(
+        () => shardFromText(text((f) => (f.nominal = bad))),
+        /^Error: nominal: expected the nominal run's report/,
+      );
+    // The file unedited merges.
+    assert.equal(merged(text(() => {})).samples, OPTIONS.samples);
+  });
+
   it('refuses shards of different runs, a shard twice, a missing one', () => {
     const file = (index: number, count: number, seed = 4): ShardFile => ({
       format: SHARD_FORMAT,
@@ -238,7 +302,7 @@ describe('the report', () => {
     );
     await assert.rejects(
       runUncertaintyOnThreads(never, { samples: 1, jobs: 2 }),
-      /^RangeError: runUncertainty: samples: expected a whole number of at least 2, got 1/,
+      /^RangeError: runUncertainty: samples: expected a whole number from 2 to 100000, got 1/,
     );
     // A thousand workers would need some 20 GB: the bound is MAX_JOBS, 64, as on the CLI.
     await assert.rejects(
@@ -278,10 +342,12 @@ describe('the report', () => {
     const refused: [UncertaintyOptions, RegExp][] = [
       [
         { samples: 1 },
-        /^RangeError: runUncertainty: samples: expected a whole number of at least 2, got 1/,
+        /^RangeError: runUncertainty: samples: expected a whole number from 2 to 100000, got 1/,
       ],
       [{ samples: 2.5 }, /samples: expected a whole number/],
-      [{} as UncertaintyOptions, /samples: expected a whole number of at least 2, got nothing/],
+      // The plan draws every sample's point before a run: 10^7 held it for minutes.
+      [{ samples: 100_001 }, /samples: expected a whole number from 2 to 100000, got 100001/],
+      [{} as UncertaintyOptions, /samples: expected a whole number from 2 to 100000, got nothing/],
       [{ samples: 8, seed: 1.5 }, /^RangeError: runUncertainty: seed: expected a whole number/],
       [{ samples: 8, duration: 0 }, /duration: expected simulated seconds above 0, got 0/],
       [{ samples: 8, duration: NaN }, /duration: expected simulated seconds above 0, got NaN/],
