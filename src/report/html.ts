@@ -5,7 +5,7 @@
  * from a scenario file is escaped.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import type { DesignResult, SimulationReport } from '../sim/results.ts';
+import type { DesignResult, GuestEventResult, SimulationReport } from '../sim/results.ts';
 import {
   cyclesSpec,
   errorSpec,
@@ -251,7 +251,23 @@ function guestEventsTable(r: DesignResult): string {
         ]
       : []),
   ]);
-  return htmlTable(head, rows);
+  return htmlTable(head, rows) + guestEventNotes(r.guestEvents);
+}
+
+/** What the text report says under a guest's table: throttled and filtered events, and why. */
+function guestEventNotes(events: readonly GuestEventResult[]): string {
+  const named = (list: readonly GuestEventResult[]) =>
+    list.map((e) => `<code>${esc(e.event)}</code>`).join(', ');
+  const throttled = events.filter((e) => e.throttled);
+  const filtered = events.filter((e) => e.filtered);
+  return [
+    throttled.length
+      ? `<p class="note">Throttled: ${named(throttled)}. The guest kernel lowered its sample rate (PMIs took too long); a throttled event stops counting until the next tick.</p>`
+      : '',
+    filtered.length
+      ? `<p class="note">Filtered: ${named(filtered)}. The VM's event filter stops the counter each is on: KVM counts nothing there, and the guest is not told.</p>`
+      : '',
+  ].join('');
 }
 
 function hostEventsTable(r: DesignResult): string {

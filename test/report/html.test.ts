@@ -188,3 +188,25 @@ test('renderSweepHtml: a self-contained page with the sweep chart and one row pe
   assert.equal(figures(empty).length, 0);
   assert.match(empty, /data-empty="sweep">The sweep has no results/);
 });
+
+test('throttled and filtered guest events are named under the table, escaped, each with why', async () => {
+  const report = reportFixture();
+  const plain = await renderHtml(report);
+  assert.doesNotMatch(plain, /Throttled:|Filtered:/);
+  const [first, second] = report.results[0]!.guestEvents;
+  first!.throttled = 2;
+  second!.filtered = true;
+  second!.event = 'r<c4>';
+  const html = await renderHtml(report);
+  assertSelfContained(html);
+  assert.match(
+    html,
+    new RegExp(
+      `<p class="note">Throttled: <code>${first!.event}</code>\\. The guest kernel lowered`,
+    ),
+  );
+  assert.match(
+    html,
+    /<p class="note">Filtered: <code>r&lt;c4&gt;<\/code>\. The VM's event filter stops the counter/,
+  );
+});
