@@ -14,16 +14,10 @@ import { after, before, describe, it } from 'node:test';
 import type { SimulationReport } from '../../src/sim/results.ts';
 import { checkChartsRender, chromiumMissing } from './browser.ts';
 import { BIN, ROOT, runChild, type CliRun as Run } from './cli-child.ts';
+import { BUILTIN_SCENARIOS } from '../common/builtin-scenarios.ts';
 
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
-const BUILTINS = [
-  'event-filter',
-  'fio-exits',
-  'host-contention',
-  'mediated-refused',
-  'specint-multiplex',
-  'specint-sampling',
-] as const;
+const BUILTINS = BUILTIN_SCENARIOS;
 /** An ANSI escape sequence (colour, cursor). */
 const ANSI = new RegExp(`${String.fromCharCode(27)}\\[`);
 const SWEEP = ['--sweep', 'guests.0.perf.frequency=100,1000', '--duration', '0.02', '--json'];

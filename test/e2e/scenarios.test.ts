@@ -5,20 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { BUILTIN_SCENARIOS } from '../common/builtin-scenarios.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/vpmu.mjs', import.meta.url));
 const vpmu = (...args: string[]) => {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 };
-const BUILTINS = [
-  'event-filter',
-  'fio-exits',
-  'host-contention',
-  'mediated-refused',
-  'specint-multiplex',
-  'specint-sampling',
-];
+const BUILTINS = BUILTIN_SCENARIOS;
 
 test('vpmu scenarios: one line per built-in, name then description, exit 0', () => {
   const r = vpmu('scenarios');

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
+import { BUILTIN_SCENARIOS } from '../common/builtin-scenarios.ts';
 import {
   applyOverride,
   keepsPublishedFigures,
@@ -56,14 +57,7 @@ describe('built-in scenarios', () => {
   test('the six are listed, sorted, each with a description', () => {
     assert.deepEqual(
       builtins.map((b) => b.name),
-      [
-        'event-filter',
-        'fio-exits',
-        'host-contention',
-        'mediated-refused',
-        'specint-multiplex',
-        'specint-sampling',
-      ],
+      BUILTIN_SCENARIOS,
     );
     for (const b of builtins) {
       assert.ok(b.description.length > 40, b.name);
