@@ -241,11 +241,25 @@ describe('the report', () => {
     ];
     for (const [edit, message] of refused) assert.throws(() => merged(text(edit)), message);
     // The nominal report is refused as the file is read.
-    for (const bad of [{}, 5, { results: [] }, { results: [{ design: 'emulated' }] }])
-      assert.throws(
-        () => shardFromText(text((f) => (f.nominal = bad))),
-        /^Error: nominal: expected the nominal run's report/,
-      );
+    const report = (edit: (r: Record<string, unknown>) => void) => {
+      const r = structuredClone(nominal) as unknown as Record<string, unknown>;
+      edit(r);
+      return r;
+    };
+    const design = (r: Record<string, unknown>) => (r.results as Record<string, unknown>[])[0]!;
+    const nominalRefused: [unknown, RegExp][] = [
+      [5, /^Error: nominal: Invalid input: expected object/],
+      [{}, /^Error: nominal\.scenario: /],
+      [report((r) => (r.results = [])), /^Error: nominal\.results: Too small/],
+      [report((r) => delete r.costParameters), /^Error: nominal\.costParameters: /],
+      [report((r) => delete design(r).timeline), /^Error: nominal\.results\.0\.timeline: /],
+      [
+        report((r) => ((design(r).guestEvents as unknown[])[0] = { guest: 'g' })),
+        /^Error: nominal\.results\.0\.guestEvents\.0\.event: /,
+      ],
+    ];
+    for (const [bad, message] of nominalRefused)
+      assert.throws(() => shardFromText(text((f) => (f.nominal = bad))), message);
     // The file unedited merges.
     assert.equal(merged(text(() => {})).samples, OPTIONS.samples);
   });
