@@ -123,6 +123,15 @@ describe('vpmu merge of sweep shards', () => {
     refused(await vpmu(['merge', path('bad-shard.json'), two]), /bad-shard\.json: shard: /);
     writeFileSync(path('no-runs.json'), JSON.stringify({ ...data, runs: 'none' }));
     refused(await vpmu(['merge', path('no-runs.json'), two]), /no-runs\.json: runs: /);
+    // A run cut to what the text table reads: the HTML page reads the rest
+    // (its cost table), so the file is refused, not an internal error there.
+    const runs = data.runs as Record<string, unknown>[];
+    const cut = runs.map(({ costParameters: _, ...run }) => run);
+    writeFileSync(path('cut-run.json'), JSON.stringify({ ...data, runs: cut }));
+    refused(
+      await vpmu(['merge', path('cut-run.json'), two, '--html', path('cut.html')]),
+      /cut-run\.json: runs\.0\.costParameters: .*\(not a shard of vpmu run --sweep/,
+    );
     writeFileSync(path('samples.json'), '{"format": "vpmu-samples-shard/1"}');
     refused(
       await vpmu(['merge', one, path('samples.json')]),
