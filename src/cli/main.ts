@@ -13,6 +13,7 @@ import { registerScenarios } from './scenarios.ts';
 import { registerSchema } from './schema.ts';
 import { registerStress } from './stress.ts';
 import { repeatedOption } from './repeated-options.ts';
+import { commandTypo } from './command-typo.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -50,6 +51,14 @@ registerCheck(program);
 registerStress(program);
 
 try {
+  const typo = await commandTypo(
+    process.argv.slice(2),
+    [...program.commands.map((c) => c.name()), 'help'],
+    // Loaded only for a near miss: the other commands start without the YAML parser.
+    async (word) =>
+      (await import('../sim/builtin-scenarios.ts')).builtinScenarioNames().includes(word),
+  );
+  if (typo !== undefined) program.error(typo, { exitCode: 2 });
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {

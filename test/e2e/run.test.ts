@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { SimulationReport } from '../../src/sim/results.ts';
 import { checkChartsRender, chromiumMissing } from './browser.ts';
-import { BIN, ROOT, runChild, type CliRun as Run } from './cli-child.ts';
+import { BIN, ROOT, runChild, runVpmu, type CliRun as Run } from './cli-child.ts';
 import { BUILTIN_SCENARIOS } from '../common/builtin-scenarios.ts';
 
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
@@ -470,6 +470,17 @@ describe(
         /^specint: expected a scenario file or a built-in scenario: event-filter, fio-exits, .*\n$/,
       );
       assert.doesNotMatch(r.stderr, /^\s+at /m);
+    });
+
+    it("a near miss of a command's name, alone or after help: the command meant, not the scenarios", async () => {
+      const [typo, help] = await Promise.all([runVpmu(['rn']), runVpmu(['help', 'chek'])]);
+      for (const r of [typo, help]) {
+        assert.equal(r.code, 2, r.stderr);
+        assert.equal(r.stdout, '');
+        assert.doesNotMatch(r.stderr, /built-in scenario|Usage:/);
+      }
+      assert.match(typo.stderr, /^vpmu: unknown command 'rn', did you mean 'run'\? /);
+      assert.match(help.stderr, /^vpmu help: unknown command 'chek', did you mean 'check'\? /);
     });
 
     it('bad flags: one line naming the flag', async () => {
