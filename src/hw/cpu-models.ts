@@ -62,6 +62,12 @@ export interface CpuModel {
    * MDS_NO=1 parts get it). Absent: no TSX_CTRL, tsx= does nothing.
    */
   readonly tsxCtrl?: boolean;
+  /**
+   * IA32_ARCH_CAPABILITIES.TAA_NO: not affected by TSX Asynchronous Abort.
+   * Without it, a part with TSX or TSX_CTRL has X86_BUG_TAA
+   * (cpu_set_bug_bits), and tsx=auto turns TSX off. Absent: affected.
+   */
+  readonly taaNo?: boolean;
 }
 
 export type CpuModelName =
@@ -136,6 +142,7 @@ const sapphireRapidsCore = {
   vmExitSavesGlobalCtrl: true,
   tsx: true,
   tsxCtrl: true,
+  taaNo: true,
   perfCapabilities: perfCapabilities({
     lbrFormat: 0x3f,
     pebsFormat: 4,
@@ -171,8 +178,10 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
     cpuidSignature: 0x50650, // family 6, model 0x55
     vmExitSavesGlobalCtrl: false,
     // TSX (HLE, RTM); MDS_NO=0, so no TSX_CTRL: tsx= leaves it on (tsx.c).
+    // Affected by TAA (TAA_NO=0): X86_BUG_TAA, mitigated by VERW instead.
     tsx: true,
     tsxCtrl: false,
+    taaNo: false,
     pmuVersion: 4,
     gpCounters: 4,
     fixedCounters: 3,
@@ -188,8 +197,10 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
     name: 'intel-icelake',
     cpuidSignature: 0x606a0, // family 6, model 0x6a
     vmExitSavesGlobalCtrl: false,
+    // TSX with TSX_CTRL, not affected by TAA (MDS_NO=1, TAA_NO=1).
     tsx: true,
     tsxCtrl: true,
+    taaNo: true,
     perfCapabilities: perfCapabilities({
       lbrFormat: 5,
       pebsFormat: 4,

@@ -11,6 +11,7 @@
 import { removeAt } from '../common/arrays.ts';
 import { item } from '../common/item.ts';
 import { PerfError } from '../common/errors.ts';
+import { CPUID7_EBX } from '../hw/cpu.ts';
 import type { CpuModel } from '../hw/cpu-models.ts';
 import {
   NAMED_EVENTS,
@@ -43,6 +44,26 @@ const ARCH_EVENT_BIT: Readonly<Record<NamedEventName, number>> = {
 /** config_mask: the raw config bits the driver keeps (X86_RAW_EVENT_MASK / AMD64_RAW_EVENT_MASK). */
 const RAW_MASK_INTEL = EVTSEL.EVENT | EVTSEL.UMASK | EVTSEL.EDGE | EVTSEL.INV | EVTSEL.CMASK;
 const RAW_MASK_AMD = RAW_MASK_INTEL | EVTSEL.AMD_EVENT_HI;
+/** IN_TX and IN_TXCP, which hsw_hw_config passes through on a host with TSX. */
+const TSX_BITS = EVTSEL.IN_TX | EVTSEL.IN_TXCP;
+/** counter2_constraint: the GP counters a checkpointed (IN_TXCP) event may use. */
+const COUNTER2_ONLY = 1 << 2;
+
+/**
+ * hsw_hw_config's EOPNOTSUPP for a checkpointed (IN_TXCP) event sampling
+ * with attr.sample_period in (0, 0x7fffffff): an overflow would abort the
+ * transaction, be checkpointed back and recur. A counting event, or a longer
+ * period, is allowed ("so that perf stat from KVM works": KVM's
+ * pmc_reprogram_counter gives IN_TXCP guest events period 0). In frequency
+ * mode attr.sample_freq is the same union field. Its other refusal, IN_TX /
+ * IN_TXCP with PEBS (precise_ip), has no counterpart: PEBS is not modelled.
+ */
+function checkCheckpointedSampling(raw: bigint, attr: PerfEventAttr): void {
+  if ((raw & EVTSEL.IN_TXCP) === 0n) return;
+  const period = attr.samplePeriod ?? attr.sampleFreq ?? 0;
+  if (period > 0 && period < 0x7fffffff)
+    throw new PerfError('EOPNOTSUPP', `a checkpointed (IN_TXCP) event sampling at ${period}`);
+}
 
 /**
  * An event's selector with EN set, as a number for MsrPort.wrmsrNumber:
@@ -137,6 +158,19 @@ export class X86Pmu implements PerfPmu {
     this.port(cpu).wrmsrNumber(MSR.X2APIC_LVTPC, LVT.DM_NMI);
   }
 
+  /** CPUID.7.0:EBX HLE or RTM as boot_cpu_data has it (read at the first event that asks). */
+  private tsx: boolean | undefined;
+
+  /**
+   * boot_cpu_has(X86_FEATURE_RTM) || boot_cpu_has(X86_FEATURE_HLE), after
+   * the kernel's tsx_init. The kernel reads CPUID once at boot; the model
+   * reads it when an event first sets IN_TX / IN_TXCP, so that a guest kernel
+   * that never does pays no CPUID exit for it.
+   */
+  private bootCpuHasTsx(): boolean {
+    return (this.tsx ??= (this.port(0).cpuid(7, 0).ebx & (CPUID7_EBX.HLE | CPUID7_EBX.RTM)) !== 0);
+  }
+
   // ---------------------------------------------------------------- event_init
 
   eventInit(attr: PerfEventAttr): HwConfig {
@@ -175,9 +209,14 @@ export class X86Pmu implements PerfPmu {
         );
       }
       // x86_pmu_get_event_config(): attr.config & config_mask. Other bits (EN,
-      // INT, USR, OS, Intel's 63:32) are dropped, not refused: USR and OS come
+      // INT, USR, OS, Intel's 63:32 but TSX's) are dropped, not refused: USR and OS come
       // from exclude_user and exclude_kernel, EN and INT from the driver.
       raw = given & (desc.vendor === 'intel' ? RAW_MASK_INTEL : RAW_MASK_AMD);
+      // hsw_hw_config: with the host's TSX, IN_TX and IN_TXCP go to hw.config too.
+      if (desc.vendor === 'intel' && given & TSX_BITS && this.bootCpuHasTsx()) {
+        raw |= given & TSX_BITS;
+        checkCheckpointedSampling(raw, attr);
+      }
       const pseudoIndex = desc.vendor === 'intel' ? INTEL_FIXED_ONLY.get(raw) : undefined;
       if (pseudoIndex !== undefined) {
         if (!(desc.fixedMask & (1 << pseudoIndex)))
@@ -217,7 +256,9 @@ export class X86Pmu implements PerfPmu {
     if (config & EVTSEL.OS) fixedBits |= FIXED_CTRL.OS;
     if (config & EVTSEL.USR) fixedBits |= FIXED_CTRL.USR;
     const fixedOnly = desc.vendor === 'intel' && INTEL_FIXED_ONLY.has(raw);
-    const gpMask = fixedOnly ? 0 : gpCounterMask(desc, raw);
+    let gpMask = fixedOnly ? 0 : gpCounterMask(desc, raw);
+    // hsw_get_event_constraints: a checkpointed event runs on GP counter 2 only.
+    if (raw & EVTSEL.IN_TXCP) gpMask &= COUNTER2_ONLY;
     return { config, fixedIndex, gpMask, fixedBits, name };
   }
 

@@ -48,6 +48,16 @@ export interface HostOptions {
   accountingVariant?: 'upstream' | 'v6';
   /** CONFIG_HZ; default 250. */
   hz?: number;
+  /**
+   * The host kernel's tsx= (arch/x86/kernel/cpu/tsx.c, tsx_init): 'off'
+   * disables TSX through IA32_TSX_CTRL, clearing HLE and RTM from CPUID (so
+   * perf and KVM see no TSX), on a part that has TSX_CTRL; 'on' leaves it
+   * enabled; 'auto' is 'off' on a part with X86_BUG_TAA, else 'on'. A part
+   * without TSX_CTRL keeps its TSX either way. Default 'auto'
+   * (CONFIG_X86_INTEL_TSX_MODE_AUTO from 7.0: "x86/tsx: Set default TSX
+   * mode to auto"; OFF before).
+   */
+  tsx?: TsxMode;
 }
 
 export interface Host {
@@ -80,6 +90,9 @@ export class HostMachine implements Host {
     this.model = resolveCpuModel(options.cpu);
     const n = options.cpus ?? 1;
     this.cpus = Array.from({ length: n }, (_, i) => new PhysicalCpu(i, this.model));
+    // tsx_init runs before perf's init reads CPUID (and before KVM loads).
+    if (tsxInitDisables(this.model, options.tsx ?? 'auto'))
+      for (const cpu of this.cpus) cpu.disableTsx();
     const log = (line: string) => this.log(line);
     this.perfCore = new PerfCore({
       cpus: this.cpus,
@@ -169,6 +182,21 @@ export class HostMachine implements Host {
   }
 }
 
+/** The kernel's tsx= values (tsx_init; anything else it takes as 'off', with an error). */
+const TSX_MODES = ['on', 'off', 'auto'] as const;
+export type TsxMode = (typeof TSX_MODES)[number];
+
+/**
+ * tsx_init: whether the kernel disables TSX through IA32_TSX_CTRL. Only a
+ * part with TSX_CTRL (tsx_ctrl_is_supported); 'auto' (x86_get_tsx_auto_mode)
+ * disables it where X86_BUG_TAA: no TAA_NO, and TSX or TSX_CTRL present.
+ */
+function tsxInitDisables(model: CpuModel, mode: TsxMode): boolean {
+  if (!model.tsxCtrl) return false;
+  if (mode === 'auto') return !model.taaNo;
+  return mode === 'off';
+}
+
 /** The designs a mediated-capable KVM can run: upstream's, and the everything-passed-through ablation. */
 const MEDIATED_DESIGNS = ['mediated', 'passthrough-all'] as const;
 
@@ -181,6 +209,7 @@ const HOST_OPTIONS: Record<keyof HostOptions, true> = {
   nmiWatchdog: true,
   accountingVariant: true,
   hz: true,
+  tsx: true,
 };
 const KVM_OPTIONS: Record<keyof NonNullable<HostOptions['kvm']>, true> = {
   enablePmu: true,
@@ -249,6 +278,10 @@ function checkHostOptions(options: HostOptions): void {
       `createHost: hz must be an integer from 1 to 10000, got ${String(options.hz)}`,
     );
   }
+  if (options.tsx !== undefined && !TSX_MODES.includes(options.tsx))
+    throw new RangeError(
+      `createHost: tsx must be one of ${TSX_MODES.join(', ')}, got ${showValue(options.tsx)}`,
+    );
   for (const [name, v] of [
     ['nmiWatchdog', options.nmiWatchdog],
     ['kconfig.PERF_GUEST_MEDIATED_PMU', options.kconfig?.PERF_GUEST_MEDIATED_PMU],

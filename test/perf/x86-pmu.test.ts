@@ -221,7 +221,9 @@ describe('event_init: decoding and refusals', () => {
   // USR and OS unless excluded.
   it('raw configs: bits outside config_mask are dropped, not refused', () => {
     const plain = decode('intel-sapphire-rapids', { config: 0xc4 }).config;
-    for (const extra of [EVTSEL.EN, EVTSEL.INT, EVTSEL.USR, EVTSEL.OS, 1n << 32n, 1n << 40n]) {
+    // (IN_TX and IN_TXCP, bits 32 and 33, are kept on a host with TSX, as this
+    // one is by default: test/perf/tsx-events.test.ts.)
+    for (const extra of [EVTSEL.EN, EVTSEL.INT, EVTSEL.USR, EVTSEL.OS, 1n << 34n, 1n << 40n]) {
       const hw = decode('intel-sapphire-rapids', { config: Number(extra | 0xc4n) });
       assert.equal(hw.config, plain, `bit 0x${extra.toString(16)}`);
     }
