@@ -18,6 +18,7 @@ export {
   type CpuModelName,
   type Vendor,
 } from './hw/cpu-models.ts';
+export { CPUID7_EBX } from './hw/cpu.ts';
 export type { Work } from './hw/events.ts';
 export { MSR } from './hw/msr.ts';
 export type { PerfEventAttr, PerfTarget } from './perf/attr.ts';

@@ -250,15 +250,21 @@ export class EmulatedVpmu implements VpmuDesign {
   private createEvent(pmc: KvmPmc, eventsel: bigint): void {
     const pmu = this.ctx.pmu();
     const b = this.state(pmc);
+    const config = eventsel & pmu.rawEventMask;
+    // IN_TXCP "is not supported with nonzero period" (hsw_hw_config refuses a
+    // checkpointed sampling event): pmc_reprogram_counter gives an Intel
+    // guest's sample period 0 (a counting event) so that it is created at all.
+    // On AMD bit 33 is EventSelect[9] (commit e644896f5106).
+    const checkpointed = pmu.vendor === 'intel' && (config & EVTSEL.IN_TXCP) !== 0n;
     try {
       b.event = this.ctx.perf.createKernelCounter(
         {
-          config: Number(eventsel & pmu.rawEventMask),
+          config: Number(config),
           pinned: true,
           excludeHost: true,
           excludeUser: (eventsel & EVTSEL.USR) === 0n,
           excludeKernel: (eventsel & EVTSEL.OS) === 0n,
-          samplePeriod: this.samplePeriod(pmc, pmc.counter),
+          ...(checkpointed ? {} : { samplePeriod: this.samplePeriod(pmc, pmc.counter) }),
         },
         -1,
         this.ctx.pid,

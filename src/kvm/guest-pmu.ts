@@ -28,6 +28,7 @@ import {
   isGpEventAllowed,
   type CompiledEventFilter,
 } from './event-filter.ts';
+import type { GuestCpuidConfig } from './guest-cpuid.ts';
 import { kvmPmuOps } from './pmu-capability.ts';
 import { isAdvertisedPmuMsr, isLegacyPerfMsr, isPmuMsr } from './pmu-msrs.ts';
 import {
@@ -62,6 +63,8 @@ export interface GuestPmuOptions {
   enablePmu?: boolean;
   /** The VM's event filter. */
   filter?: CompiledEventFilter | null;
+  /** The guest's CPUID besides the PMU leaves (guest-cpuid.ts); default: leaf 7 EBX 0. */
+  guestCpuid?: GuestCpuidConfig;
 }
 
 /**
@@ -123,6 +126,7 @@ export class GuestPmu implements KvmPmu {
   readonly fixedCounters: KvmPmc[];
 
   private filter: CompiledEventFilter | null;
+  readonly guestCpuid: GuestCpuidConfig;
   private gpModulus = 1;
   private fixedModulus = 1;
 
@@ -133,6 +137,7 @@ export class GuestPmu implements KvmPmu {
     this.backend = options.backend ?? SOFTWARE_BACKEND;
     this.enablePmu = options.enablePmu ?? true;
     this.filter = options.filter ?? null;
+    this.guestCpuid = options.guestCpuid ?? { leaf7Ebx: 0 };
     this.config = config;
     const make = (type: PmcType, index: number): KvmPmc => ({
       type,

@@ -1,9 +1,9 @@
 /**
  * KVM's Intel vPMU (arch/x86/kvm/vmx/pmu_intel.c, plus vmx_get_perf_capabilities
  * from vmx.c and CPUID 0xA from cpuid.c): the kvm_pmu_ops the common GuestPmu
- * calls. LBR, PEBS (PEBS_ENABLE, DS_AREA, PEBS_DATA_CFG) and TSX (IN_TX /
- * IN_TXCP) are not modelled: the mediated vPMU offers none of them, and the
- * guest here never has TSX, so IN_TX/IN_TXCP stay reserved.
+ * calls. LBR and PEBS (PEBS_ENABLE, DS_AREA, PEBS_DATA_CFG) are not
+ * modelled: the mediated vPMU offers neither. TSX's IN_TX / IN_TXCP selector
+ * bits are, as intel_pmu_refresh and intel_pmu_set_msr have them (below).
  *
  * Types come from pmu-types.ts, which imports neither this module nor the
  * core, so there is no import cycle.
@@ -81,6 +81,46 @@ function reprogramFixedCounters(pmu: KvmPmu, data: bigint): void {
   }
 }
 
+/** cpufeatures.h: word 9 is CPUID.(EAX=7,ECX=0):EBX. */
+const X86_FEATURE_HLE = 9 * 32 + 4;
+const X86_FEATURE_RTM = 9 * 32 + 11;
+
+/**
+ * What intel_pmu_refresh ANDs with the guest's CPUID.7.0:EBX, exactly as
+ * upstream writes it: `entry->ebx & (X86_FEATURE_HLE|X86_FEATURE_RTM)`.
+ * Those are cpufeature numbers, not EBX masks, so the test reads EBX bits 0,
+ * 1, 2, 3, 5 and 8 (FSGSBASE, TSC_ADJUST, SGX, BMI1, AVX2, BMI2), not HLE (4)
+ * or RTM (11). A guest with TSX but none of those keeps IN_TX reserved; one
+ * with AVX2 and no TSX gets it, where the host has TSX. The model follows
+ * the code (docs/x86-pmu.md, "TSX").
+ */
+const INTEL_PMU_REFRESH_TSX_TEST = X86_FEATURE_HLE | X86_FEATURE_RTM;
+
+/**
+ * intel_pmu_refresh's TSX step (after commit e644896f5106, "KVM: x86/pmu:
+ * Fix and isolate TSX-specific performance event logic"): with the host's
+ * TSX and the guest CPUID test above, IN_TX is no longer reserved and both
+ * IN_TX and IN_TXCP pass to the perf event's config (raw_event_mask).
+ * IN_TXCP stays reserved but for GP counter 2 (intelEventselReservedBits).
+ */
+function intelPmuRefreshTsx(pmu: KvmPmu): void {
+  if (!pmu.cap.bootCpuHasTsx || (pmu.guestCpuid.leaf7Ebx & INTEL_PMU_REFRESH_TSX_TEST) === 0)
+    return;
+  pmu.reservedBits ^= EVTSEL.IN_TX;
+  pmu.rawEventMask |= EVTSEL.IN_TX | EVTSEL.IN_TXCP;
+}
+
+/**
+ * intel_pmu_set_msr's reserved bits for PERFEVTSELn: pmu->reserved_bits, less
+ * IN_TXCP for the counter with idx 2 when raw_event_mask has IN_TXCP (SDM:
+ * IN_TXCP "may only be set for IA32_PERFEVTSEL2").
+ */
+function intelEventselReservedBits(pmu: KvmPmu, idx: number): bigint {
+  if (idx === 2 && (pmu.rawEventMask & EVTSEL.IN_TXCP) !== 0n)
+    return pmu.reservedBits ^ EVTSEL.IN_TXCP;
+  return pmu.reservedBits;
+}
+
 export const intelPmuOps: KvmPmuOps = Object.freeze({
   vendor: 'intel',
   EVENTSEL_EVENT: EVTSEL.EVENT,
@@ -144,7 +184,8 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
   /**
    * intel_pmu_refresh. The version is CPUID's, *not* capped by KVM (only the
    * counts, the widths and the event-vector length are). Version 1 has no
-   * fixed counters. Reserved bits: PERFEVTSEL keeps 63:32 and ANY (bit 21);
+   * fixed counters. Reserved bits: PERFEVTSEL keeps 63:32 (but IN_TX with
+   * TSX, intelPmuRefreshTsx) and ANY (bit 21);
    * FIXED_CTR_CTRL allows OS, USR, PMI of existing counters; GLOBAL_CTRL
    * allows existing counters; GLOBAL_STATUS also bits 62 (buffer overflow) and
    * 63 (condition changed).
@@ -188,6 +229,7 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
       pmu.globalCtrlRsvd &= ~GLOBAL.PERF_METRICS;
       pmu.globalStatusRsvd &= ~GLOBAL.PERF_METRICS;
     }
+    intelPmuRefreshTsx(pmu);
   },
 
   /** intel_msr_idx_to_pmc: fixed counter, selector or legacy counter alias (not IA32_PMCx). */
@@ -253,7 +295,8 @@ export const intelPmuOps: KvmPmuOps = Object.freeze({
       return undefined;
     }
     if ((pmc = pmu.getGpPmc(msr, MSR.IA32_PERFEVTSEL0))) {
-      if (data & pmu.reservedBits) return gp('PERFEVTSEL: reserved bits (63:32, AnyThread)');
+      if (data & intelEventselReservedBits(pmu, pmc.idx))
+        return gp('PERFEVTSEL: reserved bits (63:32 but TSX where allowed, AnyThread)');
       if (data !== pmc.eventsel) {
         pmc.eventsel = data;
         pmc.eventselHw = data;

@@ -86,7 +86,13 @@ export function kvmEnablePmu(hostModel: CpuModel, requested = true): boolean {
  */
 export function kvmPmuCapability(
   hostModel: CpuModel,
-  options: { mediated?: boolean; enablePmu?: boolean; series?: VpmuSeries } = {},
+  options: {
+    mediated?: boolean;
+    enablePmu?: boolean;
+    series?: VpmuSeries;
+    /** boot_cpu_has(HLE) || boot_cpu_has(RTM) (guest-cpuid.ts bootCpuHasTsx); default false. */
+    bootCpuHasTsx?: boolean;
+  } = {},
 ): KvmPmuCapability {
   const series = options.series ?? DEFAULT_VPMU_SERIES;
   const ops = kvmPmuOps(hostModel.vendor);
@@ -116,6 +122,8 @@ export function kvmPmuCapability(
           : 0n)
       : 0n,
     series,
+    // X86_FEATURE_HLE/RTM are Intel's: an AMD host never has them.
+    bootCpuHasTsx: !amd && (options.bootCpuHasTsx ?? false),
     perfCtrExtCore: enablePmu && amd && hostModel.perfCtrExtCore,
     perfMonV2: enablePmu && amd && hostModel.perfMonV2,
     host,

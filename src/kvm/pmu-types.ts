@@ -8,6 +8,7 @@
  * them import this module (it imports none of them, so there is no cycle).
  */
 import { GuestFault } from '../common/errors.ts';
+import type { GuestCpuidConfig } from './guest-cpuid.ts';
 import type { VpmuSeries } from './vpmu-series.ts';
 import type { CpuModel, Vendor } from '../hw/cpu-models.ts';
 import { EVTSEL } from '../hw/msr.ts';
@@ -115,6 +116,11 @@ export interface KvmPmuCapability extends X86PmuCapability {
   readonly host: HostPmuCapability;
   /** The KVM code in force (vpmu-series.ts): merged 7.0 or a posted series. */
   readonly series: VpmuSeries;
+  /**
+   * boot_cpu_has(X86_FEATURE_HLE) || boot_cpu_has(X86_FEATURE_RTM): the
+   * host's TSX after its kernel's tsx_init (guest-cpuid.ts bootCpuHasTsx).
+   */
+  readonly bootCpuHasTsx: boolean;
 }
 
 export type PmcType = 'gp' | 'fixed';
@@ -287,6 +293,8 @@ export interface KvmPmu {
   readonly hasPerfMetrics: boolean;
   /** pmu->perf_metrics (topdown series). */
   perfMetrics: bigint;
+  /** The guest's CPUID besides the PMU leaves (guest-cpuid.ts), as userspace set it. */
+  readonly guestCpuid: GuestCpuidConfig;
   /** get_gp_pmc. */
   getGpPmc(msr: number, base: number): KvmPmc | null;
   /** get_fixed_pmc. */

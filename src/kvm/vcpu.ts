@@ -19,6 +19,12 @@ import { EmulatedVpmu } from './emulated-vpmu.ts';
 import { ExitCounters, type ExitReason, type VcpuStats } from './exits.ts';
 import type { CompiledEventFilter } from './event-filter.ts';
 import type { GuestCpu } from './guest-cpu.ts';
+import {
+  bootCpuHasTsx,
+  guestCpuidLeaf7,
+  resolveGuestCpuid,
+  type GuestCpuidConfig,
+} from './guest-cpuid.ts';
 import { GuestCpuImpl, IA32_TSC_DEADLINE } from './guest-cpu-impl.ts';
 import { GuestPmu } from './guest-pmu.ts';
 import { guestPmuCpuid, kvmPmuCapability, resolveGuestPmuConfig } from './pmu-capability.ts';
@@ -34,6 +40,8 @@ export interface VcpuOptions {
   hostCpu?: number;
   /** Guest PMU (CPUID 0xA / PERF_CAPABILITIES) set by userspace; default: all KVM supports. */
   pmu?: Partial<GuestPmuConfig>;
+  /** Guest CPUID besides the PMU leaves (leaf 7 EBX, with TSX's HLE/RTM); default 0. */
+  cpuid?: Partial<GuestCpuidConfig>;
 }
 
 export interface Vcpu {
@@ -126,10 +134,16 @@ export class VcpuImpl implements Vcpu {
       mediated: mediatedDesign !== null,
       enablePmu: host.enablePmu,
       ...(mediatedDesign ? { series: mediatedDesign.series } : {}),
+      bootCpuHasTsx: bootCpuHasTsx(host.cpu),
     });
     const config = resolveGuestPmuConfig(cap, options.pmu ?? {});
+    const guestCpuid = resolveGuestCpuid(options.cpuid);
     this.vlapic = new VirtualLapic(model.vendor === 'intel');
-    const pmu = new GuestPmu(cap, config, { enablePmu: host.enablePmu, filter: host.filter });
+    const pmu = new GuestPmu(cap, config, {
+      enablePmu: host.enablePmu,
+      filter: host.filter,
+      guestCpuid,
+    });
     this.pmu = pmu;
     // kvm_vcpu_has_mediated_pmu(): enable_mediated_pmu && pmu->version. A
     // vCPU of a mediated VM whose PMU has version 0 (userspace's CPUID, or the
@@ -465,6 +479,7 @@ export class VcpuImpl implements Vcpu {
     const pmuLeaf = guestPmuCpuid(this.pmu.cap, this.pmu.config, leaf, subleaf);
     if (pmuLeaf) return pmuLeaf;
     if (leaf === 0) return this.cpu.cpuid(0);
+    if (leaf === 7 && subleaf === 0) return guestCpuidLeaf7(this.pmu.guestCpuid);
     return { eax: 0, ebx: 0, ecx: 0, edx: 0 };
   }
 

@@ -7,6 +7,7 @@ import {
   type CompiledEventFilter,
   type PmuEventFilter,
 } from './event-filter.ts';
+import { resolveGuestCpuid } from './guest-cpuid.ts';
 import type { KvmModule } from './kvm.ts';
 import { VcpuImpl, type Vcpu, type VcpuOptions } from './vcpu.ts';
 import { VmPmuLifecycle, type VmOptions } from './vm-pmu-lifecycle.ts';
@@ -17,7 +18,7 @@ import { unknownKey } from '../common/spelling.ts';
 import type { GuestPmuConfig } from './pmu-types.ts';
 
 /** Every field of VcpuOptions and of its guest PMU, for refusing misspelt ones. */
-const VCPU_OPTIONS: Record<keyof VcpuOptions, true> = { hostCpu: true, pmu: true };
+const VCPU_OPTIONS: Record<keyof VcpuOptions, true> = { hostCpu: true, pmu: true, cpuid: true };
 const GUEST_PMU_FIELDS: Record<keyof GuestPmuConfig, true> = {
   version: true,
   gpCounters: true,
@@ -36,6 +37,7 @@ const GUEST_PMU_FIELDS: Record<keyof GuestPmuConfig, true> = {
 function checkVcpuOptions(options: object): void {
   const unknown = unknownKey(options, Object.keys(VCPU_OPTIONS));
   if (unknown !== undefined) throw new TypeError(`createVcpu: ${unknown}`);
+  resolveGuestCpuid((options as VcpuOptions).cpuid);
   const { pmu } = options as VcpuOptions;
   if (pmu === undefined) return;
   if (pmu === null || typeof pmu !== 'object')

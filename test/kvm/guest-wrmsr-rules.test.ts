@@ -12,9 +12,10 @@
  *   reserved bits and reads 0, AMD STATUS_CLR/SET read 0.
  * - vmx/pmu_intel.c intel_is_valid_msr / intel_pmu_set_msr / _get_msr:
  *   FIXED_CTR_CTRL with version > 1, #GP outside OS|USR|PMI (0xb) of existing
- *   fixed counters; PERFEVTSELx #GP on bits 63:32 and 21 (no TSX in the
- *   model's guests); IA32_PMCx only with FW_WRITES, #GP above the width;
- *   legacy PERFCTRx writes sign-extended from 32 bits, then truncated;
+ *   fixed counters; PERFEVTSELx #GP on bits 63:32 and 21 (these guests set
+ *   no CPUID.7 bits, so no TSX: tsx.test.ts); IA32_PMCx only with FW_WRITES,
+ *   #GP above the width; legacy PERFCTRx writes sign-extended from 32 bits,
+ *   then truncated;
  *   fixed counters truncated.
  * - svm/pmu.c amd_is_valid_msr / amd_pmu_set_msr / _get_msr: K7 MSRs with
  *   any PMU, F15H MSRs with PerfCtrExtCore, both #GP for a counter the guest
