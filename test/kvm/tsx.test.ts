@@ -116,6 +116,20 @@ describe('intel_pmu_refresh / intel_pmu_set_msr: IN_TX and IN_TXCP', () => {
     assert.equal(make(AVX2).setMsr(MSR.IA32_PERFEVTSEL0, CYCLES | IN_TX), 'ok');
   });
 
+  it('AMD: bits 35:32 stay the event select, whatever leaf 7 says (commit e644896f5106)', () => {
+    // amd_pmu_refresh: reserved_bits 0xfffffff000280000, raw_event_mask
+    // AMD64_RAW_EVENT_MASK; X86_FEATURE_HLE/RTM are Intel's.
+    const cap = kvmPmuCapability(CPU_MODELS['amd-zen4'], { bootCpuHasTsx: true });
+    const pmu = new GuestPmu(cap, resolveGuestPmuConfig(cap), {
+      guestCpuid: { leaf7Ebx: AVX2 | HLE | RTM },
+    });
+    assert.equal(cap.bootCpuHasTsx, false);
+    assert.equal(pmu.reservedBits, 0xffff_fff0_0028_0000n);
+    const select2c0 = (2n << 32n) | 0xc0n | COUNT; // EventSelect[11:8] = 2: bit 33
+    assert.equal(pmu.setMsr(0xc0010200, select2c0), 'ok');
+    assert.equal(pmu.getMsr(0xc0010200), select2c0);
+  });
+
   it('a PMU of version 0 (no CPUID 0xA) never reaches the TSX step', () => {
     const cap = kvmPmuCapability(CPU_MODELS['intel-sapphire-rapids'], { bootCpuHasTsx: true });
     const pmu = new GuestPmu(cap, resolveGuestPmuConfig(cap, { version: 0 }), {
