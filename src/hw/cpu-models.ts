@@ -5,6 +5,7 @@
  */
 import { deepFreeze } from '../common/freeze.ts';
 import { PERF_CAP } from './msr.ts';
+import { checkCpuModel } from './cpu-model-check.ts';
 
 export type Vendor = 'intel' | 'amd';
 
@@ -256,6 +257,7 @@ export function resolveCpuModel(model: CpuModelName | CpuModel | undefined): Cpu
     }
     return found;
   }
+  checkCpuModel(model);
   return model;
 }
 

@@ -6,6 +6,7 @@ import {
   CPU_MODEL_NAMES,
   qualifiesForMediatedVpmu,
   resolveCpuModel,
+  type CpuModel,
   type CpuModelName,
 } from '../../src/hw/cpu-models.ts';
 import { PERF_CAP } from '../../src/hw/msr.ts';
@@ -221,6 +222,39 @@ describe('resolveCpuModel', () => {
     const custom = { ...CPU_MODELS['amd-zen4'], name: 'mine', gpCounters: 4 };
     assert.equal(resolveCpuModel(custom), custom);
   });
+  test('a custom model that is not one is refused naming the field, before a CPU is built', () => {
+    const zen4 = CPU_MODELS['amd-zen4'];
+    const refused: [unknown, RegExp][] = [
+      // Before: "reading 'vendor' of null", "Invalid array length", "NaN counters", taken as given.
+      [null, /^TypeError: cpu: expected a CPU model name or a CpuModel object, got null$/],
+      [
+        { ...zen4, gpCounters: -1 },
+        /^RangeError: cpu\.gpCounters: expected a whole number from 0 to 4294967295, got -1$/,
+      ],
+      [{ ...zen4, gpCounters: undefined }, /^RangeError: cpu\.gpCounters: .* got nothing$/],
+      [
+        { ...zen4, gpWidth: 100 },
+        /^RangeError: cpu\.gpWidth: expected a whole number from 1 to 64, got 100$/,
+      ],
+      [
+        { ...zen4, vendor: 'via' },
+        /^RangeError: cpu\.vendor: expected 'intel' or 'amd', got 'via'$/,
+      ],
+      [{ ...zen4, perfCapabilities: 0 }, /^RangeError: cpu\.perfCapabilities: expected a bigint/],
+      [{ ...zen4, tscHz: 0 }, /^RangeError: cpu\.tscHz: /],
+      [{ ...zen4, tsx: 'yes' }, /^RangeError: cpu\.tsx: expected true or false, got 'yes'$/],
+      [
+        { ...zen4, gpWidht: 48 },
+        /^TypeError: cpu: unknown CpuModel field 'gpWidht', did you mean 'gpWidth'\?$/,
+      ],
+    ];
+    for (const [model, message] of refused)
+      assert.throws(() => resolveCpuModel(model as CpuModel), message);
+    // Every preset passes the same check.
+    for (const name of CPU_MODEL_NAMES)
+      assert.equal(resolveCpuModel({ ...CPU_MODELS[name] }).name, CPU_MODELS[name].name);
+  });
+
   test('an unknown name is a RangeError naming the choices', () => {
     assert.throws(
       () => resolveCpuModel('intel-pentium' as CpuModelName),
