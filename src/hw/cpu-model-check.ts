@@ -55,6 +55,7 @@ const RULES: Record<keyof CpuModel, Rule> = {
   cpuidSignature: whole(0, U32, true),
   tsx: flag(true),
   tsxCtrl: flag(true),
+  taaNo: flag(true),
 };
 
 /** Throws a TypeError (not an object, an unknown field) or RangeError naming `cpu.FIELD`. */
