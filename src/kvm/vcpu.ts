@@ -70,6 +70,8 @@ export interface VcpuHost {
   readonly filter: CompiledEventFilter | null;
   /** Mark this vCPU as the one running on its host CPU (for the 0xF5 handler), or clear it. */
   setRunning(vcpu: VcpuImpl | null): void;
+  /** The vCPU inside KVM_RUN on this vCPU's host CPU, if any. */
+  runningOnCpu(): VcpuImpl | null;
   /**
    * KVM_RUN returned: the reference the running vCPU held on its VM is
    * dropped, so a destroy() that came meanwhile can complete (kvm_put_kvm).
@@ -221,6 +223,15 @@ export class VcpuImpl implements Vcpu {
       );
     if (this.running)
       throw new KvmError('EBUSY', 'vCPU is already running (KVM_RUN is not reentrant)');
+    // Another vCPU's guest program holds this host CPU: entering here would
+    // switch its task and clear it as the CPU's running vCPU (where its PMIs
+    // go) while it is still in guest mode, as host.exec there would be.
+    const other = this.host.runningOnCpu();
+    if (other !== null)
+      throw new KvmError(
+        'EBUSY',
+        `vcpu.run: host CPU ${this.cpu.id} is running vCPU ${other.id} (inside its vcpu.run); run vCPU ${this.id} on another host CPU or after that guest program returns`,
+      );
     this.running = true;
     this.host.perf.switchTask(this.cpu.id, this.pid);
     this.host.setRunning(this);

@@ -129,6 +129,7 @@ export class KvmVm implements Vm {
           design: this.design,
           filter: this.filter,
           setRunning: (v) => kvm.setRunning(hostCpu, v),
+          runningOnCpu: () => kvm.runningOn(hostCpu),
           runEnded: () => this.runEnded(),
         },
         options,

@@ -60,6 +60,41 @@ describe('API misuse', () => {
     );
   });
 
+  it("a vCPU run inside another's guest program on the same host CPU is EBUSY, and the first keeps the CPU", () => {
+    // Before, the second run switched the CPU's task, failed deep in perf
+    // (a plain Error), and cleared the first as the CPU's running vCPU while
+    // it was still in guest mode: host work on that CPU was then accepted.
+    for (const design of [true, false]) {
+      const host = createHost({ cpus: 2, kvm: { enableMediatedPmu: design } });
+      const v = host.kvm.createVm();
+      const [first, second, elsewhere] = [
+        v.createVcpu(),
+        v.createVcpu(),
+        v.createVcpu({ hostCpu: 1 }),
+      ];
+      const result = first.run(() => {
+        assert.throws(
+          () => second.run(() => 'ran'),
+          (e: unknown) =>
+            errno('EBUSY')(e) &&
+            /host CPU 0 is running vCPU 0 .*run vCPU 1 on another host CPU/.test(
+              (e as Error).message,
+            ),
+        );
+        assert.throws(
+          () => host.exec({ instructions: 1, cycles: 1, cpu: 0 }),
+          (e: unknown) => errno('EBUSY')(e) && /cpu 0 is running vCPU 0/.test((e as Error).message),
+        );
+        return elsewhere.run(() => 'on cpu 1');
+      });
+      assert.equal(result, 'on cpu 1');
+      assert.equal(
+        second.run(() => 'after'),
+        'after',
+      );
+    }
+  });
+
   it('createHost / createVm: unknown mediatedDesign, non-boolean switches', () => {
     assert.throws(
       () => createHost({ kvm: { mediatedDesign: 'bogus' } as never }),
