@@ -5,7 +5,7 @@
  * (a full device) is reported the same way when it happens, and a partly
  * written file is removed rather than left behind.
  */
-import { accessSync, constants, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { showValue } from '../common/printable.ts';
 import { UsageError } from './errors.ts';
@@ -55,17 +55,22 @@ export function checkOutputPath(
     throw new UsageError(`${flag}: '${path}' is not writable`);
   }
   if (existing) {
-    const target = realpathSync(path);
     for (const input of inputs) {
-      if (sameFile(input.path, target))
+      if (sameFile(input.path, existing))
         throw new UsageError(`${flag}: '${path}' is ${input.is}; refusing to overwrite it`);
     }
   }
 }
 
-function sameFile(input: string, realTarget: string): boolean {
+/**
+ * Whether `input` is the file `target` (its stat): the same device and inode,
+ * so any spelling of the path, a symbolic link and a hard link are all
+ * caught (comparing real paths missed a hard link).
+ */
+function sameFile(input: string, target: Stats): boolean {
   try {
-    return realpathSync(resolve(input)) === realTarget;
+    const stat = statSync(resolve(input));
+    return stat.dev === target.dev && stat.ino === target.ino;
   } catch {
     return false;
   }

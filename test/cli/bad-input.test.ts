@@ -5,7 +5,7 @@
  * each refusal raises and what it names.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -60,6 +60,22 @@ describe('output files are checked before the run', () => {
     checkOutputPath('--html', join(dir, 'other.html'), [
       { path: scenario, is: 'the input scenario' },
     ]);
+  });
+
+  it('nor through a symbolic or a hard link to it', () => {
+    const scenario = join(dir, 'linked.yaml');
+    writeFileSync(scenario, 'x');
+    symlinkSync(scenario, join(dir, 'soft.html'));
+    linkSync(scenario, join(dir, 'hard.html'));
+    for (const name of ['soft.html', 'hard.html'])
+      assert.throws(
+        () =>
+          checkOutputPath('--html', join(dir, name), [
+            { path: scenario, is: 'the input scenario' },
+          ]),
+        usage('--html', /is the input scenario; refusing to overwrite it/),
+        name,
+      );
   });
 
   it('a flag where the file name goes (--html --json) is refused, not written as ./--json', () => {
