@@ -38,8 +38,15 @@ export function parseYamlFile(text: string, file: string, expected: string): Yam
     logLevel: 'error',
   });
   if (doc.errors.length > 0) {
+    // The overflow unwinds through several of the parser's frames, each
+    // adding an error: one line says it.
+    const overflow = doc.errors.findIndex((e) => yamlMessage(e.message) === TOO_DEEP);
+    const errors =
+      overflow < 0
+        ? doc.errors
+        : doc.errors.filter((e, i) => i === overflow || yamlMessage(e.message) !== TOO_DEEP);
     throw new ScenarioError(
-      doc.errors.map((e) => {
+      errors.map((e) => {
         const pos = lines.linePos(e.pos[0]);
         return {
           file,
@@ -76,7 +83,13 @@ export function parseYamlFile(text: string, file: string, expected: string): Yam
   return { doc, lines, data };
 }
 
+const TOO_DEEP =
+  'expected valid YAML: nesting too deep for the parser (a scenario is a few levels deep)';
+
 function yamlMessage(message: string): string {
+  // The parser recurses per level: thousands of nested [ or { overflow its
+  // stack, which is the file's nesting, not a fault of the parser.
+  if (/maximum call stack size exceeded/i.test(message)) return TOO_DEEP;
   const first = (message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
   return `expected valid YAML: ${first.charAt(0).toLowerCase()}${first.slice(1)}`;
 }
