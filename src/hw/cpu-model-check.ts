@@ -1,5 +1,6 @@
 /**
- * A CpuModel of one's own (createHost({ cpu: {...} })), checked field by
+ * The CPU model a caller names or gives (createHost's `cpu`): a preset by
+ * name, or a CpuModel of one's own, checked field by
  * field before a CPU is built from it: a null model was read as "reading
  * 'vendor' of null", a negative counter count as "Invalid array length", a
  * missing one as "NaN counters", and a counter 100 bits wide was taken as
@@ -8,7 +9,7 @@
  */
 import { showValue } from '../common/printable.ts';
 import { unknownKey } from '../common/spelling.ts';
-import type { CpuModel } from './cpu-models.ts';
+import { CPU_MODEL_NAMES, CPU_MODELS, type CpuModel, type CpuModelName } from './cpu-models.ts';
 
 type Rule = (value: unknown) => string | undefined;
 
@@ -72,4 +73,20 @@ export function checkCpuModel(model: unknown): asserts model is CpuModel {
     if (problem !== undefined)
       throw new RangeError(`cpu.${field}: ${problem}, got ${showValue(value)}`);
   }
+}
+
+/** Resolve a preset name or a custom model; throws RangeError on an unknown name. */
+export function resolveCpuModel(model: CpuModelName | CpuModel | undefined): CpuModel {
+  if (model === undefined) return CPU_MODELS['intel-sapphire-rapids'];
+  if (typeof model === 'string') {
+    const found = (CPU_MODELS as Record<string, CpuModel>)[model];
+    if (!found) {
+      throw new RangeError(
+        `unknown CPU model '${model}' (expected one of: ${CPU_MODEL_NAMES.join(', ')})`,
+      );
+    }
+    return found;
+  }
+  checkCpuModel(model);
+  return model;
 }

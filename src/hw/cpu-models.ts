@@ -5,7 +5,6 @@
  */
 import { deepFreeze } from '../common/freeze.ts';
 import { PERF_CAP } from './msr.ts';
-import { checkCpuModel } from './cpu-model-check.ts';
 
 export type Vendor = 'intel' | 'amd';
 
@@ -244,22 +243,6 @@ export const CPU_MODELS: Readonly<Record<CpuModelName, CpuModel>> = deepFreeze({
 });
 
 export const CPU_MODEL_NAMES = Object.keys(CPU_MODELS) as CpuModelName[];
-
-/** Resolve a preset name or a custom model; throws RangeError on an unknown name. */
-export function resolveCpuModel(model: CpuModelName | CpuModel | undefined): CpuModel {
-  if (model === undefined) return CPU_MODELS['intel-sapphire-rapids'];
-  if (typeof model === 'string') {
-    const found = (CPU_MODELS as Record<string, CpuModel>)[model];
-    if (!found) {
-      throw new RangeError(
-        `unknown CPU model '${model}' (expected one of: ${CPU_MODEL_NAMES.join(', ')})`,
-      );
-    }
-    return found;
-  }
-  checkCpuModel(model);
-  return model;
-}
 
 /**
  * Topdown metrics in hardware: IA32_PERF_METRICS (0x329) and bit 48 of

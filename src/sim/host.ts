@@ -8,7 +8,8 @@
  */
 import { showValue } from '../common/printable.ts';
 import { KvmError } from '../common/errors.ts';
-import { resolveCpuModel, type CpuModel, type CpuModelName } from '../hw/cpu-models.ts';
+import { resolveCpuModel } from '../hw/cpu-model-check.ts';
+import type { CpuModel, CpuModelName } from '../hw/cpu-models.ts';
 import { PhysicalCpu } from '../hw/cpu.ts';
 import type { Work } from '../hw/events.ts';
 import { KvmModule, type Kvm } from '../kvm/kvm.ts';

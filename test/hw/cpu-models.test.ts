@@ -5,11 +5,11 @@ import {
   CPU_MODELS,
   CPU_MODEL_NAMES,
   qualifiesForMediatedVpmu,
-  resolveCpuModel,
   type CpuModel,
   type CpuModelName,
 } from '../../src/hw/cpu-models.ts';
 import { PERF_CAP } from '../../src/hw/msr.ts';
+import { resolveCpuModel } from '../../src/hw/cpu-model-check.ts';
 
 /**
  * The real parts (SDM CPUID 0xA as read on them, docs/api.md "CPU model presets" table,

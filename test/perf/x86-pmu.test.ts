@@ -8,12 +8,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from '../common/fc.ts';
 import { PerfError } from '../../src/common/errors.ts';
-import {
-  CPU_MODELS,
-  resolveCpuModel,
-  type CpuModel,
-  type CpuModelName,
-} from '../../src/hw/cpu-models.ts';
+import { resolveCpuModel } from '../../src/hw/cpu-model-check.ts';
+import { CPU_MODELS, type CpuModel, type CpuModelName } from '../../src/hw/cpu-models.ts';
 import { PhysicalCpu } from '../../src/hw/cpu.ts';
 import { EVTSEL, MSR } from '../../src/hw/msr.ts';
 import { FIXED_IDX } from '../../src/perf/x86-pmu.ts';
