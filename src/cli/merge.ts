@@ -117,14 +117,21 @@ export async function merge(
     return mergeSweep(paths, data, options, write);
   }
   // Loaded here, not at start-up: `vpmu --help` need not load the simulator.
-  const [{ mergeShards, shardFromText }, { emitUncertainty }] = await Promise.all([
-    import('../sim/uncertainty-shards.ts'),
-    import('./samples.ts'),
-  ]);
+  const [{ mergeShards, shardFromText }, { emitUncertainty }, { checkNominalReport }] =
+    await Promise.all([
+      import('../sim/uncertainty-shards.ts'),
+      import('./samples.ts'),
+      import('../sim/report-schema.ts'),
+    ]);
   const report = readAndMerge<string, ShardFile, UncertaintyReport>(
     paths,
     texts,
-    shardFromText,
+    (text) => {
+      const shard = shardFromText(text);
+      // The library checks what the merge reads; the renderers read it all.
+      if (shard.nominal !== undefined) checkNominalReport(shard.nominal);
+      return shard;
+    },
     mergeShards,
   );
   return emitUncertainty(report, {

@@ -111,3 +111,13 @@ export function reportProblem(name: string, value: unknown): string | null {
     ? [name, ...issue.path].join('.') + `: ${issue.message}`
     : `${name}: expected a report`;
 }
+
+/**
+ * A samples shard's nominal report, which `vpmu merge` renders whole (text,
+ * JSON, HTML): one edited or cut short is refused naming its field, not read
+ * as "properties of undefined" in a renderer. Throws Error.
+ */
+export function checkNominalReport(nominal: unknown): void {
+  const problem = reportProblem('nominal', nominal);
+  if (problem !== null) throw new Error(`${problem} (not the nominal report vpmu run writes)`);
+}

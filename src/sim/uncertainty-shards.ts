@@ -9,7 +9,6 @@
 import type { SimulationReport } from './results.ts';
 import { shardName, shardPositions } from './shard-set.ts';
 import { checkSimulationInput } from './input-check.ts';
-import { reportProblem } from './report-schema.ts';
 import { showValue } from '../common/printable.ts';
 import { item } from '../common/item.ts';
 import type { SimulationInput } from './simulator.ts';
@@ -91,13 +90,31 @@ const isList = (value: unknown, of: (x: unknown) => boolean): value is unknown[]
   Array.isArray(value) && value.every(of);
 
 /**
- * The nominal report, which the merge renders whole (text, JSON, HTML): a
- * file edited or cut short is refused here, naming the field, not read as
- * "properties of undefined" in a renderer.
+ * The nominal report as far as the merge reads it (each design's name,
+ * overhead, guest events and cost breakdown): a file edited or cut short is
+ * refused here, not read as "properties of undefined" further on. The whole
+ * report, which `vpmu merge` renders, is checked there against
+ * report-schema.ts: this module is part of the library, and `import 'vpmu'`
+ * loads no schema package (docs/api.md).
  */
 function checkNominal(nominal: unknown): asserts nominal is SimulationReport {
-  const problem = reportProblem('nominal', nominal);
-  if (problem !== null) throw new Error(`${problem} (not the nominal report vpmu run writes)`);
+  const event = (e: unknown) =>
+    isObject(e) &&
+    typeof e.guest === 'string' &&
+    typeof e.event === 'string' &&
+    typeof e.errorPercent === 'number';
+  const cost = (c: unknown) =>
+    isObject(c) && typeof c.parameter === 'string' && typeof c.count === 'number';
+  const design = (r: unknown) =>
+    isObject(r) &&
+    typeof r.design === 'string' &&
+    typeof r.overheadPercent === 'number' &&
+    isList(r.guestEvents, event) &&
+    isList(r.costBreakdown, cost);
+  if (!isObject(nominal) || !isList(nominal.results, design) || nominal.results.length === 0)
+    throw new Error(
+      `nominal: expected the nominal run's report, one result per design with its design, overheadPercent, guestEvents and costBreakdown (got ${showValue(nominal)})`,
+    );
 }
 
 /**

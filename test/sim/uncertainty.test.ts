@@ -7,11 +7,17 @@
  * Runs are a few simulated milliseconds each.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { merge } from '../../src/cli/merge.ts';
+import { UsageError } from '../../src/cli/errors.ts';
 import { before, describe, it } from 'node:test';
 import { scenarioToInput } from '../../src/sim/from-scenario.ts';
 import { executeRuns, runUncertaintyOnThreads, simulateAll } from '../../src/sim/run-pool.ts';
 import { BadInput, variantNames } from '../../src/check/model-catalogue.ts';
 import { loadScenario } from '../../src/sim/scenario.ts';
+import { checkNominalReport } from '../../src/sim/report-schema.ts';
 import type { SimulationInput } from '../../src/sim/simulator.ts';
 import type { SimulationReport } from '../../src/sim/results.ts';
 import {
@@ -186,7 +192,7 @@ describe('the report', () => {
     }
   });
 
-  it('refuses a shard file whose outcomes or nominal report are not what a run writes', () => {
+  it('refuses a shard file whose outcomes or nominal report are not what a run writes', async () => {
     const byRun = new Map(outcomes.map((o) => [o.run, o]));
     const text = (edit: (file: Record<string, unknown>) => void) => {
       const file = JSON.parse(
@@ -258,8 +264,33 @@ describe('the report', () => {
         /^Error: nominal\.results\.0\.guestEvents\.0\.event: /,
       ],
     ];
+    // The library (shardFromText) checks what the merge reads, with one
+    // message; `vpmu merge`, which renders the report whole, checks all of it
+    // (checkNominalReport), naming the field. The library loads no zod.
     for (const [bad, message] of nominalRefused)
-      assert.throws(() => shardFromText(text((f) => (f.nominal = bad))), message);
+      assert.throws(() => checkNominalReport(bad), message);
+    for (const bad of [5, {}, report((r) => (r.results = [])), nominalRefused[5]![0]])
+      assert.throws(
+        () => shardFromText(text((f) => (f.nominal = bad))),
+        /^Error: nominal: expected the nominal run's report/,
+      );
+    assert.doesNotThrow(() => checkNominalReport(nominal));
+    // vpmu merge runs the whole check, naming the file (exit 2 on the command line).
+    const dir = mkdtempSync(join(tmpdir(), 'vpmu-nominal-'));
+    try {
+      const file = join(dir, 'cut.json');
+      writeFileSync(
+        file,
+        text((f) => delete (f.nominal as Record<string, unknown>).costParameters),
+      );
+      await assert.rejects(
+        merge([file], {}, () => {}),
+        (e: unknown) =>
+          e instanceof UsageError && e.message.startsWith(`${file}: nominal.costParameters: `),
+      );
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
     // The file unedited merges.
     assert.equal(merged(text(() => {})).samples, OPTIONS.samples);
   });
