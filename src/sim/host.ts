@@ -222,14 +222,18 @@ const KCONFIG_OPTIONS: Record<keyof NonNullable<HostOptions['kconfig']>, true> =
   PERF_GUEST_MEDIATED_PMU: true,
 };
 
+/** A plain options object: not null, not a list (whose keys would read as no options at all). */
+const isOptionsObject = (value: unknown): value is object =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+
 function checkHostOptions(options: HostOptions): void {
-  if (options === null || typeof options !== 'object')
-    throw new TypeError('createHost: options must be an object');
+  if (!isOptionsObject(options))
+    throw new TypeError(`createHost: options must be an object, got ${showValue(options)}`);
   const unknown = unknownKey(options, Object.keys(HOST_OPTIONS));
   if (unknown !== undefined) throw new TypeError(`createHost: ${unknown}`);
   const kconfig: unknown = options.kconfig;
   if (kconfig !== undefined) {
-    if (kconfig === null || typeof kconfig !== 'object')
+    if (!isOptionsObject(kconfig))
       throw new TypeError(`createHost: kconfig must be an object, got ${showValue(kconfig)}`);
     const unknownConfig = unknownKey(kconfig, Object.keys(KCONFIG_OPTIONS), 'kconfig option');
     if (unknownConfig !== undefined) throw new TypeError(`createHost: kconfig: ${unknownConfig}`);
@@ -252,8 +256,8 @@ function checkHostOptions(options: HostOptions): void {
   }
   const kvm: unknown = options.kvm;
   if (kvm !== undefined) {
-    if (kvm === null || typeof kvm !== 'object')
-      throw new TypeError('createHost: kvm must be an object');
+    if (!isOptionsObject(kvm))
+      throw new TypeError(`createHost: kvm must be an object, got ${showValue(kvm)}`);
     const unknownKvm = unknownKey(kvm, Object.keys(KVM_OPTIONS), 'kvm option');
     if (unknownKvm !== undefined) throw new TypeError(`createHost: kvm: ${unknownKvm}`);
     const { enablePmu, enableMediatedPmu, mediatedDesign, series } = kvm as Record<string, unknown>;

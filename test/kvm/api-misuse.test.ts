@@ -129,6 +129,16 @@ describe('API misuse', () => {
         () => createHost({ nmiWatchdog: 'yes' } as never),
         "nmiWatchdog must be a boolean, got 'yes'",
       ],
+      // A list has no keys to misspell: it read as no options at all.
+      [() => createHost([] as never), 'createHost: options must be an object, got an empty list'],
+      [
+        () => createHost({ kvm: [] } as never),
+        'createHost: kvm must be an object, got an empty list',
+      ],
+      [
+        () => createHost({ kconfig: [] } as never),
+        'createHost: kconfig must be an object, got an empty list',
+      ],
       [
         () => createHost().kvm.createVm({ lapick: false } as never),
         "unknown option 'lapick', did you mean 'lapic'?",
