@@ -93,13 +93,16 @@ export function parseSchedule(text: string): Schedule {
 }
 
 export function parseProperties(names: readonly string[], flag: string): PropertyName[] {
-  return names.map((name) => {
+  return names.map((name, i) => {
     if (!(PROPERTY_NAMES as readonly string[]).includes(name)) {
       throw new BadInput(
         flag,
         `expected properties among ${PROPERTY_NAMES.join(', ')}, got ${showValue(name)}`,
       );
     }
+    // A property named twice is most likely a slip for another one.
+    if (names.indexOf(name) !== i)
+      throw new BadInput(flag, `expected each property once, got ${showValue(name)} twice`);
     return name as PropertyName;
   });
 }

@@ -106,6 +106,8 @@ describe('runCheck and runReplay called from JavaScript without types', () => {
     ['strategy', { ...base, strategy: 'bfs' }],
     ['properties', { ...base, properties: 'invariant' }],
     ['properties', { ...base, properties: ['nosuch'] }],
+    // A property named twice is refused, not run once (a slip for another one).
+    ['properties', { ...base, properties: ['invariant', 'invariant'] }],
     ['jobs', { ...base, jobs: 0 }],
     // The CLI's --jobs bound (64 threads of some 40 MB each) holds in the API too.
     ['jobs', { ...base, jobs: 65 }],
