@@ -123,7 +123,7 @@ export function copyAttr(attr: PerfEventAttr): Readonly<PerfEventAttr> {
   return Object.freeze(copy);
 }
 
-/** /proc/sys/kernel/perf_event_max_sample_rate default. */
+/** /proc/sys/kernel/perf_event_max_sample_rate default (DEFAULT_MAX_SAMPLE_RATE), where SampleRateLimit starts. */
 export const MAX_SAMPLE_RATE = 100_000;
 
 export function isSampling(attr: PerfEventAttr): boolean {

@@ -7,14 +7,13 @@
  * drives (__perf_event_account_interrupt, unthrottling at the tick) is the
  * core's (core.ts).
  */
+import { MAX_SAMPLE_RATE } from './attr.ts';
 import type { KernelEvent } from './event.ts';
 
 /** sysctl kernel.perf_cpu_time_max_percent default. */
 const CPU_TIME_MAX_PERCENT = 25;
 /** PMI lengths averaged by perf_sample_event_took. */
 const NR_ACCUMULATED_SAMPLES = 128;
-/** sysctl kernel.perf_event_max_sample_rate default (DEFAULT_MAX_SAMPLE_RATE). */
-export const DEFAULT_MAX_SAMPLE_RATE = 100_000;
 
 /** perf_sample_event_took and the limits it lowers. */
 export class SampleRateLimit {
@@ -32,7 +31,7 @@ export class SampleRateLimit {
   constructor(
     nrCpus: number,
     private readonly hz: number,
-    maxSampleRate = DEFAULT_MAX_SAMPLE_RATE,
+    maxSampleRate = MAX_SAMPLE_RATE,
   ) {
     this.maxSampleRate = maxSampleRate;
     this.maxSamplesPerTick = Math.ceil(maxSampleRate / hz);
