@@ -34,6 +34,7 @@ import {
   reportFacts,
   sweepSummary,
   type SweepSummary,
+  GUEST_EVENT_NOTES,
 } from './summary.ts';
 
 const STYLE = `
@@ -260,14 +261,14 @@ function guestEventNotes(events: readonly GuestEventResult[]): string {
     list.map((e) => `<code>${esc(e.event)}</code>`).join(', ');
   const throttled = events.filter((e) => e.throttled);
   const filtered = events.filter((e) => e.filtered);
-  return [
-    throttled.length
-      ? `<p class="note">Throttled: ${named(throttled)}. The guest kernel lowered its sample rate (PMIs took too long); a throttled event stops counting until the next tick.</p>`
-      : '',
-    filtered.length
-      ? `<p class="note">Filtered: ${named(filtered)}. The VM's event filter stops the counter each is on: KVM counts nothing there, and the guest is not told.</p>`
-      : '',
-  ].join('');
+  const note = (label: string, list: readonly GuestEventResult[], why: string) =>
+    list.length
+      ? `<p class="note">${label}: ${named(list)}. ${why.charAt(0).toUpperCase()}${why.slice(1)}.</p>`
+      : '';
+  return (
+    note('Throttled', throttled, GUEST_EVENT_NOTES.throttled) +
+    note('Filtered', filtered, GUEST_EVENT_NOTES.filtered)
+  );
 }
 
 function hostEventsTable(r: DesignResult): string {

@@ -9,6 +9,17 @@ import { deepFreeze } from '../common/freeze.ts';
 import { LIKE_FOR_LIKE_FACTOR, likeForLike } from '../sim/like-for-like.ts';
 import { formatCount, formatPercent } from './format.ts';
 
+/**
+ * Why a guest event is named under its table, in the words the text and HTML
+ * reports both print after the names.
+ */
+export const GUEST_EVENT_NOTES = deepFreeze({
+  throttled:
+    'the guest kernel lowered its sample rate: PMIs took too long; a throttled event stops counting until the next tick',
+  filtered:
+    "the VM's event filter stops the counter each is on: KVM counts nothing there, and the guest is not told",
+} as const);
+
 /** What each design is, in the words of docs/mediated-vpmu.md. */
 export const DESIGN_TITLES: Record<VpmuDesignName, string> = deepFreeze({
   emulated: 'perf-emulated vPMU (legacy)',

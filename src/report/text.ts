@@ -32,6 +32,7 @@ import {
   reportFacts,
   sweepSummary,
   type SweepSummary,
+  GUEST_EVENT_NOTES,
 } from './summary.ts';
 import { item } from '../common/item.ts';
 
@@ -216,17 +217,13 @@ function guestBlock(guest: string, events: GuestEventResult[], c: Colors): strin
   const notes = throttled.length
     ? [
         `    throttled: ${throttled.map((e) => `${e.event} ${formatCount(e.times)}x`).join(', ')}` +
-          ' (the guest kernel lowered its sample rate: PMIs took too long; a throttled event' +
-          ' stops counting until the next tick)',
+          ` (${GUEST_EVENT_NOTES.throttled})`,
       ]
     : [];
   // The guest cannot tell a filtered counter from an idle one; the report can.
   const filtered = events.filter((e) => e.filtered).map((e) => printable(e.event));
   if (filtered.length)
-    notes.push(
-      `    filtered: ${filtered.join(', ')} (the VM's event filter stops the counter each is on:` +
-        ' KVM counts nothing there, and the guest is not told)',
-    );
+    notes.push(`    filtered: ${filtered.join(', ')} (${GUEST_EVENT_NOTES.filtered})`);
   return [
     ` Performance counter stats for guest '${guest}':`,
     '',
