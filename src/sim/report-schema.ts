@@ -30,6 +30,7 @@ function reportSchema<N extends z.ZodType>(num: N) {
     timeEnabledNs: num,
     timeRunningNs: num,
     throttled: optionalNum,
+    filtered: z.literal(true).optional(),
     samples: optionalNum,
     expectedSamples: optionalNum,
   });

@@ -263,6 +263,10 @@ describe('the report', () => {
         report((r) => ((design(r).guestEvents as unknown[])[0] = { guest: 'g' })),
         /^Error: nominal\.results\.0\.guestEvents\.0\.event: /,
       ],
+      [
+        report((r) => ((design(r).guestEvents as Record<string, unknown>[])[0]!.filtered = 'yes')),
+        /^Error: nominal\.results\.0\.guestEvents\.0\.filtered: /,
+      ],
     ];
     // The library (shardFromText) checks what the merge reads, with one
     // message; `vpmu merge`, which renders the report whole, checks all of it
