@@ -89,11 +89,10 @@ export function stoppedByFilter(
   counters: readonly { idx: number; config: bigint }[],
 ): boolean {
   if (filter === null) return false;
+  // idx -1: the event never got a counter, so no filter stopped one.
   return counters.some(({ idx, config }) =>
-    idx < 0
-      ? false
-      : idx >= FIXED_IDX
-        ? !isFixedCounterAllowed(filter, idx - FIXED_IDX)
-        : !isGpEventAllowed(filter, config),
+    idx >= FIXED_IDX
+      ? !isFixedCounterAllowed(filter, idx - FIXED_IDX)
+      : idx >= 0 && !isGpEventAllowed(filter, config),
   );
 }
